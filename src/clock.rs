@@ -12,9 +12,11 @@ pub const NOW_VAR: &str = "TMDA_NOW";
 /// Seconds since the epoch, honouring `TMDA_NOW`.
 pub fn now() -> Result<u64, crate::Error> {
     match std::env::var(NOW_VAR) {
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| crate::Error::Usage(format!(
-            "{NOW_VAR} must be a whole number of seconds since the epoch, not {v:?}"
-        ))),
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            crate::Error::Usage(format!(
+                "{NOW_VAR} must be a whole number of seconds since the epoch, not {v:?}"
+            ))
+        }),
         Err(_) => Ok(SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -39,7 +39,10 @@ impl Interval {
         };
         let n: u64 = digits.parse().map_err(|_| err())?;
         let seconds = n.checked_mul(per).ok_or_else(err)?;
-        Ok(Interval { text: text.to_string(), seconds })
+        Ok(Interval {
+            text: text.to_string(),
+            seconds,
+        })
     }
 
     pub fn seconds(&self) -> u64 {
@@ -75,7 +78,19 @@ mod tests {
 
     #[test]
     fn rejects_what_tmda_rejects() {
-        for bad in ["", "d", "5", "5D", "5 d", " 5d", "-5d", "5dd", "1.5h", "99999999999999999999Y", "5é"] {
+        for bad in [
+            "",
+            "d",
+            "5",
+            "5D",
+            "5 d",
+            " 5d",
+            "-5d",
+            "5dd",
+            "1.5h",
+            "99999999999999999999Y",
+            "5é",
+        ] {
             assert!(Interval::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -72,32 +72,46 @@ impl CryptKey {
     pub fn from_hex(text: &str, path: &Path) -> Result<CryptKey, KeyError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(KeyError::Empty { path: path.to_path_buf() });
+            return Err(KeyError::Empty {
+                path: path.to_path_buf(),
+            });
         }
-        decode_hex(text)
-            .map(CryptKey)
-            .map_err(|reason| KeyError::NotHex { path: path.to_path_buf(), reason })
+        decode_hex(text).map(CryptKey).map_err(|reason| KeyError::NotHex {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     /// Load and check a key file the way TMDA does.
     pub fn load(path: &Path, allow_mode_640: bool) -> Result<CryptKey, KeyError> {
-        let io = |source| KeyError::Io { path: path.to_path_buf(), source };
+        let io = |source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(KeyError::Missing { path: path.to_path_buf() });
+                return Err(KeyError::Missing {
+                    path: path.to_path_buf(),
+                });
             }
             Err(e) => return Err(io(e)),
         };
         let mode = file.metadata().map_err(io)?.mode() & 0o7777;
         let mode_ok = mode == 0o400 || mode == 0o600 || (allow_mode_640 && mode == 0o640);
         if !mode_ok {
-            return Err(KeyError::Mode { path: path.to_path_buf(), mode });
+            return Err(KeyError::Mode {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidData {
-                KeyError::NotHex { path: path.to_path_buf(), reason: "not text" }
+                KeyError::NotHex {
+                    path: path.to_path_buf(),
+                    reason: "not text",
+                }
             } else {
                 io(e)
             }
@@ -116,7 +130,10 @@ impl CryptKey {
 
     /// Draw a new key from a random device (TMDA: `/dev/urandom`).
     pub fn generate(device: &Path) -> Result<CryptKey, KeyError> {
-        let rnd = |reason: String| KeyError::Random { path: device.to_path_buf(), reason };
+        let rnd = |reason: String| KeyError::Random {
+            path: device.to_path_buf(),
+            reason,
+        };
         let mut f = std::fs::File::open(device).map_err(|e| rnd(e.to_string()))?;
         let mut buf = vec![0u8; KEY_BYTES];
         f.read_exact(&mut buf)
@@ -127,9 +144,14 @@ impl CryptKey {
     /// Write the key file atomically with mode 0600: a temporary file in the same
     /// directory (created 0600 before any secret is written), fsync, then rename.
     pub fn install(&self, path: &Path, force: bool) -> Result<(), KeyError> {
-        let io = |source| KeyError::Io { path: path.to_path_buf(), source };
+        let io = |source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if !force && path.symlink_metadata().is_ok() {
-            return Err(KeyError::Exists { path: path.to_path_buf() });
+            return Err(KeyError::Exists {
+                path: path.to_path_buf(),
+            });
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -140,13 +162,19 @@ impl CryptKey {
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .map_err(|e| KeyError::Io { path: dir.clone(), source: e })?;
+                .map_err(|e| KeyError::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?;
         }
         let mut tmp = tempfile::Builder::new()
             .prefix(".crypt_key.")
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(&dir)
-            .map_err(|e| KeyError::Io { path: dir.clone(), source: e })?;
+            .map_err(|e| KeyError::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
         writeln!(tmp, "{}", self.to_hex()).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         if force {
@@ -155,7 +183,9 @@ impl CryptKey {
             // Never clobber a file that appeared since the check above.
             tmp.persist_noclobber(path).map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    KeyError::Exists { path: path.to_path_buf() }
+                    KeyError::Exists {
+                        path: path.to_path_buf(),
+                    }
                 } else {
                     io(e.error)
                 }
@@ -169,7 +199,7 @@ impl CryptKey {
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, &'static str> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err("odd number of digits");
     }
     let nibble = |c: u8| match c {
@@ -234,7 +264,12 @@ mod tests {
         let e = CryptKey::load(&p, false).unwrap_err().to_string();
         assert!(e.contains("not valid hex"), "{e}");
         let p = write_key(d.path(), "abc", 0o600);
-        assert!(CryptKey::load(&p, false).unwrap_err().to_string().contains("odd number"));
+        assert!(
+            CryptKey::load(&p, false)
+                .unwrap_err()
+                .to_string()
+                .contains("odd number")
+        );
         let p = write_key(d.path(), " \n", 0o600);
         assert!(matches!(CryptKey::load(&p, false), Err(KeyError::Empty { .. })));
         let missing = d.path().join("nope");

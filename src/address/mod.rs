@@ -65,7 +65,10 @@ impl TagNames {
 
     /// The tag written into new addresses of this kind.
     pub fn primary(&self, kind: Kind) -> String {
-        self.names(kind).first().map(|s| s.to_lowercase()).unwrap_or_else(|| kind.as_str().to_string())
+        self.names(kind)
+            .first()
+            .map(|s| s.to_lowercase())
+            .unwrap_or_else(|| kind.as_str().to_string())
     }
 
     /// Which kind a (lower-cased) tag names; TMDA checks confirm, dated, sender, keyword in that order.
@@ -124,7 +127,9 @@ pub struct Tagger {
 
 /// Split `local@domain` at the last `@`, lower-casing both halves (TMDA's `_split`).
 pub fn split_lower(address: &str) -> Result<(String, String), AddressError> {
-    let at = address.rfind('@').ok_or_else(|| AddressError::NoAt(address.to_string()))?;
+    let at = address
+        .rfind('@')
+        .ok_or_else(|| AddressError::NoAt(address.to_string()))?;
     let (local, domain) = (&address[..at], &address[at + 1..]);
     if local.is_empty() || domain.is_empty() {
         return Err(AddressError::Empty(address.to_string()));
@@ -206,7 +211,10 @@ impl Tagger {
                 if !tag::mac_matches(mac, &want) {
                     return Err(Failure::BadTag);
                 }
-                Ok(Verified { kind, expires: Some(expires) })
+                Ok(Verified {
+                    kind,
+                    expires: Some(expires),
+                })
             }
             Kind::Sender => {
                 let sender = sender.map(|s| addr_spec(s).to_lowercase()).unwrap_or_default();
@@ -222,7 +230,11 @@ impl Tagger {
                     found = ok(rest);
                     rest = rest.split_once('.').map(|(_, r)| r).unwrap_or("");
                 }
-                if found { Ok(Verified { kind, expires: None }) } else { Err(Failure::BadTag) }
+                if found {
+                    Ok(Verified { kind, expires: None })
+                } else {
+                    Err(Failure::BadTag)
+                }
             }
             Kind::Keyword => {
                 let (keyword, mac) = cookie.rsplit_once('.').ok_or(Failure::BadFormat)?;
@@ -230,7 +242,11 @@ impl Tagger {
                     return Err(Failure::BadFormat);
                 }
                 let want = tag::hex_mac(&self.key, n, &[keyword.as_bytes()]);
-                if tag::mac_matches(mac, &want) { Ok(Verified { kind, expires: None }) } else { Err(Failure::BadTag) }
+                if tag::mac_matches(mac, &want) {
+                    Ok(Verified { kind, expires: None })
+                } else {
+                    Err(Failure::BadTag)
+                }
             }
             Kind::Confirm => {
                 let mut it = cookie.split('.');
@@ -239,7 +255,11 @@ impl Tagger {
                 };
                 // TMDA checks confirmation addresses with its default keyword, "accept".
                 let want = tag::confirm_mac(&self.key, n, ts, pid, Some("accept"));
-                if tag::mac_matches(mac, &want) { Ok(Verified { kind, expires: None }) } else { Err(Failure::BadTag) }
+                if tag::mac_matches(mac, &want) {
+                    Ok(Verified { kind, expires: None })
+                } else {
+                    Err(Failure::BadTag)
+                }
             }
         }
     }
@@ -270,9 +290,18 @@ mod tests {
     #[test]
     fn published_addresses() {
         let t = tagger("-", 3);
-        assert_eq!(t.dated("testuser@testsite.com", NOW, 5 * 86400).unwrap(), "testuser-dated-1263369386.df2137@testsite.com");
-        assert_eq!(t.sender("testuser@testsite.com", "Sender@REmote.com").unwrap(), "testuser-sender-23834d@testsite.com");
-        assert_eq!(t.keyword("testuser@testsite.com", "keywordtest").unwrap(), "testuser-keyword-keywordtest.243548@testsite.com");
+        assert_eq!(
+            t.dated("testuser@testsite.com", NOW, 5 * 86400).unwrap(),
+            "testuser-dated-1263369386.df2137@testsite.com"
+        );
+        assert_eq!(
+            t.sender("testuser@testsite.com", "Sender@REmote.com").unwrap(),
+            "testuser-sender-23834d@testsite.com"
+        );
+        assert_eq!(
+            t.keyword("testuser@testsite.com", "keywordtest").unwrap(),
+            "testuser-keyword-keywordtest.243548@testsite.com"
+        );
         assert_eq!(
             t.confirm("testuser@testsite.com", NOW, 12345, None).unwrap(),
             "testuser-confirm-1262937386.12345.a45167@testsite.com"
@@ -282,7 +311,10 @@ mod tests {
     #[test]
     fn base_is_lower_cased_like_tmda() {
         let t = tagger("-", 3);
-        assert_eq!(t.sender("TestUser@TestSite.COM", "sender@remote.com").unwrap(), "testuser-sender-23834d@testsite.com");
+        assert_eq!(
+            t.sender("TestUser@TestSite.COM", "sender@remote.com").unwrap(),
+            "testuser-sender-23834d@testsite.com"
+        );
         assert!(matches!(t.dated("nodomain", NOW, 1), Err(AddressError::NoAt(_))));
         assert!(matches!(t.dated("@x", NOW, 1), Err(AddressError::Empty(_))));
     }
@@ -294,17 +326,33 @@ mod tests {
                 let t = tagger(delim, n);
                 let base = "Jason.Doe@Example.org";
                 let d = t.dated(base, NOW, 3600).unwrap();
-                assert_eq!(t.verify(&d, None, NOW).unwrap(), Verified { kind: Kind::Dated, expires: Some(NOW + 3600) });
-                assert_eq!(t.verify(&d, None, NOW + 3600).unwrap().kind, Kind::Dated, "valid through its last second");
+                assert_eq!(
+                    t.verify(&d, None, NOW).unwrap(),
+                    Verified {
+                        kind: Kind::Dated,
+                        expires: Some(NOW + 3600)
+                    }
+                );
+                assert_eq!(
+                    t.verify(&d, None, NOW + 3600).unwrap().kind,
+                    Kind::Dated,
+                    "valid through its last second"
+                );
                 assert_eq!(t.verify(&d, None, NOW + 3601), Err(Failure::Expired(NOW + 3600)));
 
                 let s = t.sender(base, "Friend@Mail.Example.COM").unwrap();
-                assert_eq!(t.verify(&s, Some("friend@mail.example.com"), NOW).unwrap().kind, Kind::Sender);
+                assert_eq!(
+                    t.verify(&s, Some("friend@mail.example.com"), NOW).unwrap().kind,
+                    Kind::Sender
+                );
                 assert_eq!(t.verify(&s, Some("other@mail.example.com"), NOW), Err(Failure::BadTag));
                 assert_eq!(t.verify(&s, None, NOW), Err(Failure::BadTag));
 
                 let dom = t.sender(base, "example.com").unwrap();
-                assert!(t.verify(&dom, Some("anyone@mail.example.com"), NOW).is_ok(), "parent domain matches");
+                assert!(
+                    t.verify(&dom, Some("anyone@mail.example.com"), NOW).is_ok(),
+                    "parent domain matches"
+                );
                 assert!(t.verify(&dom, Some("Anyone <anyone@example.com>"), NOW).is_ok());
                 assert_eq!(t.verify(&dom, Some("anyone@example.net"), NOW), Err(Failure::BadTag));
 
@@ -323,7 +371,10 @@ mod tests {
         // Pushing the expiry out invalidates the MAC.
         let forged = d.replace(&(NOW + 86400).to_string(), &(NOW + 999999).to_string());
         assert_eq!(t.verify(&forged, None, NOW), Err(Failure::BadTag));
-        let other_key = Tagger { key: CryptKey::from_bytes(vec![1; 20]), ..t.clone() };
+        let other_key = Tagger {
+            key: CryptKey::from_bytes(vec![1; 20]),
+            ..t.clone()
+        };
         assert_eq!(other_key.verify(&d, None, NOW), Err(Failure::BadTag));
         assert_eq!(t.verify("a-dated-xyz@b.c", None, NOW), Err(Failure::BadFormat));
         assert_eq!(t.verify("a-dated-1.2.3@b.c", None, NOW), Err(Failure::BadFormat));
@@ -351,7 +402,10 @@ mod tests {
         assert!(d.starts_with("u+d+"), "{d}");
         let via_exp = d.replace("+d+", "+exp+");
         assert!(t.verify(&via_exp, None, NOW).is_ok());
-        assert!(t.verify(&d.replace("+d+", "+dated+"), None, NOW).is_ok(), "the kind's own name always works");
+        assert!(
+            t.verify(&d.replace("+d+", "+dated+"), None, NOW).is_ok(),
+            "the kind's own name always works"
+        );
     }
 
     #[test]

@@ -121,10 +121,19 @@ mod tests {
     #[test]
     fn confirm_vectors() {
         let k = vector_key();
-        assert_eq!(confirm_cookie(&k, 3, 1262937386, 12345, None), "1262937386.12345.a45167");
-        assert_eq!(confirm_cookie(&k, 3, 1262937386, 12345, Some("keyword")), "1262937386.12345.f5ee35");
+        assert_eq!(
+            confirm_cookie(&k, 3, 1262937386, 12345, None),
+            "1262937386.12345.a45167"
+        );
+        assert_eq!(
+            confirm_cookie(&k, 3, 1262937386, 12345, Some("keyword")),
+            "1262937386.12345.f5ee35"
+        );
         // An empty keyword is no keyword, as in TMDA.
-        assert_eq!(confirm_cookie(&k, 3, 1262937386, 12345, Some("")), "1262937386.12345.a45167");
+        assert_eq!(
+            confirm_cookie(&k, 3, 1262937386, 12345, Some("")),
+            "1262937386.12345.a45167"
+        );
     }
 
     #[test]

@@ -57,7 +57,9 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
-    let config = Config::load(&LoadOptions { config_file: args.config_file })?;
+    let config = Config::load(&LoadOptions {
+        config_file: args.config_file,
+    })?;
     let tagger = config.tagger()?;
     let base = match &args.address {
         Some(a) => a.clone(),

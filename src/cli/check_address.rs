@@ -45,7 +45,9 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
-    let config = Config::load(&LoadOptions { config_file: args.config_file })?;
+    let config = Config::load(&LoadOptions {
+        config_file: args.config_file,
+    })?;
     let tagger = config.tagger()?;
     let address = args.address.unwrap_or_default();
     let now = crate::clock::now()?;
@@ -57,7 +59,10 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
             }
             (t, ExitCode::SUCCESS)
         }
-        Err(f @ Failure::Expired(exp)) => (format!("STATUS: {f}\nEXPIRED: {}\n", format_time(exp, args.localtime)), ExitCode::from(1)),
+        Err(f @ Failure::Expired(exp)) => (
+            format!("STATUS: {f}\nEXPIRED: {}\n", format_time(exp, args.localtime)),
+            ExitCode::from(1),
+        ),
         Err(f) => (format!("STATUS: {f}\n"), ExitCode::from(1)),
     };
     super::print_stdout(&text)?;
@@ -70,11 +75,19 @@ pub fn format_time(secs: u64, local: bool) -> String {
     // SAFETY: tm is POD and filled by gmtime_r/localtime_r; strftime writes at most buf.len().
     unsafe {
         let mut tm: libc::tm = std::mem::zeroed();
-        let ok = if local { !libc::localtime_r(&t, &mut tm).is_null() } else { !libc::gmtime_r(&t, &mut tm).is_null() };
+        let ok = if local {
+            !libc::localtime_r(&t, &mut tm).is_null()
+        } else {
+            !libc::gmtime_r(&t, &mut tm).is_null()
+        };
         if !ok {
             return secs.to_string();
         }
-        let fmt: &[u8] = if local { b"%a %b %e %H:%M:%S %Y %Z\0" } else { b"%a %b %e %H:%M:%S %Y UTC\0" };
+        let fmt: &[u8] = if local {
+            b"%a %b %e %H:%M:%S %Y %Z\0"
+        } else {
+            b"%a %b %e %H:%M:%S %Y UTC\0"
+        };
         let mut buf = [0u8; 128];
         let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &tm);
         String::from_utf8_lossy(&buf[..n]).into_owned()

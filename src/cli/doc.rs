@@ -1,1 +1,336 @@
-//! placeholder
+//! Man pages and shell completions, rendered from the clap definitions.
+//!
+//! Nothing here runs at build time: the integration test `generated` renders every file
+//! in memory and compares it with the copy committed under `man/` and `completions/`
+//! (`TMDA_UPDATE_GENERATED=1 cargo test --test integration generated` rewrites them).
+//! Prose clap cannot know (exit status, files, differences from TMDA, the config
+//! reference) is kept here as data next to the pages it belongs to.
+
+use clap_complete::Shell;
+
+use super::Applet;
+
+/// One generated file: its path relative to the repository root, and its bytes.
+pub struct Generated {
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+/// Configuration settings tmda reads: name, default, meaning (tmda-config(5)).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "ACTION_OUTGOING",
+        "\"dated\"",
+        "How outgoing mail is tagged when no outgoing filter rule matches: bare[=append], dated[=TIMEOUT], sender[=ADDRESS], domain[=ADDRESS], exp=ADDRESS, ext=EXT, kw=KEYWORD.",
+    ),
+    (
+        "ADDED_HEADERS_CLIENT",
+        "None",
+        "A dict of header: value pairs added to every outgoing message. Entries whose value is None are skipped.",
+    ),
+    (
+        "ALLOW_MODE_640",
+        "False",
+        "Accept a CRYPT_KEY_FILE with mode 640 (otherwise only 400 and 600 are accepted).",
+    ),
+    (
+        "BARE_APPEND",
+        "None",
+        "File to which recipients of bare=append messages are added.",
+    ),
+    (
+        "CONFIG_EXEC",
+        "True",
+        "Only in the global file: if False, the user's file is read as INI with a [TMDA_CONFIG] section instead of Python assignments.",
+    ),
+    (
+        "CONFIRM_ADDRESS",
+        "None",
+        "Fixed address on which confirmation addresses are based.",
+    ),
+    (
+        "CRYPT_KEY_FILE",
+        "DATADIR/crypt_key",
+        "The secret key: 40 hex digits. Must be mode 400 or 600 (640 with ALLOW_MODE_640).",
+    ),
+    ("DATADIR", "~/.tmda", "Directory for TMDA's files."),
+    (
+        "DATED_TIMEOUT",
+        "\"5d\"",
+        "Lifetime of dated addresses: a number and one of Y (365 days), M (30 days), w, d, h, m, s. $TMDA_TIMEOUT overrides it.",
+    ),
+    (
+        "FILTER_OUTGOING",
+        "DATADIR/filters/outgoing",
+        "The outgoing filter file. $TMDA_FILTER_OUTGOING overrides it.",
+    ),
+    (
+        "FINGERPRINT",
+        "None",
+        "Headers (or \"body\") whose values are signed into an X-TMDA-Fingerprint header.",
+    ),
+    (
+        "FULLNAME",
+        "$TMDANAME, $QMAILNAME, $NAME, $MAILNAME or the GECOS name",
+        "Your name, for From headers.",
+    ),
+    (
+        "HMAC_BYTES",
+        "3",
+        "Length of the MAC in cookies, in bytes (1 to 20). Changing it invalidates every address made before.",
+    ),
+    (
+        "HOSTNAME",
+        "$TMDAHOST, $QMAILHOST, $MAILHOST or the host's FQDN",
+        "The domain of your address.",
+    ),
+    (
+        "LOGFILE_OUTGOING",
+        "None",
+        "File to which a summary of each outgoing message is appended.",
+    ),
+    (
+        "MAIL_FOLLOWUP_TO",
+        "None",
+        "Mailing-list addresses (a list, or a file with one per line) for which a Mail-Followup-To header is added.",
+    ),
+    (
+        "MAIL_TRANSFER_AGENT",
+        "\"qmail\"",
+        "The MTA: exim, postfix, qmail or sendmail (decides how a null sender is passed to SENDMAIL_PROGRAM).",
+    ),
+    (
+        "MAIL_TRANSPORT",
+        "\"sendmail\"",
+        "How mail is sent on: \"sendmail\" (SENDMAIL_PROGRAM) or \"smtp\" (SMTPHOST).",
+    ),
+    (
+        "MESSAGE_FROM_STYLE",
+        "\"angles\"",
+        "\"angles\" (Full Name <address>) or \"address\" for tagged From and Resent-From headers.",
+    ),
+    (
+        "MESSAGE_TAG_HEADER_STYLE",
+        "\"angles\"",
+        "The same for other tagged headers (tag action).",
+    ),
+    (
+        "PURGED_HEADERS_CLIENT",
+        "[\"bcc\", \"resent-bcc\"]",
+        "Headers removed from outgoing messages.",
+    ),
+    (
+        "RECIPIENT_DELIMITER",
+        "\"-\"",
+        "Separator between user name and address extension.",
+    ),
+    (
+        "SENDMAIL_PROGRAM",
+        "/usr/sbin/sendmail or /usr/lib/sendmail",
+        "The MTA's sendmail interface, for MAIL_TRANSPORT \"sendmail\".",
+    ),
+    ("SMTPAUTH_PASSWORD", "None", "Password for the upstream SMTP server."),
+    ("SMTPAUTH_USERNAME", "None", "User name for the upstream SMTP server."),
+    (
+        "SMTPHOST",
+        "\"localhost\"",
+        "Upstream SMTP server, HOST or HOST:PORT, for MAIL_TRANSPORT \"smtp\".",
+    ),
+    ("SMTPSSL", "False", "Use STARTTLS with the upstream SMTP server."),
+    (
+        "SMTPSSL_CERTFILE",
+        "None",
+        "Client certificate chain (PEM) for the upstream SMTP server.",
+    ),
+    (
+        "SMTPSSL_KEYFILE",
+        "None",
+        "Client key (PEM) for the upstream SMTP server.",
+    ),
+    (
+        "SMTP_MAX_SESSIONS_PER_CONNECTION",
+        "0",
+        "Messages sent over one upstream connection before it is reopened; 0 for no limit.",
+    ),
+    (
+        "TAGS_CONFIRM",
+        "[\"confirm\"]",
+        "Tag names of confirmation addresses; the first is used for new ones.",
+    ),
+    (
+        "TAGS_DATED",
+        "[\"dated\"]",
+        "Tag names of dated addresses; the first is used for new ones.",
+    ),
+    (
+        "TAGS_KEYWORD",
+        "[\"keyword\"]",
+        "Tag names of keyword addresses; the first is used for new ones.",
+    ),
+    (
+        "TAGS_SENDER",
+        "[\"sender\"]",
+        "Tag names of sender addresses; the first is used for new ones.",
+    ),
+    (
+        "TMDAINJECT",
+        "None",
+        "Letters: d forces a new Date header, i a new Message-ID.",
+    ),
+    (
+        "TMDARC",
+        "~/.tmda/config",
+        "Only in the global file: where the user's file is.",
+    ),
+    (
+        "USERNAME",
+        "$TMDAUSER, $QMAILUSER, $USER, $LOGNAME or the login name",
+        "The local part of your address.",
+    ),
+    (
+        "X_TMDA_IN_SUBJECT",
+        "False",
+        "Look for \"X-TMDA action\" at the start of the Subject and use it like an X-TMDA header.",
+    ),
+];
+
+const EXIT_STATUS: &str = "0 success; 1 (check\\-address) the address does not verify; \
+64 usage error; 65 bad data; 66 input file missing; 69 service unavailable; 73 cannot create a file; \
+74 I/O error; 75 temporary failure, try again later; 77 permission denied; 78 configuration error.";
+
+/// Hand-written sections per page: (title, roff text).
+fn extra_sections(page: &str) -> Vec<(&'static str, String)> {
+    let files = "~/.tmda/config (or $TMDARC, or \\-c FILE), /etc/tmdarc (or $GLOBAL_TMDARC), ~/.tmda/crypt_key (CRYPT_KEY_FILE)".to_string();
+    let env = "TMDA_NOW pins the clock (seconds since the epoch) for reproducible output; TMDA_TIMEOUT overrides DATED_TIMEOUT; \
+HOME, TMDAUSER, TMDAHOST, TMDANAME and their qmail equivalents supply defaults as in TMDA."
+        .to_string();
+    let mut v = vec![
+        ("EXIT STATUS", EXIT_STATUS.to_string()),
+        ("FILES", files),
+        ("ENVIRONMENT", env),
+    ];
+    match page {
+        "tmda-address" => v.push((
+            "COMPATIBILITY",
+            "Output is identical to TMDA's tmda\\-address for the same key, configuration and time. \
+Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12 also let \\(aq.\\(aq and \\(aq,\\(aq through)."
+                .into(),
+        )),
+        "tmda-check-address" => v.push((
+            "COMPATIBILITY",
+            "Output is TMDA's. Unlike TMDA, the exit status is 1 when the address does not verify.".into(),
+        )),
+        "tmda-keygen" => v.push((
+            "COMPATIBILITY",
+            "\\-\\-install and \\-\\-force are additions: TMDA only printed the key.".into(),
+        )),
+        _ => {}
+    }
+    v
+}
+
+fn render_man(cmd: clap::Command, section: &str, page: &str) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let man = clap_mangen::Man::new(cmd)
+        .section(section)
+        .source(format!("tmda {}", env!("CARGO_PKG_VERSION")));
+    man.render(&mut buf).expect("rendering to memory cannot fail");
+    for (title, text) in extra_sections(page) {
+        buf.extend_from_slice(format!(".SH \"{title}\"\n{text}\n").as_bytes());
+    }
+    buf
+}
+
+/// tmda-config(5): the configuration reference.
+fn render_config_page() -> Vec<u8> {
+    let mut s = String::new();
+    s.push_str(&format!(
+        ".TH tmda-config 5 \"\" \"tmda {}\"\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    s.push_str(".SH NAME\ntmda\\-config \\- the TMDA configuration file, as read by tmda\n");
+    s.push_str(".SH DESCRIPTION\n\
+tmda reads TMDA's configuration files unchanged: first the global file (/etc/tmdarc, or $GLOBAL_TMDARC), \
+then the user's file (\\-c FILE, else $TMDARC, else TMDARC as set by the global file, else ~/.tmda/config). \
+A missing global file or a missing ~/.tmda/config is fine (the defaults apply); a file named with \\-c or $TMDARC must exist.\n\
+.PP\n\
+TMDA executed these files as Python. tmda never executes them: it reads the subset real configurations use and \
+reports anything else as an error with file, line and column. Allowed are\n\
+.IP \\(bu 2\n\
+NAME = value and NAME += value; os.environ[\"NAME\"] = \"value\" (sets the environment, e.g. TMDAIDHOST); import lines (ignored);\n\
+.IP \\(bu 2\n\
+strings in every Python form (single, double and triple quotes, r'' raw strings, escapes, adjacent literals concatenated), \
+integers (0o640, 0x1f), floats, True, False, None and TMDA's aliases on/On/ON/yes/Yes/YES/true/TRUE and off/Off/OFF/no/No/NO/false/FALSE;\n\
+.IP \\(bu 2\n\
+lists, tuples and dicts (over several lines inside brackets), + and % (%s %r %d %i %%) on strings, names assigned earlier;\n\
+.IP \\(bu 2\n\
+os.path.expanduser(), os.path.join(), os.environ.get(), os.environ[...], os.getenv(), str(), int(), and .lower()/.upper()/.strip() on strings.\n\
+.PP\n\
+With CONFIG_EXEC = False in the global file, the user's file is read as INI: a [TMDA_CONFIG] section of name = value lines \
+(names case-insensitive), %(name)s interpolation and indented continuation lines. Unlike TMDA, whole numbers become integers and \
+true/yes/on and false/no/off become booleans (TMDA kept \"False\" as a string, which counted as true).\n\
+.PP\n\
+Every variable a file sets is kept, including ones tmda does not use, so outgoing filters can refer to it as ${NAME}.\n");
+    s.push_str(".SH SETTINGS\nSettings tmda reads, with their defaults. Paths have ~ expanded.\n");
+    for (name, dflt, text) in SETTINGS {
+        s.push_str(&format!(
+            ".TP\n.B {name}\n{text} Default: {}.\n",
+            dflt.replace('\\', "\\\\").replace('-', "\\-")
+        ));
+    }
+    s.push_str(".SH \"SEE ALSO\"\ntmda(1), tmda\\-address(1), tmda\\-check\\-address(1), tmda\\-keygen(1)\n");
+    s.into_bytes()
+}
+
+/// Every generated file, rendered in memory.
+pub fn render_all() -> Vec<Generated> {
+    let mut out = vec![Generated {
+        path: "man/tmda.1".into(),
+        contents: render_man(super::command(), "1", "tmda"),
+    }];
+    for a in Applet::ALL {
+        out.push(Generated {
+            path: format!("man/{}.1", a.legacy_name()),
+            contents: render_man(a.command(), "1", a.legacy_name()),
+        });
+    }
+    out.push(Generated {
+        path: "man/tmda-config.5".into(),
+        contents: render_config_page(),
+    });
+    for (shell, file) in [
+        (Shell::Bash, "tmda.bash"),
+        (Shell::Zsh, "_tmda"),
+        (Shell::Fish, "tmda.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut super::command(), "tmda", &mut buf);
+        out.push(Generated {
+            path: format!("completions/{file}"),
+            contents: buf,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Postfix-style check: every setting tmda reads is documented in tmda-config(5).
+    #[test]
+    fn every_known_setting_is_documented() {
+        let page = String::from_utf8(render_config_page()).unwrap();
+        for name in crate::config::KNOWN_SETTINGS {
+            assert!(
+                page.contains(&format!(".B {name}\n")),
+                "{name} is missing from tmda-config(5)"
+            );
+        }
+        assert_eq!(
+            SETTINGS.len(),
+            crate::config::KNOWN_SETTINGS.len(),
+            "SETTINGS documents something tmda does not read"
+        );
+    }
+}

@@ -43,11 +43,16 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
         return Ok(code);
     }
     if args.install {
-        let config = Config::load(&LoadOptions { config_file: args.config_file })?;
+        let config = Config::load(&LoadOptions {
+            config_file: args.config_file,
+        })?;
         let key = CryptKey::generate(&args.device)?;
         key.install(&config.crypt_key_file, args.force)?;
         if !args.batch {
-            eprintln!("wrote a new secret key to {} (mode 0600); keep it secret", config.crypt_key_file.display());
+            eprintln!(
+                "wrote a new secret key to {} (mode 0600); keep it secret",
+                config.crypt_key_file.display()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }

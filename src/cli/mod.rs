@@ -109,7 +109,7 @@ pub fn command() -> clap::Command {
 /// Full version information, printed by `-V` on every applet.
 pub fn full_version() -> String {
     format!(
-        "tmda {} (compatible with TMDA 1.1.x)\nbuilt for {}-{}\nhttps://tmda.sourceforge.net/ compatible crypto: HMAC-SHA1 cookies",
+        "tmda {} (tagged addresses compatible with TMDA 1.1.x)\nplatform: {}-{}\ncookies: HMAC-SHA1, key file of 40 hex digits",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::ARCH,
         std::env::consts::OS
@@ -119,7 +119,10 @@ pub fn full_version() -> String {
 /// Entry point: dispatch on argv[0], run, map the result to an exit status.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
-    let argv0 = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "tmda".into());
+    let argv0 = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tmda".into());
     let (applet, parsed) = match Applet::from_argv0(&argv0) {
         Some(applet) => {
             let res = applet
@@ -137,7 +140,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(Sysexit::Usage as u8) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(Sysexit::Usage as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let name = applet.map(Applet::legacy_name).unwrap_or_else(|| match &parsed {
@@ -186,7 +193,9 @@ fn finish(name: &str, result: Result<ExitCode, Error>) -> ExitCode {
 /// Write to stdout, treating a closed pipe as success (e.g. `tmda address | head -c0`).
 pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("standard output", e))
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("standard output", e))
 }
 
 /// Shared `-V` handling.

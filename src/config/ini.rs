@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::ConfigError;
 use super::python::{Namespace, Origin};
 use super::value::Value;
-use super::ConfigError;
 
 pub const SECTION: &str = "TMDA_CONFIG";
 
@@ -40,7 +40,10 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
             let (Some(sec), Some(key)) = (&current, &last_key) else {
                 return Err(err(lineno, "indented line does not continue a value".into()));
             };
-            let entry = sections.get_mut(sec).and_then(|s| s.get_mut(key)).expect("key was inserted");
+            let entry = sections
+                .get_mut(sec)
+                .and_then(|s| s.get_mut(key))
+                .expect("key was inserted");
             entry.0.push('\n');
             entry.0.push_str(trimmed);
             continue;
@@ -65,7 +68,10 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
             return Err(err(lineno, "missing option name before '='".into()));
         }
         let value = trimmed[sep + 1..].trim().to_string();
-        sections.get_mut(sec).expect("section exists").insert(key.clone(), (value, lineno));
+        sections
+            .get_mut(sec)
+            .expect("section exists")
+            .insert(key.clone(), (value, lineno));
         last_key = Some(key);
     }
     let defaults = sections.get("DEFAULT").cloned().unwrap_or_default();
@@ -83,7 +89,14 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
     for (key, (raw, line)) in &merged {
         let text = interpolate(raw, &merged, 0).map_err(|m| err(*line, m))?;
         let value = convert(&text);
-        ns.set(&key.to_uppercase(), value, Origin::File { path: path.to_path_buf(), line: *line });
+        ns.set(
+            &key.to_uppercase(),
+            value,
+            Origin::File {
+                path: path.to_path_buf(),
+                line: *line,
+            },
+        );
     }
     Ok(())
 }
@@ -119,10 +132,11 @@ fn interpolate(raw: &str, all: &BTreeMap<String, (String, usize)>, depth: usize)
 }
 
 fn convert(text: &str) -> Value {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse() {
-            return Value::Int(i);
-        }
+    if !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse()
+    {
+        return Value::Int(i);
     }
     match text.to_lowercase().as_str() {
         "true" | "yes" | "on" => Value::Bool(true),
@@ -148,7 +162,13 @@ mod tests {
         assert_eq!(ns.get("X_TMDA_IN_SUBJECT"), Some(&Value::Bool(false)));
         assert_eq!(ns.get("FULLNAME"), Some(&Value::Str("Jason\nMastaler".into())));
         assert_eq!(ns.get("PCT"), Some(&Value::Str("50%".into())));
-        assert_eq!(ns.vars["HMAC_BYTES"].1, Origin::File { path: "ini".into(), line: 6 });
+        assert_eq!(
+            ns.vars["HMAC_BYTES"].1,
+            Origin::File {
+                path: "ini".into(),
+                line: 6
+            }
+        );
     }
 
     #[test]

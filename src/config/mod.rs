@@ -38,7 +38,11 @@ pub enum ConfigError {
         hint: Option<String>,
     },
     #[error("{name} ({origin}): {message}")]
-    Setting { name: String, origin: Origin, message: String },
+    Setting {
+        name: String,
+        origin: Origin,
+        message: String,
+    },
     #[error("config file {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -137,21 +141,71 @@ pub struct Config {
 
 /// Settings holding paths, which TMDA runs through `os.path.expanduser`.
 const PATH_VARS: &[&str] = &[
-    "BARE_APPEND", "CGI_SETTINGS", "CONFIRM_APPEND", "CRYPT_KEY_FILE", "DATADIR", "DELIVERY", "FILTER_INCOMING",
-    "FILTER_OUTGOING", "GLOBAL_TMDARC", "LOGFILE_DEBUG", "LOGFILE_INCOMING", "LOGFILE_OUTGOING", "MAIL_FOLLOWUP_TO",
-    "PENDING_BLACKLIST_APPEND", "PENDING_CACHE", "PENDING_DELETE_APPEND", "PENDING_DIR", "PENDING_RELEASE_APPEND",
-    "PENDING_WHITELIST_APPEND", "RESPONSE_DIR", "SENDMAIL_PROGRAM", "TEMPLATE_DIR", "VIRTUALDOMAINS",
+    "BARE_APPEND",
+    "CGI_SETTINGS",
+    "CONFIRM_APPEND",
+    "CRYPT_KEY_FILE",
+    "DATADIR",
+    "DELIVERY",
+    "FILTER_INCOMING",
+    "FILTER_OUTGOING",
+    "GLOBAL_TMDARC",
+    "LOGFILE_DEBUG",
+    "LOGFILE_INCOMING",
+    "LOGFILE_OUTGOING",
+    "MAIL_FOLLOWUP_TO",
+    "PENDING_BLACKLIST_APPEND",
+    "PENDING_CACHE",
+    "PENDING_DELETE_APPEND",
+    "PENDING_DIR",
+    "PENDING_RELEASE_APPEND",
+    "PENDING_WHITELIST_APPEND",
+    "RESPONSE_DIR",
+    "SENDMAIL_PROGRAM",
+    "TEMPLATE_DIR",
+    "VIRTUALDOMAINS",
 ];
 
 /// Every setting tmda itself reads, for documentation and the man-page check.
 pub const KNOWN_SETTINGS: &[&str] = &[
-    "ACTION_OUTGOING", "ADDED_HEADERS_CLIENT", "ALLOW_MODE_640", "BARE_APPEND", "CONFIG_EXEC", "CONFIRM_ADDRESS",
-    "CRYPT_KEY_FILE", "DATADIR", "DATED_TIMEOUT", "FILTER_OUTGOING", "FINGERPRINT", "FULLNAME", "HMAC_BYTES",
-    "HOSTNAME", "LOGFILE_OUTGOING", "MAIL_FOLLOWUP_TO", "MAIL_TRANSFER_AGENT", "MAIL_TRANSPORT", "MESSAGE_FROM_STYLE",
-    "MESSAGE_TAG_HEADER_STYLE", "PURGED_HEADERS_CLIENT", "RECIPIENT_DELIMITER", "SENDMAIL_PROGRAM",
-    "SMTPAUTH_PASSWORD", "SMTPAUTH_USERNAME", "SMTPHOST", "SMTPSSL", "SMTPSSL_CERTFILE", "SMTPSSL_KEYFILE",
-    "SMTP_MAX_SESSIONS_PER_CONNECTION", "TAGS_CONFIRM", "TAGS_DATED", "TAGS_KEYWORD", "TAGS_SENDER", "TMDAINJECT",
-    "TMDARC", "USERNAME", "X_TMDA_IN_SUBJECT",
+    "ACTION_OUTGOING",
+    "ADDED_HEADERS_CLIENT",
+    "ALLOW_MODE_640",
+    "BARE_APPEND",
+    "CONFIG_EXEC",
+    "CONFIRM_ADDRESS",
+    "CRYPT_KEY_FILE",
+    "DATADIR",
+    "DATED_TIMEOUT",
+    "FILTER_OUTGOING",
+    "FINGERPRINT",
+    "FULLNAME",
+    "HMAC_BYTES",
+    "HOSTNAME",
+    "LOGFILE_OUTGOING",
+    "MAIL_FOLLOWUP_TO",
+    "MAIL_TRANSFER_AGENT",
+    "MAIL_TRANSPORT",
+    "MESSAGE_FROM_STYLE",
+    "MESSAGE_TAG_HEADER_STYLE",
+    "PURGED_HEADERS_CLIENT",
+    "RECIPIENT_DELIMITER",
+    "SENDMAIL_PROGRAM",
+    "SMTPAUTH_PASSWORD",
+    "SMTPAUTH_USERNAME",
+    "SMTPHOST",
+    "SMTPSSL",
+    "SMTPSSL_CERTFILE",
+    "SMTPSSL_KEYFILE",
+    "SMTP_MAX_SESSIONS_PER_CONNECTION",
+    "TAGS_CONFIRM",
+    "TAGS_DATED",
+    "TAGS_KEYWORD",
+    "TAGS_SENDER",
+    "TMDAINJECT",
+    "TMDARC",
+    "USERNAME",
+    "X_TMDA_IN_SUBJECT",
 ];
 
 impl Config {
@@ -162,9 +216,16 @@ impl Config {
         let home = ns.expanduser("~");
         ns.set("HOMEDIR", Value::Str(home.clone()), Origin::Default);
 
-        let global = std::env::var("GLOBAL_TMDARC").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/etc/tmdarc".into());
+        let global = std::env::var("GLOBAL_TMDARC")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/etc/tmdarc".into());
         let global = PathBuf::from(global);
-        ns.set("GLOBAL_TMDARC", Value::Str(global.display().to_string()), Origin::Default);
+        ns.set(
+            "GLOBAL_TMDARC",
+            Value::Str(global.display().to_string()),
+            Origin::Default,
+        );
         if let Some(text) = read_optional(&global)? {
             exec_python(&text, &global, &mut ns)?;
             files.push(global);
@@ -208,16 +269,26 @@ impl Config {
         default(&mut ns, "DATADIR", Value::Str(format!("{home}/.tmda")));
         let datadir = str_of(&ns, "DATADIR")?.unwrap_or_default();
         if let Some(env) = ns.getenv("TMDA_FILTER_OUTGOING").filter(|s| !s.is_empty()) {
-            ns.set("FILTER_OUTGOING", Value::Str(env), Origin::Environment("TMDA_FILTER_OUTGOING".into()));
+            ns.set(
+                "FILTER_OUTGOING",
+                Value::Str(env),
+                Origin::Environment("TMDA_FILTER_OUTGOING".into()),
+            );
         }
-        default(&mut ns, "FILTER_OUTGOING", Value::Str(join(&datadir, "filters/outgoing")));
+        default(
+            &mut ns,
+            "FILTER_OUTGOING",
+            Value::Str(join(&datadir, "filters/outgoing")),
+        );
         default(&mut ns, "CRYPT_KEY_FILE", Value::Str(join(&datadir, "crypt_key")));
         default(&mut ns, "MAIL_TRANSPORT", Value::Str("sendmail".into()));
         default(&mut ns, "MAIL_TRANSFER_AGENT", Value::Str("qmail".into()));
-        if !ns.vars.contains_key("SENDMAIL_PROGRAM") {
-            if let Some(p) = ["/usr/sbin/sendmail", "/usr/lib/sendmail"].into_iter().find(|p| Path::new(p).exists()) {
-                ns.set("SENDMAIL_PROGRAM", Value::Str(p.into()), Origin::Default);
-            }
+        if !ns.vars.contains_key("SENDMAIL_PROGRAM")
+            && let Some(p) = ["/usr/sbin/sendmail", "/usr/lib/sendmail"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+        {
+            ns.set("SENDMAIL_PROGRAM", Value::Str(p.into()), Origin::Default);
         }
         for var in PATH_VARS {
             if let Some((Value::Str(s), origin)) = ns.vars.get(*var).cloned() {
@@ -232,10 +303,17 @@ impl Config {
         let mail_transport = match str_of(&ns, "MAIL_TRANSPORT")?.as_deref() {
             Some("smtp") => MailTransport::Smtp,
             Some("sendmail") => MailTransport::Sendmail,
-            other => return Err(bad(&ns, "MAIL_TRANSPORT", format!("must be \"smtp\" or \"sendmail\", not {other:?}"))),
+            other => {
+                return Err(bad(
+                    &ns,
+                    "MAIL_TRANSPORT",
+                    format!("must be \"smtp\" or \"sendmail\", not {other:?}"),
+                ));
+            }
         };
         let smtphost = str_of(&ns, "SMTPHOST")?.unwrap_or_else(|| "localhost".into());
-        let (host, port) = split_host_port(&smtphost).ok_or_else(|| bad(&ns, "SMTPHOST", format!("{smtphost:?} is not HOST or HOST:PORT")))?;
+        let (host, port) = split_host_port(&smtphost)
+            .ok_or_else(|| bad(&ns, "SMTPHOST", format!("{smtphost:?} is not HOST or HOST:PORT")))?;
         let smtp = SmtpSettings {
             host,
             port,
@@ -244,7 +322,8 @@ impl Config {
             ssl: flag(&ns, "SMTPSSL"),
             keyfile: path(&ns, "SMTPSSL_KEYFILE")?,
             certfile: path(&ns, "SMTPSSL_CERTFILE")?,
-            max_sessions_per_connection: int_of(&ns, "SMTP_MAX_SESSIONS_PER_CONNECTION", 0, 0..=u32::MAX as i64)? as u32,
+            max_sessions_per_connection: int_of(&ns, "SMTP_MAX_SESSIONS_PER_CONNECTION", 0, 0..=u32::MAX as i64)?
+                as u32,
         };
         let tags = TagNames {
             confirm: str_list(&ns, "TAGS_CONFIRM", &["confirm"])?,
@@ -252,7 +331,12 @@ impl Config {
             sender: str_list(&ns, "TAGS_SENDER", &["sender"])?,
             keyword: str_list(&ns, "TAGS_KEYWORD", &["keyword"])?,
         };
-        for (name, list) in [("TAGS_CONFIRM", &tags.confirm), ("TAGS_DATED", &tags.dated), ("TAGS_SENDER", &tags.sender), ("TAGS_KEYWORD", &tags.keyword)] {
+        for (name, list) in [
+            ("TAGS_CONFIRM", &tags.confirm),
+            ("TAGS_DATED", &tags.dated),
+            ("TAGS_SENDER", &tags.sender),
+            ("TAGS_KEYWORD", &tags.keyword),
+        ] {
             if list.is_empty() || list.iter().any(|t| t.is_empty()) {
                 return Err(bad(&ns, name, "must be a non-empty list of non-empty tag names".into()));
             }
@@ -266,8 +350,16 @@ impl Config {
         let mail_followup_to = match ns.get("MAIL_FOLLOWUP_TO") {
             None | Some(Value::None) => None,
             Some(Value::Str(s)) => Some(FollowupLists::File(PathBuf::from(s))),
-            Some(Value::List(_) | Value::Tuple(_)) => Some(FollowupLists::List(str_list(&ns, "MAIL_FOLLOWUP_TO", &[])?)),
-            Some(v) => return Err(bad(&ns, "MAIL_FOLLOWUP_TO", format!("must be a file name or a list of addresses, not {}", v.type_name()))),
+            Some(Value::List(_) | Value::Tuple(_)) => {
+                Some(FollowupLists::List(str_list(&ns, "MAIL_FOLLOWUP_TO", &[])?))
+            }
+            Some(v) => {
+                return Err(bad(
+                    &ns,
+                    "MAIL_FOLLOWUP_TO",
+                    format!("must be a file name or a list of addresses, not {}", v.type_name()),
+                ));
+            }
         };
         let added_headers_client = match ns.get("ADDED_HEADERS_CLIENT") {
             None | Some(Value::None) => vec![],
@@ -279,13 +371,27 @@ impl Config {
                         // TMDA skipped headers whose value came out as None (e.g. an unset environment variable).
                         (Value::Str(_), Value::None) => {}
                         (k, v) => {
-                            return Err(bad(&ns, "ADDED_HEADERS_CLIENT", format!("header names and values must be strings, found {} : {}", k.py_repr(), v.py_repr())));
+                            return Err(bad(
+                                &ns,
+                                "ADDED_HEADERS_CLIENT",
+                                format!(
+                                    "header names and values must be strings, found {} : {}",
+                                    k.py_repr(),
+                                    v.py_repr()
+                                ),
+                            ));
                         }
                     }
                 }
                 out
             }
-            Some(v) => return Err(bad(&ns, "ADDED_HEADERS_CLIENT", format!("must be a dict of header: value, not {}", v.type_name()))),
+            Some(v) => {
+                return Err(bad(
+                    &ns,
+                    "ADDED_HEADERS_CLIENT",
+                    format!("must be a dict of header: value, not {}", v.type_name()),
+                ));
+            }
         };
 
         Ok(Config {
@@ -350,7 +456,12 @@ impl Config {
             ["TMDAUSER", "QMAILUSER", "USER", "LOGNAME"]
                 .iter()
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
-                .or_else(|| python::passwd_field(|pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) }, |pw| pw.pw_name))
+                .or_else(|| {
+                    python::passwd_field(
+                        |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
+                        |pw| pw.pw_name,
+                    )
+                })
                 .unwrap_or_else(|| "<unknown>".into())
         })
     }
@@ -372,8 +483,11 @@ impl Config {
                 .iter()
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
                 .or_else(|| {
-                    python::passwd_field(|pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) }, |pw| pw.pw_gecos)
-                        .map(|g| g.split(',').next().unwrap_or("").to_string())
+                    python::passwd_field(
+                        |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
+                        |pw| pw.pw_gecos,
+                    )
+                    .map(|g| g.split(',').next().unwrap_or("").to_string())
                 })
                 .unwrap_or_default()
         })
@@ -399,7 +513,12 @@ impl Config {
     /// Load `CRYPT_KEY_FILE` and build the tagger. Only commands that tag or verify call it.
     pub fn tagger(&self) -> Result<Tagger, KeyError> {
         let key = CryptKey::load(&self.crypt_key_file, self.allow_mode_640)?;
-        Ok(Tagger { key, hmac_bytes: self.hmac_bytes, delimiter: self.recipient_delimiter.clone(), tags: self.tags.clone() })
+        Ok(Tagger {
+            key,
+            hmac_bytes: self.hmac_bytes,
+            delimiter: self.recipient_delimiter.clone(),
+            tags: self.tags.clone(),
+        })
     }
 }
 
@@ -415,13 +534,19 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
             col: 1,
             message: "the file is not valid UTF-8".into(),
             hint: None,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -436,19 +561,31 @@ fn default(ns: &mut Namespace, name: &str, value: Value) {
 }
 
 fn join(dir: &str, rest: &str) -> String {
-    if dir.ends_with('/') { format!("{dir}{rest}") } else { format!("{dir}/{rest}") }
+    if dir.ends_with('/') {
+        format!("{dir}{rest}")
+    } else {
+        format!("{dir}/{rest}")
+    }
 }
 
 fn bad(ns: &Namespace, name: &str, message: String) -> ConfigError {
     let origin = ns.vars.get(name).map(|(_, o)| o.clone()).unwrap_or(Origin::Default);
-    ConfigError::Setting { name: name.to_string(), origin, message }
+    ConfigError::Setting {
+        name: name.to_string(),
+        origin,
+        message,
+    }
 }
 
 fn str_of(ns: &Namespace, name: &str) -> Result<Option<String>, ConfigError> {
     match ns.get(name) {
         None | Some(Value::None) => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(bad(ns, name, format!("must be a string, not {} {}", v.type_name(), v.py_repr()))),
+        Some(v) => Err(bad(
+            ns,
+            name,
+            format!("must be a string, not {} {}", v.type_name(), v.py_repr()),
+        )),
     }
 }
 
@@ -461,10 +598,20 @@ fn int_of(ns: &Namespace, name: &str, dflt: i64, range: std::ops::RangeInclusive
         None => dflt,
         Some(Value::Int(i)) => *i,
         Some(Value::Bool(b)) => *b as i64,
-        Some(v) => return Err(bad(ns, name, format!("must be a whole number, not {} {}", v.type_name(), v.py_repr()))),
+        Some(v) => {
+            return Err(bad(
+                ns,
+                name,
+                format!("must be a whole number, not {} {}", v.type_name(), v.py_repr()),
+            ));
+        }
     };
     if !range.contains(&v) {
-        return Err(bad(ns, name, format!("must be between {} and {}, not {v}", range.start(), range.end())));
+        return Err(bad(
+            ns,
+            name,
+            format!("must be between {} and {}, not {v}", range.start(), range.end()),
+        ));
     }
     Ok(v)
 }
@@ -476,12 +623,20 @@ fn str_list(ns: &Namespace, name: &str, dflt: &[&str]) -> Result<Vec<String>, Co
             .iter()
             .map(|v| match v {
                 Value::Str(s) => Ok(s.clone()),
-                other => Err(bad(ns, name, format!("must be a list of strings; found {}", other.py_repr()))),
+                other => Err(bad(
+                    ns,
+                    name,
+                    format!("must be a list of strings; found {}", other.py_repr()),
+                )),
             })
             .collect(),
         // A lone string is a one-element list (a common slip TMDA tolerated by accident).
         Some(Value::Str(s)) => Ok(vec![s.clone()]),
-        Some(v) => Err(bad(ns, name, format!("must be a list of strings, not {}", v.type_name()))),
+        Some(v) => Err(bad(
+            ns,
+            name,
+            format!("must be a list of strings, not {}", v.type_name()),
+        )),
     }
 }
 
@@ -496,7 +651,11 @@ fn style(ns: &Namespace, name: &str) -> Result<HeaderStyle, ConfigError> {
     match str_of(ns, name)?.as_deref() {
         None | Some("angles") => Ok(HeaderStyle::Angles),
         Some("address") => Ok(HeaderStyle::Address),
-        Some(other) => Err(bad(ns, name, format!("must be \"angles\" or \"address\", not {other:?}"))),
+        Some(other) => Err(bad(
+            ns,
+            name,
+            format!("must be \"angles\" or \"address\", not {other:?}"),
+        )),
     }
 }
 
@@ -515,7 +674,9 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
         };
     }
     match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => Some((h.to_string(), p.parse().ok()?)),
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => {
+            Some((h.to_string(), p.parse().ok()?))
+        }
         Some((h, _)) if !h.contains(':') => None,
         _ => Some((s.to_string(), 25)),
     }
@@ -638,11 +799,17 @@ MY_OWN_LIST = DATADIR + "lists/friends"
         assert_eq!(c.recipient_delimiter, "+");
         assert_eq!(c.datadir, PathBuf::from("/home/jason/.tmda-data/"));
         assert_eq!(c.crypt_key_file, PathBuf::from("/home/jason/.tmda-data/crypt_key"));
-        assert_eq!(c.filter_outgoing, PathBuf::from("/home/jason/.tmda/filters/outgoing-jason"));
+        assert_eq!(
+            c.filter_outgoing,
+            PathBuf::from("/home/jason/.tmda/filters/outgoing-jason")
+        );
         assert_eq!(c.mail_transport, MailTransport::Smtp);
         assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("mail.mastaler.com", 2525));
         assert_eq!(c.smtp.password, Some(Secret("6Yu_9iKzs".into())));
-        assert!(!format!("{:?}", c.smtp).contains("6Yu_9iKzs"), "password must not show in Debug");
+        assert!(
+            !format!("{:?}", c.smtp).contains("6Yu_9iKzs"),
+            "password must not show in Debug"
+        );
         assert!(c.smtp.ssl);
         assert_eq!(c.dated_timeout.seconds(), 14 * 86400);
         assert_eq!(c.hmac_bytes, 4);
@@ -650,30 +817,75 @@ MY_OWN_LIST = DATADIR + "lists/friends"
         assert!(c.allow_mode_640 && c.x_tmda_in_subject);
         assert_eq!(c.message_from_style, HeaderStyle::Address);
         assert_eq!(c.fingerprint, vec!["message-id", "from", "body"]);
-        assert_eq!(c.added_headers_client, vec![("X-Fact".to_string(), "Father Hennepin Discovered Niagra Falls".to_string())]);
+        assert_eq!(
+            c.added_headers_client,
+            vec![(
+                "X-Fact".to_string(),
+                "Father Hennepin Discovered Niagra Falls".to_string()
+            )]
+        );
         assert_eq!(c.purged_headers_client.len(), 3);
-        assert_eq!(c.mail_followup_to, Some(FollowupLists::List(vec!["tmda-users@tmda.net".into(), "postfix-users@postfix.org".into()])));
+        assert_eq!(
+            c.mail_followup_to,
+            Some(FollowupLists::List(vec![
+                "tmda-users@tmda.net".into(),
+                "postfix-users@postfix.org".into()
+            ]))
+        );
         assert_eq!(c.bare_append, Some(PathBuf::from("/home/jason/.tmda/lists/whitelist")));
         assert_eq!(c.tmdainject, "di");
         assert_eq!(c.env("TMDAIDHOST").as_deref(), Some("id.mastaler.com"));
-        assert_eq!(c.var("MY_OWN_LIST"), Some(&Value::Str("~/.tmda-data/lists/friends".into())));
-        assert_eq!(c.origin("HMAC_BYTES"), Some(&Origin::File { path: "config".into(), line: 20 }));
+        assert_eq!(
+            c.var("MY_OWN_LIST"),
+            Some(&Value::Str("~/.tmda-data/lists/friends".into()))
+        );
+        assert_eq!(
+            c.origin("HMAC_BYTES"),
+            Some(&Origin::File {
+                path: "config".into(),
+                line: 20
+            })
+        );
     }
 
     #[test]
     fn bad_settings_name_the_variable_and_line() {
         for (src, want) in [
-            ("HMAC_BYTES = '3'", "HMAC_BYTES (config:1): must be a whole number, not str '3'"),
+            (
+                "HMAC_BYTES = '3'",
+                "HMAC_BYTES (config:1): must be a whole number, not str '3'",
+            ),
             ("HMAC_BYTES = 0", "HMAC_BYTES (config:1): must be between 1 and 20"),
-            ("\nDATED_TIMEOUT = '5 days'", "DATED_TIMEOUT (config:2): invalid timeout value \"5 days\""),
-            ("MAIL_TRANSPORT = 'carrier-pigeon'", "MAIL_TRANSPORT (config:1): must be \"smtp\" or \"sendmail\""),
-            ("SMTPHOST = 'host:port'", "SMTPHOST (config:1): \"host:port\" is not HOST or HOST:PORT"),
-            ("MESSAGE_FROM_STYLE = 'fancy'", "MESSAGE_FROM_STYLE (config:1): must be \"angles\" or \"address\""),
+            (
+                "\nDATED_TIMEOUT = '5 days'",
+                "DATED_TIMEOUT (config:2): invalid timeout value \"5 days\"",
+            ),
+            (
+                "MAIL_TRANSPORT = 'carrier-pigeon'",
+                "MAIL_TRANSPORT (config:1): must be \"smtp\" or \"sendmail\"",
+            ),
+            (
+                "SMTPHOST = 'host:port'",
+                "SMTPHOST (config:1): \"host:port\" is not HOST or HOST:PORT",
+            ),
+            (
+                "MESSAGE_FROM_STYLE = 'fancy'",
+                "MESSAGE_FROM_STYLE (config:1): must be \"angles\" or \"address\"",
+            ),
             ("TAGS_DATED = []", "TAGS_DATED (config:1): must be a non-empty list"),
-            ("FINGERPRINT = [1]", "FINGERPRINT (config:1): must be a list of strings; found 1"),
-            ("RECIPIENT_DELIMITER = ''", "RECIPIENT_DELIMITER (config:1): must not be empty"),
+            (
+                "FINGERPRINT = [1]",
+                "FINGERPRINT (config:1): must be a list of strings; found 1",
+            ),
+            (
+                "RECIPIENT_DELIMITER = ''",
+                "RECIPIENT_DELIMITER (config:1): must not be empty",
+            ),
             ("USERNAME = 5", "USERNAME (config:1): must be a string, not int 5"),
-            ("ADDED_HEADERS_CLIENT = ['x']", "ADDED_HEADERS_CLIENT (config:1): must be a dict"),
+            (
+                "ADDED_HEADERS_CLIENT = ['x']",
+                "ADDED_HEADERS_CLIENT (config:1): must be a dict",
+            ),
         ] {
             let e = load(src).unwrap_err().to_string();
             assert!(e.starts_with(want), "{src:?}\n got:  {e}\n want: {want}");
@@ -683,7 +895,10 @@ MY_OWN_LIST = DATADIR + "lists/friends"
     #[test]
     fn host_port_forms() {
         assert_eq!(split_host_port("localhost"), Some(("localhost".into(), 25)));
-        assert_eq!(split_host_port("172.16.78.20:2525"), Some(("172.16.78.20".into(), 2525)));
+        assert_eq!(
+            split_host_port("172.16.78.20:2525"),
+            Some(("172.16.78.20".into(), 2525))
+        );
         assert_eq!(split_host_port("[::1]:587"), Some(("::1".into(), 587)));
         assert_eq!(split_host_port("::1"), Some(("::1".into(), 25)));
         assert_eq!(split_host_port("h:99999"), None);

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::value::Value;
 use super::ConfigError;
+use super::value::Value;
 
 /// Where a variable got its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,11 @@ impl Namespace {
         };
         match home {
             Some(h) => {
-                let h = if h.len() > 1 { h.trim_end_matches('/') } else { h.as_str() };
+                let h = if h.len() > 1 {
+                    h.trim_end_matches('/')
+                } else {
+                    h.as_str()
+                };
                 format!("{h}{}", &path[end..])
             }
             None => path.to_string(),
@@ -93,12 +97,18 @@ impl Namespace {
 /// Home directory of a user from the password database.
 pub fn home_of_user(user: &str) -> Option<String> {
     let name = std::ffi::CString::new(user).ok()?;
-    passwd_field(|pw, buf, len, res| unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf, len, res) }, |pw| pw.pw_dir)
+    passwd_field(
+        |pw, buf, len, res| unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf, len, res) },
+        |pw| pw.pw_dir,
+    )
 }
 
 /// Home directory of a uid from the password database.
 pub fn home_of_uid(uid: libc::uid_t) -> Option<String> {
-    passwd_field(|pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) }, |pw| pw.pw_dir)
+    passwd_field(
+        |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
+        |pw| pw.pw_dir,
+    )
 }
 
 /// Run a `getpw*_r` lookup and copy one string field out of the result.
@@ -263,7 +273,12 @@ impl<'a> Lexer<'a> {
                     let is_prefix = name.len() <= 2 && name.chars().all(|c| "rRbBuUfF".contains(c));
                     if is_prefix && matches!(self.peek(0), Some('"' | '\'')) {
                         if name.to_lowercase().contains('f') {
-                            return Err(self.err(line, col, "f-strings are not supported", Some("use + or % to build the string")));
+                            return Err(self.err(
+                                line,
+                                col,
+                                "f-strings are not supported",
+                                Some("use + or % to build the string"),
+                            ));
                         }
                         self.string(name, line, col)?;
                     } else {
@@ -319,7 +334,11 @@ impl<'a> Lexer<'a> {
             }
         }
         if self.depth > 0 {
-            let open = self.out.iter().rev().find(|t| matches!(t.tok, Tok::Op("(" | "[" | "{")));
+            let open = self
+                .out
+                .iter()
+                .rev()
+                .find(|t| matches!(t.tok, Tok::Op("(" | "[" | "{")));
             let (l, c) = open.map(|t| (t.line, t.col)).unwrap_or((self.line, self.col));
             return Err(self.err(l, c, "bracket is never closed", None));
         }
@@ -355,7 +374,12 @@ impl<'a> Lexer<'a> {
                 }
                 s.push(c);
             } else if c == '\n' && !triple {
-                return Err(self.err(line, col, "string is never closed on its line", Some("use triple quotes for a string over several lines")));
+                return Err(self.err(
+                    line,
+                    col,
+                    "string is never closed on its line",
+                    Some("use triple quotes for a string over several lines"),
+                ));
             } else if c == '\\' {
                 let Some(e) = self.bump() else {
                     return Err(self.err(line, col, "string is never closed", None));
@@ -404,7 +428,14 @@ impl<'a> Lexer<'a> {
                         }
                         match char::from_u32(v) {
                             Some(c) => s.push(c),
-                            None => return Err(self.err(self.line, self.col, format!("\\{e} escape is not a valid character"), None)),
+                            None => {
+                                return Err(self.err(
+                                    self.line,
+                                    self.col,
+                                    format!("\\{e} escape is not a valid character"),
+                                    None,
+                                ));
+                            }
                         }
                     }
                     other => {
@@ -423,7 +454,10 @@ impl<'a> Lexer<'a> {
 
     fn number(&mut self, line: usize, col: usize) -> Result<(), ConfigError> {
         let mut text = String::new();
-        while let Some(c) = self.peek(0).filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.') {
+        while let Some(c) = self
+            .peek(0)
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        {
             // An exponent sign belongs to the number.
             text.push(c);
             self.bump();
@@ -451,7 +485,12 @@ impl<'a> Lexer<'a> {
                 self.push(t, line, col);
                 Ok(())
             }
-            None => Err(self.err(line, col, format!("invalid number {text:?}"), Some("octal numbers are written 0o600"))),
+            None => Err(self.err(
+                line,
+                col,
+                format!("invalid number {text:?}"),
+                Some("octal numbers are written 0o600"),
+            )),
         }
     }
 }
@@ -546,7 +585,11 @@ impl<'a> Eval<'a> {
     fn statement(&mut self) -> R<()> {
         let t = self.peek().clone();
         let Tok::Name(name) = &t.tok else {
-            return Err(self.err_at(&t, format!("expected a variable name, found {}", t.describe()), Some(HINT_DATA_ONLY)));
+            return Err(self.err_at(
+                &t,
+                format!("expected a variable name, found {}", t.describe()),
+                Some(HINT_DATA_ONLY),
+            ));
         };
         match name.as_str() {
             "import" | "from" => {
@@ -558,9 +601,16 @@ impl<'a> Eval<'a> {
             }
             "if" | "else" | "elif" | "for" | "while" | "def" | "class" | "try" | "except" | "with" | "print"
             | "exec" | "del" | "return" | "lambda" | "global" | "assert" | "raise" | "pass" => {
-                return Err(self.err_at(&t, format!("'{name}' statements are not supported"), Some(HINT_DATA_ONLY)));
+                return Err(self.err_at(
+                    &t,
+                    format!("'{name}' statements are not supported"),
+                    Some(HINT_DATA_ONLY),
+                ));
             }
-            "os" if self.peek_at(1) == &Tok::Op(".") && self.peek_at(2) == &Tok::Name("environ".into()) && self.peek_at(3) == &Tok::Op("[") => {
+            "os" if self.peek_at(1) == &Tok::Op(".")
+                && self.peek_at(2) == &Tok::Name("environ".into())
+                && self.peek_at(3) == &Tok::Op("[") =>
+            {
                 self.next();
                 self.next();
                 self.next();
@@ -568,14 +618,22 @@ impl<'a> Eval<'a> {
                 let key_tok = self.peek().clone();
                 let key = self.expr()?;
                 let Value::Str(key) = key else {
-                    return Err(self.err_at(&key_tok, format!("environment variable names are strings, found {}", key.type_name()), None));
+                    return Err(self.err_at(
+                        &key_tok,
+                        format!("environment variable names are strings, found {}", key.type_name()),
+                        None,
+                    ));
                 };
                 self.expect_op("]")?;
                 self.expect_op("=")?;
                 let vt = self.peek().clone();
                 let value = self.expr_list()?;
                 let Value::Str(value) = value else {
-                    return Err(self.err_at(&vt, format!("environment values must be strings, found {}", value.type_name()), None));
+                    return Err(self.err_at(
+                        &vt,
+                        format!("environment values must be strings, found {}", value.type_name()),
+                        None,
+                    ));
                 };
                 self.ns.env.insert(key, value);
                 return Ok(());
@@ -585,7 +643,10 @@ impl<'a> Eval<'a> {
         let name = name.clone();
         self.next();
         let op = self.next();
-        let origin = Origin::File { path: self.path.to_path_buf(), line: t.line };
+        let origin = Origin::File {
+            path: self.path.to_path_buf(),
+            line: t.line,
+        };
         match op.tok {
             Tok::Op("=") => {
                 let value = self.expr_list()?;
@@ -594,7 +655,11 @@ impl<'a> Eval<'a> {
             }
             Tok::Op("+=") => {
                 let Some(old) = self.ns.get(&name).cloned() else {
-                    return Err(self.err_at(&t, format!("name '{name}' is not defined"), Some("+= needs a value assigned earlier")));
+                    return Err(self.err_at(
+                        &t,
+                        format!("name '{name}' is not defined"),
+                        Some("+= needs a value assigned earlier"),
+                    ));
                 };
                 let rhs = self.expr_list()?;
                 let value = self.add(old, rhs, &op)?;
@@ -631,10 +696,18 @@ impl<'a> Eval<'a> {
             if self.is_op("+") || self.is_op("-") {
                 let op = self.next();
                 let rhs = self.term()?;
-                v = if op.tok == Tok::Op("+") { self.add(v, rhs, &op)? } else { self.sub(v, rhs, &op)? };
+                v = if op.tok == Tok::Op("+") {
+                    self.add(v, rhs, &op)?
+                } else {
+                    self.sub(v, rhs, &op)?
+                };
             } else if matches!(self.peek().tok, Tok::Op("==" | "!=" | "<" | ">" | "/" | "**")) {
                 let t = self.peek().clone();
-                return Err(self.err_at(&t, format!("operator {} is not supported", t.describe()), Some(HINT_DATA_ONLY)));
+                return Err(self.err_at(
+                    &t,
+                    format!("operator {} is not supported", t.describe()),
+                    Some(HINT_DATA_ONLY),
+                ));
             } else if let Tok::Name(n) = &self.peek().tok
                 && matches!(n.as_str(), "if" | "and" | "or" | "not" | "in" | "is" | "for")
             {
@@ -651,7 +724,11 @@ impl<'a> Eval<'a> {
         while self.is_op("%") || self.is_op("*") {
             let op = self.next();
             let rhs = self.unary()?;
-            v = if op.tok == Tok::Op("%") { self.format(v, rhs, &op)? } else { self.mul(v, rhs, &op)? };
+            v = if op.tok == Tok::Op("%") {
+                self.format(v, rhs, &op)?
+            } else {
+                self.mul(v, rhs, &op)?
+            };
         }
         Ok(v)
     }
@@ -664,7 +741,11 @@ impl<'a> Eval<'a> {
                 (Value::Int(i), true) => Ok(Value::Int(-i)),
                 (Value::Float(f), true) => Ok(Value::Float(-f)),
                 (v @ (Value::Int(_) | Value::Float(_)), false) => Ok(v),
-                (v, _) => Err(self.err_at(&op, format!("bad operand type for unary {}: {}", op.describe(), v.type_name()), None)),
+                (v, _) => Err(self.err_at(
+                    &op,
+                    format!("bad operand type for unary {}: {}", op.describe(), v.type_name()),
+                    None,
+                )),
             };
         }
         self.postfix()
@@ -681,7 +762,9 @@ impl<'a> Eval<'a> {
             } else if self.is_op(".") && matches!(self.peek_at(1), Tok::Name(_)) && self.peek_at(2) == &Tok::Op("(") {
                 self.next();
                 let name_tok = self.next();
-                let Tok::Name(method) = name_tok.tok.clone() else { unreachable!() };
+                let Tok::Name(method) = name_tok.tok.clone() else {
+                    unreachable!()
+                };
                 let args = self.call_args()?;
                 v = self.method(v, &method, args, &name_tok)?;
             } else {
@@ -811,7 +894,11 @@ impl<'a> Eval<'a> {
                     return Err(self.err_at(&open, "environment variable names are strings", None));
                 };
                 self.ns.getenv(&key).map(Value::Str).ok_or_else(|| {
-                    self.err_at(&open, format!("environment variable {key} is not set"), Some("use os.environ.get(\"NAME\", \"default\")"))
+                    self.err_at(
+                        &open,
+                        format!("environment variable {key} is not set"),
+                        Some("use os.environ.get(\"NAME\", \"default\")"),
+                    )
                 })
             }
             "os.environ.get" | "os.getenv" => {
@@ -820,7 +907,11 @@ impl<'a> Eval<'a> {
                 if args.len() > 2 {
                     return Err(self.err_at(os_tok, format!("{path}() takes at most 2 arguments"), None));
                 }
-                Ok(self.ns.getenv(&key).map(Value::Str).unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::None)))
+                Ok(self
+                    .ns
+                    .getenv(&key)
+                    .map(Value::Str)
+                    .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::None)))
             }
             "os.path.expanduser" => {
                 let args = self.call_args()?;
@@ -857,11 +948,13 @@ impl<'a> Eval<'a> {
             ("int", [Value::Int(i)]) => Ok(Value::Int(*i)),
             ("int", [Value::Float(f)]) => Ok(Value::Int(f.trunc() as i64)),
             ("int", [Value::Bool(b)]) => Ok(Value::Int(*b as i64)),
-            ("int", [Value::Str(s)]) => s
-                .trim()
-                .parse()
-                .map(Value::Int)
-                .map_err(|_| self.err_at(t, format!("int() cannot convert {}", Value::Str(s.clone()).py_repr()), None)),
+            ("int", [Value::Str(s)]) => s.trim().parse().map(Value::Int).map_err(|_| {
+                self.err_at(
+                    t,
+                    format!("int() cannot convert {}", Value::Str(s.clone()).py_repr()),
+                    None,
+                )
+            }),
             ("str" | "int", _) => Err(self.err_at(t, format!("{name}() takes exactly one suitable argument"), None)),
             _ => Err(self.err_at(t, format!("calling {name}() is not supported"), Some(HINT_DATA_ONLY))),
         }
@@ -872,7 +965,11 @@ impl<'a> Eval<'a> {
             (Value::Str(s), "lower", []) => Ok(Value::Str(s.to_lowercase())),
             (Value::Str(s), "upper", []) => Ok(Value::Str(s.to_uppercase())),
             (Value::Str(s), "strip", []) => Ok(Value::Str(s.trim().to_string())),
-            _ => Err(self.err_at(t, format!("{}.{method}() is not supported", v.type_name()), Some(HINT_DATA_ONLY))),
+            _ => Err(self.err_at(
+                t,
+                format!("{}.{method}() is not supported", v.type_name()),
+                Some(HINT_DATA_ONLY),
+            )),
         }
     }
 
@@ -881,7 +978,11 @@ impl<'a> Eval<'a> {
             (Value::List(items) | Value::Tuple(items), Value::Int(i)) => {
                 let len = items.len() as i64;
                 let idx = if *i < 0 { len + i } else { *i };
-                items.get(idx as usize).filter(|_| idx >= 0).cloned().ok_or_else(|| self.err_at(t, "index out of range", None))
+                items
+                    .get(idx as usize)
+                    .filter(|_| idx >= 0)
+                    .cloned()
+                    .ok_or_else(|| self.err_at(t, "index out of range", None))
             }
             (Value::Str(s), Value::Int(i)) => {
                 let chars: Vec<char> = s.chars().collect();
@@ -898,14 +999,21 @@ impl<'a> Eval<'a> {
                 .find(|(ik, _)| ik == k)
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| self.err_at(t, format!("key {} is not in the dict", k.py_repr()), None)),
-            _ => Err(self.err_at(t, format!("cannot index {} with {}", v.type_name(), key.type_name()), None)),
+            _ => Err(self.err_at(
+                t,
+                format!("cannot index {} with {}", v.type_name(), key.type_name()),
+                None,
+            )),
         }
     }
 
     fn add(&self, a: Value, b: Value, t: &Token) -> R<Value> {
         Ok(match (a, b) {
             (Value::Str(x), Value::Str(y)) => Value::Str(x + &y),
-            (Value::Int(x), Value::Int(y)) => Value::Int(x.checked_add(y).ok_or_else(|| self.err_at(t, "number too large", None))?),
+            (Value::Int(x), Value::Int(y)) => Value::Int(
+                x.checked_add(y)
+                    .ok_or_else(|| self.err_at(t, "number too large", None))?,
+            ),
             (Value::Float(x), Value::Float(y)) => Value::Float(x + y),
             (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => Value::Float(x as f64 + y),
             (Value::List(mut x), Value::List(y)) => {
@@ -924,23 +1032,37 @@ impl<'a> Eval<'a> {
 
     fn sub(&self, a: Value, b: Value, t: &Token) -> R<Value> {
         match (a, b) {
-            (Value::Int(x), Value::Int(y)) => Ok(Value::Int(x.checked_sub(y).ok_or_else(|| self.err_at(t, "number too large", None))?)),
+            (Value::Int(x), Value::Int(y)) => Ok(Value::Int(
+                x.checked_sub(y)
+                    .ok_or_else(|| self.err_at(t, "number too large", None))?,
+            )),
             (Value::Float(x), Value::Float(y)) => Ok(Value::Float(x - y)),
             (Value::Int(x), Value::Float(y)) => Ok(Value::Float(x as f64 - y)),
             (Value::Float(x), Value::Int(y)) => Ok(Value::Float(x - y as f64)),
-            (a, b) => Err(self.err_at(t, format!("cannot subtract {} from {}", b.type_name(), a.type_name()), None)),
+            (a, b) => Err(self.err_at(
+                t,
+                format!("cannot subtract {} from {}", b.type_name(), a.type_name()),
+                None,
+            )),
         }
     }
 
     fn mul(&self, a: Value, b: Value, t: &Token) -> R<Value> {
         match (a, b) {
-            (Value::Int(x), Value::Int(y)) => Ok(Value::Int(x.checked_mul(y).ok_or_else(|| self.err_at(t, "number too large", None))?)),
+            (Value::Int(x), Value::Int(y)) => Ok(Value::Int(
+                x.checked_mul(y)
+                    .ok_or_else(|| self.err_at(t, "number too large", None))?,
+            )),
             (Value::Float(x), Value::Float(y)) => Ok(Value::Float(x * y)),
             (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => Ok(Value::Float(x as f64 * y)),
             (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) if (0..=4096).contains(&n) => {
                 Ok(Value::Str(s.repeat(n as usize)))
             }
-            (a, b) => Err(self.err_at(t, format!("cannot multiply {} by {}", a.type_name(), b.type_name()), None)),
+            (a, b) => Err(self.err_at(
+                t,
+                format!("cannot multiply {} by {}", a.type_name(), b.type_name()),
+                None,
+            )),
         }
     }
 
@@ -964,7 +1086,9 @@ impl<'a> Eval<'a> {
             match chars.next() {
                 Some('%') => out.push('%'),
                 Some(spec @ ('s' | 'r' | 'd' | 'i')) => {
-                    let v = it.next().ok_or_else(|| self.err_at(t, "not enough arguments for format string", None))?;
+                    let v = it
+                        .next()
+                        .ok_or_else(|| self.err_at(t, "not enough arguments for format string", None))?;
                     match spec {
                         's' => out.push_str(&v.py_str()),
                         'r' => out.push_str(&v.py_repr()),
@@ -973,7 +1097,11 @@ impl<'a> Eval<'a> {
                             Value::Bool(b) => out.push_str(if b { "1" } else { "0" }),
                             Value::Float(f) => out.push_str(&(f.trunc() as i64).to_string()),
                             other => {
-                                return Err(self.err_at(t, format!("%{spec} format needs a number, not {}", other.type_name()), None));
+                                return Err(self.err_at(
+                                    t,
+                                    format!("%{spec} format needs a number, not {}", other.type_name()),
+                                    None,
+                                ));
                             }
                         },
                     }
@@ -997,7 +1125,15 @@ impl<'a> Eval<'a> {
 /// Read one configuration file's text into `ns`.
 pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let lexer = Lexer { chars: source.chars().collect(), pos: 0, line: 1, col: 1, depth: 0, path, out: vec![] };
+    let lexer = Lexer {
+        chars: source.chars().collect(),
+        pos: 0,
+        line: 1,
+        col: 1,
+        depth: 0,
+        path,
+        out: vec![],
+    };
     let toks = lexer.run()?;
     Eval { toks, pos: 0, ns, path }.run()
 }
@@ -1049,7 +1185,14 @@ mod tests {
         assert_eq!(val("X = 0.025", "X"), Value::Float(0.025));
         assert_eq!(val("X = 1e3", "X"), Value::Float(1000.0));
         assert_eq!(val("X = 0", "X"), Value::Int(0));
-        for (alias, b) in [("on", true), ("Yes", true), ("TRUE", true), ("Off", false), ("no", false), ("false", false)] {
+        for (alias, b) in [
+            ("on", true),
+            ("Yes", true),
+            ("TRUE", true),
+            ("Off", false),
+            ("no", false),
+            ("false", false),
+        ] {
             assert_eq!(val(&format!("X = {alias}"), "X"), Value::Bool(b), "{alias}");
         }
         assert_eq!(val("X = None", "X"), Value::None);
@@ -1063,8 +1206,14 @@ mod tests {
         );
         assert_eq!(val("X = ('a',)", "X"), Value::Tuple(vec![Value::Str("a".into())]));
         assert_eq!(val("X = ()", "X"), Value::Tuple(vec![]));
-        assert_eq!(val("X = 'a', 'b'", "X"), Value::Tuple(vec![Value::Str("a".into()), Value::Str("b".into())]));
-        let d = val("X = {\n  'X-Fact' : 'Niagara',   # comment\n  \"Organization\": 'ACME',\n}", "X");
+        assert_eq!(
+            val("X = 'a', 'b'", "X"),
+            Value::Tuple(vec![Value::Str("a".into()), Value::Str("b".into())])
+        );
+        let d = val(
+            "X = {\n  'X-Fact' : 'Niagara',   # comment\n  \"Organization\": 'ACME',\n}",
+            "X",
+        );
         assert_eq!(
             d,
             Value::Dict(vec![
@@ -1073,7 +1222,10 @@ mod tests {
             ])
         );
         assert_eq!(val("X = {}", "X"), Value::Dict(vec![]));
-        assert_eq!(val("A = [1]\nX = A + [2]", "X"), Value::List(vec![Value::Int(1), Value::Int(2)]));
+        assert_eq!(
+            val("A = [1]\nX = A + [2]", "X"),
+            Value::List(vec![Value::Int(1), Value::Int(2)])
+        );
         assert_eq!(val("A = [1]\nA += [2, 3]\nX = A[-1]", "X"), Value::Int(3));
         assert_eq!(val("D = {'k': 'v'}\nX = D['k']", "X"), Value::Str("v".into()));
     }
@@ -1084,7 +1236,10 @@ mod tests {
             "USERNAME = 'jason'\nHOSTNAME = \"example.com\"\nCONFIRM_ADDRESS = '%s-confirm@%s' % (USERNAME, HOSTNAME)\n\
              N = 'n=%d%%' % 5\nS = str(3) + 'x'\nL = 'ABC'.lower()",
         );
-        assert_eq!(ns.get("CONFIRM_ADDRESS"), Some(&Value::Str("jason-confirm@example.com".into())));
+        assert_eq!(
+            ns.get("CONFIRM_ADDRESS"),
+            Some(&Value::Str("jason-confirm@example.com".into()))
+        );
         assert_eq!(ns.get("N"), Some(&Value::Str("n=5%".into())));
         assert_eq!(ns.get("S"), Some(&Value::Str("3x".into())));
         assert_eq!(ns.get("L"), Some(&Value::Str("abc".into())));
@@ -1127,8 +1282,20 @@ mod tests {
     #[test]
     fn origins_are_recorded() {
         let ns = run("\n# c\nA = 1\n\nB = [\n 2,\n]\n");
-        assert_eq!(ns.vars["A"].1, Origin::File { path: "config".into(), line: 3 });
-        assert_eq!(ns.vars["B"].1, Origin::File { path: "config".into(), line: 5 });
+        assert_eq!(
+            ns.vars["A"].1,
+            Origin::File {
+                path: "config".into(),
+                line: 3
+            }
+        );
+        assert_eq!(
+            ns.vars["B"].1,
+            Origin::File {
+                path: "config".into(),
+                line: 5
+            }
+        );
     }
 
     /// One test per kind of bad input: each names file:line:col and the problem.
@@ -1152,7 +1319,10 @@ mod tests {
             ("X = 1 2", "cfg:1:7: expected end of line, found number 2"),
             ("X = $", "cfg:1:5: unexpected character '$'"),
             ("X = '%q' % 1", "cfg:1:10: unsupported format %q"),
-            ("X = os.environ['SURELY_UNSET_VAR_XYZ']", "cfg:1:15: environment variable SURELY_UNSET_VAR_XYZ is not set"),
+            (
+                "X = os.environ['SURELY_UNSET_VAR_XYZ']",
+                "cfg:1:15: environment variable SURELY_UNSET_VAR_XYZ is not set",
+            ),
             ("print('hi')", "cfg:1:1: 'print' statements are not supported"),
             ("X = dict(a=1)", "cfg:1:10: keyword arguments are not supported"),
             ("X = 'a\nb'", "cfg:1:5: string is never closed on its line"),

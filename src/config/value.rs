@@ -73,7 +73,11 @@ impl Value {
                 }
             }
             Value::Str(s) => {
-                let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+                let q = if s.contains('\'') && !s.contains('"') {
+                    '"'
+                } else {
+                    '\''
+                };
                 let mut out = String::new();
                 out.push(q);
                 for c in s.chars() {
@@ -99,7 +103,10 @@ impl Value {
             Value::Tuple(v) if v.len() == 1 => format!("({},)", v[0].py_repr()),
             Value::Tuple(v) => format!("({})", join_repr(v)),
             Value::Dict(d) => {
-                let items: Vec<String> = d.iter().map(|(k, v)| format!("{}: {}", k.py_repr(), v.py_repr())).collect();
+                let items: Vec<String> = d
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", k.py_repr(), v.py_repr()))
+                    .collect();
                 format!("{{{}}}", items.join(", "))
             }
         }
@@ -119,7 +126,10 @@ mod tests {
         assert_eq!(Value::Str("it's".into()).py_repr(), "\"it's\"");
         assert_eq!(Value::Str("a\nb".into()).py_repr(), "'a\\nb'");
         assert_eq!(Value::Tuple(vec![Value::Int(1)]).py_repr(), "(1,)");
-        assert_eq!(Value::List(vec![Value::Str("x".into()), Value::None]).py_repr(), "['x', None]");
+        assert_eq!(
+            Value::List(vec![Value::Str("x".into()), Value::None]).py_repr(),
+            "['x', None]"
+        );
         assert_eq!(Value::Float(2.0).py_repr(), "2.0");
         assert_eq!(Value::Bool(true).py_str(), "True");
         assert!(!Value::Str(String::new()).is_truthy());

@@ -1,0 +1,12 @@
+//! The one integration-test binary: runs the real `tmda` executable.
+//!
+//! Hermetic: every test gets its own temporary HOME, no network, no root.
+
+mod util;
+
+mod address;
+mod check_address;
+mod config_errors;
+mod generated;
+mod keygen;
+mod multicall;

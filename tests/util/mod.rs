@@ -1,0 +1,126 @@
+//! Test environment: a temporary HOME with a TMDA setup, and the binary under test.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The published TMDA test key.
+pub const KEY: &str = "b7fdc8a5afe5f364c87e2f984cbbd27450255675";
+/// The published TMDA test time.
+pub const NOW: &str = "1262937386";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A HOME with ~/.tmda/config (USERNAME testuser, HOSTNAME testsite.com) and the test key.
+    pub fn new() -> TestEnv {
+        let env = TestEnv::bare();
+        env.write_config("USERNAME = 'testuser'\nHOSTNAME = \"testsite.com\"\n");
+        env.write_key(KEY, 0o600);
+        env
+    }
+
+    /// An empty HOME.
+    pub fn bare() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".tmda")).unwrap();
+        TestEnv { dir }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        self.write(".tmda/config", text)
+    }
+
+    pub fn write_key(&self, hex: &str, mode: u32) -> PathBuf {
+        let p = self.write(".tmda/crypt_key", &format!("{hex}\n"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    /// `tmda ARGS...` with a clean, pinned environment.
+    pub fn tmda(&self) -> Command {
+        self.run_as(&bin())
+    }
+
+    /// The binary invoked under another name (a symlink in the temp dir).
+    pub fn symlink_as(&self, name: &str) -> Command {
+        let link = self.path(&format!("bin/{name}"));
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        if !link.exists() {
+            std::os::unix::fs::symlink(bin(), &link).unwrap();
+        }
+        self.run_as(&link)
+    }
+
+    fn run_as(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GLOBAL_TMDARC", self.path("no-global-tmdarc"))
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C");
+        c
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tmda"))
+}
+
+/// Standard output of a successful command, as text.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed: {:?}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Fails with a readable diff-like message when two texts differ.
+#[track_caller]
+pub fn assert_text_eq(got: &str, want: &str, what: &str) {
+    if got != want {
+        let mut msg = format!("{what} differs:\n");
+        for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+            if g != w {
+                msg.push_str(&format!(
+                    "  first difference at line {}:\n    got:  {g:?}\n    want: {w:?}\n",
+                    i + 1
+                ));
+                break;
+            }
+        }
+        msg.push_str(&format!(
+            "  got {} lines, want {} lines",
+            got.lines().count(),
+            want.lines().count()
+        ));
+        panic!("{msg}");
+    }
+}
