@@ -23,5 +23,6 @@ pub mod config;
 pub mod error;
 pub mod interval;
 pub mod key;
+pub mod message;
 
 pub use error::Error;

@@ -1,0 +1,299 @@
+//! An outgoing message: a header block we may rewrite, and a body we never touch.
+//!
+//! The input is spooled as it is read: up to [`SPOOL_MEM`] bytes stay in memory,
+//! anything larger goes to an unlinked temporary file, so a 100 MB message costs a
+//! few megabytes of memory however many recipients it has. The header is parsed
+//! from the start of the spool; the body is streamed from it on every send.
+
+pub mod address;
+pub mod header;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+
+pub use header::{Eol, Header};
+
+/// Messages up to this size are kept in memory.
+pub const SPOOL_MEM: usize = 1 << 20;
+/// The header block must end within this many bytes.
+pub const HEADER_MAX: usize = 1 << 20;
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message header is larger than {} bytes (no blank line ends it)", HEADER_MAX)]
+    HeaderTooLarge,
+    #[error("reading the message: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Where the raw bytes live.
+#[derive(Debug)]
+struct Spool {
+    /// The whole message, or its first `SPOOL_MEM` bytes when it spilled to `file`.
+    mem: Vec<u8>,
+    file: Option<File>,
+    len: u64,
+}
+
+impl Spool {
+    fn read_from(mut r: impl Read) -> io::Result<Spool> {
+        let mut mem = Vec::with_capacity(64 * 1024);
+        (&mut r).take(SPOOL_MEM as u64 + 1).read_to_end(&mut mem)?;
+        if mem.len() <= SPOOL_MEM {
+            let len = mem.len() as u64;
+            return Ok(Spool { mem, file: None, len });
+        }
+        let mut file = tempfile::tempfile()?;
+        file.write_all(&mem)?;
+        let rest = io::copy(&mut r, &mut file)?;
+        let len = mem.len() as u64 + rest;
+        mem.truncate(SPOOL_MEM);
+        Ok(Spool {
+            mem,
+            file: Some(file),
+            len,
+        })
+    }
+
+    /// Call `f` with consecutive chunks of bytes `start..len`.
+    fn for_each_chunk(&self, start: u64, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        match &self.file {
+            None => f(&self.mem[start as usize..]),
+            Some(file) => {
+                let mut buf = vec![0u8; CHUNK];
+                let mut pos = start;
+                while pos < self.len {
+                    let want = CHUNK.min((self.len - pos) as usize);
+                    let n = file.read_at(&mut buf[..want], pos)?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "spool file shrank"));
+                    }
+                    f(&buf[..n])?;
+                    pos += n as u64;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A parsed message.
+#[derive(Debug)]
+pub struct Message {
+    pub header: Header,
+    spool: Spool,
+    body_start: u64,
+}
+
+impl Message {
+    /// Read and spool a whole message.
+    pub fn read_from(r: impl Read) -> Result<Message, MessageError> {
+        let spool = Spool::read_from(r)?;
+        if spool.len == 0 {
+            return Err(MessageError::Empty);
+        }
+        let prefix = &spool.mem;
+        let complete = spool.file.is_none();
+        let eol = match prefix.iter().position(|&b| b == b'\n') {
+            Some(i) if i > 0 && prefix[i - 1] == b'\r' => Eol::CrLf,
+            _ => Eol::Lf,
+        };
+        let mut lines: Vec<&[u8]> = vec![];
+        let mut pos = 0usize;
+        let mut body_start = None;
+        let mut first = true;
+        while pos < prefix.len() {
+            let end = prefix[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i + 1);
+            let Some(end) = end.or(if complete { Some(prefix.len()) } else { None }) else {
+                return Err(MessageError::HeaderTooLarge);
+            };
+            let line = &prefix[pos..end];
+            if first && line.starts_with(b"From ") {
+                // An mbox envelope line is not part of the message (as in Python's parser).
+                pos = end;
+                first = false;
+                continue;
+            }
+            first = false;
+            if line == b"\n" || line == b"\r\n" {
+                body_start = Some(end);
+                break;
+            }
+            let continues = (line[0] == b' ' || line[0] == b'\t') && !lines.is_empty();
+            if !continues && header::field_name(line).is_none() {
+                // Not a header line: the body starts here (Python treats it the same way).
+                body_start = Some(pos);
+                break;
+            }
+            lines.push(line);
+            pos = end;
+        }
+        let body_start = match body_start {
+            Some(b) => b as u64,
+            None if complete => spool.len,
+            None => return Err(MessageError::HeaderTooLarge),
+        };
+        let header = Header::from_lines(lines, eol);
+        Ok(Message {
+            header,
+            spool,
+            body_start,
+        })
+    }
+
+    /// Size of the message as it was read, in bytes.
+    pub fn size(&self) -> u64 {
+        self.spool.len
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.spool.len - self.body_start
+    }
+
+    /// Stream the body, unchanged, in chunks.
+    pub fn for_each_body_chunk(&self, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.spool.for_each_chunk(self.body_start, f)
+    }
+}
+
+/// Rewrites line endings across chunk boundaries.
+#[derive(Debug, Default)]
+pub struct LineEndings {
+    pending_cr: bool,
+}
+
+impl LineEndings {
+    /// Append `chunk` to `out` with every line ending (CRLF, lone LF, lone CR) as CRLF,
+    /// as SMTP requires (RFC 5321 section 2.3.8; bare CR and LF are smuggling hazards).
+    pub fn to_crlf(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        for &b in chunk {
+            match b {
+                b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    self.pending_cr = false;
+                }
+                _ => {
+                    if self.pending_cr {
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    self.pending_cr = b == b'\r';
+                    if b != b'\r' {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Append `chunk` to `out` with line endings as LF (Python's universal newlines).
+    pub fn to_lf(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        for &b in chunk {
+            match b {
+                b'\n' => {
+                    out.push(b'\n');
+                    self.pending_cr = false;
+                }
+                _ => {
+                    if self.pending_cr {
+                        out.push(b'\n');
+                    }
+                    self.pending_cr = b == b'\r';
+                    if b != b'\r' {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flush a CR left pending at the very end.
+    pub fn finish(&mut self, out: &mut Vec<u8>, crlf: bool) {
+        if std::mem::take(&mut self.pending_cr) {
+            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(m: &Message) -> Vec<u8> {
+        let mut v = vec![];
+        m.for_each_body_chunk(|c| {
+            v.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn splits_header_and_body() {
+        let m = Message::read_from(&b"From: a@b\nSubject: hi\n\nbody\n\nmore\n"[..]).unwrap();
+        assert_eq!(m.header.get("subject").as_deref(), Some("hi"));
+        assert_eq!(body_of(&m), b"body\n\nmore\n");
+        assert_eq!(m.header.eol, Eol::Lf);
+        let m = Message::read_from(&b"From: a@b\r\nTo: c@d\r\n\r\nx\r\n"[..]).unwrap();
+        assert_eq!(m.header.eol, Eol::CrLf);
+        assert_eq!(body_of(&m), b"x\r\n");
+    }
+
+    #[test]
+    fn odd_shapes() {
+        assert!(matches!(Message::read_from(&b""[..]), Err(MessageError::Empty)));
+        let m = Message::read_from(&b"Subject: only a header"[..]).unwrap();
+        assert_eq!(m.header.get("subject").as_deref(), Some("only a header"));
+        assert_eq!(m.body_len(), 0);
+        let m = Message::read_from(&b"From sender Mon Jan 1\nSubject: x\n\nb\n"[..]).unwrap();
+        assert_eq!(m.header.names(), vec!["Subject"]);
+        // A line that is not a header starts the body.
+        let m = Message::read_from(&b"Subject: x\nthis is body\n"[..]).unwrap();
+        assert_eq!(body_of(&m), b"this is body\n");
+        let m = Message::read_from(&b"no header at all\n"[..]).unwrap();
+        assert_eq!(m.header.names(), Vec::<&str>::new());
+        assert_eq!(body_of(&m), b"no header at all\n");
+    }
+
+    #[test]
+    fn large_messages_spill_to_disk_and_stream_back() {
+        let mut msg = b"Subject: big\n\n".to_vec();
+        let body: Vec<u8> = (0..3 * SPOOL_MEM).map(|i| b"abcdefghij\n"[i % 11]).collect();
+        msg.extend_from_slice(&body);
+        let m = Message::read_from(&msg[..]).unwrap();
+        assert!(m.spool.file.is_some());
+        assert_eq!(m.size(), msg.len() as u64);
+        assert_eq!(body_of(&m), body);
+    }
+
+    #[test]
+    fn endless_header_is_refused() {
+        let msg = "X-A: b\n".repeat(HEADER_MAX / 4);
+        assert!(matches!(
+            Message::read_from(msg.as_bytes()),
+            Err(MessageError::HeaderTooLarge)
+        ));
+    }
+
+    #[test]
+    fn line_ending_conversion_across_chunks() {
+        let mut le = LineEndings::default();
+        let mut out = vec![];
+        for chunk in [&b"a\r"[..], b"\nb\n", b"c\r", b"d\r"] {
+            le.to_crlf(chunk, &mut out);
+        }
+        le.finish(&mut out, true);
+        assert_eq!(out, b"a\r\nb\r\nc\r\nd\r\n");
+        let mut le = LineEndings::default();
+        let mut out = vec![];
+        for chunk in [&b"a\r"[..], b"\nb\r\n", b"c\rd"] {
+            le.to_lf(chunk, &mut out);
+        }
+        le.finish(&mut out, false);
+        assert_eq!(out, b"a\nb\nc\nd");
+    }
+}
