@@ -21,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod interval;
 pub mod key;
 pub mod message;

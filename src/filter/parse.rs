@@ -1,0 +1,810 @@
+//! Reading filter files: TMDA's rule syntax, macros, includes and `${VAR}`.
+//!
+//! A rule starts in column 1 and continues on indented lines; a blank line or a
+//! line starting in column 1 ends it. `#` starts a comment at the start of a line
+//! or after a space. Every error is collected (file, line, what is wrong) and all
+//! of them are reported together, as TMDA does.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::{Action, Actions, Filter, Rule, Source};
+
+/// Everything wrong with a filter (and the files it includes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub errors: Vec<(PathBuf, usize, String)>,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (path, line, msg)) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}:{line}: {msg}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+const INCOMING_ACTIONS: &[&str] = &[
+    "drop", "exit", "stop", "hold", "confirm", "bounce", "reject", "deliver", "ok", "accept",
+];
+const INCOMING_SOURCES: &[&str] = &[
+    "body",
+    "headers",
+    "body-file",
+    "headers-file",
+    "size",
+    "pipe",
+    "pipe-headers",
+];
+const UNSUPPORTED_SOURCES: &[&str] = &[
+    "to-dbm",
+    "from-dbm",
+    "to-ezmlm",
+    "from-ezmlm",
+    "to-mailman",
+    "from-mailman",
+    "to-sql",
+    "from-sql",
+];
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+#[derive(Debug, Clone)]
+struct Macro {
+    name: String,
+    params: Vec<String>,
+    definition: String,
+}
+
+impl Macro {
+    /// Find the macro's name as a whole word: (text before, text after).
+    fn find<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
+        let lower = text.to_lowercase();
+        let name = self.name.to_lowercase();
+        if lower.len() != text.len() {
+            // Non-ASCII case mapping changed lengths; fall back to exact search.
+            return find_word(text, &self.name);
+        }
+        find_word(&lower, &name).map(|(before, _)| (&text[..before.len()], &text[before.len() + name.len()..]))
+    }
+
+    /// Arguments in parentheses right after the name, and the text after them.
+    fn args<'t>(&self, text: &'t str) -> Result<(Vec<String>, &'t str), String> {
+        let t = text.trim_start();
+        if !t.starts_with('(') {
+            return Ok((vec![], text));
+        }
+        let close = t.find(')').ok_or_else(|| format!("\"{}\": missing \")\"", self.name))?;
+        let inner = t[1..close].trim();
+        Ok((
+            inner.split(',').map(|a| a.trim().to_string()).collect(),
+            &t[close + 1..],
+        ))
+    }
+
+    fn expand(&self, args: &[String]) -> Result<String, String> {
+        if self.params.is_empty() {
+            return Ok(self.definition.clone());
+        }
+        if args.len() != self.params.len() {
+            return Err(format!(
+                "\"{}\": expected {} arguments, got {}",
+                self.name,
+                self.params.len(),
+                args.len()
+            ));
+        }
+        let def: Vec<char> = self.definition.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        let mut in_word = false;
+        'outer: while i < def.len() {
+            let c = def[i];
+            if in_word {
+                in_word = is_word(c);
+            } else if is_word(c) {
+                for (p, arg) in self.params.iter().zip(args) {
+                    let plen = p.chars().count();
+                    let candidate: String = def[i..(i + plen).min(def.len())].iter().collect();
+                    let ends = i + plen == def.len() || !is_word(def[i + plen]);
+                    if candidate.eq_ignore_ascii_case(p) && ends {
+                        out.push_str(arg);
+                        i += plen;
+                        continue 'outer;
+                    }
+                }
+                in_word = true;
+            }
+            out.push(c);
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+fn find_word<'t>(text: &'t str, word: &str) -> Option<(&'t str, &'t str)> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(word).map(|i| i + from) {
+        let before_ok = text[..i].chars().last().is_none_or(|c| !is_word(c));
+        let after_ok = text[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
+        if before_ok && after_ok {
+            return Some((&text[..i], &text[i + word.len()..]));
+        }
+        from = i + word.len().max(1);
+    }
+    None
+}
+
+fn expand_macros(text: &str, macros: &[Macro]) -> Result<String, String> {
+    let mut text = text.to_string();
+    for (i, m) in macros.iter().enumerate() {
+        let mut rhs = std::mem::take(&mut text);
+        while !rhs.is_empty() {
+            let Some((lhs, after)) = m.find(&rhs) else {
+                text.push_str(&rhs);
+                break;
+            };
+            text.push_str(lhs);
+            let (args, after) = m.args(after)?;
+            let def = m.expand(&args)?;
+            // Other macros may appear in the definition; this one may not (no loops).
+            let others: Vec<Macro> = macros
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, m)| m.clone())
+                .collect();
+            text.push_str(&expand_macros(&def, &others)?);
+            rhs = after.to_string();
+        }
+    }
+    Ok(text)
+}
+
+/// The value at the start of `s`: quoted (`'..'` / `".."`) or up to white space.
+fn take_value(s: &str) -> Option<(String, &str, bool)> {
+    let mut chars = s.char_indices();
+    let (_, first) = chars.next()?;
+    if first == '\'' || first == '"' {
+        let mut prev_backslash = false;
+        for (i, c) in chars {
+            if c == first && !prev_backslash && i > 1 {
+                return Some((s[1..i].to_string(), &s[i + 1..], true));
+            }
+            prev_backslash = c == '\\';
+        }
+    }
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_string(), &s[end..], false))
+}
+
+/// Parse the action part of a rule (or of a list-file entry).
+pub fn parse_actions(line: &str, source: &str) -> Result<Actions, String> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("tag ") {
+        return parse_tag(rest, source);
+    }
+    let first = line
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if INCOMING_ACTIONS.contains(&first.as_str()) {
+        return Err(format!(
+            "\"{first}\" is an incoming action; outgoing rules take bare, dated, sender, domain, exp, ext, kw, shell, default or tag"
+        ));
+    }
+    if line.is_empty() {
+        return Err(format!("\"{source}\": missing or bogus <action> field"));
+    }
+    if line.contains(char::is_whitespace) {
+        return Err(format!("\"{source}\": garbage at end of line: {line:?}"));
+    }
+    match Action::parse(line) {
+        Ok(a) => Ok(Actions::single_from(a)),
+        Err(e) if e.contains("unknown action") => {
+            Err(format!("\"{source}\": missing or bogus <action> field: {line:?}"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `tag HEADER ACTION [HEADER ACTION ...]`.
+fn parse_tag(mut rest: &str, source: &str) -> Result<Actions, String> {
+    let mut actions = Actions::default();
+    rest = rest.trim_start();
+    let malformed = || format!("\"{source}\": malformed header field or missing <action> after \"tag\"");
+    while !rest.is_empty() {
+        // HEADER: a letter, then letters, digits, '-' or '_' (at least two characters, as TMDA).
+        let hend = rest.find(char::is_whitespace).ok_or_else(malformed)?;
+        let header = &rest[..hend];
+        let mut hc = header.chars();
+        if header.len() < 2
+            || !hc.next().is_some_and(|c| c.is_ascii_alphabetic())
+            || !hc.all(|c| is_word(c) || c == '-')
+        {
+            return Err(malformed());
+        }
+        rest = rest[hend..].trim_start();
+        // Optional `name=` prefix, then a quoted or plain value.
+        let mut prefix = None;
+        let word_end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        if word_end > 0 {
+            let after = rest[word_end..].trim_start();
+            if let Some(v) = after.strip_prefix('=') {
+                prefix = Some(rest[..word_end].to_string());
+                rest = v.trim_start();
+            }
+        }
+        let (value, after, quoted) = take_value(rest).ok_or_else(malformed)?;
+        rest = after.trim_start();
+        let action = match prefix {
+            Some(p) if p.eq_ignore_ascii_case("python") => Action::parse("python")?,
+            Some(p) => match super::Cookie::from_name(&p) {
+                Some(_) => Action::parse(&format!("{p}={value}"))?,
+                None => Action::Text(format!("{p}={value}")),
+            },
+            None => match super::Cookie::from_name(&value) {
+                Some(c) if c.option_rule() != Some(true) && (!quoted || !value.is_empty()) => Action::parse(&value)?,
+                _ => Action::Text(value),
+            },
+        };
+        actions.insert(header.to_ascii_lowercase(), action);
+    }
+    if actions.0.is_empty() {
+        return Err(malformed());
+    }
+    Ok(actions)
+}
+
+struct Parser<'a> {
+    vars: &'a dyn Fn(&str) -> Option<String>,
+    macros: Vec<Macro>,
+    stack: Vec<PathBuf>,
+    rules: Vec<Rule>,
+    errors: Vec<(PathBuf, usize, String)>,
+}
+
+impl Parser<'_> {
+    fn file(&mut self, path: &Path, text: &str) {
+        self.stack.push(path.to_path_buf());
+        for (line, rule_text) in logical_rules(text, path, &mut self.errors) {
+            if let Err(e) = self.rule(path, line, &rule_text) {
+                self.errors.push((path.to_path_buf(), line, e));
+            }
+        }
+        self.stack.pop();
+    }
+
+    fn rule(&mut self, path: &Path, line: usize, text: &str) -> Result<(), String> {
+        if text.len() >= 5 && text[..5].eq_ignore_ascii_case("macro") {
+            return self.define_macro(&text[5..]);
+        }
+        let text = expand_macros(text, &self.macros)?;
+        let text = self.interpolate(&text)?;
+        if text.len() >= 7 && text.is_char_boundary(7) && text[..7].eq_ignore_ascii_case("include") {
+            return self.include(&text[7..], &text);
+        }
+        let rule = parse_rule(&text, path, line)?;
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    fn define_macro(&mut self, rest: &str) -> Result<(), String> {
+        if rest.is_empty() {
+            return Err("incomplete macro definition".into());
+        }
+        if !rest.starts_with(' ') {
+            return Err(format!(
+                "\"macro{}\": unrecognized filter rule",
+                rest.split_whitespace().next().unwrap_or("")
+            ));
+        }
+        let rest = rest.trim_start();
+        let name_end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        let name = &rest[..name_end];
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err("invalid macro name: valid chars: _, 0-9, a-z, A-Z".into());
+        }
+        let mut m = Macro {
+            name: name.to_string(),
+            params: vec![],
+            definition: String::new(),
+        };
+        let (params, after) = m.args(&rest[name_end..])?;
+        for p in &params {
+            if p.is_empty() || !p.chars().all(is_word) || p.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(format!(
+                    "\"{name}\": invalid argument: \"{p}\" valid chars: _, 0-9, a-z, A-Z"
+                ));
+            }
+        }
+        m.params = params;
+        m.definition = after.trim_start().to_string();
+        if m.definition.is_empty() {
+            return Err(format!("\"{name}\": macro name without definition"));
+        }
+        self.macros.push(m);
+        Ok(())
+    }
+
+    fn interpolate(&self, text: &str) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            let after = &rest[i + 2..];
+            let Some(close) = after.find('}') else { break };
+            let name = &after[..close];
+            if name.is_empty() || !name.chars().all(is_word) {
+                out.push_str(&rest[..i + 2]);
+                rest = after;
+                continue;
+            }
+            let value = (self.vars)(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("${{{name}}} is not set in the configuration nor the environment"))?;
+            out.push_str(&rest[..i]);
+            out.push_str(&value);
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn include(&mut self, rest: &str, whole: &str) -> Result<(), String> {
+        if rest.is_empty() {
+            return Err("incomplete 'include' statement".into());
+        }
+        if !rest.starts_with(' ') {
+            return Err(format!(
+                "\"{}\": unrecognized filter rule",
+                whole.split_whitespace().next().unwrap_or("")
+            ));
+        }
+        let mut rest = rest.trim_start();
+        let mut optional = false;
+        if rest.len() >= 9 && rest.is_char_boundary(9) && rest[..9].eq_ignore_ascii_case("-optional") {
+            optional = true;
+            rest = rest[9..].trim_start();
+        }
+        let path = PathBuf::from(crate::config::Namespace::default().expanduser(rest.trim()));
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(by) = self
+            .stack
+            .iter()
+            .position(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == canonical)
+        {
+            let loader = if by == 0 {
+                self.stack[0].clone()
+            } else {
+                self.stack[by - 1].clone()
+            };
+            return Err(format!(
+                "\"{}\" already included by \"{}\"",
+                path.display(),
+                loader.display()
+            ));
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                self.file(&path, &text);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("\"{}\": file not found", path.display()))
+            }
+            Err(e) => Err(format!("\"{}\": {e}", path.display())),
+        }
+    }
+}
+
+/// Group physical lines into rules: (first line number, rule text).
+fn logical_rules(text: &str, path: &Path, errors: &mut Vec<(PathBuf, usize, String)>) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = vec![];
+    let mut current: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        if raw.trim_start().starts_with('#') {
+            continue;
+        }
+        let line = raw.replace('\t', " ");
+        let line = line.split(" #").next().unwrap_or("").trim_end().to_string();
+        if line.is_empty() {
+            out.extend(current.take());
+        } else if line.starts_with(' ') {
+            match &mut current {
+                Some((_, r)) => r.push_str(&line),
+                None => errors.push((path.to_path_buf(), n, "line is improperly indented".into())),
+            }
+        } else {
+            out.extend(current.take());
+            current = Some((n, line));
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Parse one (expanded) outgoing rule.
+fn parse_rule(text: &str, path: &Path, line: usize) -> Result<Rule, String> {
+    let word_end = text.find(char::is_whitespace).unwrap_or(text.len());
+    let word = text[..word_end].to_ascii_lowercase();
+    let source = match word.as_str() {
+        "to" => Source::To,
+        "from" => Source::From,
+        "to-file" => Source::ToFile,
+        "from-file" => Source::FromFile,
+        "to-cdb" => Source::ToCdb,
+        "from-cdb" => Source::FromCdb,
+        w if UNSUPPORTED_SOURCES.contains(&w) => {
+            return Err(format!(
+                "\"{w}\" rules are not supported by tmda; convert the list to a text file or cdb"
+            ));
+        }
+        w if INCOMING_SOURCES.contains(&w) => {
+            return Err(format!(
+                "\"{w}\" rules only work in incoming filters, not in FILTER_OUTGOING"
+            ));
+        }
+        _ => return Err(format!("\"{}\": unrecognized filter rule", &text[..word_end])),
+    };
+    let mut rest = text[word_end..].trim_start();
+    let allowed: &[&str] = match source {
+        Source::To | Source::From => &[],
+        Source::ToFile | Source::FromFile => &["autocdb", "autodbm", "optional"],
+        Source::ToCdb | Source::FromCdb => &["optional"],
+    };
+    let mut optional = false;
+    let mut args = vec![];
+    while let Some(a) = rest.strip_prefix('-') {
+        let end = a.find(|c: char| !is_word(c)).unwrap_or(a.len());
+        if end == 0 {
+            return Err("argument contains garbage characters".into());
+        }
+        let name = &a[..end];
+        if !allowed.contains(&name) {
+            return Err(format!("\"{name}\": unrecognized argument for \"{}\"", source.name()));
+        }
+        rest = &a[end..];
+        if let Some(v) = rest.strip_prefix('=') {
+            let (_, after, _) = take_value(v).ok_or_else(|| format!("\"{name}\" followed by \"=\" but no option"))?;
+            rest = after;
+        }
+        rest = rest.trim_start();
+        if name == "optional" {
+            optional = true;
+        } else {
+            // -autocdb/-autodbm only made TMDA cache the list; reading the text is equivalent.
+            args.push(name.to_string());
+        }
+    }
+    let (pattern, after, _) =
+        take_value(rest).ok_or_else(|| format!("\"{}\": missing <match> field", source.name()))?;
+    let pattern = match source {
+        Source::To | Source::From => pattern,
+        _ => crate::config::Namespace::default().expanduser(&pattern),
+    };
+    let actions = parse_actions(after, source.name())?;
+    Ok(Rule {
+        source,
+        optional,
+        args,
+        pattern,
+        actions,
+        file: path.to_path_buf(),
+        line,
+    })
+}
+
+/// Parse filter text (as if read from `path`).
+pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Filter, ParseError> {
+    let mut p = Parser {
+        vars,
+        macros: vec![],
+        stack: vec![],
+        rules: vec![],
+        errors: vec![],
+    };
+    p.file(path, text);
+    if p.errors.is_empty() {
+        Ok(Filter { rules: p.rules })
+    } else {
+        Err(ParseError { errors: p.errors })
+    }
+}
+
+/// Parse a filter file. A missing file is an empty filter (as in TMDA).
+pub fn parse_file(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Filter, ParseError> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse_str(&String::from_utf8_lossy(&bytes), path, vars),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Filter::default()),
+        Err(e) => Err(ParseError {
+            errors: vec![(path.to_path_buf(), 0, e.to_string())],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cookie, Match};
+    use super::*;
+
+    fn no_vars(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(text: &str) -> Filter {
+        parse_str(text, Path::new("outgoing"), &no_vars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse_str(text, Path::new("f"), &no_vars)
+            .unwrap_err()
+            .to_string()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn first(f: &Filter, rcpt: &str, from: &str) -> Option<Match> {
+        f.first_match(rcpt, from).unwrap()
+    }
+
+    fn cookie(a: &Action) -> (Cookie, Option<&str>) {
+        match a {
+            Action::Cookie { cookie, option, .. } => (*cookie, option.as_deref()),
+            Action::Text(t) => panic!("text {t}"),
+        }
+    }
+
+    #[test]
+    fn every_action_form() {
+        let f = parse(
+            "to a@x bare\nto b@x bare=append\nto c@x sender\nto d@x sender=me@x\nto e@x domain\nto f@x domain=x.org\n\
+             to g@x dated\nto h@x dated=2w\nto i@x exp=me@x\nto j@x explicit=me@x\nto k@x as=me@x\nto l@x ext=lists\n\
+             to m@x extension=lists\nto n@x kw=lists\nto o@x keyword=lists\nto p@x default\nto q@x shell=/bin/echo\n\
+             to r@x DATED=1d\n",
+        );
+        let want = [
+            (Cookie::Bare, None),
+            (Cookie::Bare, Some("append")),
+            (Cookie::Sender, None),
+            (Cookie::Sender, Some("me@x")),
+            (Cookie::Domain, None),
+            (Cookie::Domain, Some("x.org")),
+            (Cookie::Dated, None),
+            (Cookie::Dated, Some("2w")),
+            (Cookie::Explicit, Some("me@x")),
+            (Cookie::Explicit, Some("me@x")),
+            (Cookie::Explicit, Some("me@x")),
+            (Cookie::Extension, Some("lists")),
+            (Cookie::Extension, Some("lists")),
+            (Cookie::Keyword, Some("lists")),
+            (Cookie::Keyword, Some("lists")),
+            (Cookie::Default, None),
+            (Cookie::Shell, Some("/bin/echo")),
+            (Cookie::Dated, Some("1d")),
+        ];
+        assert_eq!(f.rules.len(), want.len());
+        for (r, w) in f.rules.iter().zip(want) {
+            assert_eq!(cookie(r.actions.get("from").unwrap()), w, "line {}", r.line);
+        }
+    }
+
+    #[test]
+    fn tag_actions() {
+        let f = parse(
+            "to list@x tag from dated=5d reply-to sender envelope bare\n\
+             to l2@x tag reply-to \"List <l@x>\" X-Custom-Thing 'some text' from exp=\"Me <me@x>\"\n",
+        );
+        let a = &f.rules[0].actions;
+        assert_eq!(cookie(a.get("from").unwrap()), (Cookie::Dated, Some("5d")));
+        assert_eq!(cookie(a.get("reply-to").unwrap()), (Cookie::Sender, None));
+        assert_eq!(cookie(a.get("envelope").unwrap()), (Cookie::Bare, None));
+        let a = &f.rules[1].actions;
+        assert_eq!(a.get("reply-to"), Some(&Action::Text("List <l@x>".into())));
+        assert_eq!(a.get("x-custom-thing"), Some(&Action::Text("some text".into())));
+        assert_eq!(cookie(a.get("from").unwrap()), (Cookie::Explicit, Some("Me <me@x>")));
+        assert_eq!(
+            f.rules[0].describe(&f.rules[0].actions),
+            "to list@x tag from dated=5d reply-to sender envelope bare"
+        );
+    }
+
+    #[test]
+    fn continuation_comments_and_line_numbers() {
+        let f = parse(
+            "# header comment\n\nto a@x\n\tdated=1d # trailing\n\nfrom\tme@x\tbare\nto b@x\n   # comment inside\n   sender\n",
+        );
+        assert_eq!(f.rules.len(), 3, "{f:?}");
+        assert_eq!((f.rules[0].line, f.rules[0].pattern.as_str()), (3, "a@x"));
+        // A tab-indented line continues the previous rule; the comment line is skipped.
+        assert_eq!(
+            cookie(f.rules[0].actions.get("from").unwrap()),
+            (Cookie::Dated, Some("1d"))
+        );
+        assert_eq!(f.rules[1].line, 6);
+        assert_eq!(f.rules[1].source, Source::From);
+        assert_eq!(
+            (f.rules[2].line, cookie(f.rules[2].actions.get("from").unwrap())),
+            (7, (Cookie::Sender, None))
+        );
+    }
+
+    #[test]
+    fn macros() {
+        let f = parse(
+            "macro LISTS to-file -optional ~/.tmda/lists\nmacro TAGGED(who, how) to who how\n\
+             LISTS dated\ntagged(a@x, kw=abc)\nTAGGED( b@x , sender )\n",
+        );
+        assert_eq!(f.rules[0].source, Source::ToFile);
+        assert!(f.rules[0].optional);
+        assert_eq!(f.rules[1].pattern, "a@x");
+        assert_eq!(
+            cookie(f.rules[1].actions.get("from").unwrap()),
+            (Cookie::Keyword, Some("abc"))
+        );
+        assert_eq!(cookie(f.rules[2].actions.get("from").unwrap()), (Cookie::Sender, None));
+        let e = errors("macro M(a) to a dated\nM(x, y)\nmacro\nmacro 9bad x\nmacro EMPTY\n");
+        assert_eq!(
+            e,
+            vec![
+                "f:2: \"M\": expected 1 arguments, got 2",
+                "f:3: incomplete macro definition",
+                "f:4: invalid macro name: valid chars: _, 0-9, a-z, A-Z",
+                "f:5: \"EMPTY\": macro name without definition",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_macros_do_not_loop() {
+        let f = parse("macro A to B\nmacro B x@y dated\nA\n");
+        assert_eq!(f.rules[0].pattern, "x@y");
+        let f = parse("macro SELF to SELF bare\nSELF\n");
+        assert_eq!(f.rules[0].pattern, "SELF");
+    }
+
+    #[test]
+    fn variables() {
+        let vars = |n: &str| match n {
+            "HOME_DOM" => Some("example.org".to_string()),
+            _ => None,
+        };
+        let f = parse_str("to *@${HOME_DOM} bare\n", Path::new("f"), &vars).unwrap();
+        assert_eq!(f.rules[0].pattern, "*@example.org");
+        let e = parse_str("to ${NOPE} bare\n", Path::new("f"), &vars)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "f:1: ${NOPE} is not set in the configuration nor the environment");
+    }
+
+    #[test]
+    fn includes() {
+        let d = tempfile::tempdir().unwrap();
+        let inc = d.path().join("inc");
+        std::fs::write(&inc, "to inc@x kw=inc\n").unwrap();
+        let main = d.path().join("main");
+        let text = format!(
+            "include {}\ninclude -optional {}/missing\nto after@x bare\n",
+            inc.display(),
+            d.path().display()
+        );
+        std::fs::write(&main, &text).unwrap();
+        let f = parse_file(&main, &no_vars).unwrap();
+        assert_eq!(
+            f.rules.iter().map(|r| r.pattern.as_str()).collect::<Vec<_>>(),
+            vec!["inc@x", "after@x"]
+        );
+        assert_eq!(f.rules[0].file, inc);
+        // Missing (not optional) and recursive includes are errors.
+        std::fs::write(
+            &main,
+            format!("include {}/missing\ninclude {}\n", d.path().display(), main.display()),
+        )
+        .unwrap();
+        let e = parse_file(&main, &no_vars).unwrap_err().to_string();
+        assert!(e.contains(":1: \"") && e.contains("missing\": file not found"), "{e}");
+        assert!(e.contains(":2: \"") && e.contains("already included by"), "{e}");
+    }
+
+    #[test]
+    fn one_error_per_kind_with_line() {
+        let e = errors(
+            "bogus a@x bare\nto-sql select bare\nbody spam bare\nto a@x ok\nto a@x\nto a@x dated 5d\nto a@x frob\n\
+             to a@x python=1\nto-file -nope f bare\nto\nto a@x tag\nto a@x tag 1x bare\nto a@x kw\n",
+        );
+        let want = [
+            "f:1: \"bogus\": unrecognized filter rule",
+            "f:2: \"to-sql\" rules are not supported by tmda",
+            "f:3: \"body\" rules only work in incoming filters",
+            "f:4: \"ok\" is an incoming action",
+            "f:5: \"to\": missing or bogus <action> field",
+            "f:6: \"to\": garbage at end of line",
+            "f:7: \"to\": missing or bogus <action> field",
+            "f:8: \"python=\" actions are not supported",
+            "f:9: \"nope\": unrecognized argument for \"to-file\"",
+            "f:10: \"to\": missing <match> field",
+            "f:11: \"to\": missing or bogus <action> field",
+            "f:12: \"to\": malformed header field",
+            "f:13: \"kw\" needs a value",
+        ];
+        assert_eq!(e.len(), want.len(), "{e:#?}");
+        for (got, w) in e.iter().zip(want) {
+            assert!(got.starts_with(w), "got {got:?}, want {w:?}");
+        }
+        assert_eq!(errors("  starts indented\n"), vec!["f:1: line is improperly indented"]);
+    }
+
+    #[test]
+    fn matching_order_and_sources() {
+        let d = tempfile::tempdir().unwrap();
+        let list = d.path().join("list");
+        std::fs::write(
+            &list,
+            "# friends\nfriend@example.com\nlists.org  kw=lists\n*@=corp.com\tsender # colleagues\n",
+        )
+        .unwrap();
+        let db = d.path().join("db.cdb");
+        super::super::cdb::build(&db, &[(b"cdb@example.net", b""), (b"special.net", b"dated=1h")]).unwrap();
+        let text = format!(
+            "from boss@work.com exp=me@work.com\nto-file {l} dated=2w\nto-cdb {c} bare\nto *@=example.org sender\n\
+             to-file -optional {dir}/none bare\nto-cdb -optional {dir}/none.cdb bare\n",
+            l = list.display(),
+            c = db.display(),
+            dir = d.path().display()
+        );
+        let f = parse(&text);
+        let m = first(&f, "friend@EXAMPLE.com", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Dated, Some("2w")));
+        assert_eq!(m.line, 2);
+        // A domain entry with its own action overrides the rule's action.
+        let m = first(&f, "anyone@lists.org", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Keyword, Some("lists")));
+        assert_eq!(m.description, format!("to-file {} tag from kw=lists", list.display()));
+        let m = first(&f, "bob@dev.corp.com", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Sender, None));
+        let m = first(&f, "CDB@example.net", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Bare, None));
+        let m = first(&f, "x@special.net", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Dated, Some("1h")));
+        let m = first(&f, "x@sub.example.org", "me@home").unwrap();
+        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Sender, None));
+        // `from` rules look at the sender, and come first here.
+        let m = first(&f, "friend@example.com", "Boss@Work.com").unwrap();
+        assert_eq!(
+            cookie(m.actions.get("from").unwrap()),
+            (Cookie::Explicit, Some("me@work.com"))
+        );
+        assert_eq!(first(&f, "stranger@nowhere.net", "me@home"), None);
+    }
+
+    #[test]
+    fn missing_lists_are_errors_unless_optional() {
+        let f = parse("to-file /nonexistent/list bare\n");
+        let e = f.first_match("a@b", "me@x").unwrap_err().to_string();
+        assert!(e.starts_with("outgoing:1: /nonexistent/list: No such file"), "{e}");
+        let f = parse("to-cdb /nonexistent/db.cdb bare\n");
+        assert!(f.first_match("a@b", "me@x").is_err());
+    }
+
+    #[test]
+    fn bad_action_in_list_is_reported_with_rule_line() {
+        let d = tempfile::tempdir().unwrap();
+        let list = d.path().join("l");
+        std::fs::write(&list, "a@b frobnicate\n").unwrap();
+        let f = parse(&format!("\nto-file {} bare\n", list.display()));
+        let e = f.first_match("a@b", "me@x").unwrap_err().to_string();
+        assert!(e.starts_with("outgoing:2: ") && e.contains("frobnicate"), "{e}");
+    }
+}
