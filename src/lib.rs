@@ -22,8 +22,10 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod inject;
 pub mod interval;
 pub mod key;
 pub mod message;
+pub mod transport;
 
 pub use error::Error;

@@ -153,6 +153,16 @@ impl Tagger {
         Ok(format!("{local}{d}{}{d}{cookie}@{domain}", self.tags.primary(kind)))
     }
 
+    /// An address the way tmda-inject makes them (TMDA's Cookie module): unlike
+    /// `tmda address`, the base address keeps its case and the first tag name is used
+    /// exactly as configured. `base` must contain exactly one `@`.
+    pub fn inject_address(&self, base: &str, kind: Kind, cookie: &str) -> Result<String, AddressError> {
+        let (local, domain) = base.split_once('@').ok_or_else(|| AddressError::NoAt(base.to_string()))?;
+        let tag = self.tags.names(kind).first().cloned().unwrap_or_else(|| kind.as_str().to_string());
+        let d = &self.delimiter;
+        Ok(format!("{local}{d}{tag}{d}{cookie}@{domain}"))
+    }
+
     /// A dated address valid until `now + timeout_secs`.
     pub fn dated(&self, base: &str, now: u64, timeout_secs: u64) -> Result<String, AddressError> {
         let cookie = tag::dated_cookie(&self.key, self.hmac_bytes, now.saturating_add(timeout_secs));

@@ -96,6 +96,24 @@ pub fn confirm_cookie(key: &CryptKey, hmac_bytes: usize, time: u64, pid: u32, ke
     format!("{t}.{p}.{m}")
 }
 
+/// An `X-TMDA-Fingerprint` computed incrementally (the body is streamed in).
+pub struct Fingerprint(HmacSha1);
+
+impl Fingerprint {
+    pub fn new(key: &CryptKey) -> Fingerprint {
+        Fingerprint(<HmacSha1 as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length"))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        let digest: [u8; 20] = self.0.finalize().into_bytes().into();
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    }
+}
+
 /// `X-TMDA-Fingerprint` value: base64 of the full HMAC over the values, unpadded.
 pub fn fingerprint<S: AsRef<[u8]>>(key: &CryptKey, values: &[S]) -> String {
     let parts: Vec<&[u8]> = values.iter().map(|v| v.as_ref()).collect();

@@ -84,6 +84,17 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How the connection to the upstream SMTP server is protected (`SMTPSSL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `SMTPSSL = False` (TMDA's default): plain SMTP.
+    None,
+    /// `SMTPSSL = True` or `"starttls"`: STARTTLS, as TMDA did; refused if not offered.
+    StartTls,
+    /// `SMTPSSL = "implicit"`: TLS from the first byte (port 465 style). New in tmda.
+    Implicit,
+}
+
 /// The upstream SMTP settings (`SMTPHOST`, `SMTPAUTH_*`, `SMTPSSL*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
@@ -91,7 +102,11 @@ pub struct SmtpSettings {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    pub ssl: bool,
+    pub tls: SmtpTls,
+    /// Verify the server certificate (`SMTPSSL_VERIFY`, default True; TMDA never verified).
+    pub verify: bool,
+    /// Extra CA certificate(s) to trust, PEM (`SMTPSSL_CAFILE`).
+    pub cafile: Option<PathBuf>,
     pub keyfile: Option<PathBuf>,
     pub certfile: Option<PathBuf>,
     pub max_sessions_per_connection: u32,
@@ -141,7 +156,7 @@ pub struct Config {
 
 /// Settings holding paths, which TMDA runs through `os.path.expanduser`.
 const PATH_VARS: &[&str] = &[
-    "BARE_APPEND",
+    "SMTPSSL_CAFILE", "SMTPSSL_CERTFILE", "SMTPSSL_KEYFILE", "BARE_APPEND",
     "CGI_SETTINGS",
     "CONFIRM_APPEND",
     "CRYPT_KEY_FILE",
@@ -319,7 +334,18 @@ impl Config {
             port,
             username: str_of(&ns, "SMTPAUTH_USERNAME")?,
             password: str_of(&ns, "SMTPAUTH_PASSWORD")?.map(Secret),
-            ssl: flag(&ns, "SMTPSSL"),
+            tls: match ns.get("SMTPSSL") {
+                Some(Value::Str(t)) => match t.to_ascii_lowercase().as_str() {
+                    "implicit" | "ssl" | "smtps" => SmtpTls::Implicit,
+                    "starttls" | "tls" => SmtpTls::StartTls,
+                    "" | "none" | "off" => SmtpTls::None,
+                    _ => return Err(bad(&ns, "SMTPSSL", format!("must be True, False, \"starttls\" or \"implicit\", not {t:?}"))),
+                },
+                Some(v) if v.is_truthy() => SmtpTls::StartTls,
+                _ => SmtpTls::None,
+            },
+            verify: ns.get("SMTPSSL_VERIFY").map(Value::is_truthy).unwrap_or(true),
+            cafile: path(&ns, "SMTPSSL_CAFILE")?,
             keyfile: path(&ns, "SMTPSSL_KEYFILE")?,
             certfile: path(&ns, "SMTPSSL_CERTFILE")?,
             max_sessions_per_connection: int_of(&ns, "SMTP_MAX_SESSIONS_PER_CONNECTION", 0, 0..=u32::MAX as i64)?
@@ -742,7 +768,8 @@ mod tests {
         assert_eq!(c.mail_transfer_agent, "qmail");
         assert_eq!(c.smtp.host, "localhost");
         assert_eq!(c.smtp.port, 25);
-        assert!(!c.smtp.ssl);
+        assert_eq!(c.smtp.tls, SmtpTls::None);
+        assert!(c.smtp.verify);
         assert_eq!(c.purged_headers_client, vec!["bcc", "resent-bcc"]);
         assert_eq!(c.message_from_style, HeaderStyle::Angles);
         assert_eq!(c.message_tag_header_style, HeaderStyle::Angles);
@@ -810,7 +837,7 @@ MY_OWN_LIST = DATADIR + "lists/friends"
             !format!("{:?}", c.smtp).contains("6Yu_9iKzs"),
             "password must not show in Debug"
         );
-        assert!(c.smtp.ssl);
+        assert_eq!(c.smtp.tls, SmtpTls::StartTls);
         assert_eq!(c.dated_timeout.seconds(), 14 * 86400);
         assert_eq!(c.hmac_bytes, 4);
         assert_eq!(c.tags.dated, vec!["dated", "d", "exp"]);

@@ -154,9 +154,49 @@ impl Message {
         self.spool.len - self.body_start
     }
 
+    /// The body as a pull-style sequence of chunks (for consumers that want an iterator).
+    pub fn body_chunks(&self) -> BodyChunks<'_> {
+        BodyChunks { msg: self, pos: self.body_start }
+    }
+
     /// Stream the body, unchanged, in chunks.
     pub fn for_each_body_chunk(&self, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         self.spool.for_each_chunk(self.body_start, f)
+    }
+}
+
+/// Body chunks read one at a time from the spool (at most 64 KiB each).
+pub struct BodyChunks<'a> {
+    msg: &'a Message,
+    pos: u64,
+}
+
+impl Iterator for BodyChunks<'_> {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<io::Result<Vec<u8>>> {
+        let spool = &self.msg.spool;
+        if self.pos >= spool.len {
+            return None;
+        }
+        let want = CHUNK.min((spool.len - self.pos) as usize);
+        let chunk = match &spool.file {
+            None => Ok(spool.mem[self.pos as usize..self.pos as usize + want].to_vec()),
+            Some(f) => {
+                let mut buf = vec![0u8; want];
+                f.read_exact_at(&mut buf, self.pos).map(|_| buf)
+            }
+        };
+        match chunk {
+            Ok(c) => {
+                self.pos += c.len() as u64;
+                Some(Ok(c))
+            }
+            Err(e) => {
+                self.pos = spool.len;
+                Some(Err(e))
+            }
+        }
     }
 }
 
@@ -268,6 +308,8 @@ mod tests {
         assert!(m.spool.file.is_some());
         assert_eq!(m.size(), msg.len() as u64);
         assert_eq!(body_of(&m), body);
+        let pulled: Vec<u8> = m.body_chunks().map(|c| c.unwrap()).flatten().collect();
+        assert_eq!(pulled, body);
     }
 
     #[test]

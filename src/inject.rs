@@ -1,0 +1,531 @@
+//! The outgoing pipeline shared by `tmda sendmail` and `tmda ofmipd`: decide each
+//! recipient's tag with the outgoing filter, rewrite the header, hand the copy to the
+//! MTA. This is TMDA's `tmda-inject`.
+//!
+//! Once per message: the sender identity (Resent-From or From, else FULLNAME and
+//! USERNAME@HOSTNAME), the recipients (arguments, else `$QMAILRCPTS`, else To/Cc/Bcc/
+//! Apparently-To or their Resent- forms), an `X-TMDA` override (or `X-TMDA` at the
+//! start of the Subject with X_TMDA_IN_SUBJECT), a Received field, Date and
+//! Message-ID when missing (or forced by TMDAINJECT), X-Delivery-Agent and
+//! MAIL_FOLLOWUP_TO. Then one copy per recipient, each from the same base header:
+//! From (or Resent-From) and the envelope sender tagged per the matching rule,
+//! Mail-Followup-To tagged, X-TMDA-Fingerprint, ADDED_HEADERS_CLIENT,
+//! PURGED_HEADERS_CLIENT and the rule's extra tagged headers; LOGFILE_OUTGOING.
+//!
+//! Deliberate differences from tmda-inject: header fields we do not change stay byte
+//! for byte where they were (TMDA re-folded all of them and moved changed ones to the
+//! end); each copy starts from the original header, so one recipient's tagged
+//! Reply-To never removes another's; an unknown action, a malformed X-TMDA or an
+//! empty message is an error instead of an untagged or dropped message.
+
+use std::cell::OnceCell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::address::{Kind, Tagger, tag};
+use crate::config::{Config, ConfigError, FollowupLists, HeaderStyle};
+use crate::error::Sysexit;
+use crate::filter::{Action, Actions, Cookie, Filter, MatchError};
+use crate::interval::Interval;
+use crate::key::KeyError;
+use crate::message::address::{formataddr, getaddresses, parseaddr};
+use crate::message::{Header, LineEndings, Message};
+use crate::transport::{Copy, DeliveryError, Transport};
+
+/// What the caller knows beyond the message.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Recipients given as arguments; empty means "from the header".
+    pub recipients: Vec<String>,
+    /// The Received field value to prepend (ofmipd passes its own).
+    pub received: Option<String>,
+    /// A name to use when neither the From field nor FULLNAME gives one (`sendmail -F`).
+    pub fallback_fullname: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Filter(#[from] MatchError),
+    #[error("{0}")]
+    Action(String),
+    #[error("no recipients: none were given as arguments and the message has no To, Cc or Bcc addresses")]
+    NoRecipients,
+    #[error("{}{source}", delivered_prefix(delivered, failed))]
+    Delivery { delivered: Vec<String>, failed: String, source: DeliveryError },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn delivered_prefix(delivered: &[String], failed: &str) -> String {
+    if delivered.is_empty() {
+        format!("not delivered to {failed}: ")
+    } else {
+        format!("delivered to {} but not to {failed}: ", delivered.join(", "))
+    }
+}
+
+impl InjectError {
+    pub fn exit_code(&self) -> Sysexit {
+        match self {
+            InjectError::Config(_) | InjectError::Filter(_) => Sysexit::Config,
+            InjectError::Key(k) => k.exit_code(),
+            InjectError::Action(_) | InjectError::NoRecipients => Sysexit::DataErr,
+            InjectError::Delivery { source, .. } => source.exit_code(),
+            InjectError::Io { source, .. } => crate::error::io_exit_code(source),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.exit_code() == Sysexit::TempFail
+    }
+}
+
+/// Each copy that was handed off: (envelope sender, recipient).
+pub type Report = Vec<(String, String)>;
+
+/// The once-per-message results every copy starts from.
+struct Base {
+    header: Header,
+    resending: bool,
+    fullname: String,
+    from_address: String,
+    recipients: Vec<String>,
+    /// Actions from X-TMDA (or the Subject), which replace the filter for every recipient.
+    override_actions: Option<(Actions, String)>,
+}
+
+/// The pipeline for one configuration and filter.
+pub struct Injector<'a> {
+    pub config: &'a Config,
+    pub filter: &'a Filter,
+    pub now: u64,
+    pub pid: u32,
+    tagger: OnceCell<Tagger>,
+}
+
+impl<'a> Injector<'a> {
+    pub fn new(config: &'a Config, filter: &'a Filter, now: u64) -> Injector<'a> {
+        Injector { config, filter, now, pid: std::process::id(), tagger: OnceCell::new() }
+    }
+
+    /// The key is read only when some copy needs a tag.
+    fn tagger(&self) -> Result<&Tagger, InjectError> {
+        if let Some(t) = self.tagger.get() {
+            return Ok(t);
+        }
+        let t = self.config.tagger()?;
+        Ok(self.tagger.get_or_init(|| t))
+    }
+
+    /// Run the whole pipeline: every copy goes to `transport`; `Ok` only if all were accepted.
+    pub fn inject(&self, msg: &Message, opts: &Options, transport: &mut dyn Transport) -> Result<Report, InjectError> {
+        let base = self.prepare(msg, opts)?;
+        let mut report: Report = vec![];
+        let result = (|| {
+            for rcpt in &base.recipients {
+                let (sender, header) = self.copy_for(&base, msg, rcpt)?;
+                let copy = Copy { sender: &sender, recipient: rcpt, header: &header, message: msg };
+                transport.send(&copy).map_err(|source| InjectError::Delivery {
+                    delivered: report.iter().map(|(_, r)| r.clone()).collect(),
+                    failed: rcpt.clone(),
+                    source,
+                })?;
+                report.push((sender, rcpt.clone()));
+            }
+            Ok(())
+        })();
+        transport.close();
+        result.map(|_| report)
+    }
+
+    fn prepare(&self, msg: &Message, opts: &Options) -> Result<Base, InjectError> {
+        let cfg = self.config;
+        let mut header = msg.header.clone();
+        let resending = header.contains("resent-from");
+        let (name, addr) = parseaddr(&header.get(if resending { "resent-from" } else { "from" }).unwrap_or_default());
+        let fullname = if !name.is_empty() {
+            name
+        } else if cfg.var("FULLNAME").is_none() && opts.fallback_fullname.is_some() {
+            opts.fallback_fullname.clone().unwrap_or_default()
+        } else {
+            cfg.fullname().to_string()
+        };
+        let from_address = if addr.matches('@').count() == 1 { addr } else { cfg.default_address() };
+
+        let recipients: Vec<String> = if !opts.recipients.is_empty() {
+            opts.recipients.clone()
+        } else if let Some(q) = cfg.env("QMAILRCPTS") {
+            // qmail's qfilter: one recipient per line, each ending in a newline.
+            let q = q.to_lowercase();
+            let mut v: Vec<String> = q.split('\n').map(String::from).collect();
+            v.pop();
+            v.into_iter().filter(|s| !s.is_empty()).collect()
+        } else {
+            let names: &[&str] = if resending { &["resent-to", "resent-cc", "resent-bcc"] } else { &["to", "cc", "bcc", "apparently-to"] };
+            let values: Vec<String> = names.iter().flat_map(|n| header.get_all(n)).collect();
+            getaddresses(&values).into_iter().map(|(_, a)| a).collect()
+        };
+        if recipients.is_empty() {
+            return Err(InjectError::NoRecipients);
+        }
+
+        let mut override_actions = None;
+        if let Some(x) = header.get("x-tmda") {
+            let words: Vec<&str> = x.split_whitespace().collect();
+            if words.len() != 1 {
+                return Err(InjectError::Action(format!("X-TMDA: {x:?}: expected one action such as dated=5d, sender or kw=lists")));
+            }
+            let a = Action::parse(words[0]).map_err(|e| InjectError::Action(format!("X-TMDA: {e}")))?;
+            override_actions = Some((Actions::single_from(a), format!("X-TMDA: {x}")));
+            header.remove_all("x-tmda");
+        }
+        if cfg.x_tmda_in_subject
+            && override_actions.is_none()
+            && let Some(subject) = header.get("subject")
+        {
+            let mut parts = subject.splitn(3, char::is_whitespace).filter(|s| !s.is_empty());
+            if parts.next().is_some_and(|w| w.eq_ignore_ascii_case("x-tmda")) {
+                let word = parts.next().ok_or_else(|| InjectError::Action("Subject: \"X-TMDA\" is not followed by an action".into()))?;
+                let a = Action::parse(word).map_err(|e| InjectError::Action(format!("Subject: X-TMDA: {e}")))?;
+                override_actions = Some((Actions::single_from(a), format!("X-TMDA: {word}")));
+                let rest = subject.trim_start()[6..].trim_start()[word.len()..].trim_start().to_string();
+                header.set("Subject", &rest);
+            }
+        }
+
+        let received = match &opts.received {
+            Some(r) => r.clone(),
+            None => match cfg.env("TMDA_OFMIPD_RECEIVED") {
+                Some(r) => r,
+                None => format!(
+                    "by {} (tmda-sendmail, from uid {}); {}",
+                    crate::config::fqdn(),
+                    unsafe { libc::getuid() },
+                    crate::clock::rfc2822(self.now)
+                ),
+            },
+        };
+        header.prepend("Received", &received);
+        if cfg.tmdainject.contains('d') || !header.contains("date") {
+            header.set("Date", &crate::clock::rfc2822(self.now));
+        }
+        if cfg.tmdainject.contains('i') || !header.contains("message-id") {
+            header.set("Message-ID", &self.message_id());
+        }
+        header.set("X-Delivery-Agent", concat!("tmda/", env!("CARGO_PKG_VERSION"), " (TMDA 1.1.12 compatible)"));
+        if let Some(lists) = &cfg.mail_followup_to
+            && !header.contains("mail-followup-to")
+        {
+            let list_addrs: Vec<String> = match lists {
+                FollowupLists::List(v) => v.clone(),
+                FollowupLists::File(p) => std::fs::read_to_string(p).map(|t| t.lines().map(String::from).collect()).unwrap_or_default(),
+            };
+            let list_addrs: Vec<String> = list_addrs.iter().map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()).collect();
+            let mut values = header.get_all("to");
+            values.extend(header.get_all("cc"));
+            let toccs: Vec<String> = getaddresses(&values).into_iter().map(|(_, a)| a.trim().to_string()).collect();
+            if toccs.iter().any(|a| list_addrs.contains(&a.to_lowercase())) {
+                header.append("Mail-Followup-To", &toccs.join(", "));
+            }
+        }
+        Ok(Base { header, resending, fullname, from_address, recipients, override_actions })
+    }
+
+    /// `<TIME.PID.TMDA@host>` with `$TMDAIDHOST`/`$QMAILIDHOST` and `$TMDAIDTAG` as in TMDA.
+    fn message_id(&self) -> String {
+        let cfg = self.config;
+        let host = ["TMDAIDHOST", "QMAILIDHOST", "TMDAHOST", "QMAILHOST", "MAILHOST"]
+            .iter()
+            .find_map(|v| cfg.env(v).filter(|s| !s.is_empty()))
+            .unwrap_or_else(crate::config::fqdn);
+        let tag = cfg.env("TMDAIDTAG").filter(|s| !s.is_empty()).unwrap_or_else(|| "TMDA".into());
+        format!("<{}.{}.{tag}@{host}>", self.now, self.pid)
+    }
+
+    /// The envelope sender and header block (with its terminating blank line) for one recipient.
+    fn copy_for(&self, base: &Base, msg: &Message, rcpt: &str) -> Result<(String, Vec<u8>), InjectError> {
+        let cfg = self.config;
+        let (actions, log_action) = match &base.override_actions {
+            Some((a, log)) => (a.clone(), log.clone()),
+            None => match self.filter.first_match(rcpt, &base.from_address)? {
+                Some(m) => (m.actions, m.description),
+                None => (self.default_actions()?, format!("action_outgoing ({})", cfg.action_outgoing)),
+            },
+        };
+        let bare = Action::Cookie { cookie: Cookie::Bare, name: "bare".into(), option: None };
+        let magic_from = self.field(actions.get("from").unwrap_or(&bare), &base.from_address, rcpt)?;
+        let envelope = match actions.get("envelope") {
+            Some(a) => self.field(a, &base.from_address, rcpt)?,
+            None => magic_from.clone(),
+        };
+        let resent_from = match actions.get("resent-from") {
+            Some(a) => self.field(a, &base.from_address, rcpt)?,
+            None => magic_from.clone(),
+        };
+
+        let mut h = base.header.clone();
+        let style = |addr: &str, s: HeaderStyle| match s {
+            HeaderStyle::Address => addr.to_string(),
+            HeaderStyle::Angles => formataddr(&base.fullname, addr),
+        };
+        if base.resending {
+            h.set("Resent-From", &style(&resent_from, cfg.message_from_style));
+        } else {
+            h.set("From", &style(&magic_from, cfg.message_from_style));
+        }
+        let mft = h.get_all("mail-followup-to");
+        if !mft.is_empty() {
+            let tagged: Vec<String> = getaddresses(&mft)
+                .into_iter()
+                .map(|(_, a)| if a == base.from_address { magic_from.clone() } else { a })
+                .collect();
+            h.set("Mail-Followup-To", &tagged.join(", "));
+        }
+        if !cfg.fingerprint.is_empty() {
+            self.add_fingerprint(&mut h, msg)?;
+        }
+        let mut added = cfg.added_headers_client.clone();
+        added.sort();
+        for (k, v) in &added {
+            h.set(k, v);
+        }
+        for name in &cfg.purged_headers_client {
+            h.remove_all(name);
+        }
+        let mut custom: Vec<(String, String)> = vec![];
+        for (name, action) in &actions.0 {
+            if matches!(name.as_str(), "from" | "envelope" | "resent-from") {
+                continue;
+            }
+            let field = self.field(action, &base.from_address, rcpt)?;
+            let value = match action {
+                Action::Cookie { cookie: Cookie::Shell, .. } | Action::Text(_) => field,
+                Action::Cookie { .. } => style(&field, cfg.message_tag_header_style),
+            };
+            custom.push((capwords(name), value));
+        }
+        custom.sort();
+        for (k, v) in &custom {
+            h.set(k, v);
+        }
+        if let Some(log) = &cfg.logfile_outgoing {
+            self.log(log, &h, &envelope, rcpt, &log_action, msg.size())?;
+        }
+        let mut bytes = h.to_bytes();
+        bytes.extend_from_slice(h.eol.as_bytes());
+        Ok((envelope, bytes))
+    }
+
+    fn default_actions(&self) -> Result<Actions, InjectError> {
+        let a = Action::parse(&self.config.action_outgoing).map_err(|e| {
+            InjectError::Config(ConfigError::Setting {
+                name: "ACTION_OUTGOING".into(),
+                origin: self.config.origin("ACTION_OUTGOING").cloned().unwrap_or(crate::config::Origin::Default),
+                message: e,
+            })
+        })?;
+        if matches!(a, Action::Cookie { cookie: Cookie::Default, .. }) {
+            return Err(InjectError::Action("ACTION_OUTGOING cannot be \"default\"".into()));
+        }
+        Ok(Actions::single_from(a))
+    }
+
+    /// TMDA's `make_field`: the address (or text) an action stands for.
+    fn field(&self, action: &Action, from: &str, rcpt: &str) -> Result<String, InjectError> {
+        let (cookie, option) = match action {
+            Action::Text(t) => return Ok(t.clone()),
+            Action::Cookie { cookie, option, .. } => (*cookie, option.as_deref()),
+        };
+        let n = |t: &Tagger| t.hmac_bytes;
+        let bad = |e: crate::address::AddressError| InjectError::Action(e.to_string());
+        match cookie {
+            Cookie::Default => {
+                let d = self.default_actions()?;
+                self.field(d.get("from").expect("single_from"), from, rcpt)
+            }
+            Cookie::Bare => {
+                if option.is_some_and(|o| o.eq_ignore_ascii_case("append"))
+                    && let Some(file) = &self.config.bare_append
+                {
+                    append_unique(file, rcpt)?;
+                }
+                Ok(from.to_string())
+            }
+            Cookie::Dated => {
+                // tmda-inject reset $TMDA_TIMEOUT, so only the rule or DATED_TIMEOUT count.
+                let timeout = match option {
+                    Some(o) => Interval::parse(o).map_err(|e| InjectError::Action(format!("dated={o}: {e}")))?,
+                    None => self.config.dated_timeout.clone(),
+                };
+                let t = self.tagger()?;
+                let cookie = tag::dated_cookie(&t.key, n(t), self.now.saturating_add(timeout.seconds()));
+                t.inject_address(from, Kind::Dated, &cookie).map_err(bad)
+            }
+            Cookie::Sender => {
+                let t = self.tagger()?;
+                let cookie = tag::sender_cookie(&t.key, n(t), option.unwrap_or(rcpt));
+                t.inject_address(from, Kind::Sender, &cookie).map_err(bad)
+            }
+            Cookie::Domain => {
+                let t = self.tagger()?;
+                let who = option.unwrap_or(rcpt);
+                let domain = who.rsplit('@').next().unwrap_or(who);
+                let cookie = tag::sender_cookie(&t.key, n(t), domain);
+                t.inject_address(from, Kind::Sender, &cookie).map_err(bad)
+            }
+            Cookie::Keyword => {
+                let t = self.tagger()?;
+                let kw = option.unwrap_or_default().to_lowercase();
+                let cookie = tag::keyword_cookie(&t.key, n(t), &kw, &t.delimiter);
+                t.inject_address(from, Kind::Keyword, &cookie).map_err(bad)
+            }
+            Cookie::Explicit => Ok(option.unwrap_or_default().to_string()),
+            Cookie::Extension => {
+                let (user, host) = from.split_once('@').ok_or_else(|| InjectError::Action(format!("{from:?} has no '@'")))?;
+                Ok(format!("{user}{}{}@{host}", self.config.recipient_delimiter, option.unwrap_or_default()))
+            }
+            Cookie::Shell => self.shell(option.unwrap_or_default(), rcpt),
+        }
+    }
+
+    /// `shell=COMMAND`: its output (stdout and stderr, final newline removed) is the value.
+    fn shell(&self, command: &str, rcpt: &str) -> Result<String, InjectError> {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{{ {command}\n}} 2>&1"))
+            .envs(self.config.env_assignments())
+            .env("TMDA_RECIPIENT", rcpt)
+            .env("TMDA_VRECIPIENT", rcpt.replace('@', "="))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| InjectError::Action(format!("shell={command}: {e}")))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        if !out.status.success() {
+            return Err(InjectError::Action(format!("shell={command}: {}: {}", out.status, text.trim())));
+        }
+        Ok(text)
+    }
+
+    fn add_fingerprint(&self, h: &mut Header, msg: &Message) -> Result<(), InjectError> {
+        let t = self.tagger()?;
+        let mut fp = tag::Fingerprint::new(&t.key);
+        let mut any = false;
+        for name in &self.config.fingerprint {
+            if name == "body" {
+                // Python read the message as text: the body with universal newlines.
+                let mut le = LineEndings::default();
+                let mut buf = Vec::new();
+                let mut nonempty = false;
+                msg.for_each_body_chunk(|c| {
+                    buf.clear();
+                    le.to_lf(c, &mut buf);
+                    nonempty |= !buf.is_empty();
+                    fp.update(&buf);
+                    Ok(())
+                })
+                .map_err(|e| InjectError::Io { path: "message spool".into(), source: e })?;
+                buf.clear();
+                le.finish(&mut buf, false);
+                fp.update(&buf);
+                any |= nonempty;
+            } else if let Some(v) = h.get_source(name).filter(|v| !v.is_empty()) {
+                fp.update(v.as_bytes());
+                any = true;
+            }
+        }
+        if any {
+            h.set("X-TMDA-Fingerprint", &fp.finish());
+        }
+        Ok(())
+    }
+
+    fn log(&self, path: &Path, h: &Header, envelope: &str, rcpt: &str, action: &str, size: u64) -> Result<(), InjectError> {
+        let io = |e| InjectError::Io { path: path.to_path_buf(), source: e };
+        let mut entry = String::new();
+        let mut line = |name: &str, value: &str| entry.push_str(&format!("{name:>4}: {value}\n"));
+        line("Date", &crate::clock::rfc2822(self.now));
+        if let Some(x) = h.get("x-primary-address") {
+            line("XPri", &x);
+        }
+        let from = h.get("from").unwrap_or_default();
+        if !envelope.is_empty() && parseaddr(&from).1 != envelope {
+            line("Sndr", envelope);
+        }
+        if !from.is_empty() {
+            line("From", &from);
+        }
+        if let Some(r) = h.get("reply-to") {
+            line("Rept", &r);
+        }
+        line("To", rcpt);
+        line("Subj", &h.get("subject").unwrap_or_else(|| "None".into()));
+        let size = format!("({size})");
+        let pad = 72usize.saturating_sub(action.chars().count() + size.len());
+        line("Actn", &format!("{action}{}{size}", " ".repeat(pad)));
+        entry.push('\n');
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        f.lock().map_err(io)?;
+        (&f).write_all(entry.as_bytes()).map_err(io)?;
+        Ok(())
+    }
+}
+
+/// `reply-to` → `Reply-To` (Python's `string.capwords` on the dash-separated words).
+fn capwords(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// BARE_APPEND: add `address` to the list file unless it is already there (case-insensitive),
+/// under an exclusive lock so concurrent senders never duplicate or lose a line.
+pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
+    use std::io::{Read, Seek};
+    let io = |e| InjectError::Io { path: path.to_path_buf(), source: e };
+    let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+    f.lock().map_err(io)?;
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(io)?;
+    let wanted = address.trim().to_lowercase();
+    let present = text.lines().any(|l| {
+        let l = l.trim().to_lowercase();
+        !l.is_empty() && !l.starts_with('#') && l.replace('\t', " ").split('#').next().unwrap_or("").trim() == wanted
+    });
+    if !present {
+        f.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+        f.write_all(format!("{sep}{}\n", address.trim()).as_bytes()).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capwords;
+
+    #[test]
+    fn capwords_like_python() {
+        assert_eq!(capwords("reply-to"), "Reply-To");
+        assert_eq!(capwords("x-tmda-thing"), "X-Tmda-Thing");
+        assert_eq!(capwords("cc"), "Cc");
+    }
+}

@@ -1,0 +1,72 @@
+//! Relay through the MTA's sendmail program: `PROGRAM -i -f SENDER -- RECIPIENT`.
+//!
+//! The message goes to the program's standard input exactly as it was read (with the
+//! rewritten header). Its standard output is discarded, never inherited: under
+//! `ofmipd -1` our standard output is the SMTP connection. Exit 0 means accepted,
+//! 75 (EX_TEMPFAIL) or death by a signal transient, anything else permanent.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use super::{Copy, DeliveryError, Transport};
+
+pub struct Sendmail {
+    pub program: PathBuf,
+    /// Pass the null sender as `-f ''` (Postfix, qmail) rather than `-f '<>'`.
+    pub null_sender_empty: bool,
+    /// Extra environment for the program (the config's `os.environ` settings).
+    pub env: Vec<(String, String)>,
+}
+
+impl Sendmail {
+    fn sender_arg(&self, sender: &str) -> String {
+        let s = if sender.is_empty() || sender == "<>" { "<>" } else { sender };
+        if s == "<>" && self.null_sender_empty { String::new() } else { s.to_string() }
+    }
+}
+
+impl Transport for Sendmail {
+    fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError> {
+        let program = self.program.display().to_string();
+        let fail = |reason: String, transient: bool, code: Option<i32>, stderr: String| DeliveryError::Program {
+            program: program.clone(),
+            reason,
+            transient,
+            code,
+            stderr,
+        };
+        let mut child = Command::new(&self.program)
+            .args(["-i", "-f", &self.sender_arg(copy.sender), "--", copy.recipient])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run: {e}"), false, None, String::new()))?;
+        let mut stderr = child.stderr.take().expect("piped");
+        // Read stderr concurrently so a chatty program cannot deadlock us.
+        let err_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr.by_ref().take(64 * 1024).read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).trim().replace('\n', " ")
+        });
+        let mut stdin = child.stdin.take().expect("piped");
+        let written = stdin.write_all(copy.header).and_then(|_| copy.message.for_each_body_chunk(|c| stdin.write_all(c)));
+        drop(stdin);
+        let status = child.wait().map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
+        let stderr = err_reader.join().unwrap_or_default();
+        if status.success() {
+            // The program claims success; a write error would mean it did not read everything.
+            return written.map_err(|e| fail(format!("exited 0 without reading the whole message ({e})"), true, None, stderr));
+        }
+        Err(match status.code() {
+            Some(75) => fail("exited 75 (temporary failure)".into(), true, Some(75), stderr),
+            Some(c) => fail(format!("exited {c}"), false, Some(c), stderr),
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                fail(format!("killed by signal {}", status.signal().unwrap_or(0)), true, None, stderr)
+            }
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! Relay to an SMTP server (MAIL_TRANSPORT = "smtp") with lettre's connection API.
+//!
+//! Beyond TMDA: implicit TLS as well as STARTTLS, certificate verification on by
+//! default (`SMTPSSL_VERIFY = False` to accept a self-signed relay, or
+//! `SMTPSSL_CAFILE` to trust a private CA), one connection reused across the
+//! copies of a message (closed and reopened after `SMTP_MAX_SESSIONS_PER_CONNECTION`
+//! transactions, 0 meaning no limit), and the body streamed from the spool with
+//! line endings made CRLF on the way, so a large message is never held in memory.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Identity, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+
+use super::{Copy, DeliveryError, Transport};
+use crate::config::{SmtpSettings, SmtpTls};
+use crate::message::{LineEndings, Message};
+
+pub struct Smtp {
+    settings: SmtpSettings,
+    hello: ClientId,
+    timeout: Duration,
+    conn: Option<SmtpConnection>,
+    on_this_connection: u32,
+}
+
+impl Smtp {
+    pub fn new(settings: SmtpSettings, hello_name: String) -> Smtp {
+        Smtp { settings, hello: ClientId::Domain(hello_name), timeout: Duration::from_secs(60), conn: None, on_this_connection: 0 }
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.settings.host, self.settings.port)
+    }
+
+    fn err(&self, e: lettre::transport::smtp::Error) -> DeliveryError {
+        // A negative reply says itself whether it is final; anything else (refused
+        // connection, timeout, TLS trouble, a dropped link) may well work later.
+        let transient = !e.is_permanent();
+        let code = e.status().and_then(|c| c.to_string().parse().ok());
+        let mut message = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !message.contains(&t) {
+                message.push_str(": ");
+                message.push_str(&t);
+            }
+            src = s.source();
+        }
+        DeliveryError::Smtp { server: self.server(), message, transient, code }
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, DeliveryError> {
+        let fail = |m: String| DeliveryError::Smtp { server: self.server(), message: m, transient: false, code: None };
+        let mut b = TlsParameters::builder(self.settings.host.clone()).dangerous_accept_invalid_certs(!self.settings.verify);
+        if let Some(ca) = &self.settings.cafile {
+            let pem = read(ca).map_err(&fail)?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| fail(format!("SMTPSSL_CAFILE {}: {e}", ca.display())))?;
+            b = b.add_root_certificate(cert);
+        }
+        if let (Some(cert), Some(key)) = (&self.settings.certfile, &self.settings.keyfile) {
+            let id = Identity::from_pem(&read(cert).map_err(&fail)?, &read(key).map_err(&fail)?)
+                .map_err(|e| fail(format!("SMTPSSL_CERTFILE/SMTPSSL_KEYFILE: {e}")))?;
+            b = b.identify_with(id);
+        }
+        b.build().map_err(|e| fail(format!("TLS setup: {e}")))
+    }
+
+    fn connect(&self) -> Result<SmtpConnection, DeliveryError> {
+        let addr = (self.settings.host.as_str(), self.settings.port);
+        let mut conn = match self.settings.tls {
+            SmtpTls::Implicit => {
+                let p = self.tls_parameters()?;
+                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, Some(&p), None).map_err(|e| self.err(e))?
+            }
+            SmtpTls::None | SmtpTls::StartTls => {
+                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, None, None).map_err(|e| self.err(e))?
+            }
+        };
+        if self.settings.tls == SmtpTls::StartTls {
+            if !conn.can_starttls() {
+                conn.abort();
+                return Err(DeliveryError::Smtp {
+                    server: self.server(),
+                    message: "the server does not offer STARTTLS, and SMTPSSL requires it".into(),
+                    transient: true,
+                    code: None,
+                });
+            }
+            let p = self.tls_parameters()?;
+            conn.starttls(&p, &self.hello).map_err(|e| self.err(e))?;
+        }
+        if let (Some(user), Some(pass)) = (&self.settings.username, &self.settings.password) {
+            let creds = Credentials::new(user.clone(), pass.0.clone());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).map_err(|e| self.err(e))?;
+        }
+        Ok(conn)
+    }
+
+    fn transaction(&mut self, copy: &Copy<'_>, eight_bit: bool) -> Result<(), DeliveryError> {
+        let refused = |m: String| DeliveryError::Refused(m);
+        let sender = match copy.sender {
+            "" | "<>" => None,
+            s => Some(Address::from_str(s).map_err(|e| refused(format!("envelope sender {s:?} is not a valid address: {e}")))?),
+        };
+        let rcpt = Address::from_str(copy.recipient)
+            .map_err(|e| refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?;
+        let conn = self.conn.as_mut().expect("connected");
+        let mut params = vec![];
+        if eight_bit {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(DeliveryError::Smtp {
+                    server: format!("{}:{}", self.settings.host, self.settings.port),
+                    message: "the message has 8-bit content but the server does not support 8BITMIME".into(),
+                    transient: false,
+                    code: None,
+                });
+            }
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let non_ascii_addr = !copy.sender.is_ascii() || !copy.recipient.is_ascii();
+        if non_ascii_addr {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        let read_error = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let res = (|| {
+            conn.command(Mail::new(sender, params))?;
+            conn.command(Rcpt::new(rcpt, vec![]))?;
+            conn.command(Data)?;
+            conn.message_iter(CrlfChunks::new(copy, read_error.clone()))
+        })();
+        if let Some(e) = read_error.borrow_mut().take() {
+            return Err(DeliveryError::Smtp {
+                server: format!("{}:{}", self.settings.host, self.settings.port),
+                message: format!("reading the spooled message failed: {e}"),
+                transient: true,
+                code: None,
+            });
+        }
+        res.map(|_| ()).map_err(|e| self.err(e))
+    }
+}
+
+fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+impl Transport for Smtp {
+    fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError> {
+        let max = self.settings.max_sessions_per_connection;
+        let worn_out = max > 0 && self.on_this_connection >= max;
+        if worn_out || self.conn.as_ref().is_some_and(|c| c.has_broken()) {
+            self.close();
+        }
+        if self.conn.is_none() {
+            self.conn = Some(self.connect()?);
+            self.on_this_connection = 0;
+        }
+        let eight_bit = !copy.header.is_ascii() || !body_is_ascii(copy.message);
+        let result = self.transaction(copy, eight_bit);
+        self.on_this_connection += 1;
+        if result.is_err() {
+            // After a failure the session state is unknown: start afresh next time.
+            if let Some(mut c) = self.conn.take() {
+                c.abort();
+            }
+        }
+        result
+    }
+
+    fn close(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = c.quit();
+        }
+    }
+}
+
+fn body_is_ascii(m: &Message) -> bool {
+    let mut ascii = true;
+    let _ = m.for_each_body_chunk(|c| {
+        ascii &= c.is_ascii();
+        Ok(())
+    });
+    ascii
+}
+
+/// The copy as CRLF-terminated chunks for DATA, pulled from the spool one at a time,
+/// minus one final CRLF (lettre always appends `CRLF . CRLF`, so a message ending in
+/// CRLF would otherwise gain a blank line).
+struct CrlfChunks<'a> {
+    header: Option<&'a [u8]>,
+    body: crate::message::BodyChunks<'a>,
+    endings: LineEndings,
+    held: bool,
+    done: bool,
+    /// A read error from the spool. lettre cannot abort DATA from an iterator, so the
+    /// copy is reported failed (transient) and the connection dropped; the spool is
+    /// our own unlinked file, so this only happens on a failing disk.
+    error: std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>,
+}
+
+impl<'a> CrlfChunks<'a> {
+    fn new(copy: &Copy<'a>, error: std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>) -> CrlfChunks<'a> {
+        CrlfChunks { header: Some(copy.header), body: copy.message.body_chunks(), endings: LineEndings::default(), held: false, done: false, error }
+    }
+}
+
+impl Iterator for CrlfChunks<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let mut out = Vec::new();
+            if std::mem::take(&mut self.held) {
+                out.extend_from_slice(b"\r\n");
+            }
+            match self.header.take() {
+                Some(h) => self.endings.to_crlf(h, &mut out),
+                None => match self.body.next() {
+                    Some(Ok(c)) => self.endings.to_crlf(&c, &mut out),
+                    Some(Err(e)) => {
+                        *self.error.borrow_mut() = Some(e);
+                        self.done = true;
+                    }
+                    None => {
+                        self.endings.finish(&mut out, true);
+                        self.done = true;
+                    }
+                },
+            }
+            if out.ends_with(b"\r\n") {
+                out.truncate(out.len() - 2);
+                // Held back: sent before the next chunk, dropped if this was the last.
+                self.held = !self.done;
+            }
+            if !out.is_empty() {
+                return Some(out);
+            }
+        }
+    }
+}
