@@ -28,7 +28,9 @@ pub fn now() -> Result<u64, crate::Error> {
 /// `Sun, 22 Nov 2026 03:04:42 +0100`.
 pub fn rfc2822(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let t = secs.min(i64::MAX as u64) as libc::time_t;
     // SAFETY: tm is plain data filled in by localtime_r.
     let tm = unsafe {

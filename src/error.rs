@@ -33,6 +33,12 @@ pub enum Error {
     Key(#[from] crate::key::KeyError),
     #[error(transparent)]
     Address(#[from] crate::address::AddressError),
+    #[error(transparent)]
+    Inject(#[from] crate::inject::InjectError),
+    #[error(transparent)]
+    Filter(#[from] crate::filter::ParseError),
+    #[error(transparent)]
+    Message(#[from] crate::message::MessageError),
     #[error("{0}")]
     Usage(String),
     #[error("{}: {source}", path.display())]
@@ -57,6 +63,10 @@ impl Error {
             Error::Config(_) => Sysexit::Config,
             Error::Key(e) => e.exit_code(),
             Error::Address(_) => Sysexit::DataErr,
+            Error::Inject(e) => e.exit_code(),
+            Error::Filter(_) => Sysexit::Config,
+            Error::Message(crate::message::MessageError::Io(e)) => io_exit_code(e),
+            Error::Message(_) => Sysexit::DataErr,
             Error::Usage(_) => Sysexit::Usage,
             Error::Io { source, .. } => io_exit_code(source),
         }

@@ -56,7 +56,11 @@ pub enum InjectError {
     #[error("no recipients: none were given as arguments and the message has no To, Cc or Bcc addresses")]
     NoRecipients,
     #[error("{}{source}", delivered_prefix(delivered, failed))]
-    Delivery { delivered: Vec<String>, failed: String, source: DeliveryError },
+    Delivery {
+        delivered: Vec<String>,
+        failed: String,
+        source: DeliveryError,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -114,7 +118,13 @@ pub struct Injector<'a> {
 
 impl<'a> Injector<'a> {
     pub fn new(config: &'a Config, filter: &'a Filter, now: u64) -> Injector<'a> {
-        Injector { config, filter, now, pid: std::process::id(), tagger: OnceCell::new() }
+        Injector {
+            config,
+            filter,
+            now,
+            pid: std::process::id(),
+            tagger: OnceCell::new(),
+        }
     }
 
     /// The key is read only when some copy needs a tag.
@@ -133,7 +143,12 @@ impl<'a> Injector<'a> {
         let result = (|| {
             for rcpt in &base.recipients {
                 let (sender, header) = self.copy_for(&base, msg, rcpt)?;
-                let copy = Copy { sender: &sender, recipient: rcpt, header: &header, message: msg };
+                let copy = Copy {
+                    sender: &sender,
+                    recipient: rcpt,
+                    header: &header,
+                    message: msg,
+                };
                 transport.send(&copy).map_err(|source| InjectError::Delivery {
                     delivered: report.iter().map(|(_, r)| r.clone()).collect(),
                     failed: rcpt.clone(),
@@ -151,7 +166,11 @@ impl<'a> Injector<'a> {
         let cfg = self.config;
         let mut header = msg.header.clone();
         let resending = header.contains("resent-from");
-        let (name, addr) = parseaddr(&header.get(if resending { "resent-from" } else { "from" }).unwrap_or_default());
+        let (name, addr) = parseaddr(
+            &header
+                .get(if resending { "resent-from" } else { "from" })
+                .unwrap_or_default(),
+        );
         let fullname = if !name.is_empty() {
             name
         } else if cfg.var("FULLNAME").is_none() && opts.fallback_fullname.is_some() {
@@ -159,7 +178,11 @@ impl<'a> Injector<'a> {
         } else {
             cfg.fullname().to_string()
         };
-        let from_address = if addr.matches('@').count() == 1 { addr } else { cfg.default_address() };
+        let from_address = if addr.matches('@').count() == 1 {
+            addr
+        } else {
+            cfg.default_address()
+        };
 
         let recipients: Vec<String> = if !opts.recipients.is_empty() {
             opts.recipients.clone()
@@ -170,7 +193,11 @@ impl<'a> Injector<'a> {
             v.pop();
             v.into_iter().filter(|s| !s.is_empty()).collect()
         } else {
-            let names: &[&str] = if resending { &["resent-to", "resent-cc", "resent-bcc"] } else { &["to", "cc", "bcc", "apparently-to"] };
+            let names: &[&str] = if resending {
+                &["resent-to", "resent-cc", "resent-bcc"]
+            } else {
+                &["to", "cc", "bcc", "apparently-to"]
+            };
             let values: Vec<String> = names.iter().flat_map(|n| header.get_all(n)).collect();
             getaddresses(&values).into_iter().map(|(_, a)| a).collect()
         };
@@ -182,7 +209,9 @@ impl<'a> Injector<'a> {
         if let Some(x) = header.get("x-tmda") {
             let words: Vec<&str> = x.split_whitespace().collect();
             if words.len() != 1 {
-                return Err(InjectError::Action(format!("X-TMDA: {x:?}: expected one action such as dated=5d, sender or kw=lists")));
+                return Err(InjectError::Action(format!(
+                    "X-TMDA: {x:?}: expected one action such as dated=5d, sender or kw=lists"
+                )));
             }
             let a = Action::parse(words[0]).map_err(|e| InjectError::Action(format!("X-TMDA: {e}")))?;
             override_actions = Some((Actions::single_from(a), format!("X-TMDA: {x}")));
@@ -194,10 +223,14 @@ impl<'a> Injector<'a> {
         {
             let mut parts = subject.splitn(3, char::is_whitespace).filter(|s| !s.is_empty());
             if parts.next().is_some_and(|w| w.eq_ignore_ascii_case("x-tmda")) {
-                let word = parts.next().ok_or_else(|| InjectError::Action("Subject: \"X-TMDA\" is not followed by an action".into()))?;
+                let word = parts
+                    .next()
+                    .ok_or_else(|| InjectError::Action("Subject: \"X-TMDA\" is not followed by an action".into()))?;
                 let a = Action::parse(word).map_err(|e| InjectError::Action(format!("Subject: X-TMDA: {e}")))?;
                 override_actions = Some((Actions::single_from(a), format!("X-TMDA: {word}")));
-                let rest = subject.trim_start()[6..].trim_start()[word.len()..].trim_start().to_string();
+                let rest = subject.trim_start()[6..].trim_start()[word.len()..]
+                    .trim_start()
+                    .to_string();
                 header.set("Subject", &rest);
             }
         }
@@ -221,23 +254,42 @@ impl<'a> Injector<'a> {
         if cfg.tmdainject.contains('i') || !header.contains("message-id") {
             header.set("Message-ID", &self.message_id());
         }
-        header.set("X-Delivery-Agent", concat!("tmda/", env!("CARGO_PKG_VERSION"), " (TMDA 1.1.12 compatible)"));
+        header.set(
+            "X-Delivery-Agent",
+            concat!("tmda/", env!("CARGO_PKG_VERSION"), " (TMDA 1.1.12 compatible)"),
+        );
         if let Some(lists) = &cfg.mail_followup_to
             && !header.contains("mail-followup-to")
         {
             let list_addrs: Vec<String> = match lists {
                 FollowupLists::List(v) => v.clone(),
-                FollowupLists::File(p) => std::fs::read_to_string(p).map(|t| t.lines().map(String::from).collect()).unwrap_or_default(),
+                FollowupLists::File(p) => std::fs::read_to_string(p)
+                    .map(|t| t.lines().map(String::from).collect())
+                    .unwrap_or_default(),
             };
-            let list_addrs: Vec<String> = list_addrs.iter().map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()).collect();
+            let list_addrs: Vec<String> = list_addrs
+                .iter()
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect();
             let mut values = header.get_all("to");
             values.extend(header.get_all("cc"));
-            let toccs: Vec<String> = getaddresses(&values).into_iter().map(|(_, a)| a.trim().to_string()).collect();
+            let toccs: Vec<String> = getaddresses(&values)
+                .into_iter()
+                .map(|(_, a)| a.trim().to_string())
+                .collect();
             if toccs.iter().any(|a| list_addrs.contains(&a.to_lowercase())) {
                 header.append("Mail-Followup-To", &toccs.join(", "));
             }
         }
-        Ok(Base { header, resending, fullname, from_address, recipients, override_actions })
+        Ok(Base {
+            header,
+            resending,
+            fullname,
+            from_address,
+            recipients,
+            override_actions,
+        })
     }
 
     /// `<TIME.PID.TMDA@host>` with `$TMDAIDHOST`/`$QMAILIDHOST` and `$TMDAIDTAG` as in TMDA.
@@ -247,7 +299,10 @@ impl<'a> Injector<'a> {
             .iter()
             .find_map(|v| cfg.env(v).filter(|s| !s.is_empty()))
             .unwrap_or_else(crate::config::fqdn);
-        let tag = cfg.env("TMDAIDTAG").filter(|s| !s.is_empty()).unwrap_or_else(|| "TMDA".into());
+        let tag = cfg
+            .env("TMDAIDTAG")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "TMDA".into());
         format!("<{}.{}.{tag}@{host}>", self.now, self.pid)
     }
 
@@ -258,10 +313,17 @@ impl<'a> Injector<'a> {
             Some((a, log)) => (a.clone(), log.clone()),
             None => match self.filter.first_match(rcpt, &base.from_address)? {
                 Some(m) => (m.actions, m.description),
-                None => (self.default_actions()?, format!("action_outgoing ({})", cfg.action_outgoing)),
+                None => (
+                    self.default_actions()?,
+                    format!("action_outgoing ({})", cfg.action_outgoing),
+                ),
             },
         };
-        let bare = Action::Cookie { cookie: Cookie::Bare, name: "bare".into(), option: None };
+        let bare = Action::Cookie {
+            cookie: Cookie::Bare,
+            name: "bare".into(),
+            option: None,
+        };
         let magic_from = self.field(actions.get("from").unwrap_or(&bare), &base.from_address, rcpt)?;
         let envelope = match actions.get("envelope") {
             Some(a) => self.field(a, &base.from_address, rcpt)?,
@@ -308,7 +370,10 @@ impl<'a> Injector<'a> {
             }
             let field = self.field(action, &base.from_address, rcpt)?;
             let value = match action {
-                Action::Cookie { cookie: Cookie::Shell, .. } | Action::Text(_) => field,
+                Action::Cookie {
+                    cookie: Cookie::Shell, ..
+                }
+                | Action::Text(_) => field,
                 Action::Cookie { .. } => style(&field, cfg.message_tag_header_style),
             };
             custom.push((capwords(name), value));
@@ -329,11 +394,21 @@ impl<'a> Injector<'a> {
         let a = Action::parse(&self.config.action_outgoing).map_err(|e| {
             InjectError::Config(ConfigError::Setting {
                 name: "ACTION_OUTGOING".into(),
-                origin: self.config.origin("ACTION_OUTGOING").cloned().unwrap_or(crate::config::Origin::Default),
+                origin: self
+                    .config
+                    .origin("ACTION_OUTGOING")
+                    .cloned()
+                    .unwrap_or(crate::config::Origin::Default),
                 message: e,
             })
         })?;
-        if matches!(a, Action::Cookie { cookie: Cookie::Default, .. }) {
+        if matches!(
+            a,
+            Action::Cookie {
+                cookie: Cookie::Default,
+                ..
+            }
+        ) {
             return Err(InjectError::Action("ACTION_OUTGOING cannot be \"default\"".into()));
         }
         Ok(Actions::single_from(a))
@@ -390,8 +465,14 @@ impl<'a> Injector<'a> {
             }
             Cookie::Explicit => Ok(option.unwrap_or_default().to_string()),
             Cookie::Extension => {
-                let (user, host) = from.split_once('@').ok_or_else(|| InjectError::Action(format!("{from:?} has no '@'")))?;
-                Ok(format!("{user}{}{}@{host}", self.config.recipient_delimiter, option.unwrap_or_default()))
+                let (user, host) = from
+                    .split_once('@')
+                    .ok_or_else(|| InjectError::Action(format!("{from:?} has no '@'")))?;
+                Ok(format!(
+                    "{user}{}{}@{host}",
+                    self.config.recipient_delimiter,
+                    option.unwrap_or_default()
+                ))
             }
             Cookie::Shell => self.shell(option.unwrap_or_default(), rcpt),
         }
@@ -413,7 +494,11 @@ impl<'a> Injector<'a> {
             text.pop();
         }
         if !out.status.success() {
-            return Err(InjectError::Action(format!("shell={command}: {}: {}", out.status, text.trim())));
+            return Err(InjectError::Action(format!(
+                "shell={command}: {}: {}",
+                out.status,
+                text.trim()
+            )));
         }
         Ok(text)
     }
@@ -435,7 +520,10 @@ impl<'a> Injector<'a> {
                     fp.update(&buf);
                     Ok(())
                 })
-                .map_err(|e| InjectError::Io { path: "message spool".into(), source: e })?;
+                .map_err(|e| InjectError::Io {
+                    path: "message spool".into(),
+                    source: e,
+                })?;
                 buf.clear();
                 le.finish(&mut buf, false);
                 fp.update(&buf);
@@ -451,8 +539,19 @@ impl<'a> Injector<'a> {
         Ok(())
     }
 
-    fn log(&self, path: &Path, h: &Header, envelope: &str, rcpt: &str, action: &str, size: u64) -> Result<(), InjectError> {
-        let io = |e| InjectError::Io { path: path.to_path_buf(), source: e };
+    fn log(
+        &self,
+        path: &Path,
+        h: &Header,
+        envelope: &str,
+        rcpt: &str,
+        action: &str,
+        size: u64,
+    ) -> Result<(), InjectError> {
+        let io = |e| InjectError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let mut entry = String::new();
         let mut line = |name: &str, value: &str| entry.push_str(&format!("{name:>4}: {value}\n"));
         line("Date", &crate::clock::rfc2822(self.now));
@@ -475,7 +574,11 @@ impl<'a> Injector<'a> {
         let pad = 72usize.saturating_sub(action.chars().count() + size.len());
         line("Actn", &format!("{action}{}{size}", " ".repeat(pad)));
         entry.push('\n');
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
         f.lock().map_err(io)?;
         (&f).write_all(entry.as_bytes()).map_err(io)?;
         Ok(())
@@ -500,8 +603,16 @@ fn capwords(name: &str) -> String {
 /// under an exclusive lock so concurrent senders never duplicate or lose a line.
 pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
     use std::io::{Read, Seek};
-    let io = |e| InjectError::Io { path: path.to_path_buf(), source: e };
-    let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+    let io = |e| InjectError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
     f.lock().map_err(io)?;
     let mut text = String::new();
     f.read_to_string(&mut text).map_err(io)?;
@@ -512,8 +623,13 @@ pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
     });
     if !present {
         f.seek(std::io::SeekFrom::End(0)).map_err(io)?;
-        let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
-        f.write_all(format!("{sep}{}\n", address.trim()).as_bytes()).map_err(io)?;
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        f.write_all(format!("{sep}{}\n", address.trim()).as_bytes())
+            .map_err(io)?;
     }
     Ok(())
 }

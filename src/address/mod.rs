@@ -157,8 +157,15 @@ impl Tagger {
     /// `tmda address`, the base address keeps its case and the first tag name is used
     /// exactly as configured. `base` must contain exactly one `@`.
     pub fn inject_address(&self, base: &str, kind: Kind, cookie: &str) -> Result<String, AddressError> {
-        let (local, domain) = base.split_once('@').ok_or_else(|| AddressError::NoAt(base.to_string()))?;
-        let tag = self.tags.names(kind).first().cloned().unwrap_or_else(|| kind.as_str().to_string());
+        let (local, domain) = base
+            .split_once('@')
+            .ok_or_else(|| AddressError::NoAt(base.to_string()))?;
+        let tag = self
+            .tags
+            .names(kind)
+            .first()
+            .cloned()
+            .unwrap_or_else(|| kind.as_str().to_string());
         let d = &self.delimiter;
         Ok(format!("{local}{d}{tag}{d}{cookie}@{domain}"))
     }

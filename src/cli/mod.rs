@@ -12,6 +12,7 @@ pub mod address;
 pub mod check_address;
 pub mod doc;
 pub mod keygen;
+pub mod sendmail;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -27,10 +28,11 @@ pub enum Applet {
     Address,
     CheckAddress,
     Keygen,
+    Sendmail,
 }
 
 impl Applet {
-    pub const ALL: &[Applet] = &[Applet::Address, Applet::CheckAddress, Applet::Keygen];
+    pub const ALL: &[Applet] = &[Applet::Address, Applet::CheckAddress, Applet::Keygen, Applet::Sendmail];
 
     /// The subcommand word (`tmda WORD`).
     pub fn word(self) -> &'static str {
@@ -38,6 +40,15 @@ impl Applet {
             Applet::Address => "address",
             Applet::CheckAddress => "check-address",
             Applet::Keygen => "keygen",
+            Applet::Sendmail => "sendmail",
+        }
+    }
+
+    /// Other program names that mean this applet.
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Applet::Sendmail => &["tmda-inject"],
+            _ => &[],
         }
     }
 
@@ -47,6 +58,7 @@ impl Applet {
             Applet::Address => "tmda-address",
             Applet::CheckAddress => "tmda-check-address",
             Applet::Keygen => "tmda-keygen",
+            Applet::Sendmail => "tmda-sendmail",
         }
     }
 
@@ -55,7 +67,11 @@ impl Applet {
         let base = argv0.rsplit('/').next().unwrap_or(argv0);
         Applet::ALL
             .iter()
-            .flat_map(|&a| [(a.legacy_name(), a), (a.word(), a)])
+            .flat_map(|&a| {
+                [(a.legacy_name(), a), (a.word(), a)]
+                    .into_iter()
+                    .chain(a.aliases().iter().map(move |&n| (n, a)))
+            })
             .filter(|(alias, _)| base.ends_with(alias) && (base.len() == alias.len() || alias.starts_with("tmda-")))
             .max_by_key(|(alias, _)| alias.len())
             .map(|(_, a)| a)
@@ -67,6 +83,7 @@ impl Applet {
             Applet::Address => address::Args::command(),
             Applet::CheckAddress => check_address::Args::command(),
             Applet::Keygen => keygen::Args::command(),
+            Applet::Sendmail => sendmail::command(),
         };
         cmd.name(self.legacy_name()).bin_name(self.legacy_name())
     }
@@ -81,7 +98,7 @@ impl Applet {
     long_about = "tmda is a re-implementation of the client side of TMDA, the Tagged Message Delivery Agent. \
 It reads TMDA's ~/.tmda/config and crypt_key unchanged, and the addresses it makes verify on an unmodified \
 TMDA server. Each subcommand is also available under its old program name through a symlink \
-(tmda-address, tmda-check-address, tmda-keygen).",
+(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail).",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -99,6 +116,12 @@ pub enum AppletArgs {
     CheckAddress(check_address::Args),
     /// Generate a new secret key (tmda-keygen)
     Keygen(keygen::Args),
+    /// Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail's options
+    #[command(disable_help_flag = true)]
+    Sendmail {
+        #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true, value_name = "SENDMAIL-ARGS")]
+        args: Vec<OsString>,
+    },
 }
 
 /// The whole `tmda` command tree (for help, man pages and completions).
@@ -151,11 +174,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         AppletArgs::Address(_) => "tmda address",
         AppletArgs::CheckAddress(_) => "tmda check-address",
         AppletArgs::Keygen(_) => "tmda keygen",
+        AppletArgs::Sendmail { .. } => "tmda sendmail",
     });
     let result = match parsed {
         AppletArgs::Address(a) => address::run(a),
         AppletArgs::CheckAddress(a) => check_address::run(a),
         AppletArgs::Keygen(a) => keygen::run(a),
+        AppletArgs::Sendmail { args } => return sendmail::main("tmda sendmail", &args),
     };
     finish(name, result)
 }
@@ -165,11 +190,12 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::Address => AppletArgs::Address(address::Args::from_arg_matches(m)?),
         Applet::CheckAddress => AppletArgs::CheckAddress(check_address::Args::from_arg_matches(m)?),
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
+        Applet::Sendmail => unreachable!("sendmail parses its own arguments"),
     })
 }
 
 /// Report an error as `NAME: message: cause...` and choose the exit status.
-fn finish(name: &str, result: Result<ExitCode, Error>) -> ExitCode {
+pub(crate) fn finish(name: &str, result: Result<ExitCode, Error>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -220,6 +246,9 @@ mod tests {
             ("/opt/tmda/bin/tmda-check-address", Some(Applet::CheckAddress)),
             ("check-address", Some(Applet::CheckAddress)),
             ("tmda-keygen", Some(Applet::Keygen)),
+            ("/usr/sbin/sendmail", Some(Applet::Sendmail)),
+            ("tmda-sendmail", Some(Applet::Sendmail)),
+            ("tmda-inject", Some(Applet::Sendmail)),
             ("x-tmda-keygen", Some(Applet::Keygen)),
             ("tmda", None),
             ("/usr/bin/tmda", None),

@@ -156,7 +156,10 @@ pub struct Config {
 
 /// Settings holding paths, which TMDA runs through `os.path.expanduser`.
 const PATH_VARS: &[&str] = &[
-    "SMTPSSL_CAFILE", "SMTPSSL_CERTFILE", "SMTPSSL_KEYFILE", "BARE_APPEND",
+    "SMTPSSL_CAFILE",
+    "SMTPSSL_CERTFILE",
+    "SMTPSSL_KEYFILE",
+    "BARE_APPEND",
     "CGI_SETTINGS",
     "CONFIRM_APPEND",
     "CRYPT_KEY_FILE",
@@ -339,7 +342,13 @@ impl Config {
                     "implicit" | "ssl" | "smtps" => SmtpTls::Implicit,
                     "starttls" | "tls" => SmtpTls::StartTls,
                     "" | "none" | "off" => SmtpTls::None,
-                    _ => return Err(bad(&ns, "SMTPSSL", format!("must be True, False, \"starttls\" or \"implicit\", not {t:?}"))),
+                    _ => {
+                        return Err(bad(
+                            &ns,
+                            "SMTPSSL",
+                            format!("must be True, False, \"starttls\" or \"implicit\", not {t:?}"),
+                        ));
+                    }
                 },
                 Some(v) if v.is_truthy() => SmtpTls::StartTls,
                 _ => SmtpTls::None,

@@ -156,7 +156,10 @@ impl Message {
 
     /// The body as a pull-style sequence of chunks (for consumers that want an iterator).
     pub fn body_chunks(&self) -> BodyChunks<'_> {
-        BodyChunks { msg: self, pos: self.body_start }
+        BodyChunks {
+            msg: self,
+            pos: self.body_start,
+        }
     }
 
     /// Stream the body, unchanged, in chunks.

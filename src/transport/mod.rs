@@ -38,9 +38,20 @@ pub trait Transport {
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("{program}: {reason}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
-    Program { program: String, reason: String, transient: bool, code: Option<i32>, stderr: String },
+    Program {
+        program: String,
+        reason: String,
+        transient: bool,
+        code: Option<i32>,
+        stderr: String,
+    },
     #[error("SMTP relay {server}: {message}")]
-    Smtp { server: String, message: String, transient: bool, code: Option<u16> },
+    Smtp {
+        server: String,
+        message: String,
+        transient: bool,
+        code: Option<u16>,
+    },
     #[error("{0}")]
     Refused(String),
 }
@@ -79,7 +90,10 @@ impl DeliveryError {
                 78 => Sysexit::Config,
                 _ => Sysexit::Unavailable,
             },
-            DeliveryError::Smtp { code: Some(550 | 551 | 553), .. } => Sysexit::NoUser,
+            DeliveryError::Smtp {
+                code: Some(550 | 551 | 553),
+                ..
+            } => Sysexit::NoUser,
             DeliveryError::Refused(_) => Sysexit::DataErr,
             _ => Sysexit::Unavailable,
         }

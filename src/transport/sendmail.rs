@@ -21,8 +21,16 @@ pub struct Sendmail {
 
 impl Sendmail {
     fn sender_arg(&self, sender: &str) -> String {
-        let s = if sender.is_empty() || sender == "<>" { "<>" } else { sender };
-        if s == "<>" && self.null_sender_empty { String::new() } else { s.to_string() }
+        let s = if sender.is_empty() || sender == "<>" {
+            "<>"
+        } else {
+            sender
+        };
+        if s == "<>" && self.null_sender_empty {
+            String::new()
+        } else {
+            s.to_string()
+        }
     }
 }
 
@@ -52,20 +60,36 @@ impl Transport for Sendmail {
             String::from_utf8_lossy(&buf).trim().replace('\n', " ")
         });
         let mut stdin = child.stdin.take().expect("piped");
-        let written = stdin.write_all(copy.header).and_then(|_| copy.message.for_each_body_chunk(|c| stdin.write_all(c)));
+        let written = stdin
+            .write_all(copy.header)
+            .and_then(|_| copy.message.for_each_body_chunk(|c| stdin.write_all(c)));
         drop(stdin);
-        let status = child.wait().map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
+        let status = child
+            .wait()
+            .map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
         let stderr = err_reader.join().unwrap_or_default();
         if status.success() {
             // The program claims success; a write error would mean it did not read everything.
-            return written.map_err(|e| fail(format!("exited 0 without reading the whole message ({e})"), true, None, stderr));
+            return written.map_err(|e| {
+                fail(
+                    format!("exited 0 without reading the whole message ({e})"),
+                    true,
+                    None,
+                    stderr,
+                )
+            });
         }
         Err(match status.code() {
             Some(75) => fail("exited 75 (temporary failure)".into(), true, Some(75), stderr),
             Some(c) => fail(format!("exited {c}"), false, Some(c), stderr),
             None => {
                 use std::os::unix::process::ExitStatusExt;
-                fail(format!("killed by signal {}", status.signal().unwrap_or(0)), true, None, stderr)
+                fail(
+                    format!("killed by signal {}", status.signal().unwrap_or(0)),
+                    true,
+                    None,
+                    stderr,
+                )
             }
         })
     }

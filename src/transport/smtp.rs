@@ -31,7 +31,13 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn new(settings: SmtpSettings, hello_name: String) -> Smtp {
-        Smtp { settings, hello: ClientId::Domain(hello_name), timeout: Duration::from_secs(60), conn: None, on_this_connection: 0 }
+        Smtp {
+            settings,
+            hello: ClientId::Domain(hello_name),
+            timeout: Duration::from_secs(60),
+            conn: None,
+            on_this_connection: 0,
+        }
     }
 
     fn server(&self) -> String {
@@ -53,15 +59,27 @@ impl Smtp {
             }
             src = s.source();
         }
-        DeliveryError::Smtp { server: self.server(), message, transient, code }
+        DeliveryError::Smtp {
+            server: self.server(),
+            message,
+            transient,
+            code,
+        }
     }
 
     fn tls_parameters(&self) -> Result<TlsParameters, DeliveryError> {
-        let fail = |m: String| DeliveryError::Smtp { server: self.server(), message: m, transient: false, code: None };
-        let mut b = TlsParameters::builder(self.settings.host.clone()).dangerous_accept_invalid_certs(!self.settings.verify);
+        let fail = |m: String| DeliveryError::Smtp {
+            server: self.server(),
+            message: m,
+            transient: false,
+            code: None,
+        };
+        let mut b =
+            TlsParameters::builder(self.settings.host.clone()).dangerous_accept_invalid_certs(!self.settings.verify);
         if let Some(ca) = &self.settings.cafile {
             let pem = read(ca).map_err(&fail)?;
-            let cert = Certificate::from_pem(&pem).map_err(|e| fail(format!("SMTPSSL_CAFILE {}: {e}", ca.display())))?;
+            let cert =
+                Certificate::from_pem(&pem).map_err(|e| fail(format!("SMTPSSL_CAFILE {}: {e}", ca.display())))?;
             b = b.add_root_certificate(cert);
         }
         if let (Some(cert), Some(key)) = (&self.settings.certfile, &self.settings.keyfile) {
@@ -77,7 +95,8 @@ impl Smtp {
         let mut conn = match self.settings.tls {
             SmtpTls::Implicit => {
                 let p = self.tls_parameters()?;
-                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, Some(&p), None).map_err(|e| self.err(e))?
+                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, Some(&p), None)
+                    .map_err(|e| self.err(e))?
             }
             SmtpTls::None | SmtpTls::StartTls => {
                 SmtpConnection::connect(addr, Some(self.timeout), &self.hello, None, None).map_err(|e| self.err(e))?
@@ -98,7 +117,8 @@ impl Smtp {
         }
         if let (Some(user), Some(pass)) = (&self.settings.username, &self.settings.password) {
             let creds = Credentials::new(user.clone(), pass.0.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).map_err(|e| self.err(e))?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                .map_err(|e| self.err(e))?;
         }
         Ok(conn)
     }
@@ -107,7 +127,10 @@ impl Smtp {
         let refused = |m: String| DeliveryError::Refused(m);
         let sender = match copy.sender {
             "" | "<>" => None,
-            s => Some(Address::from_str(s).map_err(|e| refused(format!("envelope sender {s:?} is not a valid address: {e}")))?),
+            s => Some(
+                Address::from_str(s)
+                    .map_err(|e| refused(format!("envelope sender {s:?} is not a valid address: {e}")))?,
+            ),
         };
         let rcpt = Address::from_str(copy.recipient)
             .map_err(|e| refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?;
@@ -207,7 +230,14 @@ struct CrlfChunks<'a> {
 
 impl<'a> CrlfChunks<'a> {
     fn new(copy: &Copy<'a>, error: std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>) -> CrlfChunks<'a> {
-        CrlfChunks { header: Some(copy.header), body: copy.message.body_chunks(), endings: LineEndings::default(), held: false, done: false, error }
+        CrlfChunks {
+            header: Some(copy.header),
+            body: copy.message.body_chunks(),
+            endings: LineEndings::default(),
+            held: false,
+            done: false,
+            error,
+        }
     }
 }
 

@@ -26,7 +26,8 @@ impl Transport for Stub {
                 Ok(())
             })
             .expect("in-memory spool");
-        self.sent.push((copy.sender.to_string(), copy.recipient.to_string(), bytes));
+        self.sent
+            .push((copy.sender.to_string(), copy.recipient.to_string(), bytes));
         Ok(())
     }
 }
