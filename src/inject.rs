@@ -221,17 +221,18 @@ impl<'a> Injector<'a> {
             && override_actions.is_none()
             && let Some(subject) = header.get("subject")
         {
-            let mut parts = subject.splitn(3, char::is_whitespace).filter(|s| !s.is_empty());
-            if parts.next().is_some_and(|w| w.eq_ignore_ascii_case("x-tmda")) {
-                let word = parts
-                    .next()
-                    .ok_or_else(|| InjectError::Action("Subject: \"X-TMDA\" is not followed by an action".into()))?;
+            // Python's subject.split(None, 2): runs of white space separate the words.
+            let (first, rest) = split_word(&subject);
+            if first.eq_ignore_ascii_case("x-tmda") {
+                let (word, rest) = split_word(rest);
+                if word.is_empty() {
+                    return Err(InjectError::Action(
+                        "Subject: \"X-TMDA\" is not followed by an action".into(),
+                    ));
+                }
                 let a = Action::parse(word).map_err(|e| InjectError::Action(format!("Subject: X-TMDA: {e}")))?;
                 override_actions = Some((Actions::single_from(a), format!("X-TMDA: {word}")));
-                let rest = subject.trim_start()[6..].trim_start()[word.len()..]
-                    .trim_start()
-                    .to_string();
-                header.set("Subject", &rest);
+                header.set("Subject", rest);
             }
         }
 
@@ -583,6 +584,13 @@ impl<'a> Injector<'a> {
         (&f).write_all(entry.as_bytes()).map_err(io)?;
         Ok(())
     }
+}
+
+/// The first white-space separated word and the rest after the white space that follows it.
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    (&s[..end], s[end..].trim_start())
 }
 
 /// `reply-to` → `Reply-To` (Python's `string.capwords` on the dash-separated words).

@@ -8,5 +8,6 @@ mod address;
 mod check_address;
 mod config_errors;
 mod generated;
+mod inject;
 mod keygen;
 mod multicall;
