@@ -28,6 +28,9 @@ _tmda() {
             tmda,keygen)
                 cmd="tmda__subcmd__keygen"
                 ;;
+            tmda,sendmail)
+                cmd="tmda__subcmd__sendmail"
+                ;;
             tmda__subcmd__help,address)
                 cmd="tmda__subcmd__help__subcmd__address"
                 ;;
@@ -40,6 +43,9 @@ _tmda() {
             tmda__subcmd__help,keygen)
                 cmd="tmda__subcmd__help__subcmd__keygen"
                 ;;
+            tmda__subcmd__help,sendmail)
+                cmd="tmda__subcmd__help__subcmd__sendmail"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _tmda() {
 
     case "${cmd}" in
         tmda)
-            opts="-h -V --help --version address check-address keygen help"
+            opts="-h -V --help --version address check-address keygen sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,7 +143,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__help)
-            opts="address check-address keygen help"
+            opts="address check-address keygen sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +212,20 @@ _tmda() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tmda__subcmd__help__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tmda__subcmd__keygen)
             opts="-d -b -c -V -h --device --batch --install --force --config-file --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -229,6 +249,20 @@ _tmda() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

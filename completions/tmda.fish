@@ -29,6 +29,7 @@ complete -c tmda -n "__fish_tmda_needs_command" -s V -l version -d 'Print versio
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "address" -d 'Print a tagged address (tmda-address)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
+complete -c tmda -n "__fish_tmda_needs_command" -f -a "sendmail" -d 'Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail\'s options'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s a -l address -d 'Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME' -r
@@ -53,7 +54,8 @@ complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l force -d 'With --in
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s h -l help -d 'Print help'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen help" -f -a "address" -d 'Print a tagged address (tmda-address)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen help" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen help" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "address" -d 'Print a tagged address (tmda-address)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "sendmail" -d 'Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail\'s options'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

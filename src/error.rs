@@ -34,7 +34,7 @@ pub enum Error {
     #[error(transparent)]
     Address(#[from] crate::address::AddressError),
     #[error(transparent)]
-    Inject(#[from] crate::inject::InjectError),
+    Inject(Box<crate::inject::InjectError>),
     #[error(transparent)]
     Filter(#[from] crate::filter::ParseError),
     #[error(transparent)]
@@ -47,6 +47,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::inject::InjectError> for Error {
+    fn from(e: crate::inject::InjectError) -> Error {
+        Error::Inject(Box::new(e))
+    }
 }
 
 impl Error {

@@ -59,7 +59,7 @@ pub enum InjectError {
     Delivery {
         delivered: Vec<String>,
         failed: String,
-        source: DeliveryError,
+        source: Box<DeliveryError>,
     },
     #[error("{}: {source}", path.display())]
     Io {
@@ -152,7 +152,7 @@ impl<'a> Injector<'a> {
                 transport.send(&copy).map_err(|source| InjectError::Delivery {
                     delivered: report.iter().map(|(_, r)| r.clone()).collect(),
                     failed: rcpt.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
                 report.push((sender, rcpt.clone()));
             }

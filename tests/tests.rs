@@ -11,3 +11,4 @@ mod generated;
 mod inject;
 mod keygen;
 mod multicall;
+mod sendmail;

@@ -224,6 +224,36 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
             "COMPATIBILITY",
             "\\-\\-install and \\-\\-force are additions: TMDA only printed the key.".into(),
         )),
+        "tmda-sendmail" => {
+            v.push((
+                "DESCRIPTION OF THE PIPELINE",
+                "For each recipient (the arguments; with \\-t or without arguments $QMAILRCPTS or the To, Cc, Bcc and \
+Apparently\\-To fields, or their Resent\\- forms when the message has a Resent\\-From) the first matching rule of the \
+outgoing filter (see tmda\\-filter(5)), an X\\-TMDA field, or ACTION_OUTGOING decides how From (or Resent\\-From), \
+the envelope sender and any other tagged fields are written. Each recipient gets its own copy. Once per message a Received \
+field is added, Date and Message\\-ID when missing (or always with TMDAINJECT), X\\-Delivery\\-Agent, and \
+Mail\\-Followup\\-To with MAIL_FOLLOWUP_TO; per copy FINGERPRINT, ADDED_HEADERS_CLIENT and PURGED_HEADERS_CLIENT \
+(Bcc and Resent\\-Bcc by default) apply. The body is never changed, and a large message is spooled to a temporary file \
+rather than held in memory.".into(),
+            ));
+            v.push((
+                "DIFFERENCES FROM TMDA",
+                ".IP \\(bu 2\nHeader fields that are not changed stay byte for byte where they were; TMDA re\\-folded every field at 78 \
+columns and moved changed ones to the end. New and changed fields are folded, and non\\-ASCII names RFC 2047 encoded.\n\
+.IP \\(bu 2\nEach copy starts from the original header: a field one recipient's rule tags (such as Reply\\-To) is not \
+removed from the next recipient's copy, as TMDA did.\n\
+.IP \\(bu 2\nAn empty message, a message without recipients, an X\\-TMDA value that is not one action, an unknown \
+action and an action name in capitals that TMDA silently treated as bare are errors (or, for capitals, work) instead of \
+a crash, a dropped message or an untagged address.\n\
+.IP \\(bu 2\nIn list files (to\\-file, from\\-file) the whole rest of an entry's line is its action, not only its \
+second word. \\-autocdb and \\-autodbm are accepted and the text file is read directly (the result is the same).\n\
+.IP \\(bu 2\nSMTP relaying verifies the server certificate (SMTPSSL_VERIFY, SMTPSSL_CAFILE), can use implicit TLS \
+(SMTPSSL = \"implicit\"), reuses one connection for all copies, and refuses to continue without TLS when STARTTLS was \
+asked for but not offered.\n\
+.IP \\(bu 2\nThe sendmail program never inherits standard output, and its exit status is reported: 75 or a signal \
+means try again later (exit 75), anything else is a permanent failure.".into(),
+            ));
+        }
         _ => {}
     }
     v
@@ -282,6 +312,99 @@ Every variable a file sets is kept, including ones tmda does not use, so outgoin
     s.into_bytes()
 }
 
+/// tmda-filter(5): the outgoing filter syntax (prose; it has no clap definition).
+const FILTER_PAGE: &str = r#".TH tmda-filter 5 "" "tmda"
+.SH NAME
+tmda\-filter \- outgoing filter files (FILTER_OUTGOING) as read by tmda sendmail and tmda ofmipd
+.SH DESCRIPTION
+The outgoing filter decides, for each recipient, how a message is tagged. The first matching rule wins; when none matches,
+ACTION_OUTGOING applies (dated by default). tmda reads TMDA's filter files unchanged.
+.PP
+A rule starts in column 1 and continues on lines that begin with white space; a blank line or a new rule in column 1 ends it.
+A line whose first non-blank character is # is a comment, and so is everything after " #" on a line. Tabs count as spaces.
+.SH RULES
+.TP
+.B to PATTERN ACTION
+Matches the recipient against PATTERN, a case-insensitive shell wildcard (*, ?, [seq], [!seq]).
+user@=example.com matches user@example.com and user@ANY.example.com.
+.TP
+.B from PATTERN ACTION
+Matches your own From address.
+.TP
+.B to-file [-optional] FILE ACTION
+.TQ
+.B from-file [-optional] FILE ACTION
+Each line of FILE is a PATTERN, optionally followed by an action that overrides ACTION for that entry. The address and its
+domain are both looked up. Without \-optional a missing FILE is an error. \-autocdb and \-autodbm are accepted.
+.TP
+.B to-cdb [-optional] FILE ACTION
+.TQ
+.B from-cdb [-optional] FILE ACTION
+Exact (lower-case) lookup of the address, then its domain, in a cdb database; a non-empty value is an action override.
+.SH ACTIONS
+.TP
+.B bare\fR[\fB=append\fR]
+Your untagged address; with =append the recipient is added to BARE_APPEND unless already there.
+.TP
+.B dated\fR[\fB=TIMEOUT\fR]
+A dated address, valid for TIMEOUT (e.g. 5d, 24h) or DATED_TIMEOUT.
+.TP
+.B sender\fR[\fB=ADDRESS\fR]
+A sender address for the recipient (or ADDRESS).
+.TP
+.B domain\fR[\fB=ADDRESS\fR]
+A sender address for the recipient's domain (or ADDRESS's).
+.TP
+.B exp=ADDRESS\fR, \fBexplicit=ADDRESS\fR, \fBas=ADDRESS
+Exactly ADDRESS.
+.TP
+.B ext=EXT\fR, \fBextension=EXT
+user\-EXT@host (with RECIPIENT_DELIMITER).
+.TP
+.B kw=KEYWORD\fR, \fBkeyword=KEYWORD
+A keyword address.
+.TP
+.B shell=COMMAND
+The output of COMMAND (run by /bin/sh with $TMDA_RECIPIENT set); use the tag form to quote a command with spaces.
+.TP
+.B default
+ACTION_OUTGOING.
+.TP
+.B tag HEADER ACTION \fR[\fIHEADER ACTION\fR ...]
+Several headers at once. HEADER is from, envelope (the envelope sender), resent-from, or any other field name such as
+reply-to, which is then set to the tagged address. A value that is not an action (quote it if it has spaces) is used as
+literal text, e.g. tag reply-to "List <list@example.org>".
+.SH "MACROS, INCLUDES AND VARIABLES"
+.TP
+.B macro NAME\fR[\fB(ARG, ...)\fR] \fBTEXT
+Defines NAME; later rules have NAME (or NAME(values)) replaced by TEXT with the arguments substituted. Names are
+case-insensitive whole words.
+.TP
+.B include \fR[\fB-optional\fR] \fBFILE
+Reads FILE's rules here. A missing FILE is an error unless \-optional; a file may not include itself.
+.TP
+.B ${NAME}
+Replaced by the configuration variable NAME (any variable your config sets), else the environment variable NAME.
+An unset NAME is an error.
+.SH ERRORS
+Every problem is reported with file and line, all of them at once, and nothing is sent. Rules only meaningful in
+TMDA's incoming filter (body, headers, size, pipe, ...) and incoming actions (ok, confirm, ...) are errors in an outgoing
+filter, as are sources tmda does not implement (to-sql, to-dbm, to-ezmlm, to-mailman) and python= actions.
+.SH EXAMPLE
+.nf
+# ~/.tmda/filters/outgoing
+macro LISTS to-file -optional ~/.tmda/lists
+LISTS kw=lists
+to *@=mycompany.com bare
+to-file ~/.tmda/whitelist sender
+to tmda-users@tmda.net
+    tag from kw=tmda reply-to kw=tmda
+from jason@mastaler.com dated=2w
+.fi
+.SH "SEE ALSO"
+tmda\-sendmail(8), tmda\-config(5)
+"#;
+
 /// Every generated file, rendered in memory.
 pub fn render_all() -> Vec<Generated> {
     let mut out = vec![Generated {
@@ -289,14 +412,19 @@ pub fn render_all() -> Vec<Generated> {
         contents: render_man(super::command(), "1", "tmda"),
     }];
     for a in Applet::ALL {
+        let section = if *a == Applet::Sendmail { "8" } else { "1" };
         out.push(Generated {
-            path: format!("man/{}.1", a.legacy_name()),
-            contents: render_man(a.command(), "1", a.legacy_name()),
+            path: format!("man/{}.{section}", a.legacy_name()),
+            contents: render_man(a.command(), section, a.legacy_name()),
         });
     }
     out.push(Generated {
         path: "man/tmda-config.5".into(),
         contents: render_config_page(),
+    });
+    out.push(Generated {
+        path: "man/tmda-filter.5".into(),
+        contents: FILTER_PAGE.as_bytes().to_vec(),
     });
     for (shell, file) in [
         (Shell::Bash, "tmda.bash"),

@@ -146,7 +146,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tmda".into());
-    let (applet, parsed) = match Applet::from_argv0(&argv0) {
+    // sendmail's option syntax is not clap's: hand its arguments over untouched.
+    let from_argv0 = Applet::from_argv0(&argv0);
+    if from_argv0 == Some(Applet::Sendmail) {
+        let base = argv0.rsplit('/').next().unwrap_or("tmda-sendmail").to_string();
+        return sendmail::main(&base, &args[1..]);
+    }
+    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "sendmail") {
+        return sendmail::main("tmda sendmail", &args[2..]);
+    }
+    let (applet, parsed) = match from_argv0 {
         Some(applet) => {
             let res = applet
                 .command()

@@ -124,3 +124,38 @@ pub fn assert_text_eq(got: &str, want: &str, what: &str) {
         panic!("{msg}");
     }
 }
+
+/// A fake sendmail program: records its arguments and input under `dir/out/N`
+/// and exits with the code in `dir/exit-code` (0 when absent).
+pub fn fake_sendmail(env: &TestEnv) -> PathBuf {
+    let prog = env.write(
+        "bin/fake-sendmail",
+        &format!(
+            "#!/bin/sh\nd='{dir}'\nmkdir -p \"$d/out\"\nn=$(ls \"$d/out\" | wc -l)\n{{ printf 'ARGS:'; for a in \"$@\"; do printf ' [%s]' \"$a\"; done; echo; cat; }} > \"$d/out/$n\"\n\
+             [ -f \"$d/exit-code\" ] && {{ echo 'fake-sendmail: refusing' >&2; exit $(cat \"$d/exit-code\"); }}\nexit 0\n",
+            dir = env.home().display()
+        ),
+    );
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    prog
+}
+
+/// What the fake sendmail program received, in order: (argument line, message).
+pub fn fake_sendmail_outputs(env: &TestEnv) -> Vec<(String, String)> {
+    let dir = env.path("out");
+    let mut names: Vec<u32> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+        Err(_) => return vec![],
+    };
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(n.to_string())).unwrap();
+            let (args, msg) = text.split_once('\n').unwrap();
+            (args.to_string(), msg.to_string())
+        })
+        .collect()
+}
+
+pub mod fake_smtp;

@@ -1,0 +1,394 @@
+//! `tmda sendmail` through the real binary: a fake sendmail program and an
+//! in-process SMTP server stand in for the MTA.
+
+use predicates::str::contains;
+
+use crate::util::fake_smtp::{FakeSmtp, Policy};
+use crate::util::{NOW, TestEnv, fake_sendmail, fake_sendmail_outputs};
+
+const MSG: &str = "From: Test User <testuser@testsite.com>\nTo: a@x.org, B <b@y.org>\nBcc: hidden@z.org\nSubject: hello\n\nbody line\n.\nlast\n";
+
+fn sendmail_env() -> TestEnv {
+    let env = TestEnv::new();
+    let prog = fake_sendmail(&env);
+    env.write_config(&format!(
+        "USERNAME = 'testuser'\nHOSTNAME = 'testsite.com'\nSENDMAIL_PROGRAM = '{}'\nMAIL_TRANSFER_AGENT = 'postfix'\n",
+        prog.display()
+    ));
+    env
+}
+
+#[test]
+fn one_copy_per_recipient_via_sendmail_program() {
+    let env = sendmail_env();
+    env.tmda()
+        .args(["sendmail", "-oi", "-t"])
+        .env("TMDA_NOW", NOW)
+        .write_stdin(MSG)
+        .assert()
+        .success()
+        .stdout("");
+    let out = fake_sendmail_outputs(&env);
+    assert_eq!(out.len(), 3);
+    let dated = "testuser-dated-1263369386.df2137@testsite.com";
+    for ((args, msg), rcpt) in out.iter().zip(["a@x.org", "b@y.org", "hidden@z.org"]) {
+        assert_eq!(*args, format!("ARGS: [-i] [-f] [{dated}] [--] [{rcpt}]"));
+        assert!(msg.contains(&format!("\nFrom: Test User <{dated}>\n")), "{msg}");
+        assert!(!msg.contains("Bcc:"));
+        assert!(msg.ends_with("\n\nbody line\n.\nlast\n"), "body intact: {msg:?}");
+    }
+}
+
+#[test]
+fn recipients_from_arguments_and_symlink_names() {
+    let env = sendmail_env();
+    env.symlink_as("sendmail")
+        .args(["-oem", "-oi", "-f", "x@y", "--", "only@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    env.symlink_as("tmda-inject")
+        .arg("second@x.org")
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    env.symlink_as("tmda-sendmail")
+        .arg("third@x.org")
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    let rcpts: Vec<String> = fake_sendmail_outputs(&env)
+        .into_iter()
+        .map(|(a, _)| a.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(rcpts, vec!["[only@x.org]", "[second@x.org]", "[third@x.org]"]);
+}
+
+#[test]
+fn null_sender_rules_follow_the_mta() {
+    let env = sendmail_env();
+    env.write(".tmda/filters/outgoing", "to *@x.org tag envelope exp=<>\n");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    assert!(
+        fake_sendmail_outputs(&env)[0].0.starts_with("ARGS: [-i] [-f] [] [--]"),
+        "postfix gets -f ''"
+    );
+    let cfg = std::fs::read_to_string(env.path(".tmda/config"))
+        .unwrap()
+        .replace("postfix", "sendmail");
+    env.write_config(&cfg);
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    assert!(
+        fake_sendmail_outputs(&env)[1]
+            .0
+            .starts_with("ARGS: [-i] [-f] [<>] [--]")
+    );
+}
+
+#[test]
+fn filter_match_option() {
+    let env = sendmail_env();
+    let f = env.write(".tmda/filters/outgoing", "to *@=corp.com sender\nfrom boss@* bare\n");
+    let out = crate::util::stdout_of(env.tmda().args(["sendmail", "-M", "x@mail.corp.com", "me@home.org"]));
+    let title = format!("Checking {}", f.display());
+    let rule = "-".repeat(title.len());
+    assert_eq!(
+        out,
+        format!(
+            "{title}\n{rule}\nTo: x@mail.corp.com\nFrom: me@home.org\n{rule}\nMATCH: to *@=corp.com tag from sender\n"
+        )
+    );
+    let out = crate::util::stdout_of(env.tmda().args(["sendmail", "-M", "x@else.org", "me@home.org"]));
+    assert!(out.ends_with("Sorry, no matching lines.\n"));
+    // -O names another filter.
+    let other = env.write("other-filter", "to x@else.org kw=other\n");
+    let out = crate::util::stdout_of(env.tmda().args(["sendmail", "-O"]).arg(&other).args([
+        "-M",
+        "x@else.org",
+        "me@home.org",
+    ]));
+    assert!(out.ends_with("MATCH: to x@else.org tag from kw=other\n"), "{out}");
+}
+
+#[test]
+fn bad_filter_line_names_file_and_line() {
+    let env = sendmail_env();
+    let f = env.write(
+        ".tmda/filters/outgoing",
+        "to a@x.org bare\nto b@x.org frobnicate\nbody x bare\n",
+    );
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(78)
+        .stderr(contains(format!(
+            "{}:2: \"to\": missing or bogus <action> field",
+            f.display()
+        )))
+        .stderr(contains(format!(
+            "{}:3: \"body\" rules only work in incoming filters",
+            f.display()
+        )));
+    assert!(fake_sendmail_outputs(&env).is_empty(), "nothing sent");
+}
+
+#[test]
+fn qfilter_exit_99() {
+    let env = sendmail_env();
+    env.tmda()
+        .args(["sendmail", "-q", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(99);
+    assert_eq!(fake_sendmail_outputs(&env).len(), 1);
+}
+
+#[test]
+fn error_cases() {
+    let env = sendmail_env();
+    // Empty message.
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin("")
+        .assert()
+        .code(65)
+        .stderr(contains("the message is empty"));
+    // No recipients anywhere.
+    env.tmda()
+        .args(["sendmail", "-t"])
+        .write_stdin("Subject: x\n\nb\n")
+        .assert()
+        .code(65)
+        .stderr(contains("no recipients"));
+    // Missing config named explicitly.
+    env.tmda()
+        .args(["sendmail", "-c", "/nonexistent/cfg", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(78)
+        .stderr(contains("/nonexistent/cfg"));
+    // Unreadable key (mode too wide).
+    std::fs::set_permissions(
+        env.path(".tmda/crypt_key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(77)
+        .stderr(contains("must be chmod 400 or 600"));
+    std::fs::set_permissions(
+        env.path(".tmda/crypt_key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    // Unsupported modes and options.
+    env.tmda()
+        .args(["sendmail", "-bs"])
+        .assert()
+        .code(64)
+        .stderr(contains("-bs is not supported"));
+    env.tmda()
+        .args(["sendmail", "-Z"])
+        .assert()
+        .code(64)
+        .stderr(contains("unknown option -Z"));
+    assert!(fake_sendmail_outputs(&env).is_empty());
+}
+
+#[test]
+fn program_refusing_or_deferring() {
+    let env = sendmail_env();
+    env.write("exit-code", "75");
+    env.tmda()
+        .args(["sendmail", "a@x.org", "b@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(75)
+        .stderr(contains("not delivered to a@x.org"))
+        .stderr(contains("exited 75 (temporary failure): fake-sendmail: refusing"));
+    env.write("exit-code", "67");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(67)
+        .stderr(contains("exited 67"));
+    env.write("exit-code", "1");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(69);
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&cfg.replace("fake-sendmail", "no-such-program"));
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(69)
+        .stderr(contains("cannot run"));
+}
+
+fn smtp_env(port: u16, extra: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "USERNAME = 'testuser'\nHOSTNAME = 'testsite.com'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{port}'\n{extra}"
+    ));
+    env
+}
+
+#[test]
+fn smtp_relay_reuses_one_connection_and_keeps_bytes() {
+    let server = FakeSmtp::start(Policy::default());
+    let env = smtp_env(server.port, "");
+    let msg = "From: testuser@testsite.com\nTo: a@x.org, b@x.org, c@x.org\n\nline\n.leading dot\n\nend\n";
+    env.tmda()
+        .args(["sendmail", "-t"])
+        .env("TMDA_NOW", NOW)
+        .write_stdin(msg)
+        .assert()
+        .success();
+    let t = server.transactions();
+    assert_eq!(t.len(), 3);
+    assert!(t.iter().all(|x| x.connection == 0), "one connection for all copies");
+    for (x, rcpt) in t.iter().zip(["a@x.org", "b@x.org", "c@x.org"]) {
+        assert_eq!(x.mail_from, "<testuser-dated-1263369386.df2137@testsite.com>");
+        assert_eq!(x.rcpt_to, vec![format!("<{rcpt}>")]);
+        let data = String::from_utf8(x.data.clone()).unwrap();
+        // CRLF on the wire, dot-stuffed, and no extra blank line at the end.
+        assert!(
+            data.ends_with("\r\n\r\nline\r\n..leading dot\r\n\r\nend\r\n"),
+            "{data:?}"
+        );
+        assert!(!data.replace("\r\n", "").contains('\n'));
+    }
+}
+
+#[test]
+fn smtp_session_limit_reconnects() {
+    let server = FakeSmtp::start(Policy::default());
+    let env = smtp_env(server.port, "SMTP_MAX_SESSIONS_PER_CONNECTION = 2\n");
+    env.tmda()
+        .args(["sendmail", "a@x.org", "b@x.org", "c@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    let conns: Vec<usize> = server.transactions().iter().map(|t| t.connection).collect();
+    assert_eq!(conns, vec![0, 0, 1]);
+}
+
+#[test]
+fn smtp_auth() {
+    let server = FakeSmtp::start(Policy {
+        auth: Some(("jason".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    let env = smtp_env(
+        server.port,
+        "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 's3cret'\n",
+    );
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    let env = smtp_env(
+        server.port,
+        "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 'wrong'\n",
+    );
+    let out = env
+        .tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("wrong"),
+        "password never printed"
+    );
+    assert_eq!(server.transactions().len(), 1);
+}
+
+#[test]
+fn smtp_upstream_refusing_and_down() {
+    let server = FakeSmtp::start(Policy {
+        reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
+        ..Default::default()
+    });
+    let env = smtp_env(server.port, "");
+    env.tmda()
+        .args(["sendmail", "ok@x.org", "bad@x.org", "never@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(67)
+        .stderr(contains("delivered to ok@x.org but not to bad@x.org"))
+        .stderr(contains("no such user"));
+    let server = FakeSmtp::start(Policy {
+        mail_reply: Some("451 4.3.0 try again later".into()),
+        ..Default::default()
+    });
+    let env = smtp_env(server.port, "");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(75)
+        .stderr(contains("try again later"));
+    // Nothing listening: a transient failure, the message is not lost.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = smtp_env(port, "");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(75)
+        .stderr(contains("SMTP relay 127.0.0.1"));
+}
+
+#[test]
+fn smtp_starttls_required_but_not_offered() {
+    let server = FakeSmtp::start(Policy::default());
+    let env = smtp_env(server.port, "SMTPSSL = True\n");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .assert()
+        .code(75)
+        .stderr(contains("does not offer STARTTLS"));
+    assert!(server.transactions().is_empty(), "never sent in the clear");
+}
+
+#[test]
+fn large_message_streams_through() {
+    let env = sendmail_env();
+    let mut msg = String::from("From: testuser@testsite.com\nTo: a@x.org\n\n");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz\n";
+    while msg.len() < 3 * 1024 * 1024 {
+        msg.push_str(line);
+    }
+    env.tmda()
+        .args(["sendmail", "-t"])
+        .write_stdin(msg.clone())
+        .assert()
+        .success();
+    let out = fake_sendmail_outputs(&env);
+    let body = out[0].1.split_once("\n\n").unwrap().1;
+    assert_eq!(body, msg.split_once("\n\n").unwrap().1);
+}
