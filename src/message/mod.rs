@@ -311,7 +311,7 @@ mod tests {
         assert!(m.spool.file.is_some());
         assert_eq!(m.size(), msg.len() as u64);
         assert_eq!(body_of(&m), body);
-        let pulled: Vec<u8> = m.body_chunks().map(|c| c.unwrap()).flatten().collect();
+        let pulled: Vec<u8> = m.body_chunks().flat_map(|c| c.unwrap()).collect();
         assert_eq!(pulled, body);
     }
 
