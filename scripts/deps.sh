@@ -8,7 +8,7 @@ packages=(
   postfix dovecot-imapd dovecot-pop3d slapd ldap-utils swaks msmtp mutt curl openssl
   stunnel4 ucspi-tcp libpam-wrapper pamtester socat python3
   # benchmarks
-  hyperfine
+  hyperfine time
 )
 missing=()
 for p in "${packages[@]}"; do
