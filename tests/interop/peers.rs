@@ -239,3 +239,163 @@ pub fn assert_tag_verifies(address: &str, sender: Option<&str>, home: &Path) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A test CA and a leaf certificate for localhost / 127.0.0.1 / ::1 (OpenSSL; works for
+/// rustls, OpenSSL and GnuTLS peers). Returns (ca.pem, leaf.pem, leaf.key).
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = require("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl).args(args).current_dir(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tmda-test-ca",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    for f in ["ca.pem", "leaf.pem", "leaf.key"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    (dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key"))
+}
+
+/// stunnel accepting TLS on a loopback port and forwarding in the clear to `to_port`.
+pub fn stunnel(dir: &Path, cert: &Path, key: &Path, to_port: u16) -> (u16, Daemon) {
+    let bin = require("stunnel4", "stunnel4");
+    let port = free_port();
+    let conf = dir.join(format!("stunnel-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = 3\n[svc]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{to_port}\ncert = {}\nkey = {}\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "stunnel");
+    (port, Daemon { child, name: "stunnel" })
+}
+
+/// A private Postfix instance: smtpd with STARTTLS on a loopback port, relaying to `relay_port`.
+pub struct Postfix {
+    pub port: u16,
+    config_dir: PathBuf,
+}
+
+impl Postfix {
+    pub fn start(dir: &Path, cert: &Path, key: &Path, relay_port: u16) -> Postfix {
+        let postfix = require("postfix", "postfix");
+        let base = dir.join("pfx");
+        for d in ["etc", "spool", "data"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let chown = Command::new("chown")
+            .arg("postfix")
+            .arg(base.join("data"))
+            .status()
+            .unwrap();
+        assert!(chown.success(), "chown postfix (the tests run as root in CI)");
+        let port = free_port();
+        let b = base.display();
+        std::fs::write(
+            base.join("etc/main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {b}/spool\ndata_directory = {b}/data\ninet_interfaces = 127.0.0.1\n\
+                 inet_protocols = ipv4\nmyhostname = pfx.localdomain\nmydestination =\nmynetworks = 127.0.0.0/8\n\
+                 relayhost = [127.0.0.1]:{relay_port}\nmaillog_file = {b}/maillog\nmaillog_file_prefixes = {b}\n\
+                 smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+                 smtpd_relay_restrictions = permit_mynetworks, reject\nalias_maps =\nalias_database =\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            base.join("etc/master.cf"),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\npickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+                 qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\nrewrite unix - - n - - trivial-rewrite\n\
+                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
+                 verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
+                 smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nshowq unix n - n - - showq\nerror unix - - n - - error\n\
+                 retry unix - - n - - error\ndiscard unix - - n - - discard\nlocal unix - n n - - local\n\
+                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
+            ),
+        )
+        .unwrap();
+        let cfg = base.join("etc");
+        let out = Command::new(&postfix)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for_port(port, "postfix smtpd");
+        Postfix { port, config_dir: cfg }
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.config_dir)
+            .arg("stop")
+            .output();
+    }
+}

@@ -210,3 +210,75 @@ fn smtp_relay_down_keeps_the_message() {
         "EX_TEMPFAIL so the client keeps the message"
     );
 }
+
+fn send_one(home: &std::path::Path, rcpt: &str) -> std::process::Output {
+    let mut c = Command::new(tmda_bin())
+        .args(["sendmail", rcpt])
+        .env("HOME", home)
+        .env("GLOBAL_TMDARC", home.join("none"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"From: testuser@testsite.com\nSubject: tls\n\nover TLS\n")
+        .unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn implicit_tls_relay_through_stunnel_verifies_certificates() {
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let (ca, cert, key) = test_certificates(tmp.path());
+    let (tls_port, _stunnel) = stunnel(tmp.path(), &cert, &key, sink.port);
+    let base = format!("MAIL_TRANSPORT = 'smtp'\nSMTPHOST = 'localhost:{tls_port}'\nSMTPSSL = 'implicit'\n");
+    // Verification is on by default: the private CA is not trusted, nothing is sent.
+    let home = tmda_home(tmp.path(), &base);
+    let out = send_one(&home, "a@x.org");
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(sink.messages().is_empty());
+    // Trusting the CA makes it work...
+    let home = tmda_home(tmp.path(), &format!("{base}SMTPSSL_CAFILE = '{}'\n", ca.display()));
+    let out = send_one(&home, "b@x.org");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // ... and so does the documented opt-out for a self-signed relay.
+    let home = tmda_home(tmp.path(), &format!("{base}SMTPSSL_VERIFY = False\n"));
+    let out = send_one(&home, "c@x.org");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = sink.wait_for(2);
+    assert_eq!(got[0].rcpt_to, "<b@x.org>");
+    assert!(got[0].message.ends_with("\n\nover TLS\n"));
+}
+
+#[test]
+fn starttls_relay_through_postfix() {
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let (ca, cert, key) = test_certificates(tmp.path());
+    let pfx = Postfix::start(tmp.path(), &cert, &key, sink.port);
+    let home = tmda_home(
+        tmp.path(),
+        &format!(
+            "MAIL_TRANSPORT = 'smtp'\nSMTPHOST = 'localhost:{}'\nSMTPSSL = True\nSMTPSSL_CAFILE = '{}'\n",
+            pfx.port,
+            ca.display()
+        ),
+    );
+    let out = send_one(&home, "starttls@x.org");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = sink.wait_for(1);
+    assert_eq!(got[0].rcpt_to, "<starttls@x.org>");
+    let env = got[0].mail_from.trim_matches(['<', '>']).to_string();
+    assert_tag_verifies(&env, None, &home);
+    // Postfix records that the submission used TLS.
+    assert!(
+        got[0].message.contains("(Postfix) with ESMTPS"),
+        "Postfix saw TLS: {}",
+        got[0].message
+    );
+}
