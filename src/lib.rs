@@ -26,6 +26,7 @@ pub mod inject;
 pub mod interval;
 pub mod key;
 pub mod message;
+pub mod smtp;
 pub mod transport;
 
 pub use error::Error;

@@ -7,6 +7,7 @@ mod util;
 mod address;
 mod check_address;
 mod config_errors;
+mod dialogs;
 mod generated;
 mod inject;
 mod keygen;

@@ -1,0 +1,612 @@
+//! One SMTP session of `tmda ofmipd`, as a state machine with no I/O.
+//!
+//! The driver calls [`Session::handle`] with each [`Input`] and carries out the
+//! [`Output`]. Authentication and delivery are requests to the driver
+//! ([`Output::Authenticate`], [`Output::Deliver`]); their results come back as input.
+//! Per-verb logic is a `check_*` (preconditions, returning the refusal) and a `do_*`.
+//!
+//! Fixed on purpose, compared with TMDA's tmda-ofmipd: HELO exists; MAIL, RCPT and
+//! DATA all need AUTH; QUIT ends an AUTH exchange; a lone "." right after DATA is an
+//! empty message; a failed relay is answered (451/554) instead of dropping the
+//! connection; the Received field is built per session, never in global state; the
+//! null sender is "", not the text "<>"; invalid base64 is refused with 501.
+
+use base64::Engine as _;
+
+use super::command::Command;
+use super::data::Problem;
+use super::reply::{self, Reply};
+
+/// How TLS is offered on this connection (`--tls=localoptional` is resolved by the
+/// driver into `Optional` or `Required` from the client's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// No TLS at all.
+    None,
+    /// STARTTLS offered; AUTH allowed before it (`--tls=optional`).
+    Optional,
+    /// STARTTLS offered and required before anything but EHLO/HELO/NOOP/RSET/QUIT (`--tls=on`).
+    Required,
+    /// The connection is TLS from the start (`--ssl`).
+    Implicit,
+}
+
+/// What this session allows.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub hostname: String,
+    pub tls: TlsMode,
+    /// Offer CRAM-MD5 (every auth source can verify it).
+    pub cram_md5: bool,
+    pub max_size: u64,
+    pub max_recipients: usize,
+    /// Failed AUTH attempts before the connection is closed.
+    pub max_auth_failures: u32,
+}
+
+/// The client, as the driver knows it.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub ip: String,
+    pub name: Option<String>,
+}
+
+/// Credentials to check.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub user: String,
+    pub secret: Secret,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Password(String),
+    /// CRAM-MD5: the challenge we sent and the hex digest the client answered.
+    CramMd5 {
+        challenge: String,
+        digest: String,
+    },
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::CramMd5 { .. } => "cram-md5",
+        };
+        write!(f, "Attempt {{ user: {:?}, {kind}: <redacted> }}", self.user)
+    }
+}
+
+/// The verdict on an [`Attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Accepted,
+    Denied,
+    /// No source could decide (a server down): 454, the client may retry.
+    Temporary,
+}
+
+/// The verdict on a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Accepted,
+    /// The throttle script refused.
+    Throttled,
+    Transient(String),
+    Permanent(String),
+}
+
+/// A message ready to deliver (the body is in the driver's spool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub user: String,
+    /// Envelope sender; "" is the null sender.
+    pub mail_from: String,
+    pub recipients: Vec<String>,
+    /// The Received field value for this message.
+    pub received: String,
+}
+
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A command line, without CRLF.
+    Line(&'a [u8]),
+    /// The client sent a line longer than the limit (the driver discarded it).
+    LineTooLong,
+    TlsEstablished,
+    AuthResult(AuthOutcome),
+    /// The DATA end marker arrived; `problem` if the data was refused; `now` dates Received.
+    DataDone {
+        problem: Option<Problem>,
+        now: u64,
+    },
+    Delivered(DeliveryOutcome),
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Reply(Reply),
+    ReplyThenClose(Reply),
+    /// Send the reply, then start the TLS handshake and discard anything buffered.
+    ReplyThenStartTls(Reply),
+    /// Send the 354 reply, then read DATA through a `data::Decoder`.
+    ReplyThenData(Reply),
+    Authenticate(Attempt),
+    Deliver(Envelope),
+    /// Nothing to send.
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sasl {
+    Plain,
+    LoginUser,
+    LoginPass(String),
+    CramMd5(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Command,
+    Sasl(Sasl),
+    AwaitingAuth(String),
+    Data,
+    AwaitingDelivery,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Transaction {
+    from: String,
+    recipients: Vec<String>,
+}
+
+/// One SMTP session.
+#[derive(Debug)]
+pub struct Session {
+    policy: Policy,
+    peer: Peer,
+    phase: Phase,
+    helo: Option<(String, bool)>,
+    tls_active: bool,
+    user: Option<String>,
+    auth_failures: u32,
+    tx: Option<Transaction>,
+    challenge_seed: u64,
+}
+
+type Check = Result<(), Reply>;
+
+impl Session {
+    pub fn new(policy: Policy, peer: Peer) -> Session {
+        let tls_active = policy.tls == TlsMode::Implicit;
+        Session {
+            policy,
+            peer,
+            phase: Phase::Command,
+            helo: None,
+            tls_active,
+            user: None,
+            auth_failures: 0,
+            tx: None,
+            challenge_seed: 0,
+        }
+    }
+
+    /// Seed for CRAM-MD5 challenges (the driver passes real randomness).
+    pub fn set_challenge_seed(&mut self, seed: u64) {
+        self.challenge_seed = seed;
+    }
+
+    pub fn greeting(&self) -> Reply {
+        Reply::new(220, format!("{} ESMTP tmda-ofmipd", self.policy.hostname))
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls_active
+    }
+
+    pub fn in_data(&self) -> bool {
+        self.phase == Phase::Data
+    }
+
+    pub fn max_size(&self) -> u64 {
+        self.policy.max_size
+    }
+
+    pub fn handle(&mut self, input: Input<'_>) -> Output {
+        match input {
+            Input::Timeout => Output::ReplyThenClose(reply::TIMEOUT.into()),
+            Input::LineTooLong => {
+                if matches!(self.phase, Phase::Sasl(_)) {
+                    self.phase = Phase::Command;
+                }
+                Output::Reply(reply::LINE_TOO_LONG.into())
+            }
+            Input::TlsEstablished => {
+                // RFC 3207 section 4.2: forget everything learnt before TLS.
+                self.tls_active = true;
+                self.helo = None;
+                self.user = None;
+                self.tx = None;
+                self.phase = Phase::Command;
+                Output::Nothing
+            }
+            Input::AuthResult(outcome) => self.auth_result(outcome),
+            Input::DataDone { problem, now } => self.data_done(problem, now),
+            Input::Delivered(outcome) => {
+                self.phase = Phase::Command;
+                self.tx = None;
+                Output::Reply(match outcome {
+                    DeliveryOutcome::Accepted => reply::QUEUED.into(),
+                    DeliveryOutcome::Throttled => reply::QUOTA_EXCEEDED.into(),
+                    DeliveryOutcome::Transient(why) => {
+                        Reply::new(451, format!("4.3.0 Delivery failed, try again later: {why}"))
+                    }
+                    DeliveryOutcome::Permanent(why) => Reply::new(554, format!("5.0.0 Delivery failed: {why}")),
+                })
+            }
+            Input::Line(line) => match std::mem::replace(&mut self.phase, Phase::Command) {
+                Phase::Sasl(step) => self.sasl_line(step, line),
+                Phase::Command => self.command_line(line),
+                other => {
+                    // A line while we wait for the driver cannot happen; keep the state.
+                    self.phase = other;
+                    Output::Reply(Reply::new(451, "4.3.0 Internal confusion"))
+                }
+            },
+        }
+    }
+
+    fn command_line(&mut self, line: &[u8]) -> Output {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Output::Reply(reply::BAD_SYNTAX.into());
+        };
+        if text.trim().is_empty() {
+            return Output::Reply(reply::BAD_SYNTAX.into());
+        }
+        let cmd = match Command::parse(text) {
+            Ok(c) => c,
+            Err(e) => return Output::Reply(reply::syntax(e.0)),
+        };
+        if self.policy.tls == TlsMode::Required && !self.tls_active && !cmd.allowed_before_tls() {
+            return Output::Reply(reply::STARTTLS_FIRST.into());
+        }
+        let r = |res: Result<Output, Reply>| res.unwrap_or_else(Output::Reply);
+        match cmd {
+            Command::Ehlo(h) => Output::Reply(self.do_helo(h, true)),
+            Command::Helo(h) => Output::Reply(self.do_helo(h, false)),
+            Command::Mail { from, params } => r(self.check_mail(&params).map(|_| self.do_mail(from))),
+            Command::Rcpt { to, params } => r(self.check_rcpt(&params).map(|_| self.do_rcpt(to))),
+            Command::Data => r(self.check_data().map(|_| {
+                self.phase = Phase::Data;
+                Output::ReplyThenData(reply::START_DATA.into())
+            })),
+            Command::Rset => {
+                self.tx = None;
+                Output::Reply(reply::OK.into())
+            }
+            Command::Noop => Output::Reply(reply::OK.into()),
+            Command::Quit => Output::ReplyThenClose(reply::BYE.into()),
+            Command::Help => Output::Reply(reply::HELP.into()),
+            Command::Vrfy => Output::Reply(reply::CANNOT_VRFY.into()),
+            Command::StartTls => {
+                if self.can_starttls() {
+                    Output::ReplyThenStartTls(reply::READY_FOR_TLS.into())
+                } else {
+                    Output::Reply(reply::STARTTLS_NOT_ALLOWED.into())
+                }
+            }
+            Command::Auth { mechanism, initial } => {
+                r(self.check_auth(&mechanism).map(|_| self.do_auth(&mechanism, initial)))
+            }
+            Command::Unknown(_) => Output::Reply(reply::UNKNOWN_COMMAND.into()),
+        }
+    }
+
+    fn can_starttls(&self) -> bool {
+        !self.tls_active && matches!(self.policy.tls, TlsMode::Optional | TlsMode::Required)
+    }
+
+    fn auth_offered(&self) -> bool {
+        self.user.is_none() && (self.tls_active || self.policy.tls != TlsMode::Required)
+    }
+
+    fn mechanisms(&self) -> &'static str {
+        if self.policy.cram_md5 {
+            "PLAIN LOGIN CRAM-MD5"
+        } else {
+            "PLAIN LOGIN"
+        }
+    }
+
+    /// EHLO/HELO (RFC 5321 4.1.4: they also reset the transaction).
+    fn do_helo(&mut self, name: String, extended: bool) -> Reply {
+        self.tx = None;
+        self.helo = Some((name, extended));
+        if !extended {
+            return Reply::new(250, self.policy.hostname.clone());
+        }
+        let mut lines = vec![
+            self.policy.hostname.clone(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.policy.max_size),
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+        ];
+        if self.can_starttls() {
+            lines.push("STARTTLS".into());
+        }
+        if self.auth_offered() {
+            lines.push(format!("AUTH {}", self.mechanisms()));
+            // The pre-RFC form old Outlook versions look for.
+            lines.push(format!("AUTH={}", self.mechanisms()));
+        }
+        Reply::multi(250, lines)
+    }
+
+    fn check_session(&self) -> Check {
+        if self.helo.is_none() {
+            return Err(reply::NEED_HELO.into());
+        }
+        if self.user.is_none() {
+            return Err(reply::AUTH_REQUIRED.into());
+        }
+        Ok(())
+    }
+
+    fn check_mail(&self, params: &[(String, Option<String>)]) -> Check {
+        self.check_session()?;
+        if self.tx.is_some() {
+            return Err(reply::NESTED_MAIL.into());
+        }
+        for (k, v) in params {
+            match (k.as_str(), v.as_deref()) {
+                // RFC 1870: refuse early what would be refused after DATA.
+                ("SIZE", Some(n)) => match n.parse::<u64>() {
+                    Ok(n) if n > self.policy.max_size => return Err(reply::TOO_BIG.into()),
+                    Ok(_) => {}
+                    Err(_) => return Err(reply::syntax("MAIL FROM:<address> SIZE=number")),
+                },
+                ("BODY", Some(b)) if b.eq_ignore_ascii_case("7BIT") || b.eq_ignore_ascii_case("8BITMIME") => {}
+                // RFC 4954 section 5: AUTH= is accepted and not trusted.
+                ("AUTH", Some(_)) => {}
+                _ => return Err(reply::UNSUPPORTED_PARAMETER.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn do_mail(&mut self, from: String) -> Output {
+        self.tx = Some(Transaction {
+            from,
+            recipients: vec![],
+        });
+        Output::Reply(reply::SENDER_OK.into())
+    }
+
+    fn check_rcpt(&self, params: &[(String, Option<String>)]) -> Check {
+        self.check_session()?;
+        let Some(tx) = &self.tx else {
+            return Err(reply::NEED_MAIL.into());
+        };
+        if !params.is_empty() {
+            return Err(reply::UNSUPPORTED_PARAMETER.into());
+        }
+        if tx.recipients.len() >= self.policy.max_recipients {
+            return Err(reply::TOO_MANY_RECIPIENTS.into());
+        }
+        Ok(())
+    }
+
+    fn do_rcpt(&mut self, to: String) -> Output {
+        self.tx.as_mut().expect("checked").recipients.push(to);
+        Output::Reply(reply::RECIPIENT_OK.into())
+    }
+
+    fn check_data(&self) -> Check {
+        self.check_session()?;
+        match &self.tx {
+            None => Err(reply::NEED_MAIL.into()),
+            Some(tx) if tx.recipients.is_empty() => Err(reply::NEED_RCPT.into()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn data_done(&mut self, problem: Option<Problem>, now: u64) -> Output {
+        if self.phase != Phase::Data {
+            return Output::Reply(Reply::new(451, "4.3.0 Internal confusion"));
+        }
+        if let Some(p) = problem {
+            self.phase = Phase::Command;
+            self.tx = None;
+            return Output::Reply(
+                match p {
+                    Problem::TooBig => reply::TOO_BIG,
+                    Problem::BareLineEnding => reply::BARE_LINE_ENDING,
+                    Problem::LineTooLong => reply::DATA_LINE_TOO_LONG,
+                }
+                .into(),
+            );
+        }
+        let tx = self.tx.clone().expect("DATA needs a transaction");
+        self.phase = Phase::AwaitingDelivery;
+        Output::Deliver(Envelope {
+            user: self.user.clone().unwrap_or_default(),
+            mail_from: tx.from,
+            recipients: tx.recipients,
+            received: self.received(now),
+        })
+    }
+
+    /// `from HELO (name [ip]) (using STARTTLS) by HOST (tmda-ofmipd) with ESMTPSA; DATE`
+    fn received(&self, now: u64) -> String {
+        let (helo, extended) = self.helo.clone().unwrap_or_default();
+        let tcp_info = match &self.peer.name {
+            Some(n) if !n.eq_ignore_ascii_case(&helo) && n != &self.peer.ip => format!("({n} [{}])", self.peer.ip),
+            _ => format!("([{}])", self.peer.ip),
+        };
+        let tls = match (self.policy.tls, self.tls_active) {
+            (TlsMode::Implicit, _) => " (using SMTP over TLS)",
+            (_, true) => " (using STARTTLS)",
+            _ => "",
+        };
+        // RFC 3848 protocol names.
+        let mut proto = String::from(if extended { "ESMTP" } else { "SMTP" });
+        if extended {
+            if self.tls_active {
+                proto.push('S');
+            }
+            if self.user.is_some() {
+                proto.push('A');
+            }
+        }
+        format!(
+            "from {helo} {tcp_info}{tls} by {} (tmda-ofmipd) with {proto}; {}",
+            self.policy.hostname,
+            crate::clock::rfc2822(now)
+        )
+    }
+
+    fn check_auth(&self, mechanism: &str) -> Check {
+        if self.helo.is_none() {
+            return Err(reply::NEED_HELO.into());
+        }
+        if self.user.is_some() {
+            return Err(reply::DUPLICATE_AUTH.into());
+        }
+        if self.tx.is_some() {
+            return Err(reply::AUTH_IN_TRANSACTION.into());
+        }
+        if self.policy.tls == TlsMode::Required && !self.tls_active {
+            return Err(reply::STARTTLS_FIRST.into());
+        }
+        match mechanism {
+            "PLAIN" | "LOGIN" => Ok(()),
+            "CRAM-MD5" if self.policy.cram_md5 => Ok(()),
+            _ => Err(reply::UNKNOWN_MECHANISM.into()),
+        }
+    }
+
+    fn do_auth(&mut self, mechanism: &str, initial: Option<String>) -> Output {
+        match (mechanism, initial) {
+            ("PLAIN", Some(resp)) => self.sasl_line(Sasl::Plain, resp.as_bytes()),
+            ("PLAIN", None) => self.challenge(Sasl::Plain, reply::PLAIN_CHALLENGE.into()),
+            ("LOGIN", Some(user)) => self.sasl_line(Sasl::LoginUser, user.as_bytes()),
+            ("LOGIN", None) => self.challenge(Sasl::LoginUser, reply::LOGIN_USERNAME.into()),
+            _ => {
+                let c = format!(
+                    "<{}.{}@{}>",
+                    self.challenge_seed % 1_000_000_000,
+                    crate::clock::now().unwrap_or(0),
+                    self.policy.hostname
+                );
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&c);
+                self.challenge(Sasl::CramMd5(c), Reply::new(334, b64))
+            }
+        }
+    }
+
+    fn challenge(&mut self, step: Sasl, r: Reply) -> Output {
+        self.phase = Phase::Sasl(step);
+        Output::Reply(r)
+    }
+
+    fn sasl_line(&mut self, step: Sasl, line: &[u8]) -> Output {
+        if line == b"*" {
+            return Output::Reply(reply::AUTH_CANCELLED.into());
+        }
+        if line.eq_ignore_ascii_case(b"QUIT") {
+            return Output::ReplyThenClose(reply::BYE.into());
+        }
+        // RFC 4954: "=" is an empty initial response.
+        let raw = if line == b"=" { &b""[..] } else { line };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(raw) else {
+            return Output::Reply(reply::BAD_BASE64.into());
+        };
+        let attempt = match step {
+            Sasl::Plain => {
+                let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
+                let [authz, authc, pass] = parts.as_slice() else {
+                    return self.auth_result(AuthOutcome::Denied);
+                };
+                let (Ok(authz), Ok(authc), Ok(pass)) = (
+                    std::str::from_utf8(authz),
+                    std::str::from_utf8(authc),
+                    std::str::from_utf8(pass),
+                ) else {
+                    return self.auth_result(AuthOutcome::Denied);
+                };
+                // We do not act on behalf of others: an authzid must name the same user.
+                if !authz.is_empty() && !authz.eq_ignore_ascii_case(authc) {
+                    return self.auth_result(AuthOutcome::Denied);
+                }
+                Attempt {
+                    user: authc.to_string(),
+                    secret: Secret::Password(pass.to_string()),
+                }
+            }
+            Sasl::LoginUser => {
+                let Ok(user) = String::from_utf8(decoded) else {
+                    return self.auth_result(AuthOutcome::Denied);
+                };
+                return self.challenge(Sasl::LoginPass(user), reply::LOGIN_PASSWORD.into());
+            }
+            Sasl::LoginPass(user) => {
+                let Ok(pass) = String::from_utf8(decoded) else {
+                    return self.auth_result(AuthOutcome::Denied);
+                };
+                Attempt {
+                    user,
+                    secret: Secret::Password(pass),
+                }
+            }
+            Sasl::CramMd5(challenge) => {
+                let text = String::from_utf8_lossy(&decoded).into_owned();
+                let Some((user, digest)) = text.rsplit_once(' ') else {
+                    return self.auth_result(AuthOutcome::Denied);
+                };
+                Attempt {
+                    user: user.to_string(),
+                    secret: Secret::CramMd5 {
+                        challenge,
+                        digest: digest.to_ascii_lowercase(),
+                    },
+                }
+            }
+        };
+        if attempt.user.is_empty() {
+            return self.auth_result(AuthOutcome::Denied);
+        }
+        self.phase = Phase::AwaitingAuth(attempt.user.clone());
+        Output::Authenticate(attempt)
+    }
+
+    fn auth_result(&mut self, outcome: AuthOutcome) -> Output {
+        let user = match std::mem::replace(&mut self.phase, Phase::Command) {
+            Phase::AwaitingAuth(u) => Some(u),
+            _ => None,
+        };
+        match (outcome, user) {
+            (AuthOutcome::Accepted, Some(u)) => {
+                self.user = Some(u.to_lowercase());
+                Output::Reply(reply::AUTH_SUCCEEDED.into())
+            }
+            (AuthOutcome::Temporary, _) => Output::Reply(reply::AUTH_TEMPORARY_FAILURE.into()),
+            _ => {
+                self.auth_failures += 1;
+                if self.auth_failures >= self.policy.max_auth_failures {
+                    Output::ReplyThenClose(reply::TOO_MANY_AUTH_FAILURES.into())
+                } else {
+                    Output::Reply(reply::AUTH_FAILED.into())
+                }
+            }
+        }
+    }
+}
