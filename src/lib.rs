@@ -17,6 +17,7 @@
 //! unmodified TMDA installation with the same key, and the other way round.
 
 pub mod address;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,0 +1,180 @@
+//! The tofmipd file (`-a/--authfile`): `user:password` per line.
+//!
+//! Usernames are case-insensitive (TMDA lower-cased them); blank lines and `#` comment
+//! lines are skipped. The file is read again for every attempt, so edits take effect
+//! at once. Like TMDA it must not be readable by others: ofmipd refuses to start unless
+//! it is mode 600 or 400 and owned by the user ofmipd runs as ([`check_file`]).
+//! Passwords are compared in constant time; a cleartext entry also serves CRAM-MD5.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::{Source, Verdict, cram_md5_digest, secret_eq};
+
+pub struct AuthFile {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFileError {
+    #[error("authfile {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("authfile {} must be chmod 600 or 400 (it is {mode:03o})", path.display())]
+    Mode { path: PathBuf, mode: u32 },
+    #[error("authfile {} must be owned by uid {want} (the user ofmipd runs as), not uid {owner}", path.display())]
+    Owner { path: PathBuf, owner: u32, want: u32 },
+    #[error("authfile {}:{line}: expected user:password", path.display())]
+    Syntax { path: PathBuf, line: usize },
+}
+
+/// Refuse a password file others could read, or one that is malformed.
+pub fn check_file(path: &Path, owner: u32) -> Result<(), AuthFileError> {
+    let meta = std::fs::metadata(path).map_err(|e| AuthFileError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let mode = meta.mode() & 0o7777;
+    if mode != 0o600 && mode != 0o400 {
+        return Err(AuthFileError::Mode {
+            path: path.into(),
+            mode,
+        });
+    }
+    if meta.uid() != owner {
+        return Err(AuthFileError::Owner {
+            path: path.into(),
+            owner: meta.uid(),
+            want: owner,
+        });
+    }
+    parse(path).map(|_| ())
+}
+
+/// (lower-cased user, password) pairs.
+pub fn parse(path: &Path) -> Result<Vec<(String, String)>, AuthFileError> {
+    let text = std::fs::read(path).map_err(|e| AuthFileError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let mut out = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let Some((u, p)) = l.split_once(':') else {
+            return Err(AuthFileError::Syntax {
+                path: path.into(),
+                line: i + 1,
+            });
+        };
+        out.push((u.trim().to_lowercase(), p.trim().to_string()));
+    }
+    Ok(out)
+}
+
+impl AuthFile {
+    fn lookup(&self, user: &str) -> Result<Option<String>, Verdict> {
+        let entries = parse(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
+        let user = user.to_lowercase();
+        Ok(entries.into_iter().find(|(u, _)| *u == user).map(|(_, p)| p))
+    }
+}
+
+impl Source for AuthFile {
+    fn describe(&self) -> String {
+        format!("authfile {}", self.path.display())
+    }
+
+    fn check_password(&self, user: &str, password: &str) -> Verdict {
+        match self.lookup(user) {
+            Err(v) => v,
+            Ok(Some(stored)) if secret_eq(stored.as_bytes(), password.as_bytes()) => Verdict::Accepted,
+            Ok(_) => Verdict::Denied,
+        }
+    }
+
+    fn check_cram_md5(&self, user: &str, challenge: &str, digest: &str) -> Option<Verdict> {
+        Some(match self.lookup(user) {
+            Err(v) => v,
+            Ok(Some(stored)) => {
+                let want = cram_md5_digest(stored.as_bytes(), challenge.as_bytes());
+                if secret_eq(want.as_bytes(), digest.as_bytes()) {
+                    Verdict::Accepted
+                } else {
+                    Verdict::Denied
+                }
+            }
+            Ok(None) => Verdict::Denied,
+        })
+    }
+
+    fn supports_cram_md5(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("tofmipd");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn passwords_and_near_misses() {
+        let (_d, p) = file("# users\n\nAlice:wonderland\nbob: builder \n", 0o600);
+        let a = AuthFile { path: p };
+        assert_eq!(a.check_password("alice", "wonderland"), Verdict::Accepted);
+        assert_eq!(a.check_password("ALICE", "wonderland"), Verdict::Accepted);
+        assert_eq!(a.check_password("bob", "builder"), Verdict::Accepted);
+        for bad in [
+            "wonderlan",
+            "wonderlandd",
+            " wonderland",
+            "Wonderland",
+            "wonder\0land",
+            "",
+            "wonderland\n",
+        ] {
+            assert_eq!(a.check_password("alice", bad), Verdict::Denied, "{bad:?}");
+        }
+        assert_eq!(a.check_password("carol", "x"), Verdict::Denied);
+        assert_eq!(a.check_password("# users", ""), Verdict::Denied);
+        let d = cram_md5_digest(b"wonderland", b"<1.2@h>");
+        assert_eq!(a.check_cram_md5("Alice", "<1.2@h>", &d), Some(Verdict::Accepted));
+        assert_eq!(a.check_cram_md5("alice", "<1.3@h>", &d), Some(Verdict::Denied));
+    }
+
+    #[test]
+    fn file_checks() {
+        let uid = unsafe { libc::getuid() };
+        let (_d, p) = file("a:b\n", 0o600);
+        assert!(check_file(&p, uid).is_ok());
+        let (_d, p) = file("a:b\n", 0o400);
+        assert!(check_file(&p, uid).is_ok());
+        let (_d, p) = file("a:b\n", 0o644);
+        assert!(matches!(
+            check_file(&p, uid),
+            Err(AuthFileError::Mode { mode: 0o644, .. })
+        ));
+        let (_d, p) = file("a:b\n", 0o600);
+        assert!(matches!(check_file(&p, uid + 1), Err(AuthFileError::Owner { .. })));
+        let (_d, p) = file("a:b\nnocolon\n", 0o600);
+        assert_eq!(
+            check_file(&p, uid).unwrap_err().to_string(),
+            format!("authfile {}:2: expected user:password", p.display())
+        );
+    }
+}
