@@ -21,13 +21,16 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod filter;
 pub mod inject;
 pub mod interval;
 pub mod key;
 pub mod message;
+pub mod server;
 pub mod smtp;
+pub mod tls;
 pub mod transport;
 
 pub use error::Error;

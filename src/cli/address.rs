@@ -59,6 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     }
     let config = Config::load(&LoadOptions {
         config_file: args.config_file,
+        home: None,
     })?;
     let tagger = config.tagger()?;
     let base = match &args.address {

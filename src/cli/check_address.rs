@@ -47,6 +47,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     }
     let config = Config::load(&LoadOptions {
         config_file: args.config_file,
+        home: None,
     })?;
     let tagger = config.tagger()?;
     let address = args.address.unwrap_or_default();

@@ -45,6 +45,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     if args.install {
         let config = Config::load(&LoadOptions {
             config_file: args.config_file,
+            home: None,
         })?;
         let key = CryptKey::generate(&args.device)?;
         key.install(&config.crypt_key_file, args.force)?;

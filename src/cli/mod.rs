@@ -12,6 +12,7 @@ pub mod address;
 pub mod check_address;
 pub mod doc;
 pub mod keygen;
+pub mod ofmipd;
 pub mod sendmail;
 
 use std::ffi::OsString;
@@ -29,10 +30,17 @@ pub enum Applet {
     CheckAddress,
     Keygen,
     Sendmail,
+    Ofmipd,
 }
 
 impl Applet {
-    pub const ALL: &[Applet] = &[Applet::Address, Applet::CheckAddress, Applet::Keygen, Applet::Sendmail];
+    pub const ALL: &[Applet] = &[
+        Applet::Address,
+        Applet::CheckAddress,
+        Applet::Keygen,
+        Applet::Sendmail,
+        Applet::Ofmipd,
+    ];
 
     /// The subcommand word (`tmda WORD`).
     pub fn word(self) -> &'static str {
@@ -41,6 +49,7 @@ impl Applet {
             Applet::CheckAddress => "check-address",
             Applet::Keygen => "keygen",
             Applet::Sendmail => "sendmail",
+            Applet::Ofmipd => "ofmipd",
         }
     }
 
@@ -59,6 +68,7 @@ impl Applet {
             Applet::CheckAddress => "tmda-check-address",
             Applet::Keygen => "tmda-keygen",
             Applet::Sendmail => "tmda-sendmail",
+            Applet::Ofmipd => "tmda-ofmipd",
         }
     }
 
@@ -84,6 +94,7 @@ impl Applet {
             Applet::CheckAddress => check_address::Args::command(),
             Applet::Keygen => keygen::Args::command(),
             Applet::Sendmail => sendmail::command(),
+            Applet::Ofmipd => ofmipd::Args::command(),
         };
         cmd.name(self.legacy_name()).bin_name(self.legacy_name())
     }
@@ -98,7 +109,7 @@ impl Applet {
     long_about = "tmda is a re-implementation of the client side of TMDA, the Tagged Message Delivery Agent. \
 It reads TMDA's ~/.tmda/config and crypt_key unchanged, and the addresses it makes verify on an unmodified \
 TMDA server. Each subcommand is also available under its old program name through a symlink \
-(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail).",
+(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail, tmda-ofmipd).",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -116,6 +127,8 @@ pub enum AppletArgs {
     CheckAddress(check_address::Args),
     /// Generate a new secret key (tmda-keygen)
     Keygen(keygen::Args),
+    /// Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)
+    Ofmipd(ofmipd::Args),
     /// Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail's options
     #[command(disable_help_flag = true)]
     Sendmail {
@@ -155,6 +168,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "sendmail") {
         return sendmail::main("tmda sendmail", &args[2..]);
     }
+    // ofmipd needs the order of its auth options, which the derived struct loses.
+    if from_argv0 == Some(Applet::Ofmipd) {
+        let base = argv0.rsplit('/').next().unwrap_or("tmda-ofmipd").to_string();
+        return finish(&base, ofmipd::run(&args, &base));
+    }
+    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "ofmipd") {
+        return finish("tmda ofmipd", ofmipd::run(&args[1..], "tmda ofmipd"));
+    }
     let (applet, parsed) = match from_argv0 {
         Some(applet) => {
             let res = applet
@@ -184,12 +205,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         AppletArgs::CheckAddress(_) => "tmda check-address",
         AppletArgs::Keygen(_) => "tmda keygen",
         AppletArgs::Sendmail { .. } => "tmda sendmail",
+        AppletArgs::Ofmipd(_) => "tmda ofmipd",
     });
     let result = match parsed {
         AppletArgs::Address(a) => address::run(a),
         AppletArgs::CheckAddress(a) => check_address::run(a),
         AppletArgs::Keygen(a) => keygen::run(a),
         AppletArgs::Sendmail { args } => return sendmail::main("tmda sendmail", &args),
+        AppletArgs::Ofmipd(_) => unreachable!("handled before clap"),
     };
     finish(name, result)
 }
@@ -199,7 +222,7 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::Address => AppletArgs::Address(address::Args::from_arg_matches(m)?),
         Applet::CheckAddress => AppletArgs::CheckAddress(check_address::Args::from_arg_matches(m)?),
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
-        Applet::Sendmail => unreachable!("sendmail parses its own arguments"),
+        Applet::Sendmail | Applet::Ofmipd => unreachable!("handled before clap"),
     })
 }
 
@@ -258,6 +281,7 @@ mod tests {
             ("/usr/sbin/sendmail", Some(Applet::Sendmail)),
             ("tmda-sendmail", Some(Applet::Sendmail)),
             ("tmda-inject", Some(Applet::Sendmail)),
+            ("/usr/local/bin/tmda-ofmipd", Some(Applet::Ofmipd)),
             ("x-tmda-keygen", Some(Applet::Keygen)),
             ("tmda", None),
             ("/usr/bin/tmda", None),

@@ -353,6 +353,7 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     }
     let config = Config::load(&LoadOptions {
         config_file: args.config_file.clone(),
+        home: None,
     })?;
     let filter_path = match &args.filter_file {
         Some(p) => {

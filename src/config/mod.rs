@@ -117,6 +117,9 @@ pub struct SmtpSettings {
 pub struct LoadOptions {
     /// `-c FILE`: the user's config file.
     pub config_file: Option<PathBuf>,
+    /// The home directory `~` stands for, when it is not the process's `$HOME`
+    /// (ofmipd tagging for a user other than itself, or a virtual user).
+    pub home: Option<PathBuf>,
 }
 
 /// A loaded configuration: typed client-side settings plus every raw variable.
@@ -230,6 +233,9 @@ impl Config {
     /// Load the configuration as the TMDA tools do.
     pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         let mut ns = Namespace::with_builtins();
+        if let Some(h) = &opts.home {
+            ns.env.insert("HOME".into(), h.display().to_string());
+        }
         let mut files = vec![];
         let home = ns.expanduser("~");
         ns.set("HOMEDIR", Value::Str(home.clone()), Origin::Default);

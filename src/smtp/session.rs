@@ -212,6 +212,11 @@ impl Session {
         self.tls_active
     }
 
+    /// The next line is an AUTH response (to be redacted in traces).
+    pub fn in_auth_exchange(&self) -> bool {
+        matches!(self.phase, Phase::Sasl(_))
+    }
+
     pub fn in_data(&self) -> bool {
         self.phase == Phase::Data
     }

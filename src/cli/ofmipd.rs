@@ -1,0 +1,611 @@
+//! `tmda ofmipd` (`tmda-ofmipd`): the authenticated SMTP submission proxy.
+//!
+//! Keeps every option of TMDA's tmda-ofmipd. Start-up order matters: check the
+//! configuration, bind the listening sockets (maybe privileged ports), detach unless
+//! `-f`, drop root to `-u USER` (default tofmipd) keeping a saved uid only for starting
+//! per-user delivery children, and only then start the async runtime.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::auth::{self, Chain, Source};
+use crate::delivery::{Account, Delivery};
+use crate::error::Error;
+use crate::server::{self, Budget, Limits, LogLevel, Server, TlsSetting};
+use crate::smtp::session::Peer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsArg {
+    /// STARTTLS offered; AUTH allowed before it
+    Optional,
+    /// Like optional for clients on a loopback address, like on for everyone else
+    Localoptional,
+    /// STARTTLS required before AUTH, MAIL and the rest
+    On,
+}
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    version,
+    disable_version_flag = true,
+    about = "Authenticated SMTP proxy that tags outgoing mail with TMDA addresses",
+    long_about = "An authenticated SMTP submission proxy (ofmip) for TMDA. Mail clients submit over SMTP AUTH \
+(PLAIN, LOGIN, CRAM-MD5), optionally over TLS; each message is tagged with the authenticated user's TMDA \
+configuration and relayed to the real MTA. It does not replace the MTA. Runs as a daemon, or for one session \
+on standard input and output under tcpserver, xinetd, stunnel or systemd (-1)."
+)]
+pub struct Args {
+    /// Log the protocol trace too (AUTH data and passwords are never logged)
+    #[arg(short = 'd', long = "debug", help_heading = "General")]
+    pub debug: bool,
+    /// Log sessions, authentication and delivery results to standard error
+    #[arg(short = 'L', long = "log", help_heading = "General")]
+    pub log: bool,
+    /// Detach and run in the background (the default)
+    #[arg(short = 'b', long = "background", help_heading = "General")]
+    pub background: bool,
+    /// Do not detach; run in the foreground
+    #[arg(
+        short = 'f',
+        long = "foreground",
+        help_heading = "General",
+        overrides_with = "background"
+    )]
+    pub foreground: bool,
+    /// Run as this user when started as root (default: tofmipd)
+    #[arg(short = 'u', long = "username", value_name = "USER", help_heading = "General")]
+    pub username: Option<String>,
+    /// Find each user's config in DIR/USER/config instead of ~USER/.tmda/config
+    #[arg(
+        short = 'c',
+        long = "configdir",
+        value_name = "DIR",
+        help_heading = "General",
+        conflicts_with = "vhome_script"
+    )]
+    pub configdir: Option<PathBuf>,
+    /// Listen on HOST:PORT (repeatable; ":PORT" or "0.0.0.0:PORT" means all IPv4 interfaces). Default: FQDN:8025
+    #[arg(
+        short = 'p',
+        long = "proxyport",
+        value_name = "HOST:PORT",
+        help_heading = "Connection"
+    )]
+    pub proxyport: Vec<String>,
+    /// Listen on IPv6 HOST:PORT (repeatable; ":PORT" means all IPv6 interfaces)
+    #[arg(
+        short = '6',
+        long = "ipv6proxyport",
+        value_name = "HOST:PORT",
+        help_heading = "Connection"
+    )]
+    pub ipv6proxyport: Vec<String>,
+    /// Handle at most NUM sessions at once; further connections wait until one ends
+    #[arg(short = 'C', long = "connections", value_name = "NUM", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Connection")]
+    pub connections: u32,
+    /// Serve one SMTP session on standard input and output instead of listening
+    #[arg(short = '1', long = "one-session", help_heading = "Connection")]
+    pub one_session: bool,
+    /// Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)
+    #[arg(short = 'P', long = "pure-proxy", help_heading = "Connection")]
+    pub pure_proxy: bool,
+    /// Program run with the login name before each message; non-zero refuses it (450)
+    #[arg(
+        short = 't',
+        long = "throttle-script",
+        value_name = "PATH",
+        help_heading = "Connection"
+    )]
+    pub throttle_script: Option<PathBuf>,
+    /// TLS from the first byte (port 465 style); needs --ssl-cert and --ssl-key
+    #[arg(long = "ssl", conflicts_with = "tls", help_heading = "Connection")]
+    pub ssl: bool,
+    /// Offer STARTTLS: optional, localoptional or on; needs --ssl-cert and --ssl-key
+    #[arg(long = "tls", value_enum, value_name = "MODE", help_heading = "Connection")]
+    pub tls: Option<TlsArg>,
+    /// Certificate chain, PEM (reloaded on SIGHUP or when the file changes)
+    #[arg(long = "ssl-cert", value_name = "FILE", help_heading = "Connection")]
+    pub ssl_cert: Option<PathBuf>,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long = "ssl-key", value_name = "FILE", help_heading = "Connection")]
+    pub ssl_key: Option<PathBuf>,
+    /// Accepted for compatibility and ignored: rustls always uses its own safe TLS 1.2/1.3 cipher suites
+    #[arg(long = "ciphers", value_name = "LIST", help_heading = "Connection")]
+    pub ciphers: Option<String>,
+    /// Name in the greeting and Received fields (default: this host's FQDN)
+    #[arg(long = "hostname", value_name = "NAME", help_heading = "Connection")]
+    pub hostname: Option<String>,
+    /// Largest message accepted, in bytes (advertised with SIZE)
+    #[arg(long = "max-size", value_name = "BYTES", default_value_t = 50 * 1024 * 1024, help_heading = "Connection")]
+    pub max_size: u64,
+    /// Seconds to wait for a command before closing the connection (RFC 5321: at least 300)
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        default_value_t = 300,
+        help_heading = "Connection"
+    )]
+    pub timeout: u64,
+    /// Seconds to wait for more DATA before closing the connection
+    #[arg(
+        long = "data-timeout",
+        value_name = "SECONDS",
+        default_value_t = 180,
+        help_heading = "Connection"
+    )]
+    pub data_timeout: u64,
+    /// Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd
+    #[arg(short = 'a', long = "authfile", value_name = "FILE", help_heading = "Authentication")]
+    pub authfile: Vec<PathBuf>,
+    /// Check credentials with a checkpassword program (user, password, time on descriptor 3)
+    #[arg(
+        short = 'A',
+        long = "authprog",
+        value_name = "PROGRAM",
+        help_heading = "Authentication"
+    )]
+    pub authprog: Vec<String>,
+    /// Check credentials against a remote server: imap, imaps, pop3, pop3s, apop, ldap or ldaps URL
+    #[arg(
+        short = 'R',
+        long = "remoteauth",
+        value_name = "PROTO://HOST[:PORT][/DN]",
+        help_heading = "Authentication"
+    )]
+    pub remoteauth: Vec<String>,
+    /// Check credentials with PAM service SERVICE
+    #[arg(
+        short = 'm',
+        long = "pamauth",
+        value_name = "SERVICE",
+        help_heading = "Authentication"
+    )]
+    pub pamauth: Vec<String>,
+    /// With -R or -A, also try the default authfile last
+    #[arg(short = 'F', long = "fallback", help_heading = "Authentication")]
+    pub fallback: bool,
+    /// Program printing a virtual user's home directory, given the user and the domain
+    #[arg(
+        short = 'S',
+        long = "vhome-script",
+        value_name = "PATH",
+        help_heading = "Virtual domains"
+    )]
+    pub vhome_script: Option<PathBuf>,
+    /// qmail's virtualdomains file (for VMailMgr set-ups)
+    #[arg(
+        short = 'v',
+        long = "vdomains-path",
+        value_name = "PATH",
+        default_value = "/var/qmail/control/virtualdomains",
+        help_heading = "Virtual domains"
+    )]
+    pub vdomains_path: PathBuf,
+    /// Show full version information and exit
+    #[arg(short = 'V')]
+    pub full_version: bool,
+    /// Print version and exit
+    #[arg(long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+/// The auth options in the order they were given.
+fn auth_order(m: &clap::ArgMatches) -> Vec<(usize, &'static str, String)> {
+    let mut v = vec![];
+    for id in ["authfile", "authprog", "remoteauth", "pamauth"] {
+        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_raw(id)) {
+            for (i, val) in idx.zip(vals) {
+                v.push((i, id, val.to_string_lossy().into_owned()));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn parse_listen(spec: &str, v6: bool) -> Result<Vec<SocketAddr>, Error> {
+    let bad = || usage(format!("bad listen address {spec:?}: expected HOST:PORT or :PORT"));
+    let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h.to_string(), p)
+    } else {
+        let (h, p) = spec.rsplit_once(':').ok_or_else(bad)?;
+        (h.to_string(), p)
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = if host.is_empty() {
+        if v6 { "::".to_string() } else { "0.0.0.0".to_string() }
+    } else {
+        host
+    };
+    let addrs: Vec<SocketAddr> = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("cannot resolve {host}: {e}")))?
+        .filter(|a| a.is_ipv6() == v6)
+        .collect();
+    if addrs.is_empty() {
+        return Err(usage(format!(
+            "{host} has no {} address",
+            if v6 { "IPv6" } else { "IPv4" }
+        )));
+    }
+    Ok(addrs)
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    use socket2::{Domain, Socket, Type};
+    let io = |e| Error::io(format!("listening on {addr}"), e);
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(io)?;
+    s.set_reuse_address(true).map_err(io)?;
+    if addr.is_ipv6() {
+        // Keep IPv4 and IPv6 listeners apart, so both can be given.
+        s.set_only_v6(true).map_err(io)?;
+    }
+    s.bind(&addr.into()).map_err(io)?;
+    s.listen(1024).map_err(io)?;
+    s.set_nonblocking(true).map_err(io)?;
+    Ok(s.into())
+}
+
+/// fork, setsid, fork, chdir /, standard streams to /dev/null — before any threads exist.
+fn daemonize() -> Result<(), Error> {
+    // SAFETY: called before the runtime or any thread is started.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(Error::io("fork", std::io::Error::last_os_error())),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        match libc::fork() {
+            -1 => libc::_exit(71),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        let _ = libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Global mode: give up root for the network-facing process. The effective ids become
+/// USER's; the saved uid stays 0 only so per-message delivery children can switch to
+/// the authenticated user (as TMDA did with seteuid).
+fn drop_to(account: &Account) -> Result<(), Error> {
+    // SAFETY: plain syscalls.
+    let rc = unsafe {
+        let gids = [account.gid];
+        if libc::setgroups(1, gids.as_ptr()) != 0 || libc::setresgid(account.gid, account.gid, 0) != 0 {
+            -1
+        } else {
+            libc::setresuid(0, account.uid, 0)
+        }
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            format!("switching to user {}", account.name),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
+    let matches = Args::command()
+        .name(name.to_string())
+        .try_get_matches_from(raw)
+        .map_err(|e| {
+            if !e.use_stderr() {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            Error::Usage(e.render().to_string().trim_end().to_string())
+        })?;
+    let args = Args::from_arg_matches(&matches).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(code) = super::maybe_full_version(args.full_version)? {
+        return Ok(code);
+    }
+    let global = unsafe { libc::geteuid() } == 0;
+    let home = crate::config::Namespace::default().expanduser("~");
+
+    // Who the daemon will run as, and so who must own the authfile.
+    let run_as = if global {
+        let user = args.username.clone().unwrap_or_else(|| "tofmipd".into());
+        let acct = Account::lookup(&user).ok_or_else(|| {
+            usage(format!(
+                "user {user:?} does not exist: create it or name another with -u"
+            ))
+        })?;
+        if acct.uid == 0 {
+            return Err(usage("refusing to run as root: -u must name an unprivileged user"));
+        }
+        Some(acct)
+    } else {
+        None
+    };
+    let owner = run_as
+        .as_ref()
+        .map(|a| a.uid)
+        .unwrap_or_else(|| unsafe { libc::geteuid() });
+    let default_authfile = if global {
+        PathBuf::from("/etc/tofmipd")
+    } else {
+        PathBuf::from(&home).join(".tmda/tofmipd")
+    };
+
+    let mut sources: Vec<Box<dyn Source>> = vec![];
+    let order = auth_order(&matches);
+    for (_, kind, value) in &order {
+        match *kind {
+            "authfile" => {
+                let p = PathBuf::from(value);
+                auth::file::check_file(&p, owner).map_err(|e| usage(e.to_string()))?;
+                sources.push(Box::new(auth::file::AuthFile { path: p }));
+            }
+            "authprog" => sources.push(Box::new(auth::checkpw::CheckPassword::new(value))),
+            "remoteauth" => {
+                return Err(usage(format!(
+                    "-R {value}: remote authentication (IMAP, POP3, LDAP) is not supported yet"
+                )));
+            }
+            _ => return Err(usage(format!("-m {value}: PAM authentication is not supported yet"))),
+        }
+    }
+    let explicit_file = order.iter().any(|(_, k, _)| *k == "authfile");
+    if order.is_empty() || (args.fallback && !explicit_file) {
+        auth::file::check_file(&default_authfile, owner).map_err(|e| usage(e.to_string()))?;
+        sources.push(Box::new(auth::file::AuthFile {
+            path: default_authfile.clone(),
+        }));
+    }
+
+    let tls_setting = match (args.ssl, args.tls) {
+        (true, _) => TlsSetting::Ssl,
+        (false, Some(TlsArg::Optional)) => TlsSetting::Optional,
+        (false, Some(TlsArg::Localoptional)) => TlsSetting::LocalOptional,
+        (false, Some(TlsArg::On)) => TlsSetting::On,
+        (false, None) => TlsSetting::None,
+    };
+    let tls = if tls_setting != TlsSetting::None {
+        let (Some(cert), Some(key)) = (&args.ssl_cert, &args.ssl_key) else {
+            return Err(usage("--ssl-cert and --ssl-key are required with --ssl or --tls"));
+        };
+        Some(Arc::new(
+            crate::tls::Reloadable::new(cert, key).map_err(|e| usage(e.to_string()))?,
+        ))
+    } else {
+        None
+    };
+    let log = if args.debug {
+        LogLevel::Debug
+    } else if args.log {
+        LogLevel::Events
+    } else {
+        LogLevel::Quiet
+    };
+    if args.ciphers.is_some() && log > LogLevel::Quiet {
+        eprintln!("{name}: --ciphers is ignored: rustls uses its own safe TLS 1.2/1.3 cipher suites");
+    }
+    let hostname = args.hostname.clone().unwrap_or_else(|| {
+        let f = crate::config::fqdn();
+        if f == "localhost" {
+            std::env::var("HOSTNAME").unwrap_or(f)
+        } else {
+            f
+        }
+    });
+    let self_exe = std::env::current_exe().map_err(|e| Error::io("the tmda binary", e))?;
+    if global && args.vhome_script.is_some() {
+        return Err(usage(
+            "--vhome-script is not supported in global mode yet (it works when ofmipd runs as a user)",
+        ));
+    }
+    let delivery = Delivery {
+        configdir: args.configdir.clone(),
+        vhome_script: args.vhome_script.clone(),
+        pure_proxy: args.pure_proxy,
+        throttle_script: args.throttle_script.clone(),
+        global: global.then(|| self_exe.clone()),
+    };
+    let server = Arc::new(Server {
+        hostname: hostname.clone(),
+        tls_setting,
+        tls,
+        chain: Arc::new(Chain { sources }),
+        delivery: Arc::new(delivery),
+        limits: Limits {
+            max_size: args.max_size,
+            command_timeout: Duration::from_secs(args.timeout.max(1)),
+            data_timeout: Duration::from_secs(args.data_timeout.max(1)),
+            ..Limits::default()
+        },
+        log,
+        budget: Mutex::new(Budget::new(Duration::from_secs(600), 30, 10)),
+        failure_delay: Duration::from_millis(500),
+    });
+
+    if args.one_session {
+        if let Some(a) = &run_as {
+            drop_to(a)?;
+        }
+        return one_session(server);
+    }
+
+    let mut specs: Vec<(String, bool)> = args.proxyport.iter().map(|s| (s.clone(), false)).collect();
+    specs.extend(args.ipv6proxyport.iter().map(|s| (s.clone(), true)));
+    if specs.is_empty() {
+        specs.push((format!("{hostname}:8025"), false));
+    }
+    let mut listeners = vec![];
+    for (spec, v6) in &specs {
+        for addr in parse_listen(spec, *v6)? {
+            listeners.push(bind(addr)?);
+        }
+    }
+    if !args.foreground {
+        daemonize()?;
+    }
+    if let Some(a) = &run_as {
+        drop_to(a)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    runtime.block_on(serve(listeners, server, args.connections as usize))
+}
+
+fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
+    // The peer: tcpserver's variables, else xinetd's REMOTE_HOST, else the socket itself.
+    let peer = match std::env::var("TCPREMOTEIP") {
+        Ok(ip) => Peer {
+            ip,
+            name: std::env::var("TCPREMOTEHOST").ok().filter(|s| !s.is_empty()),
+        },
+        Err(_) => match std::env::var("REMOTE_HOST") {
+            Ok(ip) => Peer { ip, name: None },
+            Err(_) => {
+                use std::os::fd::FromRawFd;
+                let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(0) });
+                Peer {
+                    ip: s
+                        .peer_addr()
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or_else(|_| "127.0.0.1".into()),
+                    name: None,
+                }
+            }
+        },
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    rt.block_on(async {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let stream = server::Stdio {
+            r: tokio::io::stdin(),
+            w: tokio::io::stdout(),
+        };
+        server::drive(stream, peer, server, rx).await;
+    });
+    // Standard input may still have a blocking read pending in the runtime: exit now.
+    std::process::exit(0);
+}
+
+async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> Result<ExitCode, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
+        server.log(
+            LogLevel::Events,
+            &format!(
+                "listening on {}",
+                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            ),
+        );
+        let (server, permits, stop_rx) = (server.clone(), permits.clone(), stop_rx.clone());
+        tasks.spawn(accept_loop(l, server, permits, stop_rx));
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("signal handler", e))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("signal handler", e))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::io("signal handler", e))?;
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => if let Some(t) = &server.tls {
+                match t.reload() {
+                    Ok(()) => server.log(LogLevel::Events, "SIGHUP: TLS certificate reloaded"),
+                    Err(e) => eprintln!("tmda-ofmipd: SIGHUP: {e}; keeping the old certificate"),
+                }
+            },
+            _ = tick.tick() => if let Some(t) = &server.tls
+                && let Some(r) = t.reload_if_changed() {
+                match r {
+                    Ok(()) => server.log(LogLevel::Events, "TLS certificate changed on disk: reloaded"),
+                    Err(e) => eprintln!("tmda-ofmipd: TLS certificate changed but cannot be loaded: {e}; keeping the old one"),
+                }
+            },
+        }
+    }
+    server.log(LogLevel::Events, "shutting down");
+    let _ = stop_tx.send(true);
+    // Sessions answer 421 at their next command; a message being received or relayed
+    // is finished first, within a grace period.
+    let grace = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            r = tasks.join_next() => if r.is_none() { break },
+            _ = &mut grace => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn accept_loop(
+    l: tokio::net::TcpListener,
+    server: Arc<Server>,
+    permits: Arc<tokio::sync::Semaphore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        // Wait for a free slot before accepting: further clients wait in the backlog (as TMDA).
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let (stream, addr) = tokio::select! {
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let ip: IpAddr = match addr.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        let (server, rx) = (server.clone(), stop.clone());
+        sessions.spawn(async move {
+            server::drive(
+                stream,
+                Peer {
+                    ip: ip.to_string(),
+                    name: None,
+                },
+                server,
+                rx,
+            )
+            .await;
+            drop(permit);
+        });
+        while sessions.try_join_next().is_some() {}
+    }
+    while sessions.join_next().await.is_some() {}
+}

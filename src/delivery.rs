@@ -1,0 +1,314 @@
+//! What `ofmipd` does with an accepted message: tag it with the authenticated user's
+//! TMDA configuration and hand it to the MTA, through the same pipeline as
+//! `tmda sendmail` ([`crate::inject`]).
+//!
+//! Personal mode (ofmipd runs as an ordinary user): the pipeline runs in-process.
+//! Global mode (started as root): every message is processed by a child process,
+//! `tmda sendmail`, running with the authenticated user's uid, gid and supplementary
+//! groups (never root, never another user), with HOME set to the user's home; the
+//! Received field travels in `$TMDA_OFMIPD_RECEIVED` as it did for tmda-inject.
+//!
+//! The user's config is `DIR/USER/config` with `--configdir DIR`, else `~USER/.tmda/config`.
+//! With `--pure-proxy` and no such file the message is passed to
+//! `$TMDA_SENDMAIL_PROGRAM` (default /usr/sbin/sendmail) untouched.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::config::{Config, LoadOptions};
+use crate::filter;
+use crate::inject::{InjectError, Injector, Options};
+use crate::message::Message;
+use crate::smtp::session::{DeliveryOutcome, Envelope};
+
+/// A system account, from the password database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub groups: Vec<u32>,
+}
+
+impl Account {
+    /// Look a user up (getpwnam_r), with the supplementary groups (getgrouplist).
+    pub fn lookup(name: &str) -> Option<Account> {
+        let c = CString::new(name).ok()?;
+        let mut buf = vec![0 as libc::c_char; 16384];
+        // SAFETY: POD out-parameters; the strings point into `buf`, copied before it drops.
+        unsafe {
+            let mut pw: libc::passwd = std::mem::zeroed();
+            let mut res: *mut libc::passwd = std::ptr::null_mut();
+            if libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) != 0 || res.is_null() {
+                return None;
+            }
+            let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned();
+            let mut groups = vec![0 as libc::gid_t; 256];
+            let mut n = groups.len() as libc::c_int;
+            if libc::getgrouplist(c.as_ptr(), pw.pw_gid, groups.as_mut_ptr(), &mut n) < 0 {
+                n = 0;
+            }
+            groups.truncate(n.max(0) as usize);
+            if groups.is_empty() {
+                groups.push(pw.pw_gid);
+            }
+            Some(Account {
+                name: name.to_string(),
+                uid: pw.pw_uid,
+                gid: pw.pw_gid,
+                home: PathBuf::from(home),
+                groups,
+            })
+        }
+    }
+}
+
+/// How messages are delivered.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub configdir: Option<PathBuf>,
+    /// `--vhome-script`: prints a virtual user's home directory given (user, domain).
+    pub vhome_script: Option<PathBuf>,
+    pub pure_proxy: bool,
+    pub throttle_script: Option<PathBuf>,
+    /// Global mode: run `tmda sendmail` (this binary) as the user.
+    pub global: Option<PathBuf>,
+}
+
+impl Delivery {
+    fn config_path(&self, user: &str, account: Option<&Account>) -> Option<PathBuf> {
+        match (&self.configdir, account) {
+            (Some(dir), _) => Some(dir.join(user).join("config")),
+            (None, Some(a)) => Some(a.home.join(".tmda/config")),
+            (None, None) => None,
+        }
+    }
+
+    /// A virtual user's home from `--vhome-script USER DOMAIN` (qmail vpopmail/vmailmgr).
+    fn vhome(&self, user: &str) -> Result<Option<PathBuf>, String> {
+        let Some(script) = &self.vhome_script else {
+            return Ok(None);
+        };
+        let (u, d) = user.split_once('@').unwrap_or((user, ""));
+        let out = Command::new(script)
+            .args([u, d])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || home.is_empty() {
+            return Err(format!("{} found no home for {user:?}", script.display()));
+        }
+        Ok(Some(PathBuf::from(home)))
+    }
+
+    /// Deliver one message (the spool holds the data as received, LF line endings).
+    pub fn deliver(&self, env: &Envelope, spool: File) -> DeliveryOutcome {
+        if let Some(script) = &self.throttle_script {
+            // The login name is an argument, never shell text.
+            match Command::new(script)
+                .arg(&env.user)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+            {
+                Ok(s) if s.success() => {}
+                Ok(_) => return DeliveryOutcome::Throttled,
+                Err(e) => return DeliveryOutcome::Transient(format!("throttle script {}: {e}", script.display())),
+            }
+        }
+        let account = Account::lookup(&env.user);
+        if self.global.is_some() {
+            let Some(account) = account else {
+                return DeliveryOutcome::Permanent(format!("no system account for user {:?}", env.user));
+            };
+            if account.uid == 0 {
+                return DeliveryOutcome::Permanent("refusing to deliver as root".into());
+            }
+            return self.deliver_as(&account, env, spool);
+        }
+        let vhome = match self.vhome(&env.user) {
+            Ok(v) => v,
+            Err(e) => return DeliveryOutcome::Transient(e),
+        };
+        let (path, home) = match &vhome {
+            Some(h) => (Some(h.join(".tmda/config")), Some(h.clone())),
+            None => (
+                self.config_path(&env.user, account.as_ref()),
+                account.as_ref().map(|a| a.home.clone()),
+            ),
+        };
+        let exists = path.as_ref().is_some_and(|p| p.exists());
+        if self.pure_proxy && !exists {
+            return pass_through(env, spool, None);
+        }
+        // Without a config of the user's own, a personal server uses its owner's.
+        let (path, home) = if exists { (path, home) } else { (None, None) };
+        deliver_in_process(path, home, env, spool)
+    }
+
+    /// Global mode: a child as the user (setgroups, setgid, setuid in that order, before exec).
+    fn deliver_as(&self, account: &Account, env: &Envelope, spool: File) -> DeliveryOutcome {
+        let path = self.config_path(&env.user, Some(account)).filter(|p| p.exists());
+        if self.pure_proxy && path.is_none() {
+            return pass_through(env, spool, Some(account));
+        }
+        let tmda = self.global.as_ref().expect("global mode");
+        let mut cmd = Command::new(tmda);
+        cmd.arg("sendmail");
+        if let Some(p) = &path {
+            cmd.arg("-c").arg(p);
+        }
+        cmd.arg("--").args(&env.recipients);
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", &account.home)
+            .env("USER", &account.name)
+            .env("LOGNAME", &account.name)
+            .env("LOGIN", &env.user)
+            .env("TMDA_OFMIPD_RECEIVED", &env.received)
+            .current_dir(&account.home);
+        drop_privileges(&mut cmd, account);
+        run_child(cmd, spool)
+    }
+}
+
+/// setgroups, setgid, setuid in the child before exec. std's `Command::uid` would run
+/// after `pre_exec`, and `Command::groups` is unstable, so this is done by hand.
+fn drop_privileges(cmd: &mut Command, a: &Account) {
+    let (uid, gid, groups) = (a.uid, a.gid, a.groups.clone());
+    // SAFETY: only async-signal-safe calls between fork and exec; the group list was
+    // computed in the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The daemon runs with an unprivileged effective uid; its saved uid is root.
+            if libc::geteuid() != 0 && libc::seteuid(0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+                || libc::setuid(0) == 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn run_child(mut cmd: Command, spool: File) -> DeliveryOutcome {
+    let child = cmd
+        .stdin(Stdio::from(spool))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
+    };
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.by_ref().take(8192).read_to_string(&mut err);
+    }
+    let status = match child.wait() {
+        Ok(s) => s,
+        Err(e) => return DeliveryOutcome::Transient(e.to_string()),
+    };
+    let why = err.lines().last().unwrap_or("").trim().to_string();
+    match status.code() {
+        Some(0) => DeliveryOutcome::Accepted,
+        // Temporary, or the user's setup is broken (config, key, input): keep the message.
+        Some(75) | Some(78) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
+        Some(_) => DeliveryOutcome::Permanent(why),
+    }
+}
+
+/// `--pure-proxy` for users without a TMDA config: the MTA gets the message unaltered.
+fn pass_through(env: &Envelope, spool: File, account: Option<&Account>) -> DeliveryOutcome {
+    let program = std::env::var("TMDA_SENDMAIL_PROGRAM").unwrap_or_else(|_| "/usr/sbin/sendmail".into());
+    let mut cmd = Command::new(&program);
+    cmd.arg("-f")
+        .arg(&env.mail_from)
+        .arg("-i")
+        .arg("--")
+        .args(&env.recipients);
+    if let Some(a) = account {
+        cmd.env("HOME", &a.home);
+        drop_privileges(&mut cmd, a);
+    }
+    run_child(cmd, spool)
+}
+
+fn deliver_in_process(
+    config_file: Option<PathBuf>,
+    home: Option<PathBuf>,
+    env: &Envelope,
+    spool: File,
+) -> DeliveryOutcome {
+    let transient = |e: String| DeliveryOutcome::Transient(e);
+    let config = match Config::load(&LoadOptions { config_file, home }) {
+        Ok(c) => c,
+        Err(e) => return transient(e.to_string()),
+    };
+    let lookup = |n: &str| crate::cli::sendmail::config_var(&config, n);
+    let filter = match filter::parse_file(&config.filter_outgoing, &lookup) {
+        Ok(f) => f,
+        Err(e) => return transient(e.to_string().replace('\n', "; ")),
+    };
+    let msg = match Message::read_from(spool) {
+        Ok(m) => m,
+        Err(e) => return DeliveryOutcome::Permanent(e.to_string()),
+    };
+    let mut transport = match crate::cli::sendmail::transport_for(&config) {
+        Ok(t) => t,
+        Err(e) => return transient(e.to_string()),
+    };
+    let now = crate::clock::now().unwrap_or(0);
+    let opts = Options {
+        recipients: env.recipients.clone(),
+        received: Some(env.received.clone()),
+        fallback_fullname: None,
+    };
+    match Injector::new(&config, &filter, now).inject(&msg, &opts, transport.as_mut()) {
+        Ok(_) => DeliveryOutcome::Accepted,
+        Err(e) => outcome_of(&e),
+    }
+}
+
+fn outcome_of(e: &InjectError) -> DeliveryOutcome {
+    match e {
+        InjectError::Delivery { source, .. } if !source.is_transient() => DeliveryOutcome::Permanent(e.to_string()),
+        InjectError::Action(_) | InjectError::NoRecipients => DeliveryOutcome::Permanent(e.to_string()),
+        // Upstream trouble, or the user's configuration: the client keeps the message.
+        _ => DeliveryOutcome::Transient(e.to_string()),
+    }
+}
+
+/// The path a per-user config would have (for start-up checks and logs).
+pub fn describe_config(dir: Option<&Path>, user: &str) -> String {
+    match dir {
+        Some(d) => d.join(user).join("config").display().to_string(),
+        None => format!("~{user}/.tmda/config"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_lookup() {
+        let root = Account::lookup("root").unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert!(root.groups.contains(&0));
+        assert!(Account::lookup("no-such-user-xyz").is_none());
+        assert!(Account::lookup("bad\0name").is_none());
+    }
+}
