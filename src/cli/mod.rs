@@ -128,7 +128,7 @@ pub enum AppletArgs {
     /// Generate a new secret key (tmda-keygen)
     Keygen(keygen::Args),
     /// Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)
-    Ofmipd(ofmipd::Args),
+    Ofmipd(Box<ofmipd::Args>),
     /// Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail's options
     #[command(disable_help_flag = true)]
     Sendmail {

@@ -1,5 +1,8 @@
 //! Parsing one SMTP command line (without its CRLF) into a [`Command`].
 
+/// ESMTP parameters of MAIL or RCPT: (upper-case keyword, value).
+pub type Params = Vec<(String, Option<String>)>;
+
 /// A parsed command. Addresses are without angle brackets; the null sender is "".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -94,7 +97,7 @@ impl Command {
 
 /// `FROM:<addr> PARAM=VALUE ...` (a space after the colon and a missing pair of angle
 /// brackets are tolerated, as many clients do it).
-fn path(arg: &str, keyword: &str) -> Option<(String, Vec<(String, Option<String>)>)> {
+fn path(arg: &str, keyword: &str) -> Option<(String, Params)> {
     if arg.len() < keyword.len() || !arg[..keyword.len()].eq_ignore_ascii_case(keyword) {
         return None;
     }
