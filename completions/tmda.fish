@@ -29,6 +29,7 @@ complete -c tmda -n "__fish_tmda_needs_command" -s V -l version -d 'Print versio
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "address" -d 'Print a tagged address (tmda-address)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
+complete -c tmda -n "__fish_tmda_needs_command" -f -a "ofmipd" -d 'Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "sendmail" -d 'Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail\'s options'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
@@ -54,8 +55,42 @@ complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l force -d 'With --in
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s h -l help -d 'Print help'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "address" -d 'Print a tagged address (tmda-address)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "sendmail" -d 'Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail\'s options'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s p -l proxyport -d 'Listen on HOST:PORT (repeatable; ":PORT" or "0.0.0.0:PORT" means all IPv4 interfaces). Default: FQDN:8025' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 6 -l ipv6proxyport -d 'Listen on IPv6 HOST:PORT (repeatable; ":PORT" means all IPv6 interfaces)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s C -l connections -d 'Handle at most NUM sessions at once; further connections wait until one ends' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s t -l throttle-script -d 'Program run with the login name before each message; non-zero refuses it (450)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l tls -d 'Offer STARTTLS: optional, localoptional or on; needs --ssl-cert and --ssl-key' -r -f -a "optional\t'STARTTLS offered; AUTH allowed before it'
+localoptional\t'Like optional for clients on a loopback address, like on for everyone else'
+on\t'STARTTLS required before AUTH, MAIL and the rest'"
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ssl-cert -d 'Certificate chain, PEM (reloaded on SIGHUP or when the file changes)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ssl-key -d 'Private key, PEM (PKCS#8, PKCS#1 or SEC1)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ciphers -d 'Accepted for compatibility and ignored: rustls always uses its own safe TLS 1.2/1.3 cipher suites' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l hostname -d 'Name in the greeting and Received fields (default: this host\'s FQDN)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l max-size -d 'Largest message accepted, in bytes (advertised with SIZE)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l timeout -d 'Seconds to wait for a command before closing the connection (RFC 5321: at least 300)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l data-timeout -d 'Seconds to wait for more DATA before closing the connection' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s a -l authfile -d 'Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s A -l authprog -d 'Check credentials with a checkpassword program (user, password, time on descriptor 3)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s R -l remoteauth -d 'Check credentials against a remote server: imap, imaps, pop3, pop3s, apop, ldap or ldaps URL' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s m -l pamauth -d 'Check credentials with PAM service SERVICE' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s S -l vhome-script -d 'Program printing a virtual user\'s home directory, given the user and the domain' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s v -l vdomains-path -d 'qmail\'s virtualdomains file (for VMailMgr set-ups)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s d -l debug -d 'Log the protocol trace too (AUTH data and passwords are never logged)'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s L -l log -d 'Log sessions, authentication and delivery results to standard error'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s b -l background -d 'Detach and run in the background (the default)'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s f -l foreground -d 'Do not detach; run in the foreground'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ssl -d 'TLS from the first byte (port 465 style); needs --ssl-cert and --ssl-key'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s F -l fallback -d 'With -R or -A, also try the default authfile last'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s V -d 'Show full version information and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l version -d 'Print version and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "address" -d 'Print a tagged address (tmda-address)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "check-address" -d 'Check a tagged address (tmda-check-address)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "keygen" -d 'Generate a new secret key (tmda-keygen)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "ofmipd" -d 'Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "sendmail" -d 'Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail\'s options'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen ofmipd sendmail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   ca-certificates libpam0g-dev
   # interoperability peers, started by the tests on loopback high ports
-  postfix dovecot-imapd dovecot-pop3d slapd ldap-utils swaks msmtp mutt curl openssl
+  postfix dovecot-imapd dovecot-pop3d slapd ldap-utils swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp mutt curl openssl
   stunnel4 ucspi-tcp libpam-wrapper pamtester socat python3
   # benchmarks
   hyperfine time

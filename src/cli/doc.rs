@@ -224,6 +224,50 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
             "COMPATIBILITY",
             "\\-\\-install and \\-\\-force are additions: TMDA only printed the key.".into(),
         )),
+        "tmda-ofmipd" => {
+            v.push((
+                "AUTHENTICATION",
+                "Sources are tried in the order given (\\-a, \\-A; any number of each); the first that accepts wins. With none \
+given, the default authfile is used: /etc/tofmipd when started as root, else ~/.tmda/tofmipd. The authfile holds \
+user:password lines (# comments); it must be mode 600 or 400 and owned by the user ofmipd runs as, or ofmipd refuses to \
+start. CRAM\\-MD5 is offered only when every source can verify it (an authprog cannot). A checkpassword program gets \
+user, password and time, NUL-terminated, on descriptor 3; exit 0 accepts, 111 is a temporary failure (454). After three \
+failed attempts a session is closed (421), each failure is answered more slowly, and failures are also counted per client \
+address and per user name across connections, so guessing is refused early. Passwords are never logged.".into(),
+            ));
+            v.push((
+                "MODES",
+                "Personal: started by an ordinary user, mail is tagged with that user's configuration (or ~USER/.tmda/config of the \
+authenticated user if it is readable). Global: started as root, ofmipd binds its ports, then runs as \\-u USER (default \
+tofmipd); each message is handed to a child process running tmda sendmail with the authenticated user's uid, gid and \
+groups and HOME, never as root; an unknown user is refused with 554. One session (\\-1): SMTP on standard input and \
+output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket.".into(),
+            ));
+            v.push((
+                "SIGNALS",
+                "SIGTERM or SIGINT: stop accepting connections; idle sessions are told 421 and closed, a message being received or \
+relayed is finished first (within 30 seconds); exit 0. SIGHUP: reload the TLS certificate and key (a changed file is also \
+picked up within 30 seconds without a signal); on error the old certificate stays in use.".into(),
+            ));
+            v.push((
+                "EXAMPLES",
+                ".nf\ntmda ofmipd \\-f \\-L \\-p 127.0.0.1:8025\n\
+tmda ofmipd \\-p :587 \\-\\-tls=on \\-\\-ssl\\-cert /etc/ssl/mail.pem \\-\\-ssl\\-key /etc/ssl/mail.key\n\
+tmda ofmipd \\-p :465 \\-\\-ssl \\-\\-ssl\\-cert cert.pem \\-\\-ssl\\-key key.pem \\-a /etc/tofmipd \\-A \"/usr/sbin/checkpassword /bin/true\"\n\
+tcpserver \\-R \\-u UID \\-g GID 0 8025 tmda ofmipd \\-1\n.fi".into(),
+            ));
+            v.push((
+                "DIFFERENCES FROM TMDA",
+                "Fixed on purpose: HELO exists; MAIL, RCPT and DATA all require AUTH; QUIT ends an AUTH exchange; a lone dot right \
+after DATA is an empty message; a failed relay is answered with 451 (temporary) or 554 instead of a dropped connection, \
+and 250 is sent only after the MTA accepted every copy; the Received field is per session; the null sender is <> rather \
+than the text \"<>\"; invalid base64 gets 501; \\-\\-tls=localoptional looks at the client's address, not ours; STARTTLS \
+discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a bare CR or LF refuses the message \
+(SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, timeouts, failure budgets, certificate reload, \
+\\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout. \\-\\-ciphers is accepted and ignored: rustls always uses its \
+safe TLS 1.2 and 1.3 suites. Not yet: \\-R (remote IMAP/POP3/LDAP authentication), \\-m (PAM), and \\-S in global mode.".into(),
+            ));
+        }
         "tmda-sendmail" => {
             v.push((
                 "DESCRIPTION OF THE PIPELINE",
@@ -412,7 +456,11 @@ pub fn render_all() -> Vec<Generated> {
         contents: render_man(super::command(), "1", "tmda"),
     }];
     for a in Applet::ALL {
-        let section = if *a == Applet::Sendmail { "8" } else { "1" };
+        let section = if matches!(a, Applet::Sendmail | Applet::Ofmipd) {
+            "8"
+        } else {
+            "1"
+        };
         out.push(Generated {
             path: format!("man/{}.{section}", a.legacy_name()),
             contents: render_man(a.command(), section, a.legacy_name()),

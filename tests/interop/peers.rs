@@ -52,7 +52,7 @@ fn is_root() -> bool {
 
 unsafe extern "C" {
     #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    pub fn libc_geteuid() -> u32;
 }
 
 /// A directory other users (postfix, nobody, dovecot) can traverse.
@@ -398,4 +398,165 @@ impl Drop for Postfix {
             .arg("stop")
             .output();
     }
+}
+
+/// uid and gid of `nobody` (tests run ofmipd as nobody when they run as root, so it
+/// runs in personal mode as TMDA decides by uid).
+pub fn nobody() -> (u32, u32) {
+    let a = tmda::delivery::Account::lookup("nobody").expect("user nobody");
+    (a.uid, a.gid)
+}
+
+/// Make `dir` (recursively) belong to nobody when we are root.
+pub fn give_to_nobody(dir: &Path) {
+    if is_root() {
+        let (u, g) = nobody();
+        let st = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{u}:{g}"))
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+/// A HOME for ofmipd's user: TMDA config relaying to `upstream_port`, the test key,
+/// and a tofmipd file with alice:wonderland.
+pub fn ofmipd_home(dir: &Path, upstream_port: u16, extra: &str) -> PathBuf {
+    let home = tmda_home(
+        dir,
+        &format!("MAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{upstream_port}'\nFULLNAME = 'Alice'\n{extra}"),
+    );
+    std::fs::write(home.join(".tmda/tofmipd"), "# test users\nalice:wonderland\n").unwrap();
+    std::fs::set_permissions(home.join(".tmda/tofmipd"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    give_to_nobody(&home);
+    home
+}
+
+/// A running `tmda ofmipd -f -L` on a loopback port, stopped by PID when dropped.
+pub struct Ofmipd {
+    pub port: u16,
+    pub log: PathBuf,
+    pub daemon: Daemon,
+}
+
+impl Ofmipd {
+    pub fn start(home: &Path, args: &[&str]) -> Ofmipd {
+        let port = free_port();
+        let log = home.parent().unwrap().join(format!("ofmipd-{port}.log"));
+        let mut cmd = Command::new(tmda_bin());
+        cmd.args(["ofmipd", "-f", "-L", "--hostname", "mx.test", "-p"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env("HOME", home)
+            .env("GLOBAL_TMDARC", home.join("none"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if is_root() {
+            use std::os::unix::process::CommandExt;
+            let (u, g) = nobody();
+            cmd.uid(u).gid(g);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!(
+                    "ofmipd exited with {st}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ofmipd did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ofmipd {
+            port,
+            log,
+            daemon: Daemon { child, name: "ofmipd" },
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A minimal line-based SMTP client for protocol-level checks.
+pub struct Raw {
+    pub stream: std::net::TcpStream,
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        Raw { stream, reader }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        self.stream.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// One whole reply (all its lines), or "" on EOF.
+    pub fn reply(&mut self) -> String {
+        use std::io::BufRead;
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.reader.read_line(&mut l).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+
+    pub fn login(&mut self) {
+        assert!(self.reply().starts_with("220 "));
+        assert!(self.cmd("EHLO client.test").starts_with("250"));
+        let r = self.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=");
+        assert!(r.starts_with("235"), "{r}");
+    }
+}
+
+/// Run a program with input; return (success, stdout+stderr).
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> (bool, String) {
+    use std::io::Write;
+    let mut c = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let data = input.to_vec();
+    let w = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = c.wait_with_output().unwrap();
+    let _ = w.join();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

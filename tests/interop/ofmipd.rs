@@ -1,0 +1,561 @@
+//! `tmda ofmipd` with real clients (swaks, curl, msmtp, Python's smtplib, openssl
+//! s_client), relaying to Postfix's smtp-sink, and the security behaviour that matters
+//! on a network: no relay without AUTH, TLS policy, STARTTLS injection, limits.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::peers::*;
+
+struct Setup {
+    tmp: tempfile::TempDir,
+    sink: SmtpSink,
+    home: std::path::PathBuf,
+    certs: (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
+}
+
+fn setup(extra_config: &str) -> Setup {
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let certs = test_certificates(tmp.path());
+    let home = ofmipd_home(tmp.path(), sink.port, extra_config);
+    Setup { tmp, sink, home, certs }
+}
+
+impl Setup {
+    fn start(&self, args: &[&str]) -> Ofmipd {
+        Ofmipd::start(&self.home, args)
+    }
+
+    fn tls_args(&self) -> Vec<String> {
+        vec![
+            "--ssl-cert".into(),
+            self.certs.1.display().to_string(),
+            "--ssl-key".into(),
+            self.certs.2.display().to_string(),
+        ]
+    }
+
+    fn start_tls(&self, mode: &[&str]) -> Ofmipd {
+        let mut a: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
+        a.extend(self.tls_args());
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.start(&refs)
+    }
+}
+
+fn swaks(port: u16, extra: &[&str], rcpt: &str) -> (bool, String) {
+    let bin = require("swaks", "swaks");
+    let out = Command::new(bin)
+        .args([
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--au",
+            "alice",
+            "--ap",
+            "wonderland",
+            "-f",
+            "alice@example.org",
+            "-t",
+            rcpt,
+        ])
+        .args([
+            "--h-Subject",
+            "swaks test",
+            "--body",
+            "Body line one.\n.Leading dot line.\nLast line.",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The relayed copy is tagged (the MAC recomputed with the user's key), with our Received field.
+fn assert_tagged(s: &Sunk, home: &Path, rcpt: &str) {
+    assert_eq!(s.rcpt_to, format!("<{rcpt}>"));
+    // Tagged from the message's own From address (or USERNAME@HOSTNAME without one), as TMDA.
+    let env = s.mail_from.trim_matches(['<', '>']);
+    assert!(
+        (env.starts_with("alice-dated-") && env.ends_with("@example.org"))
+            || (env.starts_with("testuser-dated-") && env.ends_with("@testsite.com")),
+        "{env}"
+    );
+    assert_tag_verifies(env, None, home);
+    assert_eq!(header(&s.message, "From").unwrap(), format!("Alice <{env}>"));
+    let received = header(&s.message, "Received").unwrap();
+    assert!(received.contains("by mx.test (tmda-ofmipd) with ESMTP"), "{received}");
+    assert!(received.contains("[127.0.0.1]"), "{received}");
+}
+
+#[test]
+fn swaks_plain_login_cram_md5() {
+    let s = setup("");
+    let o = s.start(&[]);
+    for (mech, rcpt) in [
+        ("PLAIN", "plain@x.org"),
+        ("LOGIN", "login@x.org"),
+        ("CRAM-MD5", "cram@x.org"),
+    ] {
+        let (ok, out) = swaks(o.port, &["--auth", mech], rcpt);
+        assert!(ok, "{mech}: {out}");
+        assert!(out.contains("250 2.0.0 Ok: message accepted"), "{out}");
+    }
+    let got = s.sink.wait_for(3);
+    for (g, r) in got.iter().zip(["cram@x.org", "login@x.org", "plain@x.org"]) {
+        assert_tagged(g, &s.home, r);
+        assert!(header(&g.message, "Received").unwrap().contains("with ESMTPA;"));
+        assert!(
+            g.message
+                .replace("\r\n", "\n")
+                .contains("\n\nBody line one.\n.Leading dot line.\nLast line.\n"),
+            "{}",
+            g.message
+        );
+    }
+    let log = o.log_text();
+    assert!(
+        log.contains("auth \"alice\" via authfile") && !log.contains("wonderland"),
+        "{log}"
+    );
+}
+
+#[test]
+fn no_relay_without_auth_and_bad_passwords() {
+    let s = setup("");
+    let o = s.start(&[]);
+    let bin = require("swaks", "swaks");
+    let out = Command::new(&bin)
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", o.port),
+            "-f",
+            "a@b.c",
+            "-t",
+            "victim@x.org",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("530 5.7.0 Authentication required"));
+    let out = Command::new(&bin)
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", o.port),
+            "--auth",
+            "PLAIN",
+            "--au",
+            "alice",
+            "--ap",
+            "wonderlan",
+            "-t",
+            "v@x.org",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("535 5.7.8"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(s.sink.messages().is_empty());
+}
+
+#[test]
+fn swaks_starttls_and_implicit_tls() {
+    let s = setup("");
+    let on = s.start_tls(&["--tls=on"]);
+    let (ok, out) = swaks(on.port, &["--tls", "--auth", "PLAIN"], "starttls@x.org");
+    assert!(ok, "{out}");
+    let ssl = s.start_tls(&["--ssl"]);
+    let (ok, out) = swaks(ssl.port, &["--tlsc", "--auth", "LOGIN"], "smtps@x.org");
+    assert!(ok, "{out}");
+    let got = s.sink.wait_for(2);
+    let r0 = header(&got[0].message, "Received").unwrap();
+    assert!(
+        r0.contains("(using SMTP over TLS)") && r0.contains("with ESMTPSA"),
+        "{r0}"
+    );
+    let r1 = header(&got[1].message, "Received").unwrap();
+    assert!(r1.contains("(using STARTTLS)") && r1.contains("with ESMTPSA"), "{r1}");
+}
+
+#[test]
+fn tls_on_refuses_everything_before_starttls() {
+    let s = setup("");
+    let o = s.start_tls(&["--tls=on"]);
+    let mut c = Raw::connect(o.port);
+    assert!(c.reply().starts_with("220 mx.test ESMTP tmda-ofmipd"));
+    let ehlo = c.cmd("EHLO x");
+    assert!(ehlo.contains("250-STARTTLS") || ehlo.contains("250 STARTTLS"), "{ehlo}");
+    assert!(!ehlo.contains("AUTH"), "AUTH must not be offered before TLS: {ehlo}");
+    assert!(
+        c.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=")
+            .starts_with("530 5.7.0 Must issue a STARTTLS command first")
+    );
+    assert!(c.cmd("MAIL FROM:<a@b>").starts_with("530"));
+    assert!(c.cmd("RCPT TO:<a@b>").starts_with("530"));
+    assert!(c.cmd("QUIT").starts_with("221"));
+}
+
+#[test]
+fn localoptional_is_optional_on_loopback() {
+    let s = setup("");
+    let o = s.start_tls(&["--tls=localoptional"]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    let ehlo = c.cmd("EHLO x");
+    assert!(ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN"), "{ehlo}");
+}
+
+#[test]
+fn starttls_injection_is_discarded() {
+    use std::io::{Read, Write};
+    let s = setup("");
+    let o = s.start_tls(&["--tls=optional"]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    c.cmd("EHLO x");
+    // The injected command travels in the same packet as STARTTLS.
+    c.send("STARTTLS\r\nNOOP injected\r\n");
+    assert!(c.reply().starts_with("220 2.0.0 Ready to start TLS"));
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(&s.certs.0).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, c.stream.try_clone().unwrap());
+    tls.write_all(b"EHLO after\r\n").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = String::new();
+    while !got.contains("\r\n250 ") {
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // The first thing we hear over TLS answers our EHLO, not the injected NOOP.
+    assert!(got.starts_with("250-mx.test"), "{got}");
+    assert!(o.log_text().contains("discarded"), "{}", o.log_text());
+}
+
+#[test]
+fn curl_starttls_and_smtps() {
+    let curl = require("curl", "curl");
+    let s = setup("");
+    let opt = s.start_tls(&["--tls=optional"]);
+    let ssl = s.start_tls(&["--ssl"]);
+    let msg = b"From: alice@example.org\r\nTo: curl@x.org\r\nSubject: curl\r\n\r\nvia curl\r\n";
+    for url in [
+        format!("smtp://127.0.0.1:{}", opt.port),
+        format!("smtps://127.0.0.1:{}", ssl.port),
+    ] {
+        let (ok, out) = run_with_input(
+            Command::new(&curl)
+                .args(["-sS", "--url", &url, "--ssl-reqd", "--cacert"])
+                .arg(&s.certs.0)
+                .args([
+                    "-u",
+                    "alice:wonderland",
+                    "--mail-from",
+                    "alice@example.org",
+                    "--mail-rcpt",
+                    "curl@x.org",
+                    "-T",
+                    "-",
+                ]),
+            msg,
+        );
+        assert!(ok, "{url}: {out}");
+    }
+    let got = s.sink.wait_for(2);
+    for g in &got {
+        assert_tagged(g, &s.home, "curl@x.org");
+        assert!(g.message.ends_with("\n\nvia curl\n"), "{:?}", g.message);
+    }
+}
+
+#[test]
+fn msmtp_submission_with_starttls() {
+    let msmtp = require("msmtp", "msmtp");
+    let s = setup("");
+    let o = s.start_tls(&["--tls=on"]);
+    let rc = s.tmp.path().join("msmtprc");
+    std::fs::write(
+        &rc,
+        format!(
+            "account t\nhost 127.0.0.1\nport {}\ntls on\ntls_starttls on\ntls_trust_file {}\ntls_host_override localhost\nauth plain\nuser alice\npassword wonderland\nfrom alice@example.org\n",
+            o.port,
+            s.certs.0.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (ok, out) = run_with_input(
+        Command::new(msmtp).arg("-C").arg(&rc).args(["-a", "t", "msmtp@x.org"]),
+        b"Subject: msmtp\n\nvia msmtp\n",
+    );
+    assert!(ok, "{out}");
+    let got = s.sink.wait_for(1);
+    assert_tagged(&got[0], &s.home, "msmtp@x.org");
+}
+
+#[test]
+fn python_smtplib() {
+    let s = setup("");
+    let o = s.start_tls(&["--tls=optional"]);
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+port, ca = {port}, {ca:?}
+s = smtplib.SMTP("127.0.0.1", port)
+try:
+    s.sendmail("a@b.c", ["x@y.org"], "Subject: no\n\nno auth\n")
+    sys.exit("sent without AUTH")
+except smtplib.SMTPSenderRefused as e:
+    assert e.smtp_code == 530, e
+s.starttls(context=ssl.create_default_context(cafile=ca))
+s.login("alice", "wonderland")   # smtplib prefers CRAM-MD5, which the authfile supports
+refused = s.sendmail("alice@example.org", ["py1@x.org", "py2@x.org"], "From: alice@example.org\nSubject: py\n\nfrom python\n")
+assert refused == {{}}, refused
+s.quit()
+"#,
+        port = o.port,
+        ca = s.certs.0.display().to_string()
+    );
+    let out = Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = s.sink.wait_for(2);
+    assert_tagged(&got[0], &s.home, "py1@x.org");
+    assert_tagged(&got[1], &s.home, "py2@x.org");
+}
+
+#[test]
+fn openssl_s_client_starttls() {
+    let openssl = require("openssl", "openssl");
+    let s = setup("");
+    let o = s.start_tls(&["--tls=on"]);
+    let session = "EHLO openssl\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<ossl@x.org>\r\nDATA\r\nSubject: openssl\r\n\r\nvia s_client\r\n.\r\nQUIT\r\n";
+    let (_, out) = run_with_input(
+        Command::new(openssl)
+            .args([
+                "s_client",
+                "-quiet",
+                "-starttls",
+                "smtp",
+                "-connect",
+                &format!("127.0.0.1:{}", o.port),
+                "-verify_return_error",
+                "-CAfile",
+            ])
+            .arg(&s.certs.0),
+        session.as_bytes(),
+    );
+    assert!(
+        out.contains("235 2.7.0") && out.contains("250 2.0.0 Ok: message accepted"),
+        "{out}"
+    );
+    assert_tagged(&s.sink.wait_for(1)[0], &s.home, "ossl@x.org");
+}
+
+#[test]
+fn overlong_lines_and_idle_clients() {
+    let s = setup("");
+    let o = s.start(&["--timeout", "1"]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    let long = format!("NOOP {}", "x".repeat(5000));
+    assert!(c.cmd(&long).starts_with("500 5.5.2 Error: line too long"));
+    assert!(c.cmd("NOOP").starts_with("250"), "still usable after an overlong line");
+    let t = Instant::now();
+    let r = c.reply();
+    assert!(r.starts_with("421 4.4.2"), "idle client dropped: {r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(c.reply(), "", "connection closed");
+}
+
+#[test]
+fn upstream_down_gives_451_and_nothing_is_claimed() {
+    let s = setup("");
+    // Point the user's relay at a port nobody listens on.
+    let cfg = s.home.join(".tmda/config");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("127.0.0.1:{}", s.sink.port),
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = s.start(&[]);
+    let mut c = Raw::connect(o.port);
+    c.login();
+    c.cmd("MAIL FROM:<alice@example.org>");
+    c.cmd("RCPT TO:<x@y.org>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: x\r\n\r\nbody\r\n.");
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(c.cmd("NOOP").starts_with("250"), "the session goes on");
+}
+
+#[test]
+fn thirty_megabyte_message_arrives_intact() {
+    let s = setup("");
+    let o = s.start(&[]);
+    let mut c = Raw::connect(o.port);
+    c.login();
+    c.cmd("MAIL FROM:<alice@example.org> SIZE=32000000");
+    c.cmd("RCPT TO:<big@x.org>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    let line = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.............\r\n";
+    let mut body = String::with_capacity(31 * 1024 * 1024);
+    while body.len() < 30 * 1024 * 1024 {
+        body.push_str(line);
+    }
+    c.send("Subject: big\r\n\r\n");
+    c.send(&body);
+    let r = c.cmd(".");
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = s.sink.wait_for(1);
+    let relayed = got[0].message.split_once("\n\n").unwrap().1;
+    assert_eq!(relayed.len(), body.replace("\r\n", "\n").len());
+    assert!(relayed == body.replace("\r\n", "\n"), "body differs");
+}
+
+#[test]
+fn brute_force_is_slowed_then_cut_off() {
+    let s = setup("");
+    let o = s.start(&[]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    c.cmd("EHLO x");
+    let t = Instant::now();
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n").starts_with("535"));
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n").starts_with("535"));
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n").starts_with("421 4.7.0"));
+    // 0.5 s after the first failure, 1 s after the second, 1.5 s after the third.
+    assert!(t.elapsed() >= Duration::from_millis(2900), "{:?}", t.elapsed());
+    // The per-user budget spans connections: after enough failures even the right
+    // password is refused for a while.
+    for _ in 0..3 {
+        let mut c = Raw::connect(o.port);
+        c.reply();
+        c.cmd("EHLO x");
+        for _ in 0..3 {
+            let r = c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n");
+            if r.starts_with("421") {
+                break;
+            }
+        }
+    }
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    c.cmd("EHLO x");
+    assert!(
+        c.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=").starts_with("535"),
+        "locked out after repeated failures"
+    );
+    assert!(o.log_text().contains("too many recent failures"));
+}
+
+#[test]
+fn connection_limit_defers_and_many_connections_succeed() {
+    let s = setup("");
+    let o = s.start(&["-C", "20"]);
+    let mut held: Vec<Raw> = (0..20).map(|_| Raw::connect(o.port)).collect();
+    for c in held.iter_mut() {
+        assert!(c.reply().starts_with("220"));
+    }
+    let mut extra = Raw::connect(o.port);
+    extra.stream.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    assert!(extra.stream.read(&mut b).is_err(), "a 21st session must wait");
+    held.pop().unwrap().cmd("QUIT");
+    extra.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let greeting = extra.reply();
+    assert!(
+        greeting.starts_with("220 mx.test"),
+        "the waiting client is served once a slot frees: {greeting:?}"
+    );
+    drop(held);
+    drop(extra);
+    // 1,000 rapid connections, 8 at a time: every one gets its greeting and a clean QUIT.
+    let port = o.port;
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..125 {
+                    let mut c = Raw::connect(port);
+                    assert!(c.reply().starts_with("220"));
+                    assert!(c.cmd("QUIT").starts_with("221"));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn authfile_with_wide_mode_refuses_to_start() {
+    let s = setup("");
+    let f = s.home.join(".tmda/tofmipd");
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut cmd = Command::new(tmda_bin());
+    cmd.args(["ofmipd", "-f", "-p", "127.0.0.1:1", "-a"])
+        .arg(&f)
+        .env("HOME", &s.home);
+    if unsafe { libc_geteuid() } == 0 {
+        use std::os::unix::process::CommandExt;
+        let (u, g) = nobody();
+        cmd.uid(u).gid(g);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be chmod 600 or 400 (it is 644)"));
+}
+
+#[test]
+fn tcpserver_one_session() {
+    let tcpserver = require("tcpserver", "ucspi-tcp");
+    let s = setup("");
+    let port = free_port();
+    let mut cmd = Command::new(tcpserver);
+    let (u, g) = nobody();
+    cmd.args([
+        "-R",
+        "-H",
+        "-u",
+        &u.to_string(),
+        "-g",
+        &g.to_string(),
+        "127.0.0.1",
+        &port.to_string(),
+    ])
+    .arg(tmda_bin())
+    .args(["ofmipd", "-1", "--hostname", "mx.test"])
+    .env("HOME", &s.home)
+    .env("GLOBAL_TMDARC", s.home.join("none"))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let _d = Daemon {
+        child: cmd.spawn().unwrap(),
+        name: "tcpserver",
+    };
+    wait_for_port(port, "tcpserver");
+    let (ok, out) = swaks(port, &["--auth", "PLAIN"], "tcpserver@x.org");
+    assert!(ok, "{out}");
+    let got = s.sink.wait_for(1);
+    assert_tagged(&got[0], &s.home, "tcpserver@x.org");
+}
