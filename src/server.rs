@@ -575,7 +575,7 @@ mod tests {
 
     #[test]
     fn budget_limits_per_ip_and_user_separately() {
-        let mut b = Budget::new(Duration::from_secs(600), 3, 2);
+        let mut b = Budget::new(Duration::from_secs(600), 2, 2);
         let t = Instant::now();
         let ip: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
         let other: Option<IpAddr> = Some("192.0.2.2".parse().unwrap());
