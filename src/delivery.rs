@@ -172,8 +172,7 @@ impl Delivery {
             .env("USER", &account.name)
             .env("LOGNAME", &account.name)
             .env("LOGIN", &env.user)
-            .env("TMDA_OFMIPD_RECEIVED", &env.received)
-            .current_dir(&account.home);
+            .env("TMDA_OFMIPD_RECEIVED", &env.received);
         drop_privileges(&mut cmd, account);
         run_child(cmd, spool)
     }
@@ -181,8 +180,11 @@ impl Delivery {
 
 /// setgroups, setgid, setuid in the child before exec. std's `Command::uid` would run
 /// after `pre_exec`, and `Command::groups` is unstable, so this is done by hand.
+/// The child also changes into the user's home there: std would `chdir` before the
+/// hook runs, while still the daemon's user, which cannot enter a private home.
 fn drop_privileges(cmd: &mut Command, a: &Account) {
     let (uid, gid, groups) = (a.uid, a.gid, a.groups.clone());
+    let home = CString::new(a.home.as_os_str().as_encoded_bytes()).unwrap_or_else(|_| c"/".into());
     // SAFETY: only async-signal-safe calls between fork and exec; the group list was
     // computed in the parent.
     unsafe {
@@ -191,13 +193,14 @@ fn drop_privileges(cmd: &mut Command, a: &Account) {
             if libc::geteuid() != 0 && libc::seteuid(0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-                || libc::setuid(0) == 0
-            {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            if libc::setuid(0) == 0 {
+                // Root could be regained: refuse to run anything.
+                return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+            }
+            let _ = libc::chdir(home.as_ptr());
             Ok(())
         });
     }

@@ -1,0 +1,180 @@
+//! Global mode, for real: ofmipd started as root drops to `tofmipd`, and each message is
+//! processed by a child with the authenticated user's uid, gid and groups. The test
+//! creates its system users (tofmipd, tmdaglobal1, tmdaglobal2) with useradd; it must
+//! run as root, as CI does, and fails loudly otherwise.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::peers::*;
+
+fn ensure_user(name: &str, home: &Path) -> tmda::delivery::Account {
+    if tmda::delivery::Account::lookup(name).is_none() {
+        let st = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--home-dir",
+            ])
+            .arg(home)
+            .arg(name)
+            .status()
+            .expect("useradd (Debian's passwd package)");
+        assert!(st.success(), "useradd {name}");
+    } else {
+        let st = Command::new("usermod")
+            .arg("--home")
+            .arg(home)
+            .arg(name)
+            .status()
+            .unwrap();
+        assert!(st.success(), "usermod {name}");
+    }
+    tmda::delivery::Account::lookup(name).unwrap()
+}
+
+fn chown_r(path: &Path, a: &tmda::delivery::Account) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", a.uid, a.gid))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn global_mode_delivers_as_the_authenticated_user() {
+    assert_eq!(
+        unsafe { libc_geteuid() },
+        0,
+        "the global-mode test must run as root (CI does)"
+    );
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));
+    let out_dir = tmp.path().join("deliveries");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::set_permissions(&out_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let mut users = vec![];
+    for (name, key) in [
+        ("tmdaglobal1", "1111111111111111111111111111111111111111"),
+        ("tmdaglobal2", "2222222222222222222222222222222222222222"),
+    ] {
+        let home = tmp.path().join(name);
+        std::fs::create_dir_all(home.join(".tmda")).unwrap();
+        std::fs::write(
+            home.join(".tmda/config"),
+            format!("USERNAME = '{name}'\nHOSTNAME = 'global.test'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{}'\nLOGFILE_OUTGOING = '~/outgoing.log'\n", sink.port),
+        )
+        .unwrap();
+        std::fs::write(home.join(".tmda/crypt_key"), format!("{key}\n")).unwrap();
+        std::fs::set_permissions(home.join(".tmda/crypt_key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let acct = ensure_user(name, &home);
+        chown_r(&home, &acct);
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        users.push((acct, home));
+    }
+    let authfile = tmp.path().join("tofmipd");
+    std::fs::write(&authfile, "tmdaglobal1:pw-one\ntmdaglobal2:pw-two\nghost:pw-ghost\n").unwrap();
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_r(&authfile, &tofmipd);
+
+    let port = free_port();
+    let log = tmp.path().join("ofmipd.log");
+    let child = Command::new(tmda_bin())
+        .args([
+            "ofmipd",
+            "-f",
+            "-L",
+            "--hostname",
+            "mx.global",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "-a",
+        ])
+        .arg(&authfile)
+        .env("GLOBAL_TMDARC", tmp.path().join("none"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon {
+        child,
+        name: "ofmipd (global)",
+    };
+    wait_for_port(port, "ofmipd");
+
+    // The network-facing process no longer runs as root.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id())).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(uids[1], tofmipd.uid, "effective uid is tofmipd: {status}");
+
+    for ((acct, _), pw) in users.iter().zip(["pw-one", "pw-two"]) {
+        let mut c = Raw::connect(port);
+        assert!(c.reply().starts_with("220"));
+        c.cmd("EHLO g");
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{pw}", acct.name));
+        assert!(c.cmd(&format!("AUTH PLAIN {b64}")).starts_with("235"));
+        assert!(c.cmd("MAIL FROM:<x@y>").starts_with("250"));
+        assert!(c.cmd(&format!("RCPT TO:<to-{}@x.org>", acct.name)).starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let r = c.cmd("Subject: global\r\n\r\nhello\r\n.");
+        assert!(
+            r.starts_with("250 2.0.0"),
+            "{r}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    // A user in the authfile without a system account: refused, not a crash.
+    let mut c = Raw::connect(port);
+    c.reply();
+    c.cmd("EHLO g");
+    assert!(c.cmd("AUTH PLAIN AGdob3N0AHB3LWdob3N0").starts_with("235"));
+    c.cmd("MAIL FROM:<x@y>");
+    c.cmd("RCPT TO:<z@x.org>");
+    c.cmd("DATA");
+    let r = c.cmd("Subject: x\r\n\r\nb\r\n.");
+    assert!(r.starts_with("554 5.0.0") && r.contains("no system account"), "{r}");
+
+    let got = sink.wait_for(2);
+    for ((acct, home), s) in users.iter().zip(&got) {
+        let env = s.mail_from.trim_matches(['<', '>']);
+        assert!(
+            env.starts_with(&format!("{}-dated-", acct.name)) && env.ends_with("@global.test"),
+            "{env}"
+        );
+        // Tagged with this user's own key: it verifies with theirs, not the other's.
+        assert_tag_verifies(env, None, home);
+        // The log file in the user's home was written by the user, so the child ran as them.
+        let meta = std::fs::metadata(home.join("outgoing.log")).expect("LOGFILE_OUTGOING written");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (acct.uid, acct.gid),
+            "delivery ran as {}",
+            acct.name
+        );
+    }
+    let other = &users[1].1;
+    let first_env = got[0].mail_from.trim_matches(['<', '>']);
+    let out = Command::new(tmda_bin())
+        .args(["check-address", first_env])
+        .env("HOME", other)
+        .env("GLOBAL_TMDARC", "/none")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "user 1's tag must not verify with user 2's key");
+    drop(daemon);
+}
