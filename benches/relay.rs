@@ -20,7 +20,15 @@ struct Opts {
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { port: 0, clients: 1, messages: 100, auth: None, per_connection: false, idle: 0, hold: 5 };
+    let mut o = Opts {
+        port: 0,
+        clients: 1,
+        messages: 100,
+        auth: None,
+        per_connection: false,
+        idle: 0,
+        hold: 5,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -79,7 +87,10 @@ impl Client {
         let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         s.set_nodelay(true).unwrap();
         let (r, w) = s.into_split();
-        let mut c = Client { r: BufReader::new(r), w };
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
         let g = c.reply().await;
         assert!(g.starts_with("220"), "{g}");
         c.cmd("EHLO bench.test\r\n", "250").await;
@@ -93,7 +104,10 @@ impl Client {
     }
 
     async fn message(&mut self, body: &[u8]) {
-        self.w.write_all(b"MAIL FROM:<bench@example.com>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\n").await.unwrap();
+        self.w
+            .write_all(b"MAIL FROM:<bench@example.com>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\n")
+            .await
+            .unwrap();
         for want in ["250", "250", "354"] {
             let r = self.reply().await;
             assert!(r.starts_with(want), "{r}");
@@ -138,7 +152,11 @@ async fn main() {
         let (auth, body, port, n, per) = (o.auth.clone(), body.clone(), o.port, o.messages, o.per_connection);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
-            let mut c = if per { None } else { Some(Client::open(port, &auth).await) };
+            let mut c = if per {
+                None
+            } else {
+                Some(Client::open(port, &auth).await)
+            };
             for _ in 0..n {
                 let t = Instant::now();
                 if per {
