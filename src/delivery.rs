@@ -249,6 +249,69 @@ fn pass_through(env: &Envelope, spool: File, account: Option<&Account>) -> Deliv
     run_child(cmd, spool)
 }
 
+/// A user's configuration, outgoing filter and key, parsed once and reused while none
+/// of the files they came from changes (checked by modification time on every message).
+struct Prepared {
+    config: Config,
+    filter: crate::filter::Filter,
+    tagger: Option<crate::address::Tagger>,
+    stamps: Vec<(PathBuf, Option<std::time::SystemTime>)>,
+}
+
+type CacheKey = (Option<PathBuf>, Option<PathBuf>);
+
+static PREPARED: std::sync::Mutex<Option<std::collections::HashMap<CacheKey, std::sync::Arc<Prepared>>>> =
+    std::sync::Mutex::new(None);
+
+fn stamp(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<std::sync::Arc<Prepared>, String> {
+    let key = (config_file.clone(), home.clone());
+    if let Some(p) = PREPARED
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned()))
+        && p.stamps.iter().all(|(path, t)| stamp(path) == *t)
+    {
+        return Ok(p);
+    }
+    let config = Config::load(&LoadOptions {
+        config_file: config_file.clone(),
+        home,
+    })
+    .map_err(|e| e.to_string())?;
+    let lookup = |n: &str| crate::cli::sendmail::config_var(&config, n);
+    let filter = filter::parse_file(&config.filter_outgoing, &lookup).map_err(|e| e.to_string().replace('\n', "; "))?;
+    let global = std::env::var("GLOBAL_TMDARC")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/etc/tmdarc".into());
+    let mut files: Vec<PathBuf> = vec![PathBuf::from(global), config.crypt_key_file.clone()];
+    files.extend(config_file);
+    files.extend(config.files.iter().cloned());
+    files.extend(filter.files.iter().cloned());
+    let stamps = files
+        .into_iter()
+        .map(|f| {
+            let t = stamp(&f);
+            (f, t)
+        })
+        .collect();
+    let tagger = config.tagger().ok();
+    let p = std::sync::Arc::new(Prepared {
+        config,
+        filter,
+        tagger,
+        stamps,
+    });
+    if let Ok(mut c) = PREPARED.lock() {
+        c.get_or_insert_with(Default::default).insert(key, p.clone());
+    }
+    Ok(p)
+}
+
 fn deliver_in_process(
     config_file: Option<PathBuf>,
     home: Option<PathBuf>,
@@ -256,20 +319,15 @@ fn deliver_in_process(
     spool: File,
 ) -> DeliveryOutcome {
     let transient = |e: String| DeliveryOutcome::Transient(e);
-    let config = match Config::load(&LoadOptions { config_file, home }) {
-        Ok(c) => c,
-        Err(e) => return transient(e.to_string()),
-    };
-    let lookup = |n: &str| crate::cli::sendmail::config_var(&config, n);
-    let filter = match filter::parse_file(&config.filter_outgoing, &lookup) {
-        Ok(f) => f,
-        Err(e) => return transient(e.to_string().replace('\n', "; ")),
+    let prepared = match prepare(config_file, home) {
+        Ok(p) => p,
+        Err(e) => return transient(e),
     };
     let msg = match Message::read_from(spool) {
         Ok(m) => m,
         Err(e) => return DeliveryOutcome::Permanent(e.to_string()),
     };
-    let mut transport = match crate::cli::sendmail::transport_for(&config) {
+    let mut transport = match crate::cli::sendmail::transport_for(&prepared.config) {
         Ok(t) => t,
         Err(e) => return transient(e.to_string()),
     };
@@ -279,7 +337,11 @@ fn deliver_in_process(
         received: Some(env.received.clone()),
         fallback_fullname: None,
     };
-    match Injector::new(&config, &filter, now).inject(&msg, &opts, transport.as_mut()) {
+    let injector = Injector::new(&prepared.config, &prepared.filter, now);
+    if let Some(t) = &prepared.tagger {
+        injector.set_tagger(t.clone());
+    }
+    match injector.inject(&msg, &opts, transport.as_mut()) {
         Ok(_) => DeliveryOutcome::Accepted,
         Err(e) => outcome_of(&e),
     }

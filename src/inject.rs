@@ -127,6 +127,11 @@ impl<'a> Injector<'a> {
         }
     }
 
+    /// Use an already loaded key (a daemon caches it between messages).
+    pub fn set_tagger(&self, t: Tagger) {
+        let _ = self.tagger.set(t);
+    }
+
     /// The key is read only when some copy needs a tag.
     fn tagger(&self) -> Result<&Tagger, InjectError> {
         if let Some(t) = self.tagger.get() {

@@ -12,4 +12,5 @@ mod generated;
 mod inject;
 mod keygen;
 mod multicall;
+mod ofmipd;
 mod sendmail;

@@ -441,6 +441,8 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         failure_delay: Duration::from_millis(500),
     });
 
+    // A daemon relays many messages: keep upstream connections open between them.
+    crate::transport::smtp::enable_pooling();
     if args.one_session {
         if let Some(a) = &run_as {
             drop_to(a)?;

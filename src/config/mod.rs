@@ -17,9 +17,9 @@ pub mod ini;
 pub mod python;
 pub mod value;
 
-use std::cell::OnceCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock as OnceCell;
 
 use crate::address::{TagNames, Tagger};
 use crate::interval::Interval;
@@ -724,7 +724,13 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
 }
 
 /// The fully qualified name of this host, as Python's `socket.getfqdn()` finds it.
+/// Looked up once per process: it needs a resolver call, and ofmipd wants it per message.
 pub fn fqdn() -> String {
+    static FQDN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FQDN.get_or_init(lookup_fqdn).clone()
+}
+
+fn lookup_fqdn() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its whole length.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -208,6 +208,8 @@ impl Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub rules: Vec<Rule>,
+    /// Every file the filter was read from (the main file and its includes).
+    pub files: Vec<PathBuf>,
 }
 
 /// The first matching rule's actions and its description.

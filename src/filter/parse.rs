@@ -269,6 +269,7 @@ struct Parser<'a> {
     vars: &'a dyn Fn(&str) -> Option<String>,
     macros: Vec<Macro>,
     stack: Vec<PathBuf>,
+    files: Vec<PathBuf>,
     rules: Vec<Rule>,
     errors: Vec<(PathBuf, usize, String)>,
 }
@@ -276,6 +277,7 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn file(&mut self, path: &Path, text: &str) {
         self.stack.push(path.to_path_buf());
+        self.files.push(path.to_path_buf());
         for (line, rule_text) in logical_rules(text, path, &mut self.errors) {
             if let Err(e) = self.rule(path, line, &rule_text) {
                 self.errors.push((path.to_path_buf(), line, e));
@@ -512,12 +514,16 @@ pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>)
         vars,
         macros: vec![],
         stack: vec![],
+        files: vec![],
         rules: vec![],
         errors: vec![],
     };
     p.file(path, text);
     if p.errors.is_empty() {
-        Ok(Filter { rules: p.rules })
+        Ok(Filter {
+            rules: p.rules,
+            files: p.files,
+        })
     } else {
         Err(ParseError { errors: p.errors })
     }
@@ -527,7 +533,10 @@ pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>)
 pub fn parse_file(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Filter, ParseError> {
     match std::fs::read(path) {
         Ok(bytes) => parse_str(&String::from_utf8_lossy(&bytes), path, vars),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Filter::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Filter {
+            rules: vec![],
+            files: vec![path.to_path_buf()],
+        }),
         Err(e) => Err(ParseError {
             errors: vec![(path.to_path_buf(), 0, e.to_string())],
         }),

@@ -29,6 +29,29 @@ pub struct Smtp {
     on_this_connection: u32,
 }
 
+/// Idle relay connections kept between messages by a long-running process (ofmipd),
+/// so a message does not pay for connect, EHLO, STARTTLS and AUTH each time.
+struct Idle {
+    settings: SmtpSettings,
+    conn: SmtpConnection,
+    used: u32,
+    since: std::time::Instant,
+}
+
+static POOL: std::sync::Mutex<Vec<Idle>> = std::sync::Mutex::new(Vec::new());
+static POOLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+const POOL_MAX: usize = 16;
+/// An idle connection older than this is checked with NOOP before it is used again.
+const POOL_CHECK_AFTER: Duration = Duration::from_secs(2);
+/// ... and one older than this is closed instead.
+const POOL_MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// Keep relay connections open between messages (for daemons; a one-shot
+/// `tmda sendmail` closes its connection when done).
+pub fn enable_pooling() {
+    POOLING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Smtp {
     pub fn new(settings: SmtpSettings, hello_name: String) -> Smtp {
         Smtp {
@@ -37,6 +60,27 @@ impl Smtp {
             timeout: Duration::from_secs(60),
             conn: None,
             on_this_connection: 0,
+        }
+    }
+
+    /// A pooled connection to the same relay with the same credentials, if one is usable.
+    fn take_pooled(&self) -> Option<(SmtpConnection, u32)> {
+        if !POOLING.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        loop {
+            let idle = {
+                let mut pool = POOL.lock().ok()?;
+                let i = pool.iter().position(|x| x.settings == self.settings)?;
+                pool.swap_remove(i)
+            };
+            let mut conn = idle.conn;
+            let age = idle.since.elapsed();
+            if conn.has_broken() || age > POOL_MAX_IDLE || (age > POOL_CHECK_AFTER && !conn.test_connected()) {
+                conn.abort();
+                continue;
+            }
+            return Some((conn, idle.used));
         }
     }
 
@@ -208,8 +252,16 @@ impl Transport for Smtp {
             self.close();
         }
         if self.conn.is_none() {
-            self.conn = Some(self.connect()?);
-            self.on_this_connection = 0;
+            match self.take_pooled() {
+                Some((conn, used)) => {
+                    self.conn = Some(conn);
+                    self.on_this_connection = used;
+                }
+                None => {
+                    self.conn = Some(self.connect()?);
+                    self.on_this_connection = 0;
+                }
+            }
         }
         let eight_bit = !copy.header.is_ascii() || !body_is_ascii(copy.message);
         let result = self.transaction(copy, eight_bit);
@@ -224,9 +276,24 @@ impl Transport for Smtp {
     }
 
     fn close(&mut self) {
-        if let Some(mut c) = self.conn.take() {
-            let _ = c.quit();
+        let Some(mut c) = self.conn.take() else { return };
+        let max = self.settings.max_sessions_per_connection;
+        let worn_out = max > 0 && self.on_this_connection >= max;
+        if POOLING.load(std::sync::atomic::Ordering::Relaxed)
+            && !worn_out
+            && !c.has_broken()
+            && let Ok(mut pool) = POOL.lock()
+            && pool.len() < POOL_MAX
+        {
+            pool.push(Idle {
+                settings: self.settings.clone(),
+                conn: c,
+                used: self.on_this_connection,
+                since: std::time::Instant::now(),
+            });
+            return;
         }
+        let _ = c.quit();
     }
 }
 

@@ -75,7 +75,16 @@ impl TestEnv {
     }
 
     fn run_as(&self, program: &Path) -> Command {
-        let mut c = Command::new(program);
+        Command::from_std(self.std_command(program))
+    }
+
+    /// `tmda` as a plain std Command (for processes the test manages itself).
+    pub fn std_tmda(&self) -> std::process::Command {
+        self.std_command(&bin())
+    }
+
+    fn std_command(&self, program: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(program);
         c.env_clear()
             .env("HOME", self.home())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

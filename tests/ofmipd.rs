@@ -1,0 +1,278 @@
+//! `tmda ofmipd` through the real binary against the in-process fake upstream:
+//! connection reuse, configuration changes, one-session mode, signals, detaching.
+//! (When the tests run as root, ofmipd runs as nobody, so it stays in personal mode.)
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::fake_smtp::{FakeSmtp, Policy};
+use crate::util::{KEY, TestEnv};
+
+fn as_nobody(cmd: &mut Command, env: &TestEnv) {
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::process::CommandExt;
+        let a = tmda::delivery::Account::lookup("nobody").unwrap();
+        let st = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", a.uid, a.gid))
+            .arg(env.home())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::set_permissions(env.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        cmd.uid(a.uid).gid(a.gid);
+    }
+}
+
+fn setup(upstream: u16) -> TestEnv {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "USERNAME = 'alice'\nHOSTNAME = 'first.example'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{upstream}'\n"
+    ));
+    env.write_key(KEY, 0o600);
+    let f = env.write(".tmda/tofmipd", "alice:wonderland\n");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &TestEnv, extra: &[&str]) -> Running {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut std_cmd = env.std_tmda();
+    std_cmd
+        .args([
+            "ofmipd",
+            "-f",
+            "--hostname",
+            "mx.test",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(extra);
+    std_cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    as_nobody(&mut std_cmd, env);
+    let child = std_cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "ofmipd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Running { child, port }
+}
+
+struct Client {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let w = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = BufReader::new(w.try_clone().unwrap());
+        Client { w, r }
+    }
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.r.read_line(&mut l).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+    fn cmd(&mut self, s: &str) -> String {
+        self.w.write_all(format!("{s}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+    fn send_one(&mut self, rcpt: &str) -> String {
+        self.cmd("MAIL FROM:<alice@first.example>");
+        self.cmd(&format!("RCPT TO:<{rcpt}>"));
+        self.cmd("DATA");
+        self.cmd("Subject: t\r\n\r\nbody\r\n.")
+    }
+}
+
+fn session(port: u16) -> Client {
+    let mut c = Client::connect(port);
+    assert!(c.reply().starts_with("220 mx.test"));
+    c.cmd("EHLO t");
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=").starts_with("235"));
+    c
+}
+
+#[test]
+fn upstream_connection_is_reused_and_config_changes_are_seen() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    for i in 0..3 {
+        assert!(c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"));
+    }
+    let t = up.transactions();
+    assert_eq!(t.len(), 3);
+    assert!(
+        t.iter().all(|x| x.connection == 0),
+        "one upstream connection for all messages: {:?}",
+        t.iter().map(|x| x.connection).collect::<Vec<_>>()
+    );
+    assert!(t[0].mail_from.ends_with("@first.example>"));
+    // The cached configuration notices the edit (a different mtime).
+    std::thread::sleep(Duration::from_millis(20));
+    let cfg = env.path(".tmda/config");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("first.example", "second.example");
+    std::fs::write(&cfg, text).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&cfg)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(c.send_one("r3@x.org").starts_with("250 2.0.0"));
+    let t = up.transactions();
+    assert!(t[3].mail_from.ends_with("@second.example>"), "{}", t[3].mail_from);
+}
+
+#[test]
+fn one_session_on_stdin_and_stdout() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
+        .env("TCPREMOTEIP", "192.0.2.7")
+        .env("TCPREMOTEHOST", "client.example");
+    as_nobody(&mut cmd, &env);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\nRCPT TO:<stdio@x.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n")
+        .unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("220 mx.test ESMTP tmda-ofmipd\r\n"), "{text}");
+    assert!(
+        text.contains("235 2.7.0")
+            && text.contains("250 2.0.0 Ok: message accepted")
+            && text.ends_with("221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    let t = up.transactions();
+    let data = String::from_utf8_lossy(&t[0].data).replace("\r\n ", " ");
+    assert!(
+        data.starts_with("Received: from c (client.example [192.0.2.7]) by mx.test (tmda-ofmipd) with ESMTPA;"),
+        "{data}"
+    );
+}
+
+#[test]
+fn sigterm_closes_idle_sessions_with_421_and_exits_0() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let mut o = start(&env, &[]);
+    let mut c = session(o.port);
+    unsafe { libc::kill(o.child.id() as i32, libc::SIGTERM) };
+    assert!(
+        c.reply().starts_with("421 4.3.2"),
+        "idle session told about the shutdown"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = o.child.try_wait().unwrap() {
+            assert_eq!(st.code(), Some(0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", o.port)).is_err(),
+        "no longer listening"
+    );
+}
+
+#[test]
+fn background_detaches() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = env.std_tmda();
+    cmd.args([
+        "ofmipd",
+        "-b",
+        "--hostname",
+        "mx.test",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    as_nobody(&mut cmd, &env);
+    let t = Instant::now();
+    let st = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        st.success() && t.elapsed() < Duration::from_secs(5),
+        "the starting process returns at once"
+    );
+    let mut c = session(port);
+    assert!(c.send_one("bg@x.org").starts_with("250 2.0.0"));
+    // Find the detached daemon by its command line and stop it.
+    let needle = format!("127.0.0.1:{port}");
+    let mut stopped = false;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) && String::from_utf8_lossy(&cmdline).contains("ofmipd") {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+            // Detached: not our child any more, and in a session of its own.
+            let ppid: i32 = fields[1].parse().unwrap();
+            assert_ne!(ppid, std::process::id() as i32, "reparented after the double fork");
+            let sid: i32 = fields[4].parse().unwrap();
+            assert_ne!(sid, unsafe { libc::getsid(0) }, "runs in a session of its own");
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            stopped = true;
+        }
+    }
+    assert!(stopped, "daemon process not found");
+}
