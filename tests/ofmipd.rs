@@ -276,3 +276,113 @@ fn background_detaches() {
     }
     assert!(stopped, "daemon process not found");
 }
+
+fn script(env: &TestEnv, name: &str, body: &str) -> std::path::PathBuf {
+    let p = env.write(name, &format!("#!/bin/bash\n{body}\n"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn throttle_script_gets_the_login_name() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let log = env.path("throttle.log");
+    let t = script(
+        &env,
+        "throttle",
+        &format!(
+            "echo \"$1\" >> {}\n[ -f {} ] && exit 1\nexit 0",
+            log.display(),
+            env.path("block").display()
+        ),
+    );
+    let o = start(&env, &["-t", t.to_str().unwrap()]);
+    let mut c = session(o.port);
+    assert!(c.send_one("a@x.org").starts_with("250 2.0.0"));
+    env.write("block", "");
+    assert!(
+        c.send_one("b@x.org")
+            .starts_with("450 4.7.1 Outgoing mail quota exceeded")
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "alice\nalice\n");
+    assert_eq!(up.transactions().len(), 1);
+}
+
+#[test]
+fn authprog_checkpassword_in_the_chain() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    // Accepts bob/builder; the authfile (given after it) still knows alice.
+    let cp = script(
+        &env,
+        "checkpw",
+        "IFS= read -r -d '' user <&3; IFS= read -r -d '' pass <&3\n[ \"$user\" = bob ] && [ \"$pass\" = builder ] && exec \"$@\"\nexit 1",
+    );
+    let authfile = env.path(".tmda/tofmipd");
+    let o = start(&env, &["-A", cp.to_str().unwrap(), "-a", authfile.to_str().unwrap()]);
+    let mut c = Client::connect(o.port);
+    c.reply();
+    let ehlo = c.cmd("EHLO t");
+    assert!(
+        !ehlo.contains("CRAM-MD5"),
+        "a checkpassword program cannot verify CRAM-MD5: {ehlo}"
+    );
+    assert!(
+        c.cmd("AUTH PLAIN AGJvYgBidWlsZGVy").starts_with("235"),
+        "bob via the program"
+    );
+    let mut c = session(o.port);
+    assert!(c.send_one("a@x.org").starts_with("250"), "alice via the authfile");
+}
+
+#[test]
+fn pure_proxy_passes_mail_of_users_without_config() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    std::fs::remove_file(env.path(".tmda/config")).unwrap();
+    let out = env.path("passed");
+    let sm = script(
+        &env,
+        "fake-sendmail",
+        &format!("echo \"$*\" > {}\ncat >> {}", out.display(), out.display()),
+    );
+    let mut cmd = env.std_tmda();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cmd.args([
+        "ofmipd",
+        "-f",
+        "-P",
+        "--hostname",
+        "mx.test",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("TMDA_SENDMAIL_PROGRAM", &sm);
+    as_nobody(&mut cmd, &env);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _r = Running { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = session(port);
+    assert!(c.send_one("plain@x.org").starts_with("250 2.0.0"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("-f alice@first.example -i -- plain@x.org\n"), "{text}");
+    assert!(
+        text.ends_with("Subject: t\n\nbody\n") && !text.contains("X-Delivery-Agent"),
+        "unaltered: {text}"
+    );
+    assert!(up.transactions().is_empty());
+}

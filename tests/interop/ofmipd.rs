@@ -559,3 +559,52 @@ fn tcpserver_one_session() {
     let got = s.sink.wait_for(1);
     assert_tagged(&got[0], &s.home, "tcpserver@x.org");
 }
+
+/// The serial number of the certificate a TLS server presents.
+fn served_serial(port: u16) -> String {
+    let openssl = require("openssl", "openssl");
+    let (_, pem) = run_with_input(
+        Command::new(&openssl).args(["s_client", "-connect", &format!("127.0.0.1:{port}")]),
+        b"",
+    );
+    let (_, serial) = run_with_input(
+        Command::new(&openssl).args(["x509", "-noout", "-serial"]),
+        pem.as_bytes(),
+    );
+    assert!(serial.starts_with("serial="), "{serial}");
+    serial
+}
+
+#[test]
+fn sighup_reloads_the_certificate() {
+    let s = setup("");
+    let dir = s.tmp.path().join("live");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::copy(&s.certs.1, &cert).unwrap();
+    std::fs::copy(&s.certs.2, &key).unwrap();
+    give_to_nobody(&dir);
+    let o = s.start(&[
+        "--ssl",
+        "--ssl-cert",
+        cert.to_str().unwrap(),
+        "--ssl-key",
+        key.to_str().unwrap(),
+    ]);
+    let before = served_serial(o.port);
+    // A second certificate from a second CA, put in place of the first.
+    let other = s.tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let (_, cert2, key2) = test_certificates(&other);
+    std::fs::copy(&cert2, &cert).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    unsafe { libc_kill(o.daemon.child.id() as i32, 1) };
+    std::thread::sleep(Duration::from_millis(300));
+    let after = served_serial(o.port);
+    assert_ne!(before, after, "SIGHUP must swap in the new certificate");
+    // A broken replacement keeps the working certificate.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    unsafe { libc_kill(o.daemon.child.id() as i32, 1) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(served_serial(o.port), after);
+}

@@ -53,6 +53,8 @@ fn is_root() -> bool {
 unsafe extern "C" {
     #[link_name = "geteuid"]
     pub fn libc_geteuid() -> u32;
+    #[link_name = "kill"]
+    pub fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// A directory other users (postfix, nobody, dovecot) can traverse.
