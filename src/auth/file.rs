@@ -9,7 +9,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Source, Verdict, cram_md5_digest, secret_eq};
+use super::scheme::Stored;
+use super::{Source, Verdict, secret_eq};
 
 pub struct AuthFile {
     pub path: PathBuf,
@@ -79,10 +80,23 @@ pub fn parse(path: &Path) -> Result<Vec<(String, String)>, AuthFileError> {
 }
 
 impl AuthFile {
-    fn lookup(&self, user: &str) -> Result<Option<String>, Verdict> {
+    fn lookup(&self, user: &str) -> Result<Option<Stored>, Verdict> {
         let entries = parse(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
         let user = user.to_lowercase();
-        Ok(entries.into_iter().find(|(u, _)| *u == user).map(|(_, p)| p))
+        match entries.into_iter().find(|(u, _)| *u == user) {
+            None => Ok(None),
+            Some((_, p)) => Stored::parse(&p)
+                .map(Some)
+                .map_err(|e| Verdict::Unavailable(format!("{}: entry for {user}: {e}", self.path.display()))),
+        }
+    }
+
+    /// Whether every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}).
+    pub fn all_support_cram_md5(&self) -> bool {
+        parse(&self.path).is_ok_and(|e| {
+            e.iter()
+                .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()))
+        })
     }
 }
 
@@ -94,7 +108,7 @@ impl Source for AuthFile {
     fn check_password(&self, user: &str, password: &str) -> Verdict {
         match self.lookup(user) {
             Err(v) => v,
-            Ok(Some(stored)) if secret_eq(stored.as_bytes(), password.as_bytes()) => Verdict::Accepted,
+            Ok(Some(stored)) if stored.verify(password) => Verdict::Accepted,
             Ok(_) => Verdict::Denied,
         }
     }
@@ -102,20 +116,16 @@ impl Source for AuthFile {
     fn check_cram_md5(&self, user: &str, challenge: &str, digest: &str) -> Option<Verdict> {
         Some(match self.lookup(user) {
             Err(v) => v,
-            Ok(Some(stored)) => {
-                let want = cram_md5_digest(stored.as_bytes(), challenge.as_bytes());
-                if secret_eq(want.as_bytes(), digest.as_bytes()) {
-                    Verdict::Accepted
-                } else {
-                    Verdict::Denied
-                }
-            }
+            Ok(Some(stored)) => match stored.cram_md5(challenge.as_bytes()) {
+                Some(want) if secret_eq(want.as_bytes(), digest.as_bytes()) => Verdict::Accepted,
+                _ => Verdict::Denied,
+            },
             Ok(None) => Verdict::Denied,
         })
     }
 
     fn supports_cram_md5(&self) -> bool {
-        true
+        self.all_support_cram_md5()
     }
 }
 
@@ -152,7 +162,7 @@ mod tests {
         }
         assert_eq!(a.check_password("carol", "x"), Verdict::Denied);
         assert_eq!(a.check_password("# users", ""), Verdict::Denied);
-        let d = cram_md5_digest(b"wonderland", b"<1.2@h>");
+        let d = super::super::cram_md5_digest(b"wonderland", b"<1.2@h>");
         assert_eq!(a.check_cram_md5("Alice", "<1.2@h>", &d), Some(Verdict::Accepted));
         assert_eq!(a.check_cram_md5("alice", "<1.3@h>", &d), Some(Verdict::Denied));
     }

@@ -8,6 +8,7 @@
 
 pub mod checkpw;
 pub mod file;
+pub mod scheme;
 
 use crate::smtp::session::{AuthOutcome, Secret};
 
