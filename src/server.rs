@@ -323,6 +323,7 @@ fn trace_line(line: &[u8], in_auth: bool) -> String {
 pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: Peer,
+    local: Option<IpAddr>,
     server: Arc<Server>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -467,9 +468,10 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     let allowed = server.budget.lock().expect("lock").allows(peer_ip, &attempt.user, now);
                     let outcome = if allowed {
                         let (srv, a) = (server.clone(), attempt.clone());
-                        let (outcome, trail) = tokio::task::spawn_blocking(move || srv.chain.check(&a.user, &a.secret))
-                            .await
-                            .unwrap_or((AuthOutcome::Temporary, vec![]));
+                        let (outcome, trail) =
+                            tokio::task::spawn_blocking(move || srv.chain.check_from(&a.user, &a.secret, local))
+                                .await
+                                .unwrap_or((AuthOutcome::Temporary, vec![]));
                         for (source, verdict) in trail {
                             let v = match verdict {
                                 Verdict::Accepted => "accepted".to_string(),

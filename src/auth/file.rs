@@ -55,6 +55,23 @@ pub fn check_file(path: &Path, owner: u32) -> Result<(), AuthFileError> {
     parse(path).map(|_| ())
 }
 
+/// The mode check alone (600 or 400), and that the file parses.
+pub fn check_mode(path: &Path) -> Result<std::fs::Metadata, AuthFileError> {
+    let meta = std::fs::metadata(path).map_err(|e| AuthFileError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let mode = meta.mode() & 0o7777;
+    if mode != 0o600 && mode != 0o400 {
+        return Err(AuthFileError::Mode {
+            path: path.into(),
+            mode,
+        });
+    }
+    parse(path)?;
+    Ok(meta)
+}
+
 /// (lower-cased user, password) pairs.
 pub fn parse(path: &Path) -> Result<Vec<(String, String)>, AuthFileError> {
     let text = std::fs::read(path).map_err(|e| AuthFileError::Io {

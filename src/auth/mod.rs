@@ -8,6 +8,7 @@
 
 pub mod checkpw;
 pub mod file;
+pub mod remote;
 pub mod scheme;
 
 use crate::smtp::session::{AuthOutcome, Secret};
@@ -25,6 +26,11 @@ pub trait Source: Send + Sync {
     fn describe(&self) -> String;
 
     fn check_password(&self, user: &str, password: &str) -> Verdict;
+
+    /// The same, knowing the local address the client connected to (ipauthmap).
+    fn check_password_from(&self, user: &str, password: &str, _local: Option<std::net::IpAddr>) -> Verdict {
+        self.check_password(user, password)
+    }
 
     /// CRAM-MD5 needs the stored secret; sources that cannot do it say `None`.
     fn check_cram_md5(&self, _user: &str, _challenge: &str, _digest: &str) -> Option<Verdict> {
@@ -49,11 +55,21 @@ impl Chain {
 
     /// Check credentials; also returns what each source said, for the log.
     pub fn check(&self, user: &str, secret: &Secret) -> (AuthOutcome, Vec<(String, Verdict)>) {
+        self.check_from(user, secret, None)
+    }
+
+    /// Check, knowing the local address the client connected to.
+    pub fn check_from(
+        &self,
+        user: &str,
+        secret: &Secret,
+        local: Option<std::net::IpAddr>,
+    ) -> (AuthOutcome, Vec<(String, Verdict)>) {
         let mut trail = vec![];
         let mut unavailable = false;
         for s in &self.sources {
             let v = match secret {
-                Secret::Password(p) => s.check_password(user, p),
+                Secret::Password(p) => s.check_password_from(user, p, local),
                 Secret::CramMd5 { challenge, digest } => match s.check_cram_md5(user, challenge, digest) {
                     Some(v) => v,
                     None => continue,

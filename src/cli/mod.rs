@@ -9,6 +9,7 @@
 //! Only this module and its children print, read argv or choose exit codes.
 
 pub mod address;
+pub mod authopts;
 pub mod check_address;
 pub mod doc;
 pub mod keygen;

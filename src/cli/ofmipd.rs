@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::auth::{self, Chain, Source};
 use crate::delivery::{Account, Delivery};
 use crate::error::Error;
 use crate::server::{self, Budget, Limits, LogLevel, Server, TlsSetting};
@@ -198,20 +197,6 @@ fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
 }
 
-/// The auth options in the order they were given.
-fn auth_order(m: &clap::ArgMatches) -> Vec<(usize, &'static str, String)> {
-    let mut v = vec![];
-    for id in ["authfile", "authprog", "remoteauth", "pamauth"] {
-        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_raw(id)) {
-            for (i, val) in idx.zip(vals) {
-                v.push((i, id, val.to_string_lossy().into_owned()));
-            }
-        }
-    }
-    v.sort();
-    v
-}
-
 fn parse_listen(spec: &str, v6: bool) -> Result<Vec<SocketAddr>, Error> {
     let bad = || usage(format!("bad listen address {spec:?}: expected HOST:PORT or :PORT"));
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
@@ -350,31 +335,8 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         PathBuf::from(&home).join(".tmda/tofmipd")
     };
 
-    let mut sources: Vec<Box<dyn Source>> = vec![];
-    let order = auth_order(&matches);
-    for (_, kind, value) in &order {
-        match *kind {
-            "authfile" => {
-                let p = PathBuf::from(value);
-                auth::file::check_file(&p, owner).map_err(|e| usage(e.to_string()))?;
-                sources.push(Box::new(auth::file::AuthFile { path: p }));
-            }
-            "authprog" => sources.push(Box::new(auth::checkpw::CheckPassword::new(value))),
-            "remoteauth" => {
-                return Err(usage(format!(
-                    "-R {value}: remote authentication (IMAP, POP3, LDAP) is not supported yet"
-                )));
-            }
-            _ => return Err(usage(format!("-m {value}: PAM authentication is not supported yet"))),
-        }
-    }
-    let explicit_file = order.iter().any(|(_, k, _)| *k == "authfile");
-    if order.is_empty() || (args.fallback && !explicit_file) {
-        auth::file::check_file(&default_authfile, owner).map_err(|e| usage(e.to_string()))?;
-        sources.push(Box::new(auth::file::AuthFile {
-            path: default_authfile.clone(),
-        }));
-    }
+    let order = super::authopts::order(&matches);
+    let chain = super::authopts::chain(&order, args.fallback, &default_authfile, Some(owner))?;
 
     let tls_setting = match (args.ssl, args.tls) {
         (true, _) => TlsSetting::Ssl,
@@ -428,7 +390,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         hostname: hostname.clone(),
         tls_setting,
         tls,
-        chain: Arc::new(Chain { sources }),
+        chain: Arc::new(chain),
         delivery: Arc::new(delivery),
         limits: Limits {
             max_size: args.max_size,
@@ -507,7 +469,8 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
             r: tokio::io::stdin(),
             w: tokio::io::stdout(),
         };
-        server::drive(stream, peer, server, rx).await;
+        let local = std::env::var("TCPLOCALIP").ok().and_then(|s| s.parse().ok());
+        server::drive(stream, peer, local, server, rx).await;
     });
     // Standard input may still have a blocking read pending in the runtime: exit now.
     std::process::exit(0);
@@ -594,17 +557,13 @@ async fn accept_loop(
             v4 => v4,
         };
         let (server, rx) = (server.clone(), stop.clone());
+        let local = stream.local_addr().ok().map(|a| a.ip());
         sessions.spawn(async move {
-            server::drive(
-                stream,
-                Peer {
-                    ip: ip.to_string(),
-                    name: None,
-                },
-                server,
-                rx,
-            )
-            .await;
+            let peer = Peer {
+                ip: ip.to_string(),
+                name: None,
+            };
+            server::drive(stream, peer, local, server, rx).await;
             drop(permit);
         });
         while sessions.try_join_next().is_some() {}

@@ -1,0 +1,74 @@
+//! The auth-source options shared by `ofmipd` and `checkauth` (-a, -A, -R, -m, -F),
+//! turned into a [`Chain`] in the order given on the command line.
+
+use std::path::{Path, PathBuf};
+
+use crate::auth::{self, Chain, Source};
+use crate::error::Error;
+
+/// The auth options in the order they were given: (position, option id, value).
+pub fn order(m: &clap::ArgMatches) -> Vec<(usize, &'static str, String)> {
+    let mut v = vec![];
+    for id in ["authfile", "authprog", "remoteauth", "pamauth"] {
+        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_raw(id)) {
+            for (i, val) in idx.zip(vals) {
+                v.push((i, id, val.to_string_lossy().into_owned()));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Build the chain. `owner`: the uid that must own authfiles (ofmipd), or `None` to
+/// check only their mode (checkauth, run by an administrator).
+pub fn chain(
+    order: &[(usize, &'static str, String)],
+    fallback: bool,
+    default_authfile: &Path,
+    owner: Option<u32>,
+) -> Result<Chain, Error> {
+    let check = |p: &Path| -> Result<(), Error> {
+        let res = match owner {
+            Some(uid) => auth::file::check_file(p, uid),
+            None => auth::file::check_mode(p).map(|_| ()),
+        };
+        res.map_err(|e| Error::Usage(e.to_string()))
+    };
+    let mut sources: Vec<Box<dyn Source>> = vec![];
+    for (_, kind, value) in order {
+        match *kind {
+            "authfile" => {
+                let p = PathBuf::from(value);
+                check(&p)?;
+                sources.push(Box::new(auth::file::AuthFile { path: p }));
+            }
+            "authprog" => sources.push(Box::new(auth::checkpw::CheckPassword::new(value))),
+            "remoteauth" => sources.push(Box::new(
+                auth::remote::Remote::parse(value).map_err(|e| Error::Usage(format!("-R {value}: {e}")))?,
+            )),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "-m {value}: PAM authentication is not supported yet"
+                )));
+            }
+        }
+    }
+    let explicit_file = order.iter().any(|(_, k, _)| *k == "authfile");
+    if order.is_empty() || (fallback && !explicit_file) {
+        check(default_authfile)?;
+        sources.push(Box::new(auth::file::AuthFile {
+            path: default_authfile.to_path_buf(),
+        }));
+    }
+    Ok(Chain { sources })
+}
+
+/// /etc/tofmipd as root, else ~/.tmda/tofmipd.
+pub fn default_authfile() -> PathBuf {
+    if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/etc/tofmipd")
+    } else {
+        PathBuf::from(crate::config::Namespace::default().expanduser("~/.tmda/tofmipd"))
+    }
+}
