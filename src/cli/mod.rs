@@ -11,9 +11,11 @@
 pub mod address;
 pub mod authopts;
 pub mod check_address;
+pub mod checkauth;
 pub mod doc;
 pub mod keygen;
 pub mod ofmipd;
+pub mod passwd;
 pub mod sendmail;
 
 use std::ffi::OsString;
@@ -32,6 +34,8 @@ pub enum Applet {
     Keygen,
     Sendmail,
     Ofmipd,
+    Passwd,
+    Checkauth,
 }
 
 impl Applet {
@@ -41,6 +45,8 @@ impl Applet {
         Applet::Keygen,
         Applet::Sendmail,
         Applet::Ofmipd,
+        Applet::Passwd,
+        Applet::Checkauth,
     ];
 
     /// The subcommand word (`tmda WORD`).
@@ -51,6 +57,8 @@ impl Applet {
             Applet::Keygen => "keygen",
             Applet::Sendmail => "sendmail",
             Applet::Ofmipd => "ofmipd",
+            Applet::Passwd => "passwd",
+            Applet::Checkauth => "checkauth",
         }
     }
 
@@ -70,6 +78,8 @@ impl Applet {
             Applet::Keygen => "tmda-keygen",
             Applet::Sendmail => "tmda-sendmail",
             Applet::Ofmipd => "tmda-ofmipd",
+            Applet::Passwd => "tmda-passwd",
+            Applet::Checkauth => "tmda-checkauth",
         }
     }
 
@@ -96,6 +106,8 @@ impl Applet {
             Applet::Keygen => keygen::Args::command(),
             Applet::Sendmail => sendmail::command(),
             Applet::Ofmipd => ofmipd::Args::command(),
+            Applet::Passwd => passwd::Args::command(),
+            Applet::Checkauth => checkauth::Args::command(),
         };
         cmd.name(self.legacy_name()).bin_name(self.legacy_name())
     }
@@ -110,7 +122,7 @@ impl Applet {
     long_about = "tmda is a re-implementation of the client side of TMDA, the Tagged Message Delivery Agent. \
 It reads TMDA's ~/.tmda/config and crypt_key unchanged, and the addresses it makes verify on an unmodified \
 TMDA server. Each subcommand is also available under its old program name through a symlink \
-(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail, tmda-ofmipd).",
+(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail, tmda-ofmipd, tmda-passwd, tmda-checkauth).",
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -130,6 +142,10 @@ pub enum AppletArgs {
     Keygen(keygen::Args),
     /// Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)
     Ofmipd(Box<ofmipd::Args>),
+    /// Manage the tofmipd password file (tmda-passwd)
+    Passwd(passwd::Args),
+    /// Check credentials against ofmipd's auth sources (tmda-checkauth)
+    Checkauth(Box<checkauth::Args>),
     /// Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail's options
     #[command(disable_help_flag = true)]
     Sendmail {
@@ -177,6 +193,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "ofmipd") {
         return finish("tmda ofmipd", ofmipd::run(&args[1..], "tmda ofmipd"));
     }
+    if from_argv0 == Some(Applet::Checkauth) {
+        let base = argv0.rsplit('/').next().unwrap_or("tmda-checkauth").to_string();
+        return finish(&base, checkauth::run(&args, &base));
+    }
+    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "checkauth") {
+        return finish("tmda checkauth", checkauth::run(&args[1..], "tmda checkauth"));
+    }
     let (applet, parsed) = match from_argv0 {
         Some(applet) => {
             let res = applet
@@ -207,13 +230,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         AppletArgs::Keygen(_) => "tmda keygen",
         AppletArgs::Sendmail { .. } => "tmda sendmail",
         AppletArgs::Ofmipd(_) => "tmda ofmipd",
+        AppletArgs::Passwd(_) => "tmda passwd",
+        AppletArgs::Checkauth(_) => "tmda checkauth",
     });
     let result = match parsed {
         AppletArgs::Address(a) => address::run(a),
         AppletArgs::CheckAddress(a) => check_address::run(a),
         AppletArgs::Keygen(a) => keygen::run(a),
         AppletArgs::Sendmail { args } => return sendmail::main("tmda sendmail", &args),
-        AppletArgs::Ofmipd(_) => unreachable!("handled before clap"),
+        AppletArgs::Ofmipd(_) | AppletArgs::Checkauth(_) => unreachable!("handled before clap"),
+        AppletArgs::Passwd(a) => passwd::run(a),
     };
     finish(name, result)
 }
@@ -223,7 +249,8 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::Address => AppletArgs::Address(address::Args::from_arg_matches(m)?),
         Applet::CheckAddress => AppletArgs::CheckAddress(check_address::Args::from_arg_matches(m)?),
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
-        Applet::Sendmail | Applet::Ofmipd => unreachable!("handled before clap"),
+        Applet::Passwd => AppletArgs::Passwd(passwd::Args::from_arg_matches(m)?),
+        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth => unreachable!("handled before clap"),
     })
 }
 
@@ -283,6 +310,8 @@ mod tests {
             ("tmda-sendmail", Some(Applet::Sendmail)),
             ("tmda-inject", Some(Applet::Sendmail)),
             ("/usr/local/bin/tmda-ofmipd", Some(Applet::Ofmipd)),
+            ("tmda-passwd", Some(Applet::Passwd)),
+            ("tmda-checkauth", Some(Applet::Checkauth)),
             ("x-tmda-keygen", Some(Applet::Keygen)),
             ("tmda", None),
             ("/usr/bin/tmda", None),
