@@ -22,6 +22,9 @@ _tmda() {
             tmda,check-address)
                 cmd="tmda__subcmd__check__subcmd__address"
                 ;;
+            tmda,checkauth)
+                cmd="tmda__subcmd__checkauth"
+                ;;
             tmda,help)
                 cmd="tmda__subcmd__help"
                 ;;
@@ -30,6 +33,9 @@ _tmda() {
                 ;;
             tmda,ofmipd)
                 cmd="tmda__subcmd__ofmipd"
+                ;;
+            tmda,passwd)
+                cmd="tmda__subcmd__passwd"
                 ;;
             tmda,sendmail)
                 cmd="tmda__subcmd__sendmail"
@@ -40,6 +46,9 @@ _tmda() {
             tmda__subcmd__help,check-address)
                 cmd="tmda__subcmd__help__subcmd__check__subcmd__address"
                 ;;
+            tmda__subcmd__help,checkauth)
+                cmd="tmda__subcmd__help__subcmd__checkauth"
+                ;;
             tmda__subcmd__help,help)
                 cmd="tmda__subcmd__help__subcmd__help"
                 ;;
@@ -49,8 +58,62 @@ _tmda() {
             tmda__subcmd__help,ofmipd)
                 cmd="tmda__subcmd__help__subcmd__ofmipd"
                 ;;
+            tmda__subcmd__help,passwd)
+                cmd="tmda__subcmd__help__subcmd__passwd"
+                ;;
             tmda__subcmd__help,sendmail)
                 cmd="tmda__subcmd__help__subcmd__sendmail"
+                ;;
+            tmda__subcmd__help__subcmd__passwd,add)
+                cmd="tmda__subcmd__help__subcmd__passwd__subcmd__add"
+                ;;
+            tmda__subcmd__help__subcmd__passwd,change)
+                cmd="tmda__subcmd__help__subcmd__passwd__subcmd__change"
+                ;;
+            tmda__subcmd__help__subcmd__passwd,check)
+                cmd="tmda__subcmd__help__subcmd__passwd__subcmd__check"
+                ;;
+            tmda__subcmd__help__subcmd__passwd,list)
+                cmd="tmda__subcmd__help__subcmd__passwd__subcmd__list"
+                ;;
+            tmda__subcmd__help__subcmd__passwd,remove)
+                cmd="tmda__subcmd__help__subcmd__passwd__subcmd__remove"
+                ;;
+            tmda__subcmd__passwd,add)
+                cmd="tmda__subcmd__passwd__subcmd__add"
+                ;;
+            tmda__subcmd__passwd,change)
+                cmd="tmda__subcmd__passwd__subcmd__change"
+                ;;
+            tmda__subcmd__passwd,check)
+                cmd="tmda__subcmd__passwd__subcmd__check"
+                ;;
+            tmda__subcmd__passwd,help)
+                cmd="tmda__subcmd__passwd__subcmd__help"
+                ;;
+            tmda__subcmd__passwd,list)
+                cmd="tmda__subcmd__passwd__subcmd__list"
+                ;;
+            tmda__subcmd__passwd,remove)
+                cmd="tmda__subcmd__passwd__subcmd__remove"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,add)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__add"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,change)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__change"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,check)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__check"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,help)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__help"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,list)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__list"
+                ;;
+            tmda__subcmd__passwd__subcmd__help,remove)
+                cmd="tmda__subcmd__passwd__subcmd__help__subcmd__remove"
                 ;;
             *)
                 ;;
@@ -59,7 +122,7 @@ _tmda() {
 
     case "${cmd}" in
         tmda)
-            opts="-h -V --help --version address check-address keygen ofmipd sendmail help"
+            opts="-h -V --help --version address check-address keygen ofmipd passwd checkauth sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -148,8 +211,54 @@ _tmda() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tmda__subcmd__checkauth)
+            opts="-a -A -R -m -F -V -h --authfile --authprog --remoteauth --pamauth --fallback --stdin --checkpassword --version --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authprog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -A)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remoteauth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pamauth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tmda__subcmd__help)
-            opts="address check-address keygen ofmipd sendmail help"
+            opts="address check-address keygen ofmipd passwd checkauth sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,6 +286,20 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__help__subcmd__check__subcmd__address)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__checkauth)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -221,6 +344,90 @@ _tmda() {
         tmda__subcmd__help__subcmd__ofmipd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd)
+            opts="add change remove list check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd__subcmd__change)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__passwd__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -409,6 +616,260 @@ _tmda() {
                     ;;
                 -v)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd)
+            opts="-a -y -V -h --authfile --scheme --stdin --yes --version --help add change remove list check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__add)
+            opts="-a -y -h --authfile --scheme --stdin --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__change)
+            opts="-a -y -h --authfile --scheme --stdin --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__check)
+            opts="-a -y -h --authfile --scheme --stdin --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help)
+            opts="add change remove list check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__change)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__list)
+            opts="-a -y -h --authfile --scheme --stdin --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__passwd__subcmd__remove)
+            opts="-a -y -h --authfile --scheme --stdin --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -13,4 +13,5 @@ mod inject;
 mod keygen;
 mod multicall;
 mod ofmipd;
+mod passwd;
 mod sendmail;

@@ -98,6 +98,7 @@ fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
     dialoguer::Confirm::new()
         .with_prompt(question)
         .default(false)
+        .wait_for_newline(true)
         .interact()
         .map_err(|e| Error::Usage(format!("confirmation: {e}")))
 }
