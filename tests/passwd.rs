@@ -311,8 +311,8 @@ fn checkauth_as_a_checkpassword_program() {
     let env = TestEnv::bare();
     let f = env.path("tofmipd");
     add(&env, &f, "alice", "wonderland", "sha512-crypt").success();
-    let creds = env.write("creds", "alice\0wonderland\01700000000\0");
-    let bad = env.write("bad", "alice\0wonderlan\01700000000\0");
+    let creds = env.write("creds", "alice\0wonderland\x001700000000\0");
+    let bad = env.write("bad", "alice\0wonderlan\x001700000000\0");
     let sh = |file: &std::path::Path| {
         std::process::Command::new("/bin/sh")
             .arg("-c")
