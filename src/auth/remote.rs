@@ -112,7 +112,8 @@ impl Remote {
             host,
             port,
             dn,
-            timeout: Duration::from_secs(10),
+            // Dovecot delays answers to repeated failures by up to 15 s (its auth penalty).
+            timeout: Duration::from_secs(20),
             ipauthmap,
             text: url.to_string(),
         })

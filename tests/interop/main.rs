@@ -3,6 +3,7 @@
 //! loopback port and stopped by PID. A missing peer fails the test with the package
 //! to install: `scripts/deps.sh` installs them all. Nothing here is skipped.
 
+mod auth;
 mod global;
 mod ofmipd;
 mod peers;

@@ -562,3 +562,173 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> (bool, String) {
         ),
     )
 }
+
+/// Dovecot with IMAP, IMAPS, POP3 and POP3S on loopback ports, users from a passwd-file.
+pub struct Dovecot {
+    pub imap: u16,
+    pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+    pub passwd: PathBuf,
+    _daemon: Daemon,
+}
+
+impl Dovecot {
+    pub fn start(dir: &Path, cert: &Path, key: &Path, passwd: &str) -> Dovecot {
+        let bin = require("dovecot", "dovecot-imapd and dovecot-pop3d");
+        let base = dir.join("dc");
+        for d in ["run", "state", "mail", "home"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        for d in ["mail", "home"] {
+            let st = Command::new("chown")
+                .args(["-R", "dovecot:dovecot"])
+                .arg(base.join(d))
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let passwd_file = base.join("passwd");
+        std::fs::write(&passwd_file, passwd).unwrap();
+        let (imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port());
+        let b = base.display();
+        let conf = base.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "first_valid_uid = 100\nbase_dir = {b}/run\nstate_dir = {b}/state\nlog_path = {b}/dovecot.log\nprotocols = imap pop3\n\
+                 listen = 127.0.0.1\nssl = yes\nssl_cert = <{}\nssl_key = <{}\ndisable_plaintext_auth = no\n\
+                 auth_mechanisms = plain login cram-md5 apop\nauth_failure_delay = 0\nmail_location = maildir:{b}/mail/%u\n\
+                 default_login_user = dovenull\ndefault_internal_user = dovecot\n\
+                 passdb {{\n  driver = passwd-file\n  args = {}\n}}\nuserdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={b}/home/%u\n}}\n\
+                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n\
+                 service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    address = 127.0.0.1\n    port = {pop3s}\n    ssl = yes\n  }}\n}}\n\
+                 service anvil {{\n  chroot =\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n",
+                cert.display(),
+                key.display(),
+                passwd_file.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, name: "dovecot" };
+        for p in [imap, imaps, pop3, pop3s] {
+            wait_for_port(p, "dovecot");
+        }
+        Dovecot {
+            imap,
+            imaps,
+            pop3,
+            pop3s,
+            passwd: passwd_file,
+            _daemon: d,
+        }
+    }
+}
+
+/// OpenLDAP's slapd with ldap:// and ldaps:// on loopback, and alice and bob under
+/// ou=people,dc=example,dc=com (passwords wonderland and builder).
+pub struct Slapd {
+    pub ldap: u16,
+    pub ldaps: u16,
+    _daemon: Daemon,
+}
+
+impl Slapd {
+    pub fn start(dir: &Path, cert: &Path, key: &Path) -> Slapd {
+        let bin = require("slapd", "slapd");
+        let ldapadd = require("ldapadd", "ldap-utils");
+        let base = dir.join("ldap");
+        std::fs::create_dir_all(base.join("db")).unwrap();
+        let (ldap, ldaps) = (free_port(), free_port());
+        let b = base.display();
+        std::fs::write(
+            base.join("slapd.conf"),
+            format!(
+                "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\ninclude /etc/ldap/schema/inetorgperson.schema\n\
+                 include /etc/ldap/schema/nis.schema\npidfile {b}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+                 TLSCertificateFile {}\nTLSCertificateKeyFile {}\ndatabase mdb\nmaxsize 10485760\nsuffix \"dc=example,dc=com\"\n\
+                 rootdn \"cn=admin,dc=example,dc=com\"\nrootpw secret\ndirectory {b}/db\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("-f")
+            .arg(base.join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"))
+            .args(["-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, name: "slapd" };
+        wait_for_port(ldap, "slapd");
+        let ldif = "dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+                    dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n\
+                    dn: uid=alice,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: alice\ncn: Alice\nsn: A\nuserPassword: wonderland\n\n\
+                    dn: uid=bob,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: bob\ncn: Bob\nsn: B\nuserPassword: builder\n";
+        let (ok, out) = run_with_input(
+            Command::new(ldapadd).args([
+                "-x",
+                "-H",
+                &format!("ldap://127.0.0.1:{ldap}"),
+                "-D",
+                "cn=admin,dc=example,dc=com",
+                "-w",
+                "secret",
+            ]),
+            ldif.as_bytes(),
+        );
+        assert!(ok, "ldapadd: {out}");
+        Slapd {
+            ldap,
+            ldaps,
+            _daemon: d,
+        }
+    }
+}
+
+/// `tmda checkauth` with the given source options and password; returns (exit code, output).
+pub fn checkauth(args: &[&str], user: &str, password: &str, ca: &Path) -> (i32, String) {
+    let mut cmd = Command::new(tmda_bin());
+    cmd.arg("checkauth")
+        .arg("--stdin")
+        .args(args)
+        .arg(user)
+        .env("SSL_CERT_FILE", ca)
+        .env("HOME", ca.parent().unwrap());
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
