@@ -8,6 +8,7 @@
 
 pub mod checkpw;
 pub mod file;
+pub mod pam;
 pub mod remote;
 pub mod scheme;
 

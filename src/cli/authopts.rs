@@ -47,11 +47,7 @@ pub fn chain(
             "remoteauth" => sources.push(Box::new(
                 auth::remote::Remote::parse(value).map_err(|e| Error::Usage(format!("-R {value}: {e}")))?,
             )),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "-m {value}: PAM authentication is not supported yet"
-                )));
-            }
+            _ => sources.push(Box::new(auth::pam::Pam { service: value.clone() })),
         }
     }
     let explicit_file = order.iter().any(|(_, k, _)| *k == "authfile");

@@ -226,3 +226,91 @@ fn ofmipd_with_imap_and_authfile_in_one_chain() {
         o.log_text()
     );
 }
+
+/// A PAM service for pam_wrapper's pam_matrix module (no change to /etc/pam.d).
+fn pam_service(dir: &std::path::Path) -> std::path::PathBuf {
+    let module = [
+        "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so",
+        "/usr/lib/aarch64-linux-gnu/pam_wrapper/pam_matrix.so",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+    .expect("pam_matrix.so is required: install Debian's libpam-wrapper (scripts/deps.sh does)");
+    let services = dir.join("pam-services");
+    std::fs::create_dir_all(&services).unwrap();
+    let passdb = dir.join("pam-passdb");
+    std::fs::write(&passdb, "alice:wonderland:tmda-test\n").unwrap();
+    std::fs::write(
+        services.join("tmda-test"),
+        format!(
+            "auth required {m} passdb={p}\naccount required {m} passdb={p}\n",
+            m = module.display(),
+            p = passdb.display()
+        ),
+    )
+    .unwrap();
+    give_to_nobody(dir);
+    services
+}
+
+#[test]
+fn pam_via_pam_wrapper() {
+    let tmp = shared_tempdir();
+    let services = pam_service(tmp.path());
+    let run = |user: &str, pw: &str| {
+        let mut c = Command::new(tmda_bin());
+        c.args(["checkauth", "--stdin", "-m", "tmda-test", user])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &services);
+        let (ok, out) = run_with_input(&mut c, format!("{pw}\n").as_bytes());
+        (ok, out)
+    };
+    let (ok, out) = run("alice", "wonderland");
+    assert!(ok && out.contains("PAM service tmda-test: accepted"), "{out}");
+    for w in WRONG {
+        assert!(!run("alice", w).0, "PAM accepted {w:?}");
+    }
+    assert!(!run("mallory", "wonderland").0);
+
+    // ofmipd with -m: the blocking PAM call does not stall other sessions.
+    let sink = SmtpSink::start(tmp.path());
+    let home = ofmipd_home(tmp.path(), sink.port, "");
+    let port = free_port();
+    let mut cmd = Command::new(tmda_bin());
+    cmd.args([
+        "ofmipd",
+        "-f",
+        "--hostname",
+        "mx.test",
+        "-m",
+        "tmda-test",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("HOME", &home)
+    .env("GLOBAL_TMDARC", home.join("none"))
+    .env("LD_PRELOAD", "libpam_wrapper.so")
+    .env("PAM_WRAPPER", "1")
+    .env("PAM_WRAPPER_SERVICE_DIR", &services)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    if unsafe { libc_geteuid() } == 0 {
+        use std::os::unix::process::CommandExt;
+        let (u, g) = nobody();
+        cmd.uid(u).gid(g);
+    }
+    let _d = Daemon {
+        child: cmd.spawn().unwrap(),
+        name: "ofmipd (PAM)",
+    };
+    wait_for_port(port, "ofmipd");
+    let mut c = Raw::connect(port);
+    c.login();
+    c.cmd("MAIL FROM:<alice@example.org>");
+    c.cmd("RCPT TO:<pam@x.org>");
+    c.cmd("DATA");
+    assert!(c.cmd("Subject: pam\r\n\r\nvia PAM\r\n.").starts_with("250 2.0.0"));
+    assert_eq!(sink.wait_for(1)[0].rcpt_to, "<pam@x.org>");
+}
