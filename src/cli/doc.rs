@@ -227,11 +227,16 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
         "tmda-ofmipd" => {
             v.push((
                 "AUTHENTICATION",
-                "Sources are tried in the order given (\\-a, \\-A; any number of each); the first that accepts wins. With none \
+                "Sources are tried in the order given (\\-a, \\-A, \\-R, \\-m; any number of each); the first that accepts wins. With none \
 given, the default authfile is used: /etc/tofmipd when started as root, else ~/.tmda/tofmipd. The authfile holds \
 user:password lines (# comments); it must be mode 600 or 400 and owned by the user ofmipd runs as, or ofmipd refuses to \
 start. CRAM\\-MD5 is offered only when every source can verify it (an authprog cannot). A checkpassword program gets \
-user, password and time, NUL-terminated, on descriptor 3; exit 0 accepts, 111 is a temporary failure (454). After three \
+user, password and time, NUL-terminated, on descriptor 3; exit 0 accepts, 111 is a temporary failure (454). \\-R logs in to \
+imap, imaps, pop3, pop3s or apop servers, or binds to ldap or ldaps as the DN template with %s replaced by the escaped user name \
+(default ports 143, 993, 110, 995, 110, 389, 636); TLS certificates are verified (SSL_CERT_FILE names a PEM bundle to trust a \
+private CA); a server that is down or slow makes the attempt fail temporarily; host 0.0.0.0 picks the server from the ipauthmap \
+file (/etc/ipauthmap as root, else ~/.tmda/ipauthmap; lines LOCALIP:SERVER[:PORT] or LOCALIP SERVER [PORT]). \\-m uses PAM. \
+Authfile entries may be cleartext, {CRAM\\-MD5}, crypt(3) ($1$, $5$, $6$, $y$, DES) or {ARGON2ID} (see tmda\\-passwd(1)). After three \
 failed attempts a session is closed (421), each failure is answered more slowly, and failures are also counted per client \
 address and per user name across connections, so guessing is refused early. Passwords are never logged.".into(),
             ));
@@ -265,9 +270,18 @@ than the text \"<>\"; invalid base64 gets 501; \\-\\-tls=localoptional looks at 
 discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a bare CR or LF refuses the message \
 (SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout. \\-\\-ciphers is accepted and ignored: rustls always uses its \
-safe TLS 1.2 and 1.3 suites. Not yet: \\-R (remote IMAP/POP3/LDAP authentication), \\-m (PAM), and \\-S in global mode.".into(),
+safe TLS 1.2 and 1.3 suites. Not yet: \\-S in global mode.".into(),
             ));
         }
+        "tmda-passwd" => v.push((
+            "FILE FORMAT",
+            "One user:password line per user; # comment lines and blank lines are kept. User names are case-insensitive. \
+A password is stored as written (plain), or with a Dovecot scheme prefix: {CRAM\\-MD5} (the same as doveadm pw \\-s CRAM\\-MD5), \
+{SHA512\\-CRYPT}$6$..., {ARGON2ID}$argon2id$...; entries written by doveadm pw work too, and these prefixed entries can be \
+used by Dovecot's passwd\\-file passdb. TMDA itself only reads plain entries. Changes take a lock (.FILE.lock beside the \
+file), are written to a temporary file, synced and renamed into place, keeping mode and owner; a file readable by others \
+is refused.".into(),
+        )),
         "tmda-sendmail" => {
             v.push((
                 "DESCRIPTION OF THE PIPELINE",

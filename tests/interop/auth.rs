@@ -314,3 +314,27 @@ fn pam_via_pam_wrapper() {
     assert!(c.cmd("Subject: pam\r\n\r\nvia PAM\r\n.").starts_with("250 2.0.0"));
     assert_eq!(sink.wait_for(1)[0].rcpt_to, "<pam@x.org>");
 }
+
+#[test]
+fn ipauthmap_picks_the_server_by_local_address() {
+    let tmp = shared_tempdir();
+    let (_ca, cert, key) = test_certificates(tmp.path());
+    let dc = Dovecot::start(tmp.path(), &cert, &key, "mapped:{PLAIN}via-map\n");
+    let sink = SmtpSink::start(tmp.path());
+    let home = ofmipd_home(tmp.path(), sink.port, "");
+    // Clients reaching us on 127.0.0.1 are checked against the Dovecot on its IMAP port.
+    std::fs::write(
+        home.join(".tmda/ipauthmap"),
+        format!("# local-ip server port\n127.0.0.1 127.0.0.1 {}\n", dc.imap),
+    )
+    .unwrap();
+    give_to_nobody(&home);
+    let o = Ofmipd::start(&home, &["-R", "imap://0.0.0.0"]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    c.cmd("EHLO x");
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode("\0mapped\0via-map");
+    let r = c.cmd(&format!("AUTH PLAIN {b}"));
+    assert!(r.starts_with("235"), "{r}\n{}", o.log_text());
+}
