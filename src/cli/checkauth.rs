@@ -12,8 +12,6 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-
 use crate::auth::Verdict;
 use crate::error::Error;
 use crate::smtp::session::{AuthOutcome, Secret};
@@ -66,17 +64,9 @@ pub struct Args {
 }
 
 pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
-    let matches = Args::command()
-        .name(name.to_string())
-        .try_get_matches_from(raw)
-        .map_err(|e| {
-            if !e.use_stderr() {
-                let _ = e.print();
-                std::process::exit(0);
-            }
-            Error::Usage(e.render().to_string().trim_end().to_string())
-        })?;
-    let args = Args::from_arg_matches(&matches).map_err(|e| Error::Usage(e.to_string()))?;
+    let Some((args, matches)) = super::parse_with_matches::<Args>(raw, name)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }

@@ -284,6 +284,24 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
         .map_err(|e| Error::io("standard output", e))
 }
 
+/// Parse an applet's arguments with clap, keeping the matches (ofmipd and checkauth
+/// need the order of their auth options). `Ok(None)`: help or version was printed.
+pub(crate) fn parse_with_matches<T: CommandFactory + FromArgMatches>(
+    raw: &[OsString],
+    name: &str,
+) -> Result<Option<(T, clap::ArgMatches)>, Error> {
+    let matches = match T::command().name(name.to_string()).try_get_matches_from(raw) {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::Usage(e.render().to_string().trim_end().to_string())),
+    };
+    let args = T::from_arg_matches(&matches).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Some((args, matches)))
+}
+
 /// Shared `-V` handling.
 pub(crate) fn maybe_full_version(v: bool) -> Result<Option<ExitCode>, Error> {
     if v {

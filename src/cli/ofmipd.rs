@@ -11,8 +11,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
-
 use crate::delivery::{Account, Delivery};
 use crate::error::Error;
 use crate::server::{self, Budget, Limits, LogLevel, Server, TlsSetting};
@@ -293,17 +291,9 @@ fn drop_to(account: &Account) -> Result<(), Error> {
 }
 
 pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
-    let matches = Args::command()
-        .name(name.to_string())
-        .try_get_matches_from(raw)
-        .map_err(|e| {
-            if !e.use_stderr() {
-                let _ = e.print();
-                std::process::exit(0);
-            }
-            Error::Usage(e.render().to_string().trim_end().to_string())
-        })?;
-    let args = Args::from_arg_matches(&matches).map_err(|e| Error::Usage(e.to_string()))?;
+    let Some((args, matches)) = super::parse_with_matches::<Args>(raw, name)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
