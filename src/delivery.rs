@@ -74,6 +74,9 @@ pub struct Delivery {
     pub configdir: Option<PathBuf>,
     /// `--vhome-script`: prints a virtual user's home directory given (user, domain).
     pub vhome_script: Option<PathBuf>,
+    /// `--vdomains-path`: qmail's virtualdomains file, which names the system user in
+    /// charge of a virtual domain (global mode with `--vhome-script`).
+    pub vdomains_path: PathBuf,
     pub pure_proxy: bool,
     pub throttle_script: Option<PathBuf>,
     /// Global mode: run `tmda sendmail` (this binary) as the user.
@@ -89,17 +92,22 @@ impl Delivery {
         }
     }
 
-    /// A virtual user's home from `--vhome-script USER DOMAIN` (qmail vpopmail/vmailmgr).
-    fn vhome(&self, user: &str) -> Result<Option<PathBuf>, String> {
+    /// A virtual user's home from `--vhome-script USER DOMAIN` (qmail vpopmail/vmailmgr),
+    /// run as `as_user` in global mode.
+    fn vhome(&self, user: &str, as_user: Option<&Account>) -> Result<Option<PathBuf>, String> {
         let Some(script) = &self.vhome_script else {
             return Ok(None);
         };
         let (u, d) = user.split_once('@').unwrap_or((user, ""));
-        let out = Command::new(script)
-            .args([u, d])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
+        let mut cmd = Command::new(script);
+        cmd.args([u, d]).stdin(Stdio::null());
+        if let Some(a) = as_user {
+            cmd.env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &a.home);
+            drop_privileges(&mut cmd, a);
+        }
+        let out = cmd.output().map_err(|e| format!("{}: {e}", script.display()))?;
         let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !out.status.success() || home.is_empty() {
             return Err(format!("{} found no home for {user:?}", script.display()));
@@ -123,6 +131,9 @@ impl Delivery {
                 Err(e) => return DeliveryOutcome::Transient(format!("throttle script {}: {e}", script.display())),
             }
         }
+        if self.global.is_some() && self.vhome_script.is_some() {
+            return self.deliver_virtual(env, spool);
+        }
         let account = Account::lookup(&env.user);
         if self.global.is_some() {
             let Some(account) = account else {
@@ -133,7 +144,7 @@ impl Delivery {
             }
             return self.deliver_as(&account, env, spool);
         }
-        let vhome = match self.vhome(&env.user) {
+        let vhome = match self.vhome(&env.user, None) {
             Ok(v) => v,
             Err(e) => return DeliveryOutcome::Transient(e),
         };
@@ -153,12 +164,51 @@ impl Delivery {
         deliver_in_process(path, home, env, spool)
     }
 
+    /// Global mode for qmail virtual domains (TMDA's process_message_vdomain): the
+    /// virtualdomains file names the system user in charge of the user's domain; the
+    /// vhome script, run as that user, gives the virtual user's home, whose
+    /// `.tmda/config` tags the message in a child running as that system user.
+    fn deliver_virtual(&self, env: &Envelope, spool: File) -> DeliveryOutcome {
+        let Some(prepend) = virtual_domain_user(&self.vdomains_path, &env.user) else {
+            return DeliveryOutcome::Permanent(format!(
+                "{:?} is not in a virtual domain of {}",
+                env.user,
+                self.vdomains_path.display()
+            ));
+        };
+        let Some(account) = Account::lookup(&prepend).filter(|a| a.uid != 0) else {
+            return DeliveryOutcome::Permanent(format!("virtual domain user {prepend:?} does not exist (or is root)"));
+        };
+        let home = match self.vhome(&env.user, Some(&account)) {
+            Ok(Some(h)) => h,
+            Ok(None) => unreachable!("vhome script configured"),
+            Err(e) => return DeliveryOutcome::Transient(e),
+        };
+        let virtual_account = Account { home, ..account };
+        let config = virtual_account.home.join(".tmda/config");
+        if self.pure_proxy && !config.exists() {
+            return pass_through(env, spool, Some(&virtual_account));
+        }
+        self.run_sendmail_as(&virtual_account, config.exists().then_some(config), env, spool)
+    }
+
     /// Global mode: a child as the user (setgroups, setgid, setuid in that order, before exec).
     fn deliver_as(&self, account: &Account, env: &Envelope, spool: File) -> DeliveryOutcome {
         let path = self.config_path(&env.user, Some(account)).filter(|p| p.exists());
         if self.pure_proxy && path.is_none() {
             return pass_through(env, spool, Some(account));
         }
+        self.run_sendmail_as(account, path, env, spool)
+    }
+
+    /// `tmda sendmail [-c CONFIG] -- RCPTS` as `account`, with HOME set to its home.
+    fn run_sendmail_as(
+        &self,
+        account: &Account,
+        path: Option<PathBuf>,
+        env: &Envelope,
+        spool: File,
+    ) -> DeliveryOutcome {
         let tmda = self.global.as_ref().expect("global mode");
         let mut cmd = Command::new(tmda);
         cmd.arg("sendmail");
@@ -176,6 +226,29 @@ impl Delivery {
         drop_privileges(&mut cmd, account);
         run_child(cmd, spool)
     }
+}
+
+/// The system user in charge of `address`'s domain in qmail's virtualdomains file
+/// (`domain:user`, `.domain:user` for subdomains, `user@domain:user`), as TMDA read it.
+pub fn virtual_domain_user(file: &Path, address: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let domain = address.rsplit_once('@')?.1.to_lowercase();
+    let address = address.to_lowercase();
+    for line in text.lines() {
+        let l = line.trim().to_lowercase();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let Some((vdomain, prepend)) = l.split_once(':') else {
+            continue;
+        };
+        let matched =
+            vdomain == domain || vdomain == address || (vdomain.starts_with('.') && domain.ends_with(vdomain));
+        if matched {
+            return Some(prepend.trim().to_string());
+        }
+    }
+    None
 }
 
 /// setgroups, setgid, setuid in the child before exec. std's `Command::uid` would run
@@ -375,5 +448,28 @@ mod tests {
         assert!(root.groups.contains(&0));
         assert!(Account::lookup("no-such-user-xyz").is_none());
         assert!(Account::lookup("bad\0name").is_none());
+    }
+
+    #[test]
+    fn virtualdomains_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("virtualdomains");
+        std::fs::write(
+            &f,
+            "# qmail
+example.com:vpopmail
+.corp.example:corpuser
+boss@other.org:bossuser
+",
+        )
+        .unwrap();
+        assert_eq!(virtual_domain_user(&f, "Jo@Example.COM").as_deref(), Some("vpopmail"));
+        assert_eq!(
+            virtual_domain_user(&f, "a@mail.corp.example").as_deref(),
+            Some("corpuser")
+        );
+        assert_eq!(virtual_domain_user(&f, "boss@other.org").as_deref(), Some("bossuser"));
+        assert_eq!(virtual_domain_user(&f, "x@other.org"), None);
+        assert_eq!(virtual_domain_user(&f, "no-domain"), None);
     }
 }

@@ -270,7 +270,7 @@ than the text \"<>\"; invalid base64 gets 501; \\-\\-tls=localoptional looks at 
 discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a bare CR or LF refuses the message \
 (SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout. \\-\\-ciphers is accepted and ignored: rustls always uses its \
-safe TLS 1.2 and 1.3 suites. Not yet: \\-S in global mode.".into(),
+safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home.".into(),
             ));
         }
         "tmda-passwd" => v.push((

@@ -364,14 +364,10 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         }
     });
     let self_exe = std::env::current_exe().map_err(|e| Error::io("the tmda binary", e))?;
-    if global && args.vhome_script.is_some() {
-        return Err(usage(
-            "--vhome-script is not supported in global mode yet (it works when ofmipd runs as a user)",
-        ));
-    }
     let delivery = Delivery {
         configdir: args.configdir.clone(),
         vhome_script: args.vhome_script.clone(),
+        vdomains_path: args.vdomains_path.clone(),
         pure_proxy: args.pure_proxy,
         throttle_script: args.throttle_script.clone(),
         global: global.then(|| self_exe.clone()),

@@ -9,7 +9,11 @@ use std::process::Command;
 
 use crate::peers::*;
 
+/// useradd/usermod lock /etc/passwd: tests creating users take turns.
+static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn ensure_user(name: &str, home: &Path) -> tmda::delivery::Account {
+    let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
     if tmda::delivery::Account::lookup(name).is_none() {
         let st = Command::new("useradd")
             .args([
@@ -177,4 +181,104 @@ fn global_mode_delivers_as_the_authenticated_user() {
         .unwrap();
     assert!(!out.status.success(), "user 1's tag must not verify with user 2's key");
     drop(daemon);
+}
+
+#[test]
+fn global_mode_virtual_domains_with_vhome_script() {
+    assert_eq!(
+        unsafe { libc_geteuid() },
+        0,
+        "the global-mode test must run as root (CI does)"
+    );
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));
+    let system_home = tmp.path().join("vpop");
+    std::fs::create_dir_all(&system_home).unwrap();
+    let vpop = ensure_user("tmdavpop", &system_home);
+    chown_r(&system_home, &vpop);
+    // The virtual user's home, as the vhome script reports it.
+    let vhome = tmp.path().join("vhomes/virtual.test/virt");
+    std::fs::create_dir_all(vhome.join(".tmda")).unwrap();
+    std::fs::write(
+        vhome.join(".tmda/config"),
+        format!("USERNAME = 'virt'\nHOSTNAME = 'virtual.test'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{}'\nLOGFILE_OUTGOING = '~/outgoing.log'\n", sink.port),
+    )
+    .unwrap();
+    std::fs::write(
+        vhome.join(".tmda/crypt_key"),
+        "3333333333333333333333333333333333333333\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(vhome.join(".tmda/crypt_key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_r(&tmp.path().join("vhomes"), &vpop);
+    let script = tmp.path().join("vhome-script");
+    std::fs::write(&script, format!("#!/bin/sh\n# prints the home of virtual user $1 in domain $2 (and who ran it)\nid -u > {}/script-uid\necho {}/vhomes/$2/$1\n", system_home.display(), tmp.path().display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let vdomains = tmp.path().join("virtualdomains");
+    std::fs::write(&vdomains, "# qmail\nvirtual.test:tmdavpop\n").unwrap();
+    let authfile = tmp.path().join("tofmipd");
+    std::fs::write(&authfile, "virt@virtual.test:vpw\nstray@elsewhere.test:spw\n").unwrap();
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_r(&authfile, &tofmipd);
+
+    let port = free_port();
+    let child = Command::new(tmda_bin())
+        .args([
+            "ofmipd",
+            "-f",
+            "--hostname",
+            "mx.virtual",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "-a",
+        ])
+        .arg(&authfile)
+        .arg("-S")
+        .arg(&script)
+        .arg("-v")
+        .arg(&vdomains)
+        .env("GLOBAL_TMDARC", tmp.path().join("none"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon {
+        child,
+        name: "ofmipd (virtual)",
+    };
+    wait_for_port(port, "ofmipd");
+    use base64::Engine as _;
+    for (user, pw, want) in [
+        ("virt@virtual.test", "vpw", "250 2.0.0"),
+        ("stray@elsewhere.test", "spw", "554 5.0.0"),
+    ] {
+        let mut c = Raw::connect(port);
+        c.reply();
+        c.cmd("EHLO v");
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pw}"));
+        assert!(c.cmd(&format!("AUTH PLAIN {b}")).starts_with("235"));
+        c.cmd("MAIL FROM:<x@y>");
+        c.cmd("RCPT TO:<to@x.org>");
+        c.cmd("DATA");
+        let r = c.cmd("Subject: virtual\r\n\r\nhello\r\n.");
+        assert!(r.starts_with(want), "{user}: {r}");
+    }
+    let got = sink.wait_for(1);
+    let env = got[0].mail_from.trim_matches(['<', '>']);
+    assert!(
+        env.starts_with("virt-dated-") && env.ends_with("@virtual.test"),
+        "{env}"
+    );
+    assert_tag_verifies(env, None, &vhome);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(vhome.join("outgoing.log")).unwrap().uid(),
+        vpop.uid,
+        "delivered as the domain's system user"
+    );
+    assert_eq!(
+        std::fs::read_to_string(system_home.join("script-uid")).unwrap().trim(),
+        vpop.uid.to_string(),
+        "the vhome script ran as that user too"
+    );
 }
