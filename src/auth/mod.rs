@@ -2,8 +2,9 @@
 //!
 //! Each [`Source`] says Accepted, Denied or Unavailable (could not ask: a server down,
 //! a program that timed out). The [`Chain`] accepts if any source accepts; if none
-//! does and one was unavailable, the answer is temporary (454), so a client retries
-//! instead of treating a broken backend as a wrong password. Sources are blocking;
+//! does and one was unavailable, the outcome is "temporary": ofmipd answers 535 saying an
+//! auth server could not be reached, checkauth exits 75 (111 as a checkpassword program),
+//! and it does not count as a failed guess. Sources are blocking;
 //! the network shell runs them off its event loop. Passwords are never logged.
 
 pub mod checkpw;

@@ -231,10 +231,10 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
 given, the default authfile is used: /etc/tofmipd when started as root, else ~/.tmda/tofmipd. The authfile holds \
 user:password lines (# comments); it must be mode 600 or 400 and owned by the user ofmipd runs as, or ofmipd refuses to \
 start. CRAM\\-MD5 is offered only when every source can verify it (an authprog cannot). A checkpassword program gets \
-user, password and time, NUL-terminated, on descriptor 3; exit 0 accepts, 111 is a temporary failure (454). \\-R logs in to \
+user, password and time, NUL-terminated, on descriptor 3; exit 0 accepts, 111 is a temporary failure. \\-R logs in to \
 imap, imaps, pop3, pop3s or apop servers, or binds to ldap or ldaps as the DN template with %s replaced by the escaped user name \
 (default ports 143, 993, 110, 995, 110, 389, 636); TLS certificates are verified (SSL_CERT_FILE names a PEM bundle to trust a \
-private CA); a server that is down or slow makes the attempt fail temporarily; host 0.0.0.0 picks the server from the ipauthmap \
+private CA); a server that is down or slow makes that attempt fail (535, saying an authentication server could not be reached) while the daemon keeps serving; host 0.0.0.0 picks the server from the ipauthmap \
 file (/etc/ipauthmap as root, else ~/.tmda/ipauthmap; lines LOCALIP:SERVER[:PORT] or LOCALIP SERVER [PORT]). \\-m uses PAM. \
 Authfile entries may be cleartext, {CRAM\\-MD5}, crypt(3) ($1$, $5$, $6$, $y$, DES) or {ARGON2ID} (see tmda\\-passwd(1)). After three \
 failed attempts a session is closed (421), each failure is answered more slowly, and failures are also counted per client \

@@ -83,7 +83,7 @@ impl std::fmt::Debug for Attempt {
 pub enum AuthOutcome {
     Accepted,
     Denied,
-    /// No source could decide (a server down): 454, the client may retry.
+    /// No source accepted and one could not be asked (a server down): 535, not counted as a guess.
     Temporary,
 }
 
@@ -603,7 +603,7 @@ impl Session {
                 self.user = Some(u.to_lowercase());
                 Output::Reply(reply::AUTH_SUCCEEDED.into())
             }
-            (AuthOutcome::Temporary, _) => Output::Reply(reply::AUTH_TEMPORARY_FAILURE.into()),
+            (AuthOutcome::Temporary, _) => Output::Reply(reply::AUTH_SOURCE_UNAVAILABLE.into()),
             _ => {
                 self.auth_failures += 1;
                 if self.auth_failures >= self.policy.max_auth_failures {
