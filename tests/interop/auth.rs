@@ -338,3 +338,21 @@ fn ipauthmap_picks_the_server_by_local_address() {
     let r = c.cmd(&format!("AUTH PLAIN {b}"));
     assert!(r.starts_with("235"), "{r}\n{}", o.log_text());
 }
+
+#[test]
+fn ofmipd_keeps_serving_when_the_auth_server_is_down() {
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let home = ofmipd_home(tmp.path(), sink.port, "");
+    let dead = format!("imap://127.0.0.1:{}", free_port());
+    let o = Ofmipd::start(&home, &["-R", &dead]);
+    let mut c = Raw::connect(o.port);
+    c.reply();
+    c.cmd("EHLO x");
+    let r = c.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=");
+    assert!(r.starts_with("535 5.7.8") && r.contains("could not be reached"), "{r}");
+    assert!(c.cmd("NOOP").starts_with("250"), "the session goes on");
+    let mut other = Raw::connect(o.port);
+    assert!(other.reply().starts_with("220"), "the daemon keeps serving");
+    assert!(o.log_text().contains("unavailable"), "{}", o.log_text());
+}
