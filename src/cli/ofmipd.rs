@@ -458,6 +458,7 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
         let local = std::env::var("TCPLOCALIP").ok().and_then(|s| s.parse().ok());
         server::drive(stream, peer, local, server, rx).await;
     });
+    crate::transport::smtp::close_pool();
     // Standard input may still have a blocking read pending in the runtime: exit now.
     std::process::exit(0);
 }
@@ -514,6 +515,9 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
             _ = &mut grace => break,
         }
     }
+    tokio::task::spawn_blocking(crate::transport::smtp::close_pool)
+        .await
+        .ok();
     Ok(ExitCode::SUCCESS)
 }
 

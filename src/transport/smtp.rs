@@ -52,6 +52,14 @@ pub fn enable_pooling() {
     POOLING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// QUIT every pooled connection (at shutdown, so relays see a clean end).
+pub fn close_pool() {
+    let idle: Vec<Idle> = POOL.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    for mut i in idle {
+        let _ = i.conn.quit();
+    }
+}
+
 impl Smtp {
     pub fn new(settings: SmtpSettings, hello_name: String) -> Smtp {
         Smtp {
