@@ -25,6 +25,13 @@ use crate::inject::{InjectError, Injector, Options};
 use crate::message::Message;
 use crate::smtp::session::{DeliveryOutcome, Envelope};
 
+/// A received message: in memory when small, else in an unlinked temporary file.
+#[derive(Debug)]
+pub enum Spooled {
+    Memory(Vec<u8>),
+    File(File),
+}
+
 /// A system account, from the password database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -116,7 +123,7 @@ impl Delivery {
     }
 
     /// Deliver one message (the spool holds the data as received, LF line endings).
-    pub fn deliver(&self, env: &Envelope, spool: File) -> DeliveryOutcome {
+    pub fn deliver(&self, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
         if let Some(script) = &self.throttle_script {
             // The login name is an argument, never shell text.
             match Command::new(script)
@@ -168,7 +175,7 @@ impl Delivery {
     /// virtualdomains file names the system user in charge of the user's domain; the
     /// vhome script, run as that user, gives the virtual user's home, whose
     /// `.tmda/config` tags the message in a child running as that system user.
-    fn deliver_virtual(&self, env: &Envelope, spool: File) -> DeliveryOutcome {
+    fn deliver_virtual(&self, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
         let Some(prepend) = virtual_domain_user(&self.vdomains_path, &env.user) else {
             return DeliveryOutcome::Permanent(format!(
                 "{:?} is not in a virtual domain of {}",
@@ -193,7 +200,7 @@ impl Delivery {
     }
 
     /// Global mode: a child as the user (setgroups, setgid, setuid in that order, before exec).
-    fn deliver_as(&self, account: &Account, env: &Envelope, spool: File) -> DeliveryOutcome {
+    fn deliver_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
         let path = self.config_path(&env.user, Some(account)).filter(|p| p.exists());
         if self.pure_proxy && path.is_none() {
             return pass_through(env, spool, Some(account));
@@ -207,7 +214,7 @@ impl Delivery {
         account: &Account,
         path: Option<PathBuf>,
         env: &Envelope,
-        spool: File,
+        spool: Spooled,
     ) -> DeliveryOutcome {
         let tmda = self.global.as_ref().expect("global mode");
         let mut cmd = Command::new(tmda);
@@ -279,16 +286,23 @@ fn drop_privileges(cmd: &mut Command, a: &Account) {
     }
 }
 
-fn run_child(mut cmd: Command, spool: File) -> DeliveryOutcome {
-    let child = cmd
-        .stdin(Stdio::from(spool))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
+fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
+    let (stdin, bytes) = match spool {
+        Spooled::File(f) => (Stdio::from(f), None),
+        Spooled::Memory(v) => (Stdio::piped(), Some(v)),
+    };
+    let child = cmd.stdin(stdin).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
     };
+    // Feed an in-memory message from a thread, so a chatty child cannot deadlock us.
+    let writer = bytes.zip(child.stdin.take()).map(|(v, mut w)| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = w.write_all(&v);
+        })
+    });
     let mut err = String::new();
     if let Some(mut s) = child.stderr.take() {
         let _ = s.by_ref().take(8192).read_to_string(&mut err);
@@ -297,6 +311,9 @@ fn run_child(mut cmd: Command, spool: File) -> DeliveryOutcome {
         Ok(s) => s,
         Err(e) => return DeliveryOutcome::Transient(e.to_string()),
     };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     let why = err.lines().last().unwrap_or("").trim().to_string();
     match status.code() {
         Some(0) => DeliveryOutcome::Accepted,
@@ -307,7 +324,7 @@ fn run_child(mut cmd: Command, spool: File) -> DeliveryOutcome {
 }
 
 /// `--pure-proxy` for users without a TMDA config: the MTA gets the message unaltered.
-fn pass_through(env: &Envelope, spool: File, account: Option<&Account>) -> DeliveryOutcome {
+fn pass_through(env: &Envelope, spool: Spooled, account: Option<&Account>) -> DeliveryOutcome {
     let program = std::env::var("TMDA_SENDMAIL_PROGRAM").unwrap_or_else(|_| "/usr/sbin/sendmail".into());
     let mut cmd = Command::new(&program);
     cmd.arg("-f")
@@ -389,14 +406,18 @@ fn deliver_in_process(
     config_file: Option<PathBuf>,
     home: Option<PathBuf>,
     env: &Envelope,
-    spool: File,
+    spool: Spooled,
 ) -> DeliveryOutcome {
     let transient = |e: String| DeliveryOutcome::Transient(e);
     let prepared = match prepare(config_file, home) {
         Ok(p) => p,
         Err(e) => return transient(e),
     };
-    let msg = match Message::read_from(spool) {
+    let msg = match spool {
+        Spooled::File(f) => Message::read_from(f),
+        Spooled::Memory(v) => Message::from_vec(v),
+    };
+    let msg = match msg {
         Ok(m) => m,
         Err(e) => return DeliveryOutcome::Permanent(e.to_string()),
     };

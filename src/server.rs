@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 use crate::auth::{Chain, Verdict};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Spooled};
 use crate::smtp::data::Decoder;
 use crate::smtp::reply;
 use crate::smtp::session::{AuthOutcome, DeliveryOutcome, Peer};
@@ -514,29 +514,52 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Read DATA into an unlinked spool file. Returns the decoder's verdict and the spool,
-/// or `None` if the connection failed.
+/// Read DATA into the spool: memory while it is small, an unlinked temporary file once
+/// it grows past [`crate::message::SPOOL_MEM`]. Returns the decoder's verdict and the
+/// spool, or `None` if the connection failed.
 async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     reader: &mut Reader,
     session: &Session,
     server: &Server,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<(Option<crate::smtp::data::Problem>, std::fs::File)> {
+) -> Option<(Option<crate::smtp::data::Problem>, Spooled)> {
     let mut decoder = Decoder::new(session.max_size(), server.limits.max_data_line);
-    let mut spool = std::io::BufWriter::new(tempfile::tempfile().ok()?);
+    let mut mem: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut file: Option<std::io::BufWriter<std::fs::File>> = None;
     let mut out = Vec::with_capacity(64 * 1024);
     let mut input = std::mem::take(&mut reader.buf);
+    let store = |bytes: &[u8], mem: &mut Vec<u8>, file: &mut Option<std::io::BufWriter<std::fs::File>>| -> Option<()> {
+        if file.is_none() && mem.len() + bytes.len() > crate::message::SPOOL_MEM {
+            let mut f = std::io::BufWriter::new(tempfile::tempfile().ok()?);
+            f.write_all(mem).ok()?;
+            mem.clear();
+            *file = Some(f);
+        }
+        match file {
+            Some(f) => f.write_all(bytes).ok(),
+            None => {
+                mem.extend_from_slice(bytes);
+                Some(())
+            }
+        }
+    };
     loop {
         out.clear();
-        if let Some(used) = decoder.feed(&input, &mut out) {
-            spool.write_all(&out).ok()?;
+        let end = decoder.feed(&input, &mut out);
+        store(&out, &mut mem, &mut file)?;
+        if let Some(used) = end {
             reader.buf = input.split_off(used);
-            let mut file = spool.into_inner().ok()?;
-            file.seek(std::io::SeekFrom::Start(0)).ok()?;
-            return Some((decoder.problem(), file));
+            let spooled = match file {
+                None => Spooled::Memory(mem),
+                Some(f) => {
+                    let mut f = f.into_inner().ok()?;
+                    f.seek(std::io::SeekFrom::Start(0)).ok()?;
+                    Spooled::File(f)
+                }
+            };
+            return Some((decoder.problem(), spooled));
         }
-        spool.write_all(&out).ok()?;
         input.clear();
         input.resize(64 * 1024, 0);
         let n = tokio::select! {

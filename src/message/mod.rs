@@ -92,7 +92,23 @@ pub struct Message {
 impl Message {
     /// Read and spool a whole message.
     pub fn read_from(r: impl Read) -> Result<Message, MessageError> {
-        let spool = Spool::read_from(r)?;
+        Message::from_spool(Spool::read_from(r)?)
+    }
+
+    /// A message already in memory (no copy when it fits the in-memory spool).
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Message, MessageError> {
+        if bytes.len() > SPOOL_MEM {
+            return Message::read_from(std::io::Cursor::new(bytes));
+        }
+        let len = bytes.len() as u64;
+        Message::from_spool(Spool {
+            mem: bytes,
+            file: None,
+            len,
+        })
+    }
+
+    fn from_spool(spool: Spool) -> Result<Message, MessageError> {
         if spool.len == 0 {
             return Err(MessageError::Empty);
         }
