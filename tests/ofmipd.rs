@@ -386,3 +386,30 @@ fn pure_proxy_passes_mail_of_users_without_config() {
     );
     assert!(up.transactions().is_empty());
 }
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = Client::connect(o.port);
+    assert!(c.reply().starts_with("220"));
+    // RFC 2920: the whole transaction in one write, data included.
+    c.w.write_all(
+        b"EHLO p\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<alice@first.example>\r\nRCPT TO:<p1@x.org>\r\nRCPT TO:<p2@x.org>\r\nDATA\r\n",
+    )
+    .unwrap();
+    let mut codes = vec![];
+    for _ in 0..6 {
+        codes.push(c.reply()[..3].to_string());
+    }
+    assert_eq!(codes, ["250", "235", "250", "250", "250", "354"]);
+    c.w.write_all(b"Subject: p\r\n\r\npipelined\r\n.\r\nQUIT\r\n").unwrap();
+    assert!(c.reply().starts_with("250 2.0.0"));
+    assert!(c.reply().starts_with("221"));
+    let t = up.transactions();
+    assert_eq!(
+        t.iter().map(|x| x.rcpt_to[0].as_str()).collect::<Vec<_>>(),
+        vec!["<p1@x.org>", "<p2@x.org>"]
+    );
+}

@@ -615,3 +615,178 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(tls: TlsMode) -> Policy {
+        Policy {
+            hostname: "mx.test".into(),
+            tls,
+            cram_md5: true,
+            max_size: 1000,
+            max_recipients: 2,
+            max_auth_failures: 3,
+        }
+    }
+
+    /// The states a command can meet, reached the way a client would.
+    #[derive(Debug, Clone, Copy)]
+    enum State {
+        Fresh,
+        Greeted,
+        Authed,
+        MailGiven,
+        RcptGiven,
+    }
+
+    fn session_in(state: State, tls: TlsMode) -> Session {
+        let mut s = Session::new(
+            policy(tls),
+            Peer {
+                ip: "192.0.2.1".into(),
+                name: None,
+            },
+        );
+        let mut line = |s: &mut Session, l: &str| s.handle(Input::Line(l.as_bytes()));
+        if matches!(state, State::Fresh) {
+            return s;
+        }
+        line(&mut s, "EHLO c");
+        if matches!(state, State::Greeted) {
+            return s;
+        }
+        assert!(matches!(line(&mut s, "AUTH PLAIN AGEAYg=="), Output::Authenticate(_)));
+        s.handle(Input::AuthResult(AuthOutcome::Accepted));
+        if matches!(state, State::Authed) {
+            return s;
+        }
+        line(&mut s, "MAIL FROM:<a@b>");
+        if matches!(state, State::MailGiven) {
+            return s;
+        }
+        line(&mut s, "RCPT TO:<c@d>");
+        s
+    }
+
+    fn code(out: Output) -> u16 {
+        match out {
+            Output::Reply(r) | Output::ReplyThenClose(r) | Output::ReplyThenStartTls(r) | Output::ReplyThenData(r) => {
+                r.code
+            }
+            Output::Authenticate(_) => 1, // asks the driver to check credentials
+            Output::Deliver(_) | Output::Nothing => 0,
+        }
+    }
+
+    /// Every command in every state, without TLS: (command, Fresh, Greeted, Authed, MailGiven, RcptGiven).
+    #[test]
+    fn every_command_in_every_state() {
+        let table: &[(&str, [u16; 5])] = &[
+            ("EHLO c", [250, 250, 250, 250, 250]),
+            ("HELO c", [250, 250, 250, 250, 250]),
+            ("MAIL FROM:<x@y>", [503, 530, 250, 503, 503]),
+            ("RCPT TO:<x@y>", [503, 530, 503, 250, 250]),
+            ("DATA", [503, 530, 503, 503, 354]),
+            ("RSET", [250, 250, 250, 250, 250]),
+            ("NOOP", [250, 250, 250, 250, 250]),
+            ("VRFY x", [252, 252, 252, 252, 252]),
+            ("HELP", [214, 214, 214, 214, 214]),
+            ("AUTH PLAIN", [503, 334, 503, 503, 503]),
+            ("AUTH PLAIN AGEAYg==", [503, 1, 503, 503, 503]),
+            ("AUTH CRAM-MD5", [503, 334, 503, 503, 503]),
+            ("AUTH NTLM", [503, 504, 503, 503, 503]),
+            ("STARTTLS", [503, 503, 503, 503, 503]),
+            ("FROB", [502, 502, 502, 502, 502]),
+            ("MAIL", [501, 501, 501, 501, 501]),
+            ("QUIT", [221, 221, 221, 221, 221]),
+        ];
+        let states = [
+            State::Fresh,
+            State::Greeted,
+            State::Authed,
+            State::MailGiven,
+            State::RcptGiven,
+        ];
+        for (cmd, want) in table {
+            for (state, want) in states.iter().zip(want) {
+                let mut s = session_in(*state, TlsMode::None);
+                let got = code(s.handle(Input::Line(cmd.as_bytes())));
+                assert_eq!(got, *want, "{cmd:?} in state {state:?}");
+            }
+        }
+    }
+
+    /// With --tls=on before STARTTLS, only EHLO/HELO/NOOP/RSET/STARTTLS/QUIT get through.
+    #[test]
+    fn tls_required_gates_every_other_command() {
+        for (cmd, want) in [
+            ("EHLO c", 250),
+            ("HELO c", 250),
+            ("NOOP", 250),
+            ("RSET", 250),
+            ("STARTTLS", 220),
+            ("QUIT", 221),
+            ("AUTH PLAIN AGEAYg==", 530),
+            ("MAIL FROM:<x@y>", 530),
+            ("RCPT TO:<x@y>", 530),
+            ("DATA", 530),
+            ("VRFY x", 530),
+            ("HELP", 530),
+            ("FROB", 530),
+        ] {
+            let mut s = session_in(State::Greeted, TlsMode::Required);
+            assert_eq!(code(s.handle(Input::Line(cmd.as_bytes()))), want, "{cmd:?}");
+        }
+        // After the handshake everything starts over, and AUTH works.
+        let mut s = session_in(State::Greeted, TlsMode::Required);
+        assert!(matches!(
+            s.handle(Input::Line(b"STARTTLS")),
+            Output::ReplyThenStartTls(_)
+        ));
+        assert_eq!(s.handle(Input::TlsEstablished), Output::Nothing);
+        assert!(s.is_tls());
+        assert_eq!(
+            code(s.handle(Input::Line(b"AUTH PLAIN AGEAYg=="))),
+            503,
+            "EHLO again first"
+        );
+        s.handle(Input::Line(b"EHLO c"));
+        assert_eq!(code(s.handle(Input::Line(b"AUTH PLAIN AGEAYg=="))), 1);
+    }
+
+    #[test]
+    fn implicit_tls_offers_no_starttls_and_records_it() {
+        let mut s = session_in(State::RcptGiven, TlsMode::Implicit);
+        assert_eq!(code(s.handle(Input::Line(b"STARTTLS"))), 503);
+        assert_eq!(code(s.handle(Input::Line(b"DATA"))), 354);
+        match s.handle(Input::DataDone { problem: None, now: 0 }) {
+            Output::Deliver(env) => {
+                assert!(
+                    env.received.contains("(using SMTP over TLS)") && env.received.contains("with ESMTPSA"),
+                    "{}",
+                    env.received
+                );
+                assert_eq!(
+                    (env.user.as_str(), env.mail_from.as_str(), env.recipients.clone()),
+                    ("a", "a@b", vec!["c@d".to_string()])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn timeouts_and_overlong_lines() {
+        let mut s = session_in(State::Authed, TlsMode::None);
+        assert_eq!(code(s.handle(Input::LineTooLong)), 500);
+        assert_eq!(code(s.handle(Input::Line(b"NOOP"))), 250);
+        assert!(matches!(s.handle(Input::Timeout), Output::ReplyThenClose(r) if r.code == 421));
+        // An overlong line during AUTH abandons the exchange.
+        let mut s = session_in(State::Greeted, TlsMode::None);
+        s.handle(Input::Line(b"AUTH LOGIN"));
+        assert_eq!(code(s.handle(Input::LineTooLong)), 500);
+        assert_eq!(code(s.handle(Input::Line(b"NOOP"))), 250);
+    }
+}
