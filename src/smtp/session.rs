@@ -649,7 +649,7 @@ mod tests {
                 name: None,
             },
         );
-        let mut line = |s: &mut Session, l: &str| s.handle(Input::Line(l.as_bytes()));
+        let line = |s: &mut Session, l: &str| s.handle(Input::Line(l.as_bytes()));
         if matches!(state, State::Fresh) {
             return s;
         }
