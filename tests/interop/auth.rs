@@ -215,9 +215,7 @@ fn ofmipd_with_imap_and_authfile_in_one_chain() {
     c.reply();
     let ehlo = c.cmd("EHLO x");
     assert!(!ehlo.contains("CRAM-MD5"), "{ehlo}");
-    use base64::Engine as _;
-    let b = base64::engine::general_purpose::STANDARD.encode("\0remoteuser\0imap-pw");
-    assert!(c.cmd(&format!("AUTH PLAIN {b}")).starts_with("235"), "via IMAP");
+    assert!(c.auth_plain("remoteuser", "imap-pw").starts_with("235"), "via IMAP");
     let mut c = Raw::connect(o.port);
     c.login(); // alice via the authfile
     assert!(
@@ -308,10 +306,10 @@ fn pam_via_pam_wrapper() {
     wait_for_port(port, "ofmipd");
     let mut c = Raw::connect(port);
     c.login();
-    c.cmd("MAIL FROM:<alice@example.org>");
-    c.cmd("RCPT TO:<pam@x.org>");
-    c.cmd("DATA");
-    assert!(c.cmd("Subject: pam\r\n\r\nvia PAM\r\n.").starts_with("250 2.0.0"));
+    assert!(
+        c.send_message("alice@example.org", "pam@x.org", "Subject: pam\r\n\r\nvia PAM")
+            .starts_with("250 2.0.0")
+    );
     assert_eq!(sink.wait_for(1)[0].rcpt_to, "<pam@x.org>");
 }
 
@@ -332,10 +330,7 @@ fn ipauthmap_picks_the_server_by_local_address() {
     let o = Ofmipd::start(&home, &["-R", "imap://0.0.0.0"]);
     let mut c = Raw::connect(o.port);
     c.reply();
-    c.cmd("EHLO x");
-    use base64::Engine as _;
-    let b = base64::engine::general_purpose::STANDARD.encode("\0mapped\0via-map");
-    let r = c.cmd(&format!("AUTH PLAIN {b}"));
+    let r = c.auth_plain("mapped", "via-map");
     assert!(r.starts_with("235"), "{r}\n{}", o.log_text());
 }
 

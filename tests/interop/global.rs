@@ -127,14 +127,12 @@ fn global_mode_delivers_as_the_authenticated_user() {
     for ((acct, _), pw) in users.iter().zip(["pw-one", "pw-two"]) {
         let mut c = Raw::connect(port);
         assert!(c.reply().starts_with("220"));
-        c.cmd("EHLO g");
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{pw}", acct.name));
-        assert!(c.cmd(&format!("AUTH PLAIN {b64}")).starts_with("235"));
-        assert!(c.cmd("MAIL FROM:<x@y>").starts_with("250"));
-        assert!(c.cmd(&format!("RCPT TO:<to-{}@x.org>", acct.name)).starts_with("250"));
-        assert!(c.cmd("DATA").starts_with("354"));
-        let r = c.cmd("Subject: global\r\n\r\nhello\r\n.");
+        assert!(c.auth_plain(&acct.name, pw).starts_with("235"));
+        let r = c.send_message(
+            "x@y",
+            &format!("to-{}@x.org", acct.name),
+            "Subject: global\r\n\r\nhello",
+        );
         assert!(
             r.starts_with("250 2.0.0"),
             "{r}\n{}",
@@ -144,12 +142,8 @@ fn global_mode_delivers_as_the_authenticated_user() {
     // A user in the authfile without a system account: refused, not a crash.
     let mut c = Raw::connect(port);
     c.reply();
-    c.cmd("EHLO g");
-    assert!(c.cmd("AUTH PLAIN AGdob3N0AHB3LWdob3N0").starts_with("235"));
-    c.cmd("MAIL FROM:<x@y>");
-    c.cmd("RCPT TO:<z@x.org>");
-    c.cmd("DATA");
-    let r = c.cmd("Subject: x\r\n\r\nb\r\n.");
+    assert!(c.auth_plain("ghost", "pw-ghost").starts_with("235"));
+    let r = c.send_message("x@y", "z@x.org", "Subject: x\r\n\r\nb");
     assert!(r.starts_with("554 5.0.0") && r.contains("no system account"), "{r}");
 
     let got = sink.wait_for(2);
@@ -247,20 +241,14 @@ fn global_mode_virtual_domains_with_vhome_script() {
         name: "ofmipd (virtual)",
     };
     wait_for_port(port, "ofmipd");
-    use base64::Engine as _;
     for (user, pw, want) in [
         ("virt@virtual.test", "vpw", "250 2.0.0"),
         ("stray@elsewhere.test", "spw", "554 5.0.0"),
     ] {
         let mut c = Raw::connect(port);
         c.reply();
-        c.cmd("EHLO v");
-        let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pw}"));
-        assert!(c.cmd(&format!("AUTH PLAIN {b}")).starts_with("235"));
-        c.cmd("MAIL FROM:<x@y>");
-        c.cmd("RCPT TO:<to@x.org>");
-        c.cmd("DATA");
-        let r = c.cmd("Subject: virtual\r\n\r\nhello\r\n.");
+        assert!(c.auth_plain(user, pw).starts_with("235"));
+        let r = c.send_message("x@y", "to@x.org", "Subject: virtual\r\n\r\nhello");
         assert!(r.starts_with(want), "{user}: {r}");
     }
     let got = sink.wait_for(1);

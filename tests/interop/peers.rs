@@ -529,6 +529,22 @@ impl Raw {
         self.reply()
     }
 
+    /// EHLO and AUTH PLAIN as `user`; returns the AUTH reply.
+    pub fn auth_plain(&mut self, user: &str, password: &str) -> String {
+        use base64::Engine as _;
+        assert!(self.cmd("EHLO client.test").starts_with("250"));
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.cmd(&format!("AUTH PLAIN {b}"))
+    }
+
+    /// One whole transaction; returns the reply to the end of DATA.
+    pub fn send_message(&mut self, from: &str, rcpt: &str, data: &str) -> String {
+        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        assert!(self.cmd(&format!("RCPT TO:<{rcpt}>")).starts_with("250"));
+        assert!(self.cmd("DATA").starts_with("354"));
+        self.cmd(&format!("{data}\r\n."))
+    }
+
     pub fn login(&mut self) {
         assert!(self.reply().starts_with("220 "));
         assert!(self.cmd("EHLO client.test").starts_with("250"));
