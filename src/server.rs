@@ -503,8 +503,10 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     if outcome == AuthOutcome::Denied {
-                        // Slow down guessing: each failure in a session waits longer.
-                        tokio::time::sleep(server.failure_delay * failures).await;
+                        // Slow down guessing: each failure in a session waits longer. Counted
+                        // from the start of the attempt, so an unknown user (answered at once)
+                        // and a wrong password (a slow hash) take the same time.
+                        tokio::time::sleep_until((now + server.failure_delay * failures).into()).await;
                     }
                     session.handle(Input::AuthResult(outcome))
                 }

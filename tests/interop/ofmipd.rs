@@ -608,3 +608,47 @@ fn sighup_reloads_the_certificate() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(served_serial(o.port), after);
 }
+
+#[test]
+fn tcpserver_one_session_with_starttls() {
+    let tcpserver = require("tcpserver", "ucspi-tcp");
+    let s = setup("");
+    let port = free_port();
+    let (u, g) = nobody();
+    let mut tls = s.tls_args();
+    tls.insert(0, "--tls=on".into());
+    give_to_nobody(&s.tmp.path().join("."));
+    let mut cmd = Command::new(tcpserver);
+    cmd.args([
+        "-R",
+        "-H",
+        "-u",
+        &u.to_string(),
+        "-g",
+        &g.to_string(),
+        "127.0.0.1",
+        &port.to_string(),
+    ])
+    .arg(tmda_bin())
+    .args(["ofmipd", "-1", "--hostname", "mx.test"])
+    .args(&tls)
+    .env("HOME", &s.home)
+    .env("GLOBAL_TMDARC", s.home.join("none"))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let _d = Daemon {
+        child: cmd.spawn().unwrap(),
+        name: "tcpserver",
+    };
+    wait_for_port(port, "tcpserver");
+    let (ok, out) = swaks(port, &["--tls", "--auth", "PLAIN"], "tls1@x.org");
+    assert!(ok, "{out}");
+    let got = s.sink.wait_for(1);
+    assert!(
+        header(&got[0].message, "Received")
+            .unwrap()
+            .contains("(using STARTTLS)"),
+        "{}",
+        got[0].message
+    );
+}
