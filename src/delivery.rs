@@ -73,7 +73,37 @@ impl Account {
             })
         }
     }
+
+    /// [`Account::lookup`] remembered for [`ACCOUNT_CACHE_TTL`] (found or not): a name
+    /// service lookup (files, systemd-userdb, LDAP…) costs far more than tagging a
+    /// message. Only personal mode uses it, where the answer just picks a config file;
+    /// global mode, which sets uids from it, always asks afresh.
+    pub fn lookup_cached(name: &str) -> Option<Account> {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        use std::time::Instant;
+        static CACHE: Mutex<Option<HashMap<String, (Instant, Option<Account>)>>> = Mutex::new(None);
+        let now = Instant::now();
+        if let Some((at, hit)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned()) {
+            if now.duration_since(at) < ACCOUNT_CACHE_TTL {
+                return hit;
+            }
+        }
+        let found = Account::lookup(name);
+        if let Ok(mut c) = CACHE.lock() {
+            let map = c.get_or_insert_with(HashMap::new);
+            // Bounded: many distinct (e.g. guessed) names just start it over.
+            if map.len() >= 4096 {
+                map.clear();
+            }
+            map.insert(name.to_string(), (now, found.clone()));
+        }
+        found
+    }
 }
+
+/// How long personal mode trusts a remembered account lookup.
+pub const ACCOUNT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How messages are delivered.
 #[derive(Debug, Clone)]
@@ -141,9 +171,8 @@ impl Delivery {
         if self.global.is_some() && self.vhome_script.is_some() {
             return self.deliver_virtual(env, spool);
         }
-        let account = Account::lookup(&env.user);
         if self.global.is_some() {
-            let Some(account) = account else {
+            let Some(account) = Account::lookup(&env.user) else {
                 return DeliveryOutcome::Permanent(format!("no system account for user {:?}", env.user));
             };
             if account.uid == 0 {
@@ -157,10 +186,10 @@ impl Delivery {
         };
         let (path, home) = match &vhome {
             Some(h) => (Some(h.join(".tmda/config")), Some(h.clone())),
-            None => (
-                self.config_path(&env.user, account.as_ref()),
-                account.as_ref().map(|a| a.home.clone()),
-            ),
+            None => {
+                let account = Account::lookup_cached(&env.user);
+                (self.config_path(&env.user, account.as_ref()), account.map(|a| a.home))
+            }
         };
         let exists = path.as_ref().is_some_and(|p| p.exists());
         if self.pure_proxy && !exists {

@@ -229,41 +229,39 @@ impl LineEndings {
     /// Append `chunk` to `out` with every line ending (CRLF, lone LF, lone CR) as CRLF,
     /// as SMTP requires (RFC 5321 section 2.3.8; bare CR and LF are smuggling hazards).
     pub fn to_crlf(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        for &b in chunk {
-            match b {
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.pending_cr = false;
-                }
-                _ => {
-                    if self.pending_cr {
-                        out.extend_from_slice(b"\r\n");
-                    }
-                    self.pending_cr = b == b'\r';
-                    if b != b'\r' {
-                        out.push(b);
-                    }
-                }
-            }
-        }
+        self.convert(chunk, out, b"\r\n");
     }
 
     /// Append `chunk` to `out` with line endings as LF (Python's universal newlines).
     pub fn to_lf(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        for &b in chunk {
-            match b {
-                b'\n' => {
-                    out.push(b'\n');
-                    self.pending_cr = false;
+        self.convert(chunk, out, b"\n");
+    }
+
+    /// Copies runs between line endings whole (memchr), which is what makes relaying a
+    /// large message cheap; a CR at the end of a chunk waits for the next one's first byte.
+    fn convert(&mut self, mut chunk: &[u8], out: &mut Vec<u8>, eol: &[u8]) {
+        out.reserve(chunk.len() + 64);
+        while let Some(&first) = chunk.first() {
+            if std::mem::take(&mut self.pending_cr) {
+                out.extend_from_slice(eol);
+                if first == b'\n' {
+                    chunk = &chunk[1..];
+                    continue;
                 }
-                _ => {
-                    if self.pending_cr {
-                        out.push(b'\n');
+            }
+            match memchr::memchr2(b'\r', b'\n', chunk) {
+                None => {
+                    out.extend_from_slice(chunk);
+                    return;
+                }
+                Some(i) => {
+                    out.extend_from_slice(&chunk[..i]);
+                    if chunk[i] == b'\n' {
+                        out.extend_from_slice(eol);
+                    } else {
+                        self.pending_cr = true;
                     }
-                    self.pending_cr = b == b'\r';
-                    if b != b'\r' {
-                        out.push(b);
-                    }
+                    chunk = &chunk[i + 1..];
                 }
             }
         }
@@ -338,6 +336,31 @@ mod tests {
             Message::read_from(msg.as_bytes()),
             Err(MessageError::HeaderTooLarge)
         ));
+    }
+
+    #[test]
+    fn line_ending_conversion_is_the_same_at_every_split() {
+        let input = b"a\r\nb\nc\rd\r\r\n\n\re\r";
+        for crlf in [true, false] {
+            let conv = |le: &mut LineEndings, c: &[u8], out: &mut Vec<u8>| {
+                if crlf { le.to_crlf(c, out) } else { le.to_lf(c, out) }
+            };
+            let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            // Reference: CRLF, LF and lone CR are each one line ending.
+            let expected = String::from_utf8(input.to_vec())
+                .unwrap()
+                .replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .replace('\n', std::str::from_utf8(eol).unwrap());
+            for cut in 0..=input.len() {
+                let mut le = LineEndings::default();
+                let mut out = vec![];
+                conv(&mut le, &input[..cut], &mut out);
+                conv(&mut le, &input[cut..], &mut out);
+                le.finish(&mut out, crlf);
+                assert_eq!(String::from_utf8(out).unwrap(), expected, "cut at {cut}, crlf {crlf}");
+            }
+        }
     }
 
     #[test]

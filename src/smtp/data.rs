@@ -1,4 +1,4 @@
-//! Receiving DATA: undo dot-stuffing and find the end, byte by byte, without I/O.
+//! Receiving DATA: undo dot-stuffing and find the end, without I/O.
 //!
 //! Only CRLF "." CRLF ends the data (RFC 5321 section 4.1.1.4), including right after
 //! the 354 reply (an empty message). A bare CR or LF anywhere is remembered, and the
@@ -84,7 +84,24 @@ impl Decoder {
     /// the end marker was found after consuming `n` bytes of `input` (the rest belongs
     /// to the next command), `None` when more input is needed.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            if self.state == State::InLine {
+                // Fast path: the ordinary bytes up to the next CR or LF in one copy.
+                let rest = &input[i..];
+                let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+                if run > 0 {
+                    self.line_len += run;
+                    if self.line_len > self.max_line {
+                        self.flag(Problem::LineTooLong);
+                    }
+                    self.emit(out, &rest[..run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let b = input[i];
+            i += 1;
             match self.state {
                 State::LineStart => {
                     self.line_len = 0;
@@ -105,7 +122,7 @@ impl Decoder {
                 State::DotCr => {
                     if b == b'\n' {
                         self.state = State::LineStart;
-                        return Some(i + 1);
+                        return Some(i);
                     }
                     // "." CR then something else: the CR was bare.
                     self.flag(Problem::BareLineEnding);
@@ -198,6 +215,30 @@ mod tests {
         let (whole, wend, _) = decode(input);
         assert_eq!(out, whole);
         assert_eq!(end, wend);
+    }
+
+    #[test]
+    fn every_two_way_split_equals_whole() {
+        let input = b"Subject: s\r\n\r\nlong line of text\r\n..stuffed\r\nbare\nlf\r\nx\ry\r\n.\r\nNEXT";
+        let (whole, wend, wproblem) = decode(input);
+        for cut in 0..input.len() {
+            let mut d = Decoder::new(1_000_000, 1000);
+            let mut out = vec![];
+            let end = match d.feed(&input[..cut], &mut out) {
+                Some(n) => Some(n),
+                None => d.feed(&input[cut..], &mut out).map(|n| n + cut),
+            };
+            assert_eq!((&out, end, d.problem()), (&whole, wend, wproblem), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn line_length_adds_up_across_chunks() {
+        let mut d = Decoder::new(1_000_000, 10);
+        let mut out = vec![];
+        assert_eq!(d.feed(b"123456", &mut out), None);
+        assert_eq!(d.feed(b"789012\r\n.\r\n", &mut out), Some(11));
+        assert_eq!(d.problem(), Some(Problem::LineTooLong));
     }
 
     #[test]
