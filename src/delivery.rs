@@ -82,12 +82,13 @@ impl Account {
         use std::collections::HashMap;
         use std::sync::Mutex;
         use std::time::Instant;
-        static CACHE: Mutex<Option<HashMap<String, (Instant, Option<Account>)>>> = Mutex::new(None);
+        type Remembered = HashMap<String, (Instant, Option<Account>)>;
+        static CACHE: Mutex<Option<Remembered>> = Mutex::new(None);
         let now = Instant::now();
-        if let Some((at, hit)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned()) {
-            if now.duration_since(at) < ACCOUNT_CACHE_TTL {
-                return hit;
-            }
+        if let Some((at, hit)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned())
+            && now.duration_since(at) < ACCOUNT_CACHE_TTL
+        {
+            return hit;
         }
         let found = Account::lookup(name);
         if let Ok(mut c) = CACHE.lock() {
