@@ -363,6 +363,63 @@ fn smtp_upstream_refusing_and_down() {
 }
 
 #[test]
+fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
+    for pipelining in [false, true] {
+        let server = FakeSmtp::start(Policy {
+            pipelining,
+            ..Default::default()
+        });
+        let env = smtp_env(server.port, "");
+        env.tmda()
+            .args(["sendmail", "a@x.org", "b@x.org"])
+            .write_stdin(MSG)
+            .assert()
+            .success();
+        let t = server.transactions();
+        assert_eq!(t.len(), 2);
+        assert!(t.iter().all(|x| x.pipelined == pipelining), "{t:?}");
+        assert!(String::from_utf8_lossy(&t[1].data).ends_with("\r\n"));
+    }
+    // A refused RCPT among pipelined commands: its reply is the one reported, and the
+    // 354 that this (careless) server still gives DATA does not send the message.
+    let server = FakeSmtp::start(Policy {
+        pipelining: true,
+        reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
+        ..Default::default()
+    });
+    let env = smtp_env(server.port, "");
+    env.tmda()
+        .args(["sendmail", "ok@x.org", "bad@x.org"])
+        .write_stdin(MSG)
+        // Well under the 60 s relay timeout: hanging up must not wait for a QUIT reply.
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(67)
+        .stderr(contains("delivered to ok@x.org but not to bad@x.org"))
+        .stderr(contains("no such user"));
+    let t = server.transactions();
+    assert_eq!(
+        t.iter().map(|x| x.rcpt_to.clone()).collect::<Vec<_>>(),
+        vec![vec!["<ok@x.org>".to_string()]]
+    );
+    // A refused MAIL: the first refusal wins over the replies that follow it.
+    let server = FakeSmtp::start(Policy {
+        pipelining: true,
+        mail_reply: Some("451 4.3.0 try again later".into()),
+        ..Default::default()
+    });
+    let env = smtp_env(server.port, "");
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(75)
+        .stderr(contains("try again later"));
+    assert!(server.transactions().is_empty());
+}
+
+#[test]
 fn smtp_starttls_required_but_not_offered() {
     let server = FakeSmtp::start(Policy::default());
     let env = smtp_env(server.port, "SMTPSSL = True\n");

@@ -13,6 +13,8 @@ pub struct Transaction {
     pub data: Vec<u8>,
     /// Which connection (0, 1, ...) carried it.
     pub connection: usize,
+    /// RCPT had already arrived when MAIL was read (the client pipelined them).
+    pub pipelined: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -23,6 +25,8 @@ pub struct Policy {
     pub mail_reply: Option<String>,
     /// Require AUTH PLAIN with this username and password.
     pub auth: Option<(String, String)>,
+    /// Advertise PIPELINING (RFC 2920).
+    pub pipelining: bool,
 }
 
 pub struct FakeSmtp {
@@ -81,7 +85,8 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         let reply = if upper.starts_with("EHLO") {
-            "250-fake.example\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000".to_string()
+            let pipelining = if policy.pipelining { "250-PIPELINING\r\n" } else { "" };
+            format!("250-fake.example\r\n{pipelining}250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
         } else if upper.starts_with("AUTH PLAIN") {
             use base64::Engine as _;
             let arg = cmd.split_whitespace().nth(2).unwrap_or("");
@@ -107,6 +112,7 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
             } else {
                 cur = Transaction {
                     connection: conn,
+                    pipelined: !r.buffer().is_empty(),
                     mail_from: cmd[10..].split_whitespace().next().unwrap_or("").to_string(),
                     ..Default::default()
                 };
