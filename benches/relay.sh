@@ -26,8 +26,10 @@ run=(); if [ "$(id -u)" -eq 0 ]; then chown -R nobody "$work/home"; run=(setpriv
 HOME=$work/home GLOBAL_TMDARC=/none "${run[@]}" "$bin" ofmipd -f -p 127.0.0.1:$ofm -C 100 --hostname bench & pids+=($!)
 HOME=$work/home GLOBAL_TMDARC=/none "${run[@]}" "$bin" ofmipd -f -p 127.0.0.1:$ofm2 -C 1000 --hostname bench & idle_pid=$!; pids+=($idle_pid)
 sleep 1
+# Warm-up (not measured): a running server has its relay connections open already.
+"$load" --port $ofm --clients 50 --messages 5 --auth bench:bench >/dev/null
 for c in 1 10 50; do
-  n=$(( 2000 / c )); [ $n -gt 500 ] && n=500
+  n=$(( 6000 / c )); [ $n -gt 1000 ] && n=1000
   echo "direct to smtp-sink:   $("$load" --port $sink --clients $c --messages $n)"
   echo "through tmda ofmipd:   $("$load" --port $ofm --clients $c --messages $n --auth bench:bench)"
 done
