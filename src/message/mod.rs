@@ -171,6 +171,12 @@ impl Message {
     }
 
     /// The body as a pull-style sequence of chunks (for consumers that want an iterator).
+    /// The spool file of a large message, so tests can make reading it fail.
+    #[cfg(test)]
+    pub(crate) fn spool_file(&self) -> Option<&File> {
+        self.spool.file.as_ref()
+    }
+
     pub fn body_chunks(&self) -> BodyChunks<'_> {
         BodyChunks {
             msg: self,

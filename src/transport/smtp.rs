@@ -221,7 +221,8 @@ impl Smtp {
         let read_error = std::rc::Rc::new(std::cell::RefCell::new(None));
         let (mail, rcpt) = (Mail::new(sender, params), Rcpt::new(rcpt, vec![]));
         let pipelining = self.pipelining;
-        let res = (|| {
+        // A spool read error unwinds out of lettre's DATA loop (see `AbortData`).
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if pipelining {
                 // MAIL, RCPT and DATA in one write, then their three replies (RFC 2920):
                 // one round trip instead of three. Every reply is read even after a
@@ -245,7 +246,12 @@ impl Smtp {
                 conn.command(Data)?;
             }
             conn.message_iter(CrlfChunks::new(copy, read_error.clone()))
-        })();
+        }));
+        let res = match res {
+            Ok(r) => Some(r),
+            Err(payload) if payload.is::<AbortData>() => None,
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
         if let Some(e) = read_error.borrow_mut().take() {
             return Err(DeliveryError::Smtp {
                 server: format!("{}:{}", self.settings.host, self.settings.port),
@@ -254,9 +260,18 @@ impl Smtp {
                 code: None,
             });
         }
+        let res = res.expect("only a spool read error aborts DATA, and it was reported above");
         res.map(|_| ()).map_err(|e| self.err(e))
     }
 }
+
+/// Unwinding payload that stops lettre's DATA loop when the spool cannot be read.
+/// lettre sends `CRLF . CRLF` after the last chunk its iterator yields, so ending the
+/// iteration early would have the relay accept a truncated message; unwinding leaves
+/// DATA unfinished instead, and the connection is then dropped, which makes the relay
+/// discard what it got. (`resume_unwind` skips the panic hook: nothing is printed.
+/// This needs the default `panic = "unwind"`.)
+struct AbortData;
 
 /// Turn Nagle's algorithm off on our connection to the relay.
 ///
@@ -366,9 +381,8 @@ struct CrlfChunks<'a> {
     endings: LineEndings,
     held: bool,
     done: bool,
-    /// A read error from the spool. lettre cannot abort DATA from an iterator, so the
-    /// copy is reported failed (transient) and the connection dropped; the spool is
-    /// our own unlinked file, so this only happens on a failing disk.
+    /// A read error from the spool (our own unlinked file, so a failing disk): kept
+    /// for the report, then DATA is abandoned with [`AbortData`].
     error: std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>,
 }
 
@@ -403,7 +417,7 @@ impl Iterator for CrlfChunks<'_> {
                     Some(Ok(c)) => self.endings.to_crlf(&c, &mut out),
                     Some(Err(e)) => {
                         *self.error.borrow_mut() = Some(e);
-                        self.done = true;
+                        std::panic::resume_unwind(Box::new(AbortData));
                     }
                     None => {
                         self.endings.finish(&mut out, true);
@@ -420,5 +434,95 @@ impl Iterator for CrlfChunks<'_> {
                 return Some(out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A relay that accepts one transaction and reports whether the data was finished
+    /// with the final dot (true) or the connection ended inside DATA (false).
+    fn one_shot_relay() -> (u16, std::sync::mpsc::Receiver<bool>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            w.write_all(b"220 relay ESMTP\r\n").unwrap();
+            let mut line = Vec::new();
+            let mut in_data = false;
+            loop {
+                line.clear();
+                if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                    let _ = tx.send(false);
+                    return;
+                }
+                if in_data {
+                    if line == b".\r\n" {
+                        let _ = tx.send(true);
+                        let _ = w.write_all(b"250 queued\r\n");
+                        in_data = false;
+                    }
+                    continue;
+                }
+                let reply: &[u8] = match line.get(..4).map(|c| c.to_ascii_uppercase()).as_deref() {
+                    Some(b"EHLO") => b"250-relay\r\n250 8BITMIME\r\n",
+                    Some(b"DATA") => {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    }
+                    Some(b"QUIT") => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                };
+                if w.write_all(reply).is_err() {
+                    return;
+                }
+            }
+        });
+        (port, rx)
+    }
+
+    #[test]
+    fn unreadable_spool_leaves_data_unfinished() {
+        let (port, finished) = one_shot_relay();
+        let mut text = b"Subject: big\n\n".to_vec();
+        while text.len() <= crate::message::SPOOL_MEM + 200_000 {
+            text.extend_from_slice(b"a line of the body of a large message\n");
+        }
+        let msg = Message::read_from(&text[..]).unwrap();
+        // The spool file shrinks under us: reading past 100 KB fails.
+        msg.spool_file().expect("spilled to a file").set_len(100_000).unwrap();
+        let settings = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+            verify: true,
+            cafile: None,
+            keyfile: None,
+            certfile: None,
+            max_sessions_per_connection: 0,
+        };
+        let mut smtp = Smtp::new(settings, "client.test".into());
+        let copy = Copy {
+            sender: "a@example.com",
+            recipient: "b@example.org",
+            header: b"Subject: big\n\n",
+            message: &msg,
+        };
+        match smtp.send(&copy) {
+            Err(DeliveryError::Smtp { message, transient, .. }) => {
+                assert!(message.contains("reading the spooled message failed"), "{message}");
+                assert!(transient, "the client must retry");
+            }
+            other => panic!("expected a transient failure, got {other:?}"),
+        }
+        let got = finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(!got, "the relay must never see the end of a truncated message");
     }
 }
