@@ -403,14 +403,16 @@ impl Iterator for CrlfChunks<'_> {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let mut out = Vec::new();
-            if std::mem::take(&mut self.held) {
-                out.extend_from_slice(b"\r\n");
-            }
+        if self.done {
+            return None;
+        }
+        let mut out = Vec::new();
+        if std::mem::take(&mut self.held) {
+            out.extend_from_slice(b"\r\n");
+        }
+        // Each item is one write, and with Nagle off one packet: gather the header and
+        // body chunks into pieces of at least WRITE_SIZE (a small message goes whole).
+        while !self.done && out.len() < WRITE_SIZE {
             match self.header.take() {
                 Some(h) => self.endings.to_crlf(h, &mut out),
                 None => match self.body.next() {
@@ -425,17 +427,17 @@ impl Iterator for CrlfChunks<'_> {
                     }
                 },
             }
-            if out.ends_with(b"\r\n") {
-                out.truncate(out.len() - 2);
-                // Held back: sent before the next chunk, dropped if this was the last.
-                self.held = !self.done;
-            }
-            if !out.is_empty() {
-                return Some(out);
-            }
         }
+        if out.ends_with(b"\r\n") {
+            out.truncate(out.len() - 2);
+            // Held back: sent before the next piece, dropped if this was the last.
+            self.held = !self.done;
+        }
+        (!out.is_empty()).then_some(out)
     }
 }
+
+const WRITE_SIZE: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
