@@ -134,7 +134,9 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "SMTPHOST",
         "\"localhost\"",
-        "Upstream SMTP server, HOST or HOST:PORT, for MAIL_TRANSPORT \"smtp\".",
+        "Upstream SMTP server, HOST or HOST:PORT, for MAIL_TRANSPORT \"smtp\". Each tagged copy is one \
+transaction (MAIL, RCPT and DATA pipelined when the server offers PIPELINING); tmda ofmipd keeps idle \
+connections open for reuse for up to 30 seconds.",
     ),
     ("SMTPSSL", "False", "Use STARTTLS with the upstream SMTP server."),
     (
@@ -243,7 +245,7 @@ address and per user name across connections, so guessing is refused early. Pass
             v.push((
                 "MODES",
                 "Personal: started by an ordinary user, mail is tagged with that user's configuration (or ~USER/.tmda/config of the \
-authenticated user if it is readable). Global: started as root, ofmipd binds its ports, then runs as \\-u USER (default \
+authenticated user if it is readable; which users exist is remembered for 30 seconds). Global: started as root, ofmipd binds its ports, then runs as \\-u USER (default \
 tofmipd); each message is handed to a child process running tmda sendmail with the authenticated user's uid, gid and \
 groups and HOME, never as root; an unknown user is refused with 554. One session (\\-1): SMTP on standard input and \
 output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket.".into(),
