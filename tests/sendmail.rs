@@ -364,9 +364,11 @@ fn smtp_upstream_refusing_and_down() {
 
 #[test]
 fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
-    for pipelining in [false, true] {
+    // (advertised, the server refuses the second EHLO that asks, pipelined)
+    for (advertised, single_ehlo, pipelined) in [(false, false, false), (true, false, true), (true, true, false)] {
         let server = FakeSmtp::start(Policy {
-            pipelining,
+            pipelining: advertised,
+            single_ehlo,
             ..Default::default()
         });
         let env = smtp_env(server.port, "");
@@ -377,7 +379,7 @@ fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
             .success();
         let t = server.transactions();
         assert_eq!(t.len(), 2);
-        assert!(t.iter().all(|x| x.pipelined == pipelining), "{t:?}");
+        assert!(t.iter().all(|x| x.pipelined == pipelined), "{t:?}");
         assert!(String::from_utf8_lossy(&t[1].data).ends_with("\r\n"));
     }
     // A refused RCPT among pipelined commands: its reply is the one reported, and the

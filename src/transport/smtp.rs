@@ -180,6 +180,8 @@ impl Smtp {
         // ask again (EHLO may be repeated; before AUTH, so nothing is reset after it).
         let pipelining = match conn.command(Ehlo::new(self.hello.clone())) {
             Ok(r) => r.message().skip(1).any(|l| l.trim().eq_ignore_ascii_case("PIPELINING")),
+            // A server that refuses a repeated EHLO keeps the first one: go on without.
+            Err(e) if e.is_permanent() || e.is_transient() => false,
             Err(e) => return Err(self.err(e)),
         };
         if let (Some(user), Some(pass)) = (&self.settings.username, &self.settings.password) {

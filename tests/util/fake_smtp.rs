@@ -27,6 +27,8 @@ pub struct Policy {
     pub auth: Option<(String, String)>,
     /// Advertise PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Refuse EHLO after the first one in a connection (some servers do).
+    pub single_ehlo: bool,
 }
 
 pub struct FakeSmtp {
@@ -76,6 +78,7 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
         ..Default::default()
     };
     let mut authed = policy.auth.is_none();
+    let mut greeted = false;
     let mut line = String::new();
     loop {
         line.clear();
@@ -84,7 +87,10 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
-        let reply = if upper.starts_with("EHLO") {
+        let reply = if upper.starts_with("EHLO") && greeted && policy.single_ehlo {
+            "503 5.5.1 duplicate EHLO".to_string()
+        } else if upper.starts_with("EHLO") {
+            greeted = true;
             let pipelining = if policy.pipelining { "250-PIPELINING\r\n" } else { "" };
             format!("250-fake.example\r\n{pipelining}250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
         } else if upper.starts_with("AUTH PLAIN") {
