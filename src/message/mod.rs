@@ -170,13 +170,13 @@ impl Message {
         self.spool.len - self.body_start
     }
 
-    /// The body as a pull-style sequence of chunks (for consumers that want an iterator).
     /// The spool file of a large message, so tests can make reading it fail.
     #[cfg(test)]
     pub(crate) fn spool_file(&self) -> Option<&File> {
         self.spool.file.as_ref()
     }
 
+    /// The body as a pull-style sequence of chunks (for consumers that want an iterator).
     pub fn body_chunks(&self) -> BodyChunks<'_> {
         BodyChunks {
             msg: self,
