@@ -294,11 +294,7 @@ fn pam_via_pam_wrapper() {
     .env("PAM_WRAPPER_SERVICE_DIR", &services)
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
-    if unsafe { libc_geteuid() } == 0 {
-        use std::os::unix::process::CommandExt;
-        let (u, g) = nobody();
-        cmd.uid(u).gid(g);
-    }
+    as_nobody_if_root(&mut cmd);
     let _d = Daemon {
         child: cmd.spawn().unwrap(),
         name: "ofmipd (PAM)",

@@ -52,11 +52,7 @@ fn chown_r(path: &Path, a: &tmda::delivery::Account) {
 
 #[test]
 fn global_mode_delivers_as_the_authenticated_user() {
-    assert_eq!(
-        unsafe { libc_geteuid() },
-        0,
-        "the global-mode test must run as root (CI does)"
-    );
+    require_root("the global-mode test");
     let tmp = shared_tempdir();
     let sink = SmtpSink::start(tmp.path());
     let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));
@@ -179,11 +175,7 @@ fn global_mode_delivers_as_the_authenticated_user() {
 
 #[test]
 fn global_mode_virtual_domains_with_vhome_script() {
-    assert_eq!(
-        unsafe { libc_geteuid() },
-        0,
-        "the global-mode test must run as root (CI does)"
-    );
+    require_root("the global-mode test");
     let tmp = shared_tempdir();
     let sink = SmtpSink::start(tmp.path());
     let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));

@@ -516,23 +516,18 @@ fn authfile_with_wide_mode_refuses_to_start() {
     cmd.args(["ofmipd", "-f", "-p", "127.0.0.1:1", "-a"])
         .arg(&f)
         .env("HOME", &s.home);
-    if unsafe { libc_geteuid() } == 0 {
-        use std::os::unix::process::CommandExt;
-        let (u, g) = nobody();
-        cmd.uid(u).gid(g);
-    }
+    as_nobody_if_root(&mut cmd);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be chmod 600 or 400 (it is 644)"));
 }
 
-#[test]
-fn tcpserver_one_session() {
+/// `tmda ofmipd -1 ARGS` under tcpserver on a free port (as nobody), once it listens.
+fn start_under_tcpserver(s: &Setup, ofmipd_args: &[String]) -> (Daemon, u16) {
     let tcpserver = require("tcpserver", "ucspi-tcp");
-    let s = setup("");
     let port = free_port();
-    let mut cmd = Command::new(tcpserver);
     let (u, g) = nobody();
+    let mut cmd = Command::new(tcpserver);
     cmd.args([
         "-R",
         "-H",
@@ -545,15 +540,23 @@ fn tcpserver_one_session() {
     ])
     .arg(tmda_bin())
     .args(["ofmipd", "-1", "--hostname", "mx.test"])
+    .args(ofmipd_args)
     .env("HOME", &s.home)
     .env("GLOBAL_TMDARC", s.home.join("none"))
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
-    let _d = Daemon {
+    let daemon = Daemon {
         child: cmd.spawn().unwrap(),
         name: "tcpserver",
     };
     wait_for_port(port, "tcpserver");
+    (daemon, port)
+}
+
+#[test]
+fn tcpserver_one_session() {
+    let s = setup("");
+    let (_d, port) = start_under_tcpserver(&s, &[]);
     let (ok, out) = swaks(port, &["--auth", "PLAIN"], "tcpserver@x.org");
     assert!(ok, "{out}");
     let got = s.sink.wait_for(1);
@@ -611,36 +614,11 @@ fn sighup_reloads_the_certificate() {
 
 #[test]
 fn tcpserver_one_session_with_starttls() {
-    let tcpserver = require("tcpserver", "ucspi-tcp");
     let s = setup("");
-    let port = free_port();
-    let (u, g) = nobody();
     let mut tls = s.tls_args();
     tls.insert(0, "--tls=on".into());
     give_to_nobody(&s.tmp.path().join("."));
-    let mut cmd = Command::new(tcpserver);
-    cmd.args([
-        "-R",
-        "-H",
-        "-u",
-        &u.to_string(),
-        "-g",
-        &g.to_string(),
-        "127.0.0.1",
-        &port.to_string(),
-    ])
-    .arg(tmda_bin())
-    .args(["ofmipd", "-1", "--hostname", "mx.test"])
-    .args(&tls)
-    .env("HOME", &s.home)
-    .env("GLOBAL_TMDARC", s.home.join("none"))
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    let _d = Daemon {
-        child: cmd.spawn().unwrap(),
-        name: "tcpserver",
-    };
-    wait_for_port(port, "tcpserver");
+    let (_d, port) = start_under_tcpserver(&s, &tls);
     let (ok, out) = swaks(port, &["--tls", "--auth", "PLAIN"], "tls1@x.org");
     assert!(ok, "{out}");
     let got = s.sink.wait_for(1);

@@ -409,6 +409,20 @@ pub fn nobody() -> (u32, u32) {
     (a.uid, a.gid)
 }
 
+/// Run `cmd` as nobody when we are root (ofmipd then stays in personal mode).
+pub fn as_nobody_if_root(cmd: &mut Command) {
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        let (u, g) = nobody();
+        cmd.uid(u).gid(g);
+    }
+}
+
+/// Tests that create system users and start global-mode servers need root: fail loudly.
+pub fn require_root(what: &str) {
+    assert!(is_root(), "{what} must run as root (CI does)");
+}
+
 /// Make `dir` (recursively) belong to nobody when we are root.
 pub fn give_to_nobody(dir: &Path) {
     if is_root() {
@@ -456,11 +470,7 @@ impl Ofmipd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
-        if is_root() {
-            use std::os::unix::process::CommandExt;
-            let (u, g) = nobody();
-            cmd.uid(u).gid(g);
-        }
+        as_nobody_if_root(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
