@@ -268,7 +268,9 @@ fn background_detaches() {
             // Detached: not our child any more, and in a session of its own.
             let ppid: i32 = fields[1].parse().unwrap();
             assert_ne!(ppid, std::process::id() as i32, "reparented after the double fork");
-            let sid: i32 = fields[4].parse().unwrap();
+            // Fields after the command name: state, ppid, pgrp, session.
+            let sid: i32 = fields[3].parse().unwrap();
+            assert!(sid > 0, "has a session inside our pid namespace: {stat}");
             assert_ne!(sid, unsafe { libc::getsid(0) }, "runs in a session of its own");
             unsafe { libc::kill(pid, libc::SIGTERM) };
             stopped = true;
