@@ -18,6 +18,8 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::{Config, LoadOptions};
 use crate::filter;
@@ -79,20 +81,13 @@ impl Account {
     /// message. Only personal mode uses it, where the answer just picks a config file;
     /// global mode, which sets uids from it, always asks afresh.
     pub fn lookup_cached(name: &str) -> Option<Account> {
-        use std::collections::HashMap;
-        use std::sync::Mutex;
-        use std::time::Instant;
-        type Remembered = HashMap<String, (Instant, Option<Account>)>;
-        static CACHE: Mutex<Option<Remembered>> = Mutex::new(None);
-        let now = Instant::now();
-        if let Some((at, hit)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned())
-            && now.duration_since(at) < ACCOUNT_CACHE_TTL
-        {
+        if let Some(hit) = Account::remembered(name) {
             return hit;
         }
+        let now = Instant::now();
         let found = Account::lookup(name);
-        if let Ok(mut c) = CACHE.lock() {
-            let map = c.get_or_insert_with(HashMap::new);
+        if let Ok(mut c) = ACCOUNTS.lock() {
+            let map = c.get_or_insert_with(Default::default);
             // Bounded: many distinct (e.g. guessed) names just start it over.
             if map.len() >= 4096 {
                 map.clear();
@@ -102,6 +97,18 @@ impl Account {
         found
     }
 }
+
+impl Account {
+    /// The answer [`Account::lookup_cached`] remembers, without asking the name service
+    /// (`None`: nothing fresh is remembered).
+    pub fn remembered(name: &str) -> Option<Option<Account>> {
+        let (at, hit) = ACCOUNTS.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned())?;
+        (at.elapsed() < ACCOUNT_CACHE_TTL).then_some(hit)
+    }
+}
+
+type Remembered = std::collections::HashMap<String, (Instant, Option<Account>)>;
+static ACCOUNTS: std::sync::Mutex<Option<Remembered>> = std::sync::Mutex::new(None);
 
 /// How long personal mode trusts a remembered account lookup.
 pub const ACCOUNT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -153,8 +160,8 @@ impl Delivery {
         Ok(Some(PathBuf::from(home)))
     }
 
-    /// Deliver one message (the spool holds the data as received, LF line endings).
-    pub fn deliver(&self, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
+    /// Process one message (the spool holds the data as received, LF line endings).
+    fn deliver(&self, env: &Envelope, spool: Spooled) -> Ready {
         if let Some(script) = &self.throttle_script {
             // The login name is an argument, never shell text.
             match Command::new(script)
@@ -165,25 +172,33 @@ impl Delivery {
                 .status()
             {
                 Ok(s) if s.success() => {}
-                Ok(_) => return DeliveryOutcome::Throttled,
-                Err(e) => return DeliveryOutcome::Transient(format!("throttle script {}: {e}", script.display())),
+                Ok(_) => return Ready::Done(DeliveryOutcome::Throttled),
+                Err(e) => {
+                    return Ready::Done(DeliveryOutcome::Transient(format!(
+                        "throttle script {}: {e}",
+                        script.display()
+                    )));
+                }
             }
         }
         if self.global.is_some() && self.vhome_script.is_some() {
-            return self.deliver_virtual(env, spool);
+            return Ready::Done(self.deliver_virtual(env, spool));
         }
         if self.global.is_some() {
             let Some(account) = Account::lookup(&env.user) else {
-                return DeliveryOutcome::Permanent(format!("no system account for user {:?}", env.user));
+                return Ready::Done(DeliveryOutcome::Permanent(format!(
+                    "no system account for user {:?}",
+                    env.user
+                )));
             };
             if account.uid == 0 {
-                return DeliveryOutcome::Permanent("refusing to deliver as root".into());
+                return Ready::Done(DeliveryOutcome::Permanent("refusing to deliver as root".into()));
             }
-            return self.deliver_as(&account, env, spool);
+            return Ready::Done(self.deliver_as(&account, env, spool));
         }
         let vhome = match self.vhome(&env.user, None) {
             Ok(v) => v,
-            Err(e) => return DeliveryOutcome::Transient(e),
+            Err(e) => return Ready::Done(DeliveryOutcome::Transient(e)),
         };
         let (path, home) = match &vhome {
             Some(h) => (Some(h.join(".tmda/config")), Some(h.clone())),
@@ -194,7 +209,7 @@ impl Delivery {
         };
         let exists = path.as_ref().is_some_and(|p| p.exists());
         if self.pure_proxy && !exists {
-            return pass_through(env, spool, None);
+            return Ready::Done(pass_through(env, spool, None));
         }
         // Without a config of the user's own, a personal server uses its owner's.
         let (path, home) = if exists { (path, home) } else { (None, None) };
@@ -371,7 +386,7 @@ fn pass_through(env: &Envelope, spool: Spooled, account: Option<&Account>) -> De
 
 /// A user's configuration, outgoing filter and key, parsed once and reused while none
 /// of the files they came from changes (checked by modification time on every message).
-struct Prepared {
+pub struct Prepared {
     config: Config,
     filter: crate::filter::Filter,
     tagger: Option<crate::address::Tagger>,
@@ -380,21 +395,25 @@ struct Prepared {
 
 type CacheKey = (Option<PathBuf>, Option<PathBuf>);
 
-static PREPARED: std::sync::Mutex<Option<std::collections::HashMap<CacheKey, std::sync::Arc<Prepared>>>> =
+static PREPARED: std::sync::Mutex<Option<std::collections::HashMap<CacheKey, Arc<Prepared>>>> =
     std::sync::Mutex::new(None);
 
 fn stamp(p: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<std::sync::Arc<Prepared>, String> {
-    let key = (config_file.clone(), home.clone());
-    if let Some(p) = PREPARED
+/// The parsed configuration for this key, if it is cached and no file it came from changed.
+fn prepared_cached(key: &CacheKey) -> Option<Arc<Prepared>> {
+    let p = PREPARED
         .lock()
         .ok()
-        .and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned()))
-        && p.stamps.iter().all(|(path, t)| stamp(path) == *t)
-    {
+        .and_then(|c| c.as_ref().and_then(|m| m.get(key).cloned()))?;
+    p.stamps.iter().all(|(path, t)| stamp(path) == *t).then_some(p)
+}
+
+fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Prepared>, String> {
+    let key = (config_file.clone(), home.clone());
+    if let Some(p) = prepared_cached(&key) {
         return Ok(p);
     }
     let config = Config::load(&LoadOptions {
@@ -420,7 +439,7 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<std::s
         })
         .collect();
     let tagger = config.tagger().ok();
-    let p = std::sync::Arc::new(Prepared {
+    let p = Arc::new(Prepared {
         config,
         filter,
         tagger,
@@ -432,42 +451,164 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<std::s
     Ok(p)
 }
 
-fn deliver_in_process(
-    config_file: Option<PathBuf>,
-    home: Option<PathBuf>,
-    env: &Envelope,
-    spool: Spooled,
-) -> DeliveryOutcome {
-    let transient = |e: String| DeliveryOutcome::Transient(e);
+fn deliver_in_process(config_file: Option<PathBuf>, home: Option<PathBuf>, env: &Envelope, spool: Spooled) -> Ready {
     let prepared = match prepare(config_file, home) {
         Ok(p) => p,
-        Err(e) => return transient(e),
+        Err(e) => return Ready::Done(DeliveryOutcome::Transient(e)),
     };
     let msg = match spool {
         Spooled::File(f) => Message::read_from(f),
         Spooled::Memory(v) => Message::from_vec(v),
     };
-    let msg = match msg {
-        Ok(m) => m,
-        Err(e) => return DeliveryOutcome::Permanent(e.to_string()),
-    };
-    let mut transport = match crate::cli::sendmail::transport_for(&prepared.config) {
-        Ok(t) => t,
-        Err(e) => return transient(e.to_string()),
-    };
-    let now = crate::clock::now().unwrap_or(0);
-    let opts = Options {
-        recipients: env.recipients.clone(),
-        received: Some(env.received.clone()),
-        fallback_fullname: None,
-    };
+    match msg {
+        Ok(msg) => process(prepared, env, msg),
+        Err(e) => Ready::Done(DeliveryOutcome::Permanent(e.to_string())),
+    }
+}
+
+fn injector<'a>(prepared: &'a Prepared, now: u64) -> Injector<'a> {
     let injector = Injector::new(&prepared.config, &prepared.filter, now);
     if let Some(t) = &prepared.tagger {
         injector.set_tagger(t.clone());
     }
-    match injector.inject(&msg, &opts, transport.as_mut()) {
-        Ok(_) => DeliveryOutcome::Accepted,
-        Err(e) => outcome_of(&e),
+    injector
+}
+
+fn options(env: &Envelope) -> Options {
+    Options {
+        recipients: env.recipients.clone(),
+        received: Some(env.received.clone()),
+        fallback_fullname: None,
+    }
+}
+
+/// Whether the copies can go out through the async relay client. (LOGFILE_OUTGOING
+/// entries are written as each copy is sent, by the synchronous pipeline.)
+fn async_relay(cfg: &Config) -> bool {
+    cfg.mail_transport == crate::config::MailTransport::Smtp
+        && crate::transport::relay::handles(&cfg.smtp)
+        && cfg.logfile_outgoing.is_none()
+}
+
+/// Tag a parsed message (where blocking is allowed): the copies to send from the
+/// async task, or the whole pipeline run here with the user's transport.
+fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message) -> Ready {
+    let now = crate::clock::now().unwrap_or(0);
+    if async_relay(&prepared.config) {
+        let planned = injector(&prepared, now).plan(&msg, &options(env));
+        return match planned {
+            Ok(copies) => Ready::Send(Box::new(Outgoing {
+                prepared: prepared.clone(),
+                msg,
+                copies,
+            })),
+            Err(e) => Ready::Done(outcome_of(&e)),
+        };
+    }
+    let mut transport = match crate::cli::sendmail::transport_for(&prepared.config) {
+        Ok(t) => t,
+        Err(e) => return Ready::Done(DeliveryOutcome::Transient(e.to_string())),
+    };
+    Ready::Done(
+        match injector(&prepared, now).inject(&msg, &options(env), transport.as_mut()) {
+            Ok(_) => DeliveryOutcome::Accepted,
+            Err(e) => outcome_of(&e),
+        },
+    )
+}
+
+/// Where a received message is processed next.
+pub enum Route {
+    Ready(Ready),
+    /// On a thread that may block: [`Delivery::run`].
+    Blocking(BlockingJob),
+}
+
+/// A message that needs no more blocking work.
+pub enum Ready {
+    /// Tagged; the copies go to a plain SMTP relay from the async task.
+    Send(Box<Outgoing>),
+    Done(DeliveryOutcome),
+}
+
+pub enum BlockingJob {
+    /// Everything still to do.
+    Spool(Spooled),
+    /// Parsed, with the user's configuration, but its tagging needs to block.
+    Parsed(Arc<Prepared>, Box<Message>),
+}
+
+/// A tagged message and its copies, for the async relay client.
+pub struct Outgoing {
+    prepared: Arc<Prepared>,
+    msg: Message,
+    copies: Vec<crate::inject::PlannedCopy>,
+}
+
+impl Outgoing {
+    pub async fn send(self) -> DeliveryOutcome {
+        let smtp = &self.prepared.config.smtp;
+        match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.copies).await {
+            Ok(()) => DeliveryOutcome::Accepted,
+            Err(e) => outcome_of(&e),
+        }
+    }
+}
+
+impl Delivery {
+    /// Decide where `spool` is processed. The common case (personal mode, a small
+    /// message, a user whose account and configuration are cached, nothing that runs a
+    /// program or writes a file, a plain SMTP relay) is tagged right here on the
+    /// caller's (async) thread; nothing on that way waits on anything but local file
+    /// metadata and list files. The rest goes to [`Delivery::run`].
+    pub fn route(&self, env: &Envelope, spool: Spooled) -> Route {
+        let blocking = |spool| Route::Blocking(BlockingJob::Spool(spool));
+        if self.global.is_some() || self.vhome_script.is_some() || self.throttle_script.is_some() {
+            return blocking(spool);
+        }
+        let Spooled::Memory(bytes) = spool else {
+            return blocking(spool);
+        };
+        let Some(account) = Account::remembered(&env.user) else {
+            return blocking(Spooled::Memory(bytes));
+        };
+        let path = self.config_path(&env.user, account.as_ref());
+        let exists = path.as_ref().is_some_and(|p| p.exists());
+        if self.pure_proxy && !exists {
+            return blocking(Spooled::Memory(bytes));
+        }
+        let key = if exists {
+            (path, account.map(|a| a.home))
+        } else {
+            (None, None)
+        };
+        let Some(prepared) = prepared_cached(&key) else {
+            return blocking(Spooled::Memory(bytes));
+        };
+        let msg = match Message::from_vec(bytes) {
+            Ok(m) => m,
+            Err(e) => return Route::Ready(Ready::Done(DeliveryOutcome::Permanent(e.to_string()))),
+        };
+        if !async_relay(&prepared.config) {
+            return Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg)));
+        }
+        let mut injector = injector(&prepared, crate::clock::now().unwrap_or(0));
+        injector.set_inline(true);
+        let planned = injector.plan(&msg, &options(env));
+        drop(injector);
+        match planned {
+            Ok(copies) => Route::Ready(Ready::Send(Box::new(Outgoing { prepared, msg, copies }))),
+            Err(InjectError::WouldBlock) => Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg))),
+            Err(e) => Route::Ready(Ready::Done(outcome_of(&e))),
+        }
+    }
+
+    /// Process a message where blocking is allowed.
+    pub fn run(&self, env: &Envelope, job: BlockingJob) -> Ready {
+        match job {
+            BlockingJob::Spool(spool) => self.deliver(env, spool),
+            BlockingJob::Parsed(prepared, msg) => process(prepared, env, *msg),
+        }
     }
 }
 

@@ -61,6 +61,10 @@ pub enum InjectError {
         failed: String,
         source: Box<DeliveryError>,
     },
+    /// The pipeline was asked not to block ([`Injector::set_inline`]) and needs to run
+    /// a program or write a file: run it again where blocking is allowed.
+    #[error("this message needs a blocking step (a shell action or a file written)")]
+    WouldBlock,
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -85,6 +89,7 @@ impl InjectError {
             InjectError::Action(_) | InjectError::NoRecipients => Sysexit::DataErr,
             InjectError::Delivery { source, .. } => source.exit_code(),
             InjectError::Io { source, .. } => crate::error::io_exit_code(source),
+            InjectError::WouldBlock => Sysexit::Software,
         }
     }
 
@@ -95,6 +100,18 @@ impl InjectError {
 
 /// Each copy that was handed off: (envelope sender, recipient).
 pub type Report = Vec<(String, String)>;
+
+/// One copy, decided and rewritten, ready to be handed to a transport.
+#[derive(Debug, Clone)]
+pub struct PlannedCopy {
+    /// Envelope sender; empty for the null sender.
+    pub sender: String,
+    pub recipient: String,
+    /// The rewritten header block, including the blank line that ends it.
+    pub header: Vec<u8>,
+    /// The LOGFILE_OUTGOING entry, written just before the copy is sent.
+    log_entry: Option<String>,
+}
 
 /// The once-per-message results every copy starts from.
 struct Base {
@@ -114,6 +131,8 @@ pub struct Injector<'a> {
     pub now: u64,
     pub pid: u32,
     tagger: OnceCell<Tagger>,
+    /// Refuse steps that block (shell actions, BARE_APPEND) with [`InjectError::WouldBlock`].
+    inline: bool,
 }
 
 impl<'a> Injector<'a> {
@@ -124,7 +143,23 @@ impl<'a> Injector<'a> {
             now,
             pid: std::process::id(),
             tagger: OnceCell::new(),
+            inline: false,
         }
+    }
+
+    /// Planning on an async task: every step that would run a program or write a file
+    /// fails with [`InjectError::WouldBlock`] before it has any effect, so the caller
+    /// can plan again on a thread that may block. (Reading list files and the config
+    /// stays allowed: local reads are as quick as the stat calls a cache check makes.)
+    pub fn set_inline(&mut self, inline: bool) {
+        self.inline = inline;
+    }
+
+    fn may_block(&self) -> Result<(), InjectError> {
+        if self.inline {
+            return Err(InjectError::WouldBlock);
+        }
+        Ok(())
     }
 
     /// Use an already loaded key (a daemon caches it between messages).
@@ -143,28 +178,60 @@ impl<'a> Injector<'a> {
 
     /// Run the whole pipeline: every copy goes to `transport`; `Ok` only if all were accepted.
     pub fn inject(&self, msg: &Message, opts: &Options, transport: &mut dyn Transport) -> Result<Report, InjectError> {
-        let base = self.prepare(msg, opts)?;
+        let plan = self.plan(msg, opts)?;
         let mut report: Report = vec![];
         let result = (|| {
-            for rcpt in &base.recipients {
-                let (sender, header) = self.copy_for(&base, msg, rcpt)?;
+            for planned in &plan {
+                self.write_log(planned)?;
                 let copy = Copy {
-                    sender: &sender,
-                    recipient: rcpt,
-                    header: &header,
+                    sender: &planned.sender,
+                    recipient: &planned.recipient,
+                    header: &planned.header,
                     message: msg,
                 };
                 transport.send(&copy).map_err(|source| InjectError::Delivery {
                     delivered: report.iter().map(|(_, r)| r.clone()).collect(),
-                    failed: rcpt.clone(),
+                    failed: planned.recipient.clone(),
                     source: Box::new(source),
                 })?;
-                report.push((sender, rcpt.clone()));
+                report.push((planned.sender.clone(), planned.recipient.clone()));
             }
             Ok(())
         })();
         transport.close();
         result.map(|_| report)
+    }
+
+    /// Decide and rewrite every copy without sending any: a problem with one recipient's
+    /// rule stops the message before anything left (TMDA would have sent the earlier ones).
+    pub fn plan(&self, msg: &Message, opts: &Options) -> Result<Vec<PlannedCopy>, InjectError> {
+        if self.inline && self.config.logfile_outgoing.is_some() {
+            return Err(InjectError::WouldBlock);
+        }
+        let base = self.prepare(msg, opts)?;
+        base.recipients
+            .iter()
+            .map(|rcpt| self.copy_for(&base, msg, rcpt))
+            .collect()
+    }
+
+    /// LOGFILE_OUTGOING: append the copy's entry (under a lock, as writers may be many).
+    fn write_log(&self, planned: &PlannedCopy) -> Result<(), InjectError> {
+        let (Some(path), Some(entry)) = (&self.config.logfile_outgoing, &planned.log_entry) else {
+            return Ok(());
+        };
+        let io = |e| InjectError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        f.lock().map_err(io)?;
+        (&f).write_all(entry.as_bytes()).map_err(io)?;
+        Ok(())
     }
 
     fn prepare(&self, msg: &Message, opts: &Options) -> Result<Base, InjectError> {
@@ -313,7 +380,7 @@ impl<'a> Injector<'a> {
     }
 
     /// The envelope sender and header block (with its terminating blank line) for one recipient.
-    fn copy_for(&self, base: &Base, msg: &Message, rcpt: &str) -> Result<(String, Vec<u8>), InjectError> {
+    fn copy_for(&self, base: &Base, msg: &Message, rcpt: &str) -> Result<PlannedCopy, InjectError> {
         let cfg = self.config;
         let (actions, log_action) = match &base.override_actions {
             Some((a, log)) => (a.clone(), log.clone()),
@@ -388,12 +455,18 @@ impl<'a> Injector<'a> {
         for (k, v) in &custom {
             h.set(k, v);
         }
-        if let Some(log) = &cfg.logfile_outgoing {
-            self.log(log, &h, &envelope, rcpt, &log_action, msg.size())?;
-        }
+        let log_entry = cfg
+            .logfile_outgoing
+            .is_some()
+            .then(|| self.log_entry(&h, &envelope, rcpt, &log_action, msg.size()));
         let mut bytes = h.to_bytes();
         bytes.extend_from_slice(h.eol.as_bytes());
-        Ok((envelope, bytes))
+        Ok(PlannedCopy {
+            sender: envelope,
+            recipient: rcpt.to_string(),
+            header: bytes,
+            log_entry,
+        })
     }
 
     fn default_actions(&self) -> Result<Actions, InjectError> {
@@ -437,6 +510,7 @@ impl<'a> Injector<'a> {
                 if option.is_some_and(|o| o.eq_ignore_ascii_case("append"))
                     && let Some(file) = &self.config.bare_append
                 {
+                    self.may_block()?;
                     append_unique(file, rcpt)?;
                 }
                 Ok(from.to_string())
@@ -486,6 +560,7 @@ impl<'a> Injector<'a> {
 
     /// `shell=COMMAND`: its output (stdout and stderr, final newline removed) is the value.
     fn shell(&self, command: &str, rcpt: &str) -> Result<String, InjectError> {
+        self.may_block()?;
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(format!("{{ {command}\n}} 2>&1"))
@@ -545,19 +620,8 @@ impl<'a> Injector<'a> {
         Ok(())
     }
 
-    fn log(
-        &self,
-        path: &Path,
-        h: &Header,
-        envelope: &str,
-        rcpt: &str,
-        action: &str,
-        size: u64,
-    ) -> Result<(), InjectError> {
-        let io = |e| InjectError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        };
+    /// TMDA's LOGFILE_OUTGOING entry for one copy.
+    fn log_entry(&self, h: &Header, envelope: &str, rcpt: &str, action: &str, size: u64) -> String {
         let mut entry = String::new();
         let mut line = |name: &str, value: &str| entry.push_str(&format!("{name:>4}: {value}\n"));
         line("Date", &crate::clock::rfc2822(self.now));
@@ -580,14 +644,7 @@ impl<'a> Injector<'a> {
         let pad = 72usize.saturating_sub(action.chars().count() + size.len());
         line("Actn", &format!("{action}{}{size}", " ".repeat(pad)));
         entry.push('\n');
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        f.lock().map_err(io)?;
-        (&f).write_all(entry.as_bytes()).map_err(io)?;
-        Ok(())
+        entry
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 use crate::auth::{Chain, Verdict};
-use crate::delivery::{Delivery, Spooled};
+use crate::delivery::{Delivery, Ready, Route, Spooled};
 use crate::smtp::data::Decoder;
 use crate::smtp::reply;
 use crate::smtp::session::{AuthOutcome, DeliveryOutcome, Peer};
@@ -238,6 +238,11 @@ enum Next {
 }
 
 /// Buffered line reading with a length limit that never buffers an overlong line.
+/// What a session reads at a time between messages, and keeps allocated.
+const READ_BUFFER: usize = 4096;
+/// What it reads at a time during DATA.
+const DATA_READ: usize = 64 * 1024;
+
 struct Reader {
     buf: Vec<u8>,
     discarding: bool,
@@ -271,15 +276,15 @@ impl Reader {
                 self.buf.clear();
                 self.discarding = true;
             }
-            let mut chunk = [0u8; 4096];
+            self.buf.reserve(READ_BUFFER);
             let read = tokio::select! {
-                r = tokio::time::timeout(timeout, conn.read(&mut chunk)) => r,
+                r = tokio::time::timeout(timeout, conn.read_buf(&mut self.buf)) => r,
                 _ = shutdown.changed() => return Next::Shutdown,
             };
             match read {
                 Err(_) => return Next::Timeout,
                 Ok(Ok(0)) | Ok(Err(_)) => return Next::Eof,
-                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(Ok(_)) => {}
             }
         }
     }
@@ -439,13 +444,23 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                             let now = crate::clock::now().unwrap_or(0);
                             match session.handle(Input::DataDone { problem, now }) {
                                 Output::Deliver(env) => {
-                                    let (srv, env2) = (server.clone(), env.clone());
-                                    let outcome =
-                                        tokio::task::spawn_blocking(move || srv.delivery.deliver(&env2, spool))
-                                            .await
-                                            .unwrap_or_else(|e| {
-                                                DeliveryOutcome::Transient(format!("delivery crashed: {e}"))
-                                            });
+                                    let ready = match server.delivery.route(&env, spool) {
+                                        Route::Ready(r) => r,
+                                        Route::Blocking(job) => {
+                                            let (srv, env2) = (server.clone(), env.clone());
+                                            tokio::task::spawn_blocking(move || srv.delivery.run(&env2, job))
+                                                .await
+                                                .unwrap_or_else(|e| {
+                                                    Ready::Done(DeliveryOutcome::Transient(format!(
+                                                        "delivery crashed: {e}"
+                                                    )))
+                                                })
+                                        }
+                                    };
+                                    let outcome = match ready {
+                                        Ready::Send(outgoing) => outgoing.send().await,
+                                        Ready::Done(outcome) => outcome,
+                                    };
                                     server.log(
                                         LogLevel::Events,
                                         &format!(
@@ -529,7 +544,9 @@ async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
     let mut decoder = Decoder::new(session.max_size(), server.limits.max_data_line);
     let mut mem: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut file: Option<std::io::BufWriter<std::fs::File>> = None;
-    let mut out = Vec::with_capacity(64 * 1024);
+    let mut out = Vec::new();
+    // Read into the session's own buffer, which keeps its capacity between messages and
+    // is never zeroed: a fresh 64 KiB buffer per message showed up as page faults.
     let mut input = std::mem::take(&mut reader.buf);
     let store = |bytes: &[u8], mem: &mut Vec<u8>, file: &mut Option<std::io::BufWriter<std::fs::File>>| -> Option<()> {
         if file.is_none() && mem.len() + bytes.len() > crate::message::SPOOL_MEM {
@@ -547,11 +564,22 @@ async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     loop {
-        out.clear();
-        let end = decoder.feed(&input, &mut out);
-        store(&out, &mut mem, &mut file)?;
+        // Decoded text is never longer than its input (plus a CR held from the last read).
+        let end = if file.is_none() && mem.len() + input.len() < crate::message::SPOOL_MEM {
+            decoder.feed(&input, &mut mem)
+        } else {
+            out.clear();
+            let end = decoder.feed(&input, &mut out);
+            store(&out, &mut mem, &mut file)?;
+            end
+        };
         if let Some(used) = end {
-            reader.buf = input.split_off(used);
+            // The rest belongs to the next command.
+            input.drain(..used);
+            if input.capacity() > READ_BUFFER {
+                input.shrink_to(READ_BUFFER);
+            }
+            reader.buf = input;
             let spooled = match file {
                 None => Spooled::Memory(mem),
                 Some(f) => {
@@ -563,17 +591,16 @@ async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
             return Some((decoder.problem(), spooled));
         }
         input.clear();
-        input.resize(64 * 1024, 0);
-        let n = tokio::select! {
-            r = tokio::time::timeout(server.limits.data_timeout, conn.read(&mut input)) => match r {
-                Ok(Ok(n)) if n > 0 => n,
+        input.reserve(DATA_READ);
+        tokio::select! {
+            r = tokio::time::timeout(server.limits.data_timeout, conn.read_buf(&mut input)) => match r {
+                Ok(Ok(n)) if n > 0 => {}
                 _ => return None,
             },
             // Finish a message in progress rather than cut it off; the shutdown grace
             // period bounds how long that may take.
-            _ = shutdown.changed() => 0,
+            _ = shutdown.changed() => {}
         };
-        input.truncate(n);
     }
 }
 

@@ -415,3 +415,176 @@ fn pipelined_commands_are_answered_in_order() {
         vec!["<p1@x.org>", "<p2@x.org>"]
     );
 }
+
+/// One message to several recipients; the final reply.
+fn send_to(c: &mut Client, rcpts: &[&str], text: &str) -> String {
+    assert!(c.cmd("MAIL FROM:<alice@first.example>").starts_with("250"));
+    for r in rcpts {
+        c.cmd(&format!("RCPT TO:<{r}>"));
+    }
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.cmd(&format!("{text}."))
+}
+
+fn setup_with(upstream: u16, extra_config: &str) -> TestEnv {
+    let env = setup(upstream);
+    let cfg = env.path(".tmda/config");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}{extra_config}")).unwrap();
+    env
+}
+
+#[test]
+fn relay_refusals_and_deferrals_reach_the_client() {
+    let up = FakeSmtp::start(Policy {
+        reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
+        ..Default::default()
+    });
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    // Twice: the first message of a user is tagged on a worker thread (cold caches),
+    // later ones on the session's own task; both must report the same way.
+    for _ in 0..2 {
+        let r = send_to(&mut c, &["ok@x.org", "bad@x.org"], "Subject: t\r\n\r\nbody\r\n");
+        assert!(r.starts_with("554 5."), "{r}");
+        assert!(
+            r.contains("delivered to ok@x.org but not to bad@x.org") && r.contains("550 5.1.1 no such user"),
+            "{r}"
+        );
+    }
+    let deferring = FakeSmtp::start(Policy {
+        mail_reply: Some("451 4.3.0 try again later".into()),
+        ..Default::default()
+    });
+    let env = setup(deferring.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    for _ in 0..2 {
+        let r = send_to(&mut c, &["ok@x.org"], "Subject: t\r\n\r\nbody\r\n");
+        assert!(r.starts_with("451 4.") && r.contains("try again later"), "{r}");
+    }
+    assert!(deferring.transactions().is_empty());
+}
+
+#[test]
+fn relay_pipelines_only_when_offered() {
+    for offered in [false, true] {
+        let up = FakeSmtp::start(Policy {
+            pipelining: offered,
+            ..Default::default()
+        });
+        let env = setup(up.port);
+        let o = start(&env, &[]);
+        let mut c = session(o.port);
+        for i in 0..3 {
+            assert!(c.send_one(&format!("p{i}@x.org")).starts_with("250 2.0.0"));
+        }
+        let t = up.transactions();
+        assert_eq!(t.len(), 3);
+        assert!(t.iter().all(|x| x.pipelined == offered), "offered {offered}: {t:?}");
+    }
+}
+
+#[test]
+fn relay_text_is_dot_stuffed_and_crlf() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    // As the client sends it (dot-stuffed), then what the relay must see again.
+    let body = "..\r\n...two\r\nmid.dle\r\nlast";
+    for _ in 0..2 {
+        let r = send_to(&mut c, &["d@x.org"], &format!("Subject: dots\r\n\r\n{body}\r\n"));
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    for t in up.transactions() {
+        let data = String::from_utf8(t.data).unwrap();
+        assert!(data.ends_with(&format!("\r\n\r\n{body}\r\n")), "{data:?}");
+        assert!(
+            !data.replace("\r\n", "").contains('\n'),
+            "only CRLF line endings: {data:?}"
+        );
+    }
+}
+
+#[test]
+fn relay_auth_session_limit_and_dead_pooled_connections() {
+    let up = FakeSmtp::start(Policy {
+        auth: Some(("relayuser".into(), "relaypass".into())),
+        hang_up_after: Some(2),
+        ..Default::default()
+    });
+    let env = setup_with(
+        up.port,
+        "SMTPAUTH_USERNAME = 'relayuser'\nSMTPAUTH_PASSWORD = 'relaypass'\nSMTP_MAX_SESSIONS_PER_CONNECTION = 3\n",
+    );
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    // Messages 1 and 2 share a connection the relay then closes; message 3 finds it
+    // dead in the pool and goes out on a new one without the client noticing.
+    for i in 0..3 {
+        assert!(
+            c.send_one(&format!("a{i}@x.org")).starts_with("250 2.0.0"),
+            "message {i}"
+        );
+    }
+    // Four recipients with at most three transactions per connection: a new one for the fourth.
+    let r = send_to(
+        &mut c,
+        &["m1@x.org", "m2@x.org", "m3@x.org", "m4@x.org"],
+        "Subject: t\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let t = up.transactions();
+    let conns: Vec<usize> = t.iter().map(|x| x.connection).collect();
+    // Connection 1 carries a2, m1 (hang-up after 2); 2 carries m2, m3; 3 carries m4.
+    assert_eq!(conns, [0, 0, 1, 1, 2, 2, 3], "{t:?}");
+
+    let wrong = setup_with(up.port, "SMTPAUTH_USERNAME = 'relayuser'\nSMTPAUTH_PASSWORD = 'nope'\n");
+    let o = start(&wrong, &[]);
+    let mut c = session(o.port);
+    for _ in 0..2 {
+        let r = c.send_one("x@x.org");
+        assert!(r.starts_with("554 5.") && r.contains("535 5.7.8"), "{r}");
+    }
+}
+
+#[test]
+fn shell_actions_and_outgoing_log_still_work() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let prog = script(&env, "tagger", "echo tagged-by-shell@first.example");
+    let filter = env.write(
+        ".tmda/filters/outgoing",
+        &format!("to shell@x.org shell={}\n", prog.display()),
+    );
+    let log = env.path("outgoing.log");
+    let cfg = env.path(".tmda/config");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}FILTER_OUTGOING = '{}'\n", filter.display())).unwrap();
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    for _ in 0..2 {
+        let r = c.send_one("shell@x.org");
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    let t = up.transactions();
+    assert!(
+        t.iter().all(|x| x.mail_from == "<tagged-by-shell@first.example>"),
+        "{t:?}"
+    );
+    std::fs::write(&cfg, format!("{text}LOGFILE_OUTGOING = '{}'\n", log.display())).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&cfg)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    for _ in 0..2 {
+        assert!(c.send_one("logged@x.org").starts_with("250 2.0.0"));
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logged.matches("  To: logged@x.org").count(), 2, "{logged}");
+}

@@ -457,6 +457,7 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
         };
         let local = std::env::var("TCPLOCALIP").ok().and_then(|s| s.parse().ok());
         server::drive(stream, peer, local, server, rx).await;
+        crate::transport::relay::close_pool();
     });
     crate::transport::smtp::close_pool();
     // Standard input may still have a blocking read pending in the runtime: exit now.
@@ -515,6 +516,7 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
             _ = &mut grace => break,
         }
     }
+    crate::transport::relay::close_pool();
     tokio::task::spawn_blocking(crate::transport::smtp::close_pool)
         .await
         .ok();

@@ -5,6 +5,7 @@
 //! whether retrying later can help ([`DeliveryError::is_transient`]), which decides
 //! between exit 75 / SMTP 451 (the client keeps the message) and a permanent failure.
 
+pub mod relay;
 pub mod sendmail;
 pub mod smtp;
 pub mod stub;

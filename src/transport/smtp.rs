@@ -46,11 +46,11 @@ static POOLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Idle connections kept at most. Too few and a busy server opens and QUITs a relay
 /// connection per message (at 50 clients a pool of 16 cost a third of the throughput);
 /// idle ones are closed after `POOL_MAX_IDLE` anyway.
-const POOL_MAX: usize = 64;
+pub(super) const POOL_MAX: usize = 64;
 /// An idle connection older than this is checked with NOOP before it is used again.
-const POOL_CHECK_AFTER: Duration = Duration::from_secs(2);
+pub(super) const POOL_CHECK_AFTER: Duration = Duration::from_secs(2);
 /// ... and one older than this is closed instead.
-const POOL_MAX_IDLE: Duration = Duration::from_secs(30);
+pub(super) const POOL_MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// Keep relay connections open between messages (for daemons; a one-shot
 /// `tmda sendmail` closes its connection when done).

@@ -29,6 +29,9 @@ pub struct Policy {
     pub pipelining: bool,
     /// Refuse EHLO after the first one in a connection (some servers do).
     pub single_ehlo: bool,
+    /// Hang up without a word after this many transactions in a connection (as a
+    /// relay does whose idle timeout struck while the connection sat in a pool).
+    pub hang_up_after: Option<usize>,
 }
 
 pub struct FakeSmtp {
@@ -79,6 +82,7 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
     };
     let mut authed = policy.auth.is_none();
     let mut greeted = false;
+    let mut done = 0;
     let mut line = String::new();
     loop {
         line.clear();
@@ -148,6 +152,12 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
             }
             cur.data = data;
             log.lock().unwrap().push(std::mem::take(&mut cur));
+            done += 1;
+            if policy.hang_up_after == Some(done) {
+                let _ = say("250 2.0.0 queued");
+                let _ = w.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             "250 2.0.0 queued".into()
         } else if upper == "RSET" || upper == "NOOP" {
             "250 2.0.0 ok".into()

@@ -1,0 +1,526 @@
+//! The relay client `ofmipd` runs on its own async tasks, for the common case of a
+//! plain SMTP relay (SMTPSSL off): a message's copies go out while the session's
+//! task waits on the socket, instead of handing the message to a blocking thread
+//! that sleeps in `recv` for every reply (on a busy server those thread switches cost
+//! more than the tagging). Relays with TLS use the synchronous client
+//! ([`super::Smtp`]), which `tmda sendmail` uses for everything.
+//!
+//! Same behaviour as the synchronous client: EHLO (HELO if refused), AUTH PLAIN or
+//! LOGIN with SMTPAUTH_USERNAME/PASSWORD, MAIL, RCPT and DATA pipelined when the relay
+//! offers PIPELINING, BODY=8BITMIME for 8-bit content (refused if the relay lacks
+//! 8BITMIME), line endings made CRLF and lines starting with a dot doubled, a pool of
+//! idle connections, SMTP_MAX_SESSIONS_PER_CONNECTION, a connection dropped after
+//! any failure. A pooled connection that turns out to be dead before the relay
+//! accepted anything is replaced once, so a relay's idle timeout costs no message.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::DeliveryError;
+use super::smtp::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
+use crate::config::{SmtpSettings, SmtpTls};
+use crate::inject::{InjectError, PlannedCopy};
+use crate::message::{LineEndings, Message};
+
+/// Whether this client can talk to the relay (TLS relays go through lettre).
+pub fn handles(settings: &SmtpSettings) -> bool {
+    settings.tls == SmtpTls::None
+}
+
+/// Each read and write must finish within this (the synchronous client's value).
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// A reply longer than this is not SMTP.
+const MAX_REPLY: usize = 64 * 1024;
+/// Below this the header, body and final dot go out in one write (one packet).
+const ONE_WRITE: usize = 256 * 1024;
+
+/// The relay's answer: the code and the text of every line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reply {
+    code: u16,
+    lines: Vec<String>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        format!("{} {}", self.code, self.lines.join(" "))
+    }
+}
+
+/// Why a step failed, before it is given the relay's name.
+#[derive(Debug)]
+enum Failure {
+    /// The connection broke or timed out (worth retrying later).
+    Io(String),
+    /// The relay said no.
+    Said(Reply),
+    /// A permanent problem on our side of the conversation.
+    Unusable(String),
+    Refused(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Io(e.to_string())
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Input read but not yet parsed.
+    buf: Vec<u8>,
+    pipelining: bool,
+    eight_bit_mime: bool,
+    /// Transactions this connection has carried.
+    used: u32,
+}
+
+struct Idle {
+    settings: SmtpSettings,
+    conn: Conn,
+    since: Instant,
+}
+
+static POOL: Mutex<Vec<Idle>> = Mutex::new(Vec::new());
+
+async fn timed<T>(f: impl std::future::Future<Output = std::io::Result<T>>) -> Result<T, Failure> {
+    match tokio::time::timeout(TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Failure::Io(format!("no answer within {} s", TIMEOUT.as_secs()))),
+    }
+}
+
+impl Conn {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        timed(self.stream.write_all(bytes)).await
+    }
+
+    /// One reply, possibly of several lines (`250-...` then `250 ...`).
+    async fn reply(&mut self) -> Result<Reply, Failure> {
+        let mut lines = vec![];
+        let mut parsed = 0;
+        loop {
+            while let Some(end) = memchr::memchr(b'\n', &self.buf[parsed..]) {
+                let line = &self.buf[parsed..parsed + end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                parsed += end + 1;
+                let code = line
+                    .get(..3)
+                    .filter(|c| c.iter().all(u8::is_ascii_digit))
+                    .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok())
+                    .filter(|c| (200..600).contains(c));
+                let Some(code) = code else {
+                    return Err(Failure::Io(format!(
+                        "not an SMTP reply: {:?}",
+                        String::from_utf8_lossy(&line[..line.len().min(80)])
+                    )));
+                };
+                lines.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
+                if line.get(3) != Some(&b'-') {
+                    self.buf.drain(..parsed);
+                    return Ok(Reply { code, lines });
+                }
+            }
+            if self.buf.len() > MAX_REPLY {
+                return Err(Failure::Io("the relay's reply is too long".into()));
+            }
+            self.buf.reserve(4096);
+            if timed(self.stream.read_buf(&mut self.buf)).await? == 0 {
+                return Err(Failure::Io("the relay closed the connection".into()));
+            }
+        }
+    }
+
+    /// A reply with the expected code class (2 for 2xx, 3 for 3xx).
+    async fn expect(&mut self, class: u16) -> Result<Reply, Failure> {
+        let r = self.reply().await?;
+        if r.code / 100 == class {
+            Ok(r)
+        } else {
+            Err(Failure::Said(r))
+        }
+    }
+
+    async fn command(&mut self, line: &str, class: u16) -> Result<Reply, Failure> {
+        self.send(format!("{line}\r\n").as_bytes()).await?;
+        self.expect(class).await
+    }
+
+    async fn open(settings: &SmtpSettings, hello: &str) -> Result<Conn, Failure> {
+        let stream = timed(TcpStream::connect((settings.host.as_str(), settings.port))).await?;
+        // Without it the final dot waits for the relay's delayed ACK (40 ms).
+        stream.set_nodelay(true)?;
+        let mut c = Conn {
+            stream,
+            buf: Vec::with_capacity(1024),
+            pipelining: false,
+            eight_bit_mime: false,
+            used: 0,
+        };
+        c.expect(2).await?;
+        let mut auth = String::new();
+        match c.command(&format!("EHLO {hello}"), 2).await {
+            Ok(r) => {
+                for l in r.lines.iter().skip(1) {
+                    let mut words = l.split_whitespace();
+                    let keyword = words.next().unwrap_or_default().to_ascii_uppercase();
+                    match keyword.as_str() {
+                        "PIPELINING" => c.pipelining = true,
+                        "8BITMIME" => c.eight_bit_mime = true,
+                        "AUTH" => auth = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase(),
+                        _ => {}
+                    }
+                }
+            }
+            // An old relay without ESMTP.
+            Err(Failure::Said(r)) if r.code >= 500 => {
+                c.command(&format!("HELO {hello}"), 2).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        if let (Some(user), Some(pass)) = (&settings.username, &settings.password) {
+            let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+            let offered: Vec<&str> = auth.split_whitespace().collect();
+            if offered.contains(&"PLAIN") {
+                let token = b64(format!("\0{user}\0{}", pass.0).as_bytes());
+                c.command(&format!("AUTH PLAIN {token}"), 2).await?;
+            } else if offered.contains(&"LOGIN") {
+                c.command("AUTH LOGIN", 3).await?;
+                c.command(&b64(user.as_bytes()), 3).await?;
+                c.command(&b64(pass.0.as_bytes()), 2).await?;
+            } else {
+                return Err(Failure::Io(
+                    "SMTPAUTH_USERNAME is set but the relay offers neither AUTH PLAIN nor AUTH LOGIN".into(),
+                ));
+            }
+        }
+        Ok(c)
+    }
+
+    /// Say goodbye without waiting for the answer (nothing depends on it).
+    fn quit(self) {
+        let _ = self.stream.try_write(b"QUIT\r\n");
+    }
+
+    /// One copy: MAIL, RCPT, DATA and the text. `Err` carries whether the relay had
+    /// accepted anything of it yet (false: the same copy can safely go elsewhere).
+    async fn transaction(&mut self, copy: &PlannedCopy, body: &Body) -> Result<(), (Failure, bool)> {
+        let early = |f: Failure| (f, false);
+        let sender = match copy.sender.as_str() {
+            "" | "<>" => String::new(),
+            s => lettre::Address::from_str(s)
+                .map_err(|e| {
+                    early(Failure::Refused(format!(
+                        "envelope sender {s:?} is not a valid address: {e}"
+                    )))
+                })?
+                .to_string(),
+        };
+        let rcpt = lettre::Address::from_str(&copy.recipient)
+            .map_err(|e| {
+                early(Failure::Refused(format!(
+                    "recipient {:?} is not a valid address: {e}",
+                    copy.recipient
+                )))
+            })?
+            .to_string();
+        let mut mail = format!("MAIL FROM:<{sender}>");
+        if body.eight_bit || !copy.header.is_ascii() {
+            if !self.eight_bit_mime {
+                return Err(early(Failure::Unusable(
+                    "the message has 8-bit content but the server does not support 8BITMIME".into(),
+                )));
+            }
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if !sender.is_ascii() || !rcpt.is_ascii() {
+            mail.push_str(" SMTPUTF8");
+        }
+        let rcpt = format!("RCPT TO:<{rcpt}>");
+        if self.pipelining {
+            // One write, then all three replies, so the first refusal is the one reported.
+            self.send(format!("{mail}\r\n{rcpt}\r\nDATA\r\n").as_bytes())
+                .await
+                .map_err(early)?;
+            let m = self.reply().await.map_err(early)?;
+            let r = self.reply().await.map_err(early)?;
+            let d = self.reply().await.map_err(early)?;
+            for (reply, class) in [(m, 2), (r, 2), (d, 3)] {
+                if reply.code / 100 != class {
+                    return Err(early(Failure::Said(reply)));
+                }
+            }
+        } else {
+            self.command(&mail, 2).await.map_err(early)?;
+            self.command(&rcpt, 2).await.map_err(early)?;
+            self.command("DATA", 3).await.map_err(early)?;
+        }
+        // From here on the relay may have taken the message even if we see no reply.
+        let late = |f: Failure| (f, true);
+        let mut head = Vec::with_capacity(copy.header.len() + 64);
+        let mut crlf = Vec::with_capacity(copy.header.len() + 64);
+        LineEndings::default().to_crlf(&copy.header, &mut crlf);
+        dot_stuff(&crlf, &mut head);
+        if head.len() + body.wire.len() <= ONE_WRITE {
+            head.extend_from_slice(&body.wire);
+            head.extend_from_slice(b".\r\n");
+            self.send(&head).await.map_err(late)?;
+        } else {
+            self.send(&head).await.map_err(late)?;
+            self.send(&body.wire).await.map_err(late)?;
+            self.send(b".\r\n").await.map_err(late)?;
+        }
+        self.expect(2).await.map_err(late)?;
+        Ok(())
+    }
+}
+
+/// The body as it goes on the wire (CRLF, dot-stuffed, ending in CRLF), made once
+/// per message and shared by its copies.
+struct Body {
+    wire: Vec<u8>,
+    eight_bit: bool,
+}
+
+impl Body {
+    fn of(msg: &Message) -> std::io::Result<Body> {
+        let mut crlf = Vec::with_capacity(msg.body_len() as usize + 64);
+        let mut endings = LineEndings::default();
+        msg.for_each_body_chunk(|c| {
+            endings.to_crlf(c, &mut crlf);
+            Ok(())
+        })?;
+        endings.finish(&mut crlf, true);
+        if !crlf.is_empty() && !crlf.ends_with(b"\r\n") {
+            crlf.extend_from_slice(b"\r\n");
+        }
+        let mut wire = Vec::with_capacity(crlf.len() + 64);
+        dot_stuff(&crlf, &mut wire);
+        Ok(Body {
+            eight_bit: !crlf.is_ascii(),
+            wire,
+        })
+    }
+}
+
+/// RFC 5321 section 4.5.2: every line of the text that starts with a dot gets one
+/// more. `crlf` starts at the beginning of a line and has only CRLF line endings.
+fn dot_stuff(crlf: &[u8], out: &mut Vec<u8>) {
+    out.reserve(crlf.len() + 16);
+    if crlf.first() == Some(&b'.') {
+        out.push(b'.');
+    }
+    let mut start = 0;
+    for i in memchr::memmem::find_iter(crlf, b"\n.") {
+        out.extend_from_slice(&crlf[start..=i]);
+        out.push(b'.');
+        start = i + 1;
+    }
+    out.extend_from_slice(&crlf[start..]);
+}
+
+/// A usable idle connection to this relay with these credentials, if the pool has one.
+async fn take_pooled(settings: &SmtpSettings) -> Option<Conn> {
+    loop {
+        let idle = {
+            let mut pool = POOL.lock().ok()?;
+            let i = pool.iter().position(|x| x.settings == *settings)?;
+            pool.swap_remove(i)
+        };
+        let mut conn = idle.conn;
+        let age = idle.since.elapsed();
+        if age > POOL_MAX_IDLE {
+            conn.quit();
+            continue;
+        }
+        if age > POOL_CHECK_AFTER {
+            let alive = tokio::time::timeout(Duration::from_secs(5), conn.command("NOOP", 2)).await;
+            if !matches!(alive, Ok(Ok(_))) {
+                continue;
+            }
+        }
+        return Some(conn);
+    }
+}
+
+fn put_back(settings: &SmtpSettings, conn: Conn) {
+    let max = settings.max_sessions_per_connection;
+    let worn_out = max > 0 && conn.used >= max;
+    if !worn_out
+        && let Ok(mut pool) = POOL.lock()
+        && pool.len() < POOL_MAX
+    {
+        pool.push(Idle {
+            settings: settings.clone(),
+            conn,
+            since: Instant::now(),
+        });
+        return;
+    }
+    conn.quit();
+}
+
+/// QUIT every idle connection (at shutdown).
+pub fn close_pool() {
+    let idle: Vec<Idle> = POOL.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    for i in idle {
+        i.conn.quit();
+    }
+}
+
+fn delivery_error(settings: &SmtpSettings, f: Failure) -> DeliveryError {
+    let server = format!("{}:{}", settings.host, settings.port);
+    match f {
+        Failure::Io(message) => DeliveryError::Smtp {
+            server,
+            message,
+            transient: true,
+            code: None,
+        },
+        Failure::Said(r) => DeliveryError::Smtp {
+            server,
+            message: r.text(),
+            // Anything but a 5xx (a 4xx, or a 2xx/3xx where it makes no sense) may work later.
+            transient: r.code < 500,
+            code: Some(r.code),
+        },
+        Failure::Unusable(message) => DeliveryError::Smtp {
+            server,
+            message,
+            transient: false,
+            code: None,
+        },
+        Failure::Refused(m) => DeliveryError::Refused(m),
+    }
+}
+
+/// Send every copy of `msg` through the relay; `Ok` only when the relay accepted all.
+pub async fn send(
+    settings: &SmtpSettings,
+    hello: &str,
+    msg: &Message,
+    copies: &[PlannedCopy],
+) -> Result<(), InjectError> {
+    let body = Body::of(msg).map_err(|e| InjectError::Io {
+        path: "message spool".into(),
+        source: e,
+    })?;
+    let mut delivered: Vec<String> = vec![];
+    let mut conn: Option<Conn> = None;
+    let max = settings.max_sessions_per_connection;
+    for copy in copies {
+        let fail = |f: Failure, delivered: &[String]| InjectError::Delivery {
+            delivered: delivered.to_vec(),
+            failed: copy.recipient.clone(),
+            source: Box::new(delivery_error(settings, f)),
+        };
+        if let Some(c) = conn.take_if(|c| max > 0 && c.used >= max) {
+            c.quit();
+        }
+        let mut reused = conn.is_some();
+        if conn.is_none() {
+            conn = take_pooled(settings).await;
+            reused = conn.is_some();
+        }
+        loop {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => Conn::open(settings, hello).await.map_err(|f| fail(f, &delivered))?,
+            };
+            let result = c.transaction(copy, &body).await;
+            c.used += 1;
+            match result {
+                Ok(()) => {
+                    conn = Some(c);
+                    break;
+                }
+                // A pooled connection the relay had already closed: once more on a new one.
+                Err((Failure::Io(_), false)) if reused => {
+                    reused = false;
+                }
+                Err((f, _)) => {
+                    // The session's state is unknown after a failure: never reuse it.
+                    c.quit();
+                    return Err(fail(f, &delivered));
+                }
+            }
+        }
+        delivered.push(copy.recipient.clone());
+    }
+    if let Some(c) = conn {
+        put_back(settings, c);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuffed(s: &[u8]) -> Vec<u8> {
+        let mut out = vec![];
+        dot_stuff(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn dots_at_line_starts_are_doubled() {
+        assert_eq!(stuffed(b".\r\n"), b"..\r\n");
+        assert_eq!(stuffed(b"a\r\n.b\r\n..c\r\nd.e\r\n"), b"a\r\n..b\r\n...c\r\nd.e\r\n");
+        assert_eq!(stuffed(b"no dots\r\n"), b"no dots\r\n");
+        assert_eq!(stuffed(b""), b"");
+    }
+
+    #[test]
+    fn body_wire_form() {
+        let m = Message::from_vec(b"Subject: x\n\n.\nbare\rcr\r\n.end".to_vec()).unwrap();
+        let b = Body::of(&m).unwrap();
+        // A lone dot line must not end DATA; every line ending is CRLF; a final CRLF added.
+        assert_eq!(b.wire, b"..\r\nbare\r\ncr\r\n..end\r\n");
+        assert!(!b.eight_bit);
+        let m = Message::from_vec("Subject: x\n\nCaf\u{e9}\n".as_bytes().to_vec()).unwrap();
+        assert!(Body::of(&m).unwrap().eight_bit);
+        let m = Message::from_vec(b"Subject: x\n\n".to_vec()).unwrap();
+        assert_eq!(Body::of(&m).unwrap().wire, b"");
+    }
+
+    async fn reply_of(input: &[u8]) -> Result<Reply, Failure> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let input = input.to_vec();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            // Byte by byte: replies split across reads must still parse.
+            for b in input {
+                s.write_all(&[b]).await.unwrap();
+            }
+        });
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut c = Conn {
+            stream,
+            buf: vec![],
+            pipelining: false,
+            eight_bit_mime: false,
+            used: 0,
+        };
+        c.reply().await
+    }
+
+    #[tokio::test]
+    async fn replies_single_and_multiline() {
+        let r = reply_of(b"250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            .await
+            .unwrap();
+        assert_eq!(r.code, 250);
+        assert_eq!(r.lines, ["relay.test", "PIPELINING", "8BITMIME"]);
+        let r = reply_of(b"550 5.1.1 no such user\n").await.unwrap();
+        assert_eq!(r.text(), "550 5.1.1 no such user");
+        assert!(matches!(reply_of(b"hello\r\n").await, Err(Failure::Io(m)) if m.contains("not an SMTP reply")));
+        assert!(matches!(reply_of(b"250-half").await, Err(Failure::Io(m)) if m.contains("closed")));
+    }
+}
