@@ -391,6 +391,8 @@ pub struct Prepared {
     filter: crate::filter::Filter,
     tagger: Option<crate::address::Tagger>,
     stamps: Vec<(PathBuf, Option<std::time::SystemTime>)>,
+    /// When the stamps were last found unchanged.
+    checked: std::sync::Mutex<Instant>,
 }
 
 type CacheKey = (Option<PathBuf>, Option<PathBuf>);
@@ -402,13 +404,28 @@ fn stamp(p: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// The parsed configuration for this key, if it is cached and no file it came from changed.
+/// How long a parsed configuration is used before its files are looked at again. The
+/// checks (a stat call per file) cost more than tagging a small message; a second is
+/// not long enough for anyone to notice after an edit.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The parsed configuration for this key, if it is cached and no file it came from
+/// changed (as of at most [`RECHECK_AFTER`] ago).
 fn prepared_cached(key: &CacheKey) -> Option<Arc<Prepared>> {
     let p = PREPARED
         .lock()
         .ok()
         .and_then(|c| c.as_ref().and_then(|m| m.get(key).cloned()))?;
-    p.stamps.iter().all(|(path, t)| stamp(path) == *t).then_some(p)
+    let mut checked = p.checked.lock().ok()?;
+    if checked.elapsed() < RECHECK_AFTER {
+        return Some(p.clone());
+    }
+    if !p.stamps.iter().all(|(path, t)| stamp(path) == *t) {
+        return None;
+    }
+    *checked = Instant::now();
+    drop(checked);
+    Some(p)
 }
 
 fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Prepared>, String> {
@@ -444,6 +461,7 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
         filter,
         tagger,
         stamps,
+        checked: std::sync::Mutex::new(Instant::now()),
     });
     if let Ok(mut c) = PREPARED.lock() {
         c.get_or_insert_with(Default::default).insert(key, p.clone());

@@ -140,8 +140,8 @@ fn upstream_connection_is_reused_and_config_changes_are_seen() {
         t.iter().map(|x| x.connection).collect::<Vec<_>>()
     );
     assert!(t[0].mail_from.ends_with("@first.example>"));
-    // The cached configuration notices the edit (a different mtime).
-    std::thread::sleep(Duration::from_millis(20));
+    // The cached configuration notices the edit (a different mtime), within a second.
+    std::thread::sleep(Duration::from_millis(1100));
     let cfg = env.path(".tmda/config");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -582,6 +582,8 @@ fn shell_actions_and_outgoing_log_still_work() {
         .unwrap()
         .set_modified(later)
         .unwrap();
+    // Configuration files are looked at again at most once a second.
+    std::thread::sleep(Duration::from_millis(1100));
     for _ in 0..2 {
         assert!(c.send_one("logged@x.org").starts_with("250 2.0.0"));
     }
