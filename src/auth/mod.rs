@@ -42,6 +42,13 @@ pub trait Source: Send + Sync {
     fn supports_cram_md5(&self) -> bool {
         false
     }
+
+    /// The answer, if it can be had without waiting on anything or working hard (a
+    /// cleartext entry of a local file): then the network shell need not hand the
+    /// attempt to a thread that may block. `None` means "ask the blocking way".
+    fn check_quickly(&self, _user: &str, _secret: &Secret) -> Option<Verdict> {
+        None
+    }
 }
 
 /// The sources of a server, tried in the order given on the command line.
@@ -67,16 +74,33 @@ impl Chain {
         secret: &Secret,
         local: Option<std::net::IpAddr>,
     ) -> (AuthOutcome, Vec<(String, Verdict)>) {
+        self.run(|s| match secret {
+            Secret::Password(p) => Some(s.check_password_from(user, p, local)),
+            Secret::CramMd5 { challenge, digest } => s.check_cram_md5(user, challenge, digest),
+        })
+    }
+
+    /// [`Chain::check_from`] when every source it would ask can answer at once
+    /// ([`Source::check_quickly`]); `None` if one cannot.
+    pub fn check_quickly(&self, user: &str, secret: &Secret) -> Option<(AuthOutcome, Vec<(String, Verdict)>)> {
+        let mut slow = false;
+        let result = self.run(|s| {
+            if slow {
+                return None;
+            }
+            let v = s.check_quickly(user, secret);
+            slow = v.is_none();
+            v
+        });
+        (!slow).then_some(result)
+    }
+
+    /// Ask each source in turn (`None`: it cannot answer this kind of secret).
+    fn run(&self, mut ask: impl FnMut(&dyn Source) -> Option<Verdict>) -> (AuthOutcome, Vec<(String, Verdict)>) {
         let mut trail = vec![];
         let mut unavailable = false;
         for s in &self.sources {
-            let v = match secret {
-                Secret::Password(p) => s.check_password_from(user, p, local),
-                Secret::CramMd5 { challenge, digest } => match s.check_cram_md5(user, challenge, digest) {
-                    Some(v) => v,
-                    None => continue,
-                },
-            };
+            let Some(v) = ask(s.as_ref()) else { continue };
             let accepted = v == Verdict::Accepted;
             unavailable |= matches!(v, Verdict::Unavailable(_));
             trail.push((s.describe(), v));

@@ -106,6 +106,15 @@ impl Stored {
         }
     }
 
+    /// Verifying it costs next to nothing (no hash function with a work factor).
+    pub fn is_cheap(&self) -> bool {
+        match self {
+            Stored::Plain(p) => !looks_like_des_crypt(p),
+            Stored::CramMd5 { .. } => true,
+            Stored::Crypt(_) | Stored::Argon2(_) => false,
+        }
+    }
+
     pub fn supports_cram_md5(&self) -> bool {
         matches!(self, Stored::Plain(_) | Stored::CramMd5 { .. })
     }
