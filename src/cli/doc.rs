@@ -130,7 +130,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "The MTA's sendmail interface, for MAIL_TRANSPORT \"sendmail\".",
     ),
     ("SMTPAUTH_PASSWORD", "None", "Password for the upstream SMTP server."),
-    ("SMTPAUTH_USERNAME", "None", "User name for the upstream SMTP server."),
+    (
+        "SMTPAUTH_USERNAME",
+        "None",
+        "User name for the upstream SMTP server (AUTH PLAIN, else LOGIN). If the server refuses the credentials the \
+message is deferred (exit 75, SMTP 451), not bounced, so nothing is lost while the password is fixed.",
+    ),
     (
         "SMTPHOST",
         "\"localhost\"",

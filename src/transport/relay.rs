@@ -59,6 +59,9 @@ enum Failure {
     Io(String),
     /// The relay said no.
     Said(Reply),
+    /// The relay refused our credentials: deferred, not bounced (as Postfix's
+    /// smtp_sasl_auth_soft_bounce), so nothing is lost while the password is fixed.
+    AuthRefused(Reply),
     /// A permanent problem on our side of the conversation.
     Unusable(String),
     Refused(String),
@@ -184,22 +187,31 @@ impl Conn {
             Err(e) => return Err(e),
         }
         if let (Some(user), Some(pass)) = (&settings.username, &settings.password) {
-            let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-            let offered: Vec<&str> = auth.split_whitespace().collect();
-            if offered.contains(&"PLAIN") {
-                let token = b64(format!("\0{user}\0{}", pass.0).as_bytes());
-                c.command(&format!("AUTH PLAIN {token}"), 2).await?;
-            } else if offered.contains(&"LOGIN") {
-                c.command("AUTH LOGIN", 3).await?;
-                c.command(&b64(user.as_bytes()), 3).await?;
-                c.command(&b64(pass.0.as_bytes()), 2).await?;
-            } else {
-                return Err(Failure::Io(
-                    "SMTPAUTH_USERNAME is set but the relay offers neither AUTH PLAIN nor AUTH LOGIN".into(),
-                ));
-            }
+            c.authenticate(&auth, user, &pass.0).await.map_err(|f| match f {
+                Failure::Said(r) => Failure::AuthRefused(r),
+                other => other,
+            })?;
         }
         Ok(c)
+    }
+
+    /// AUTH PLAIN, else LOGIN, whichever the relay offers (`offered`: its AUTH keywords).
+    async fn authenticate(&mut self, offered: &str, user: &str, pass: &str) -> Result<(), Failure> {
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let offered: Vec<&str> = offered.split_whitespace().collect();
+        if offered.contains(&"PLAIN") {
+            let token = b64(format!("\0{user}\0{pass}").as_bytes());
+            self.command(&format!("AUTH PLAIN {token}"), 2).await?;
+        } else if offered.contains(&"LOGIN") {
+            self.command("AUTH LOGIN", 3).await?;
+            self.command(&b64(user.as_bytes()), 3).await?;
+            self.command(&b64(pass.as_bytes()), 2).await?;
+        } else {
+            return Err(Failure::Io(
+                "SMTPAUTH_USERNAME is set but the relay offers neither AUTH PLAIN nor AUTH LOGIN".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Say goodbye without waiting for the answer (nothing depends on it).
@@ -387,6 +399,12 @@ fn delivery_error(settings: &SmtpSettings, f: Failure) -> DeliveryError {
             message: r.text(),
             // Anything but a 5xx (a 4xx, or a 2xx/3xx where it makes no sense) may work later.
             transient: r.code < 500,
+            code: Some(r.code),
+        },
+        Failure::AuthRefused(r) => DeliveryError::Smtp {
+            server,
+            message: format!("the relay refused SMTPAUTH_USERNAME/SMTPAUTH_PASSWORD: {}", r.text()),
+            transient: true,
             code: Some(r.code),
         },
         Failure::Unusable(message) => DeliveryError::Smtp {

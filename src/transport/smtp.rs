@@ -186,8 +186,21 @@ impl Smtp {
         };
         if let (Some(user), Some(pass)) = (&self.settings.username, &self.settings.password) {
             let creds = Credentials::new(user.clone(), pass.0.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
-                .map_err(|e| self.err(e))?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).map_err(|e| {
+                // Refused credentials defer rather than bounce (as Postfix's
+                // smtp_sasl_auth_soft_bounce): nothing is lost while the password is fixed.
+                match self.err(e) {
+                    DeliveryError::Smtp {
+                        server, message, code, ..
+                    } => DeliveryError::Smtp {
+                        server,
+                        message: format!("the relay refused SMTPAUTH_USERNAME/SMTPAUTH_PASSWORD: {message}"),
+                        transient: true,
+                        code,
+                    },
+                    other => other,
+                }
+            })?;
         }
         Ok((conn, pipelining))
     }
