@@ -6,7 +6,8 @@
 //! Global mode (started as root): every message is processed by a child process,
 //! `tmda sendmail`, running with the authenticated user's uid, gid and supplementary
 //! groups (never root, never another user), with HOME set to the user's home; the
-//! Received field travels in `$TMDA_OFMIPD_RECEIVED` as it did for tmda-inject.
+//! Received field travels in `$TMDA_OFMIPD_RECEIVED` as it did for tmda-inject (and
+//! whether the client asked for SMTPUTF8 in `$TMDA_OFMIPD_SMTPUTF8`).
 //!
 //! The user's config is `DIR/USER/config` with `--configdir DIR`, else `~USER/.tmda/config`.
 //! With `--pure-proxy` and no such file the message is passed to
@@ -274,7 +275,8 @@ impl Delivery {
             .env("USER", &account.name)
             .env("LOGNAME", &account.name)
             .env("LOGIN", &env.user)
-            .env("TMDA_OFMIPD_RECEIVED", &env.received);
+            .env("TMDA_OFMIPD_RECEIVED", &env.received)
+            .env("TMDA_OFMIPD_SMTPUTF8", if env.smtputf8 { "1" } else { "0" });
         drop_privileges(&mut cmd, account);
         run_child(cmd, spool)
     }
@@ -497,6 +499,7 @@ fn options(env: &Envelope) -> Options {
         recipients: env.recipients.clone(),
         received: Some(env.received.clone()),
         fallback_fullname: None,
+        smtputf8: env.smtputf8,
     }
 }
 

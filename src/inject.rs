@@ -41,6 +41,9 @@ pub struct Options {
     pub received: Option<String>,
     /// A name to use when neither the From field nor FULLNAME gives one (`sendmail -F`).
     pub fallback_fullname: Option<String>,
+    /// The submitting client asked for SMTPUTF8 (ofmipd; `$TMDA_OFMIPD_SMTPUTF8` in
+    /// global mode's children).
+    pub smtputf8: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,8 @@ pub struct PlannedCopy {
     pub recipient: String,
     /// The rewritten header block, including the blank line that ends it.
     pub header: Vec<u8>,
+    /// The copy needs SMTPUTF8 (the client asked for it, or an address is not ASCII).
+    pub utf8: bool,
     /// The LOGFILE_OUTGOING entry, written just before the copy is sent.
     log_entry: Option<String>,
 }
@@ -188,6 +193,7 @@ impl<'a> Injector<'a> {
                     recipient: &planned.recipient,
                     header: &planned.header,
                     message: msg,
+                    utf8: planned.utf8,
                 };
                 transport.send(&copy).map_err(|source| InjectError::Delivery {
                     delivered: report.iter().map(|(_, r)| r.clone()).collect(),
@@ -209,9 +215,14 @@ impl<'a> Injector<'a> {
             return Err(InjectError::WouldBlock);
         }
         let base = self.prepare(msg, opts)?;
+        let asked = opts.smtputf8 || self.config.env("TMDA_OFMIPD_SMTPUTF8").is_some_and(|v| v == "1");
         base.recipients
             .iter()
-            .map(|rcpt| self.copy_for(&base, msg, rcpt))
+            .map(|rcpt| {
+                let mut copy = self.copy_for(&base, msg, rcpt)?;
+                copy.utf8 = asked || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
+                Ok(copy)
+            })
             .collect()
     }
 
@@ -465,6 +476,7 @@ impl<'a> Injector<'a> {
             sender: envelope,
             recipient: rcpt.to_string(),
             header: bytes,
+            utf8: false,
             log_entry,
         })
     }

@@ -592,3 +592,41 @@ fn shell_actions_and_outgoing_log_still_work() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged.matches("  To: logged@x.org").count(), 2, "{logged}");
 }
+
+#[test]
+fn smtputf8_only_through_a_relay_that_offers_it() {
+    for offered in [true, false] {
+        let up = FakeSmtp::start(Policy {
+            smtputf8: offered,
+            ..Default::default()
+        });
+        let env = setup(up.port);
+        let o = start(&env, &[]);
+        let mut c = session(o.port);
+        assert!(c.cmd("EHLO t").contains("SMTPUTF8\r\n"), "always offered to clients");
+        // Twice: cold caches (worker thread), then the session's own task.
+        for _ in 0..2 {
+            assert!(c.cmd("MAIL FROM:<alice@first.example> SMTPUTF8").starts_with("250"));
+            assert!(c.cmd("RCPT TO:<j\u{f6}rg@b\u{fc}cher.example>").starts_with("250"));
+            assert!(c.cmd("DATA").starts_with("354"));
+            let r = c.cmd("Subject: gr\u{fc}\u{df}e\r\n\r\nhallo\r\n.");
+            if offered {
+                assert!(r.starts_with("250 2.0.0"), "{r}");
+            } else {
+                assert!(r.starts_with("554 5.") && r.contains("SMTPUTF8"), "{r}");
+            }
+        }
+        let t = up.transactions();
+        if offered {
+            assert_eq!(t.len(), 2);
+            for x in &t {
+                assert!(x.mail_params.split(' ').any(|p| p == "SMTPUTF8"), "{x:?}");
+                assert_eq!(x.rcpt_to, ["<j\u{f6}rg@b\u{fc}cher.example>"]);
+                let data = String::from_utf8_lossy(&x.data);
+                assert!(data.contains(" with UTF8SMTPA;"), "{data}");
+            }
+        } else {
+            assert!(t.is_empty(), "nothing sent on mangled: {t:?}");
+        }
+    }
+}

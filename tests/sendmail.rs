@@ -454,3 +454,29 @@ fn large_message_streams_through() {
     let body = out[0].1.split_once("\n\n").unwrap().1;
     assert_eq!(body, msg.split_once("\n\n").unwrap().1);
 }
+
+#[test]
+fn smtp_non_ascii_recipient_needs_a_relay_with_smtputf8() {
+    for offered in [true, false] {
+        let server = FakeSmtp::start(Policy {
+            smtputf8: offered,
+            ..Default::default()
+        });
+        let env = smtp_env(server.port, "");
+        let out = env
+            .tmda()
+            .args(["sendmail", "j\u{f6}rg@b\u{fc}cher.example"])
+            .write_stdin("From: testuser@testsite.com\nSubject: x\n\nbody\n")
+            .output()
+            .unwrap();
+        let t = server.transactions();
+        if offered {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(t[0].mail_params.split(' ').any(|p| p == "SMTPUTF8"), "{t:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(69));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("does not offer it"));
+            assert!(t.is_empty());
+        }
+    }
+}

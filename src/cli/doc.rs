@@ -276,7 +276,9 @@ after DATA is an empty message; a failed relay is answered with 451 (temporary) 
 and 250 is sent only after the MTA accepted every copy; the Received field is per session; the null sender is <> rather \
 than the text \"<>\"; invalid base64 gets 501; \\-\\-tls=localoptional looks at the client's address, not ours; STARTTLS \
 discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a bare CR or LF refuses the message \
-(SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, timeouts, failure budgets, certificate reload, \
+(SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 (a message that uses it is passed \
+on with SMTPUTF8, and refused with 554 if the SMTP relay does not offer it; the sendmail transport passes it to the \
+program as is; non\\-ASCII addresses without it get 553 5.6.7), timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout. \\-\\-ciphers is accepted and ignored: rustls always uses its \
 safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home.".into(),
             ));

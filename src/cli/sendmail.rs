@@ -393,6 +393,7 @@ fn run(args: Args) -> Result<ExitCode, Error> {
         },
         received: None,
         fallback_fullname: args.fullname.clone(),
+        smtputf8: false,
     };
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
     injector.inject(&msg, &opts, transport.as_mut())?;

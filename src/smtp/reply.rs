@@ -141,6 +141,8 @@ pub const BARE_LINE_ENDING: (u16, &str) = (554, "5.6.0 Message contains a bare C
 pub const DATA_LINE_TOO_LONG: (u16, &str) = (554, "5.6.0 Message contains a line longer than the limit");
 /// 555 5.5.4
 pub const UNSUPPORTED_PARAMETER: (u16, &str) = (555, "5.5.4 Unsupported MAIL FROM or RCPT TO parameter");
+/// 553 5.6.7 — a non-ASCII address in a transaction started without SMTPUTF8 (RFC 6531 3.5).
+pub const NEEDS_SMTPUTF8: (u16, &str) = (553, "5.6.7 Non-ASCII address needs MAIL FROM:<...> SMTPUTF8");
 
 /// 501 5.5.4 with the usage of a command.
 pub fn syntax(usage: &str) -> Reply {

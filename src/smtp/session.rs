@@ -106,6 +106,8 @@ pub struct Envelope {
     pub recipients: Vec<String>,
     /// The Received field value for this message.
     pub received: String,
+    /// The client asked for SMTPUTF8: the relay must offer it too.
+    pub smtputf8: bool,
 }
 
 #[derive(Debug)]
@@ -160,6 +162,8 @@ enum Phase {
 struct Transaction {
     from: String,
     recipients: Vec<String>,
+    /// MAIL FROM had SMTPUTF8 (RFC 6531).
+    utf8: bool,
 }
 
 /// One SMTP session.
@@ -287,8 +291,8 @@ impl Session {
         match cmd {
             Command::Ehlo(h) => Output::Reply(self.do_helo(h, true)),
             Command::Helo(h) => Output::Reply(self.do_helo(h, false)),
-            Command::Mail { from, params } => r(self.check_mail(&params).map(|_| self.do_mail(from))),
-            Command::Rcpt { to, params } => r(self.check_rcpt(&params).map(|_| self.do_rcpt(to))),
+            Command::Mail { from, params } => r(self.check_mail(&from, &params).map(|utf8| self.do_mail(from, utf8))),
+            Command::Rcpt { to, params } => r(self.check_rcpt(&to, &params).map(|_| self.do_rcpt(to))),
             Command::Data => r(self.check_data().map(|_| {
                 self.phase = Phase::Data;
                 Output::ReplyThenData(reply::START_DATA.into())
@@ -344,6 +348,9 @@ impl Session {
             format!("SIZE {}", self.policy.max_size),
             "8BITMIME".into(),
             "ENHANCEDSTATUSCODES".into(),
+            // The relay is asked for it too when a message needs it; if it lacks it,
+            // the message is refused rather than sent on mangled (RFC 6531 3.2).
+            "SMTPUTF8".into(),
         ];
         if self.can_starttls() {
             lines.push("STARTTLS".into());
@@ -366,11 +373,13 @@ impl Session {
         Ok(())
     }
 
-    fn check_mail(&self, params: &[(String, Option<String>)]) -> Check {
+    /// Whether MAIL may go ahead, and whether it asked for SMTPUTF8.
+    fn check_mail(&self, from: &str, params: &[(String, Option<String>)]) -> Result<bool, Reply> {
         self.check_session()?;
         if self.tx.is_some() {
             return Err(reply::NESTED_MAIL.into());
         }
+        let mut utf8 = false;
         for (k, v) in params {
             match (k.as_str(), v.as_deref()) {
                 // RFC 1870: refuse early what would be refused after DATA.
@@ -382,27 +391,35 @@ impl Session {
                 ("BODY", Some(b)) if b.eq_ignore_ascii_case("7BIT") || b.eq_ignore_ascii_case("8BITMIME") => {}
                 // RFC 4954 section 5: AUTH= is accepted and not trusted.
                 ("AUTH", Some(_)) => {}
+                ("SMTPUTF8", None) => utf8 = true,
                 _ => return Err(reply::UNSUPPORTED_PARAMETER.into()),
             }
         }
-        Ok(())
+        if !utf8 && !from.is_ascii() {
+            return Err(reply::NEEDS_SMTPUTF8.into());
+        }
+        Ok(utf8)
     }
 
-    fn do_mail(&mut self, from: String) -> Output {
+    fn do_mail(&mut self, from: String, utf8: bool) -> Output {
         self.tx = Some(Transaction {
             from,
             recipients: vec![],
+            utf8,
         });
         Output::Reply(reply::SENDER_OK.into())
     }
 
-    fn check_rcpt(&self, params: &[(String, Option<String>)]) -> Check {
+    fn check_rcpt(&self, to: &str, params: &[(String, Option<String>)]) -> Check {
         self.check_session()?;
         let Some(tx) = &self.tx else {
             return Err(reply::NEED_MAIL.into());
         };
         if !params.is_empty() {
             return Err(reply::UNSUPPORTED_PARAMETER.into());
+        }
+        if !tx.utf8 && !to.is_ascii() {
+            return Err(reply::NEEDS_SMTPUTF8.into());
         }
         if tx.recipients.len() >= self.policy.max_recipients {
             return Err(reply::TOO_MANY_RECIPIENTS.into());
@@ -445,13 +462,15 @@ impl Session {
         Output::Deliver(Envelope {
             user: self.user.clone().unwrap_or_default(),
             mail_from: tx.from,
+            received: self.received(now, tx.utf8),
             recipients: tx.recipients,
-            received: self.received(now),
+            smtputf8: tx.utf8,
         })
     }
 
     /// `from HELO (name [ip]) (using STARTTLS) by HOST (tmda-ofmipd) with ESMTPSA; DATE`
-    fn received(&self, now: u64) -> String {
+    /// (UTF8SMTPSA when the transaction uses SMTPUTF8).
+    fn received(&self, now: u64, utf8: bool) -> String {
         let (helo, extended) = self.helo.clone().unwrap_or_default();
         let tcp_info = match &self.peer.name {
             Some(n) if !n.eq_ignore_ascii_case(&helo) && n != &self.peer.ip => format!("({n} [{}])", self.peer.ip),
@@ -462,8 +481,12 @@ impl Session {
             (_, true) => " (using STARTTLS)",
             _ => "",
         };
-        // RFC 3848 protocol names.
-        let mut proto = String::from(if extended { "ESMTP" } else { "SMTP" });
+        // RFC 3848 protocol names (RFC 6531 3.7.3 for SMTPUTF8).
+        let mut proto = String::from(match (extended, utf8) {
+            (true, true) => "UTF8SMTP",
+            (true, false) => "ESMTP",
+            (false, _) => "SMTP",
+        });
         if extended {
             if self.tls_active {
                 proto.push('S');
@@ -773,6 +796,47 @@ mod tests {
                     ("a", "a@b", vec!["c@d".to_string()])
                 );
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn smtputf8_is_offered_asked_for_and_recorded() {
+        let mut s = session_in(State::Fresh, TlsMode::None);
+        match s.handle(Input::Line(b"EHLO c")) {
+            Output::Reply(r) => assert!(r.lines.iter().any(|l| l == "SMTPUTF8"), "{r:?}"),
+            other => panic!("{other:?}"),
+        }
+        // Without SMTPUTF8, non-ASCII addresses are refused (RFC 6531 3.5).
+        let mut s = session_in(State::Authed, TlsMode::None);
+        let line = |s: &mut Session, l: &str| code(s.handle(Input::Line(l.as_bytes())));
+        assert_eq!(line(&mut s, "MAIL FROM:<j\u{f6}rg@b.de>"), 553);
+        assert_eq!(line(&mut s, "MAIL FROM:<a@b>"), 250);
+        assert_eq!(line(&mut s, "RCPT TO:<\u{f6}@b.de>"), 553);
+        assert_eq!(line(&mut s, "RSET"), 250);
+        assert_eq!(
+            line(&mut s, "MAIL FROM:<a@b> SMTPUTF8=yes"),
+            555,
+            "SMTPUTF8 takes no value"
+        );
+        assert_eq!(line(&mut s, "MAIL FROM:<j\u{f6}rg@b.de> SMTPUTF8 BODY=8BITMIME"), 250);
+        assert_eq!(line(&mut s, "RCPT TO:<\u{f6}@b.de>"), 250);
+        assert_eq!(line(&mut s, "DATA"), 354);
+        match s.handle(Input::DataDone { problem: None, now: 0 }) {
+            Output::Deliver(env) => {
+                assert!(env.smtputf8);
+                assert!(env.received.contains(" with UTF8SMTPA;"), "{}", env.received);
+                assert_eq!(env.mail_from, "j\u{f6}rg@b.de");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The next transaction starts without it.
+        s.handle(Input::Delivered(DeliveryOutcome::Accepted));
+        assert_eq!(line(&mut s, "MAIL FROM:<a@b>"), 250);
+        assert_eq!(line(&mut s, "RCPT TO:<c@d>"), 250);
+        assert_eq!(line(&mut s, "DATA"), 354);
+        match s.handle(Input::DataDone { problem: None, now: 0 }) {
+            Output::Deliver(env) => assert!(!env.smtputf8 && env.received.contains(" with ESMTPA;")),
             other => panic!("{other:?}"),
         }
     }

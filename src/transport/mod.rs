@@ -26,6 +26,8 @@ pub struct Copy<'a> {
     pub header: &'a [u8],
     /// The original message, whose body follows the header.
     pub message: &'a Message,
+    /// SMTPUTF8 is needed (RFC 6531): a relay must offer it.
+    pub utf8: bool,
 }
 
 pub trait Transport {

@@ -32,6 +32,8 @@ pub fn handles(settings: &SmtpSettings) -> bool {
     settings.tls == SmtpTls::None
 }
 
+pub(super) const NO_SMTPUTF8: &str = "the message needs SMTPUTF8 (RFC 6531) but the relay does not offer it";
+
 /// Each read and write must finish within this (the synchronous client's value).
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// A reply longer than this is not SMTP.
@@ -79,6 +81,7 @@ struct Conn {
     buf: Vec<u8>,
     pipelining: bool,
     eight_bit_mime: bool,
+    smtputf8: bool,
     /// Transactions this connection has carried.
     used: u32,
 }
@@ -163,6 +166,7 @@ impl Conn {
             buf: Vec::with_capacity(1024),
             pipelining: false,
             eight_bit_mime: false,
+            smtputf8: false,
             used: 0,
         };
         c.expect(2).await?;
@@ -175,6 +179,7 @@ impl Conn {
                     match keyword.as_str() {
                         "PIPELINING" => c.pipelining = true,
                         "8BITMIME" => c.eight_bit_mime = true,
+                        "SMTPUTF8" => c.smtputf8 = true,
                         "AUTH" => auth = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase(),
                         _ => {}
                     }
@@ -250,7 +255,10 @@ impl Conn {
             }
             mail.push_str(" BODY=8BITMIME");
         }
-        if !sender.is_ascii() || !rcpt.is_ascii() {
+        if copy.utf8 {
+            if !self.smtputf8 {
+                return Err(early(Failure::Unusable(NO_SMTPUTF8.into())));
+            }
             mail.push_str(" SMTPUTF8");
         }
         let rcpt = format!("RCPT TO:<{rcpt}>");
@@ -524,6 +532,7 @@ mod tests {
             buf: vec![],
             pipelining: false,
             eight_bit_mime: false,
+            smtputf8: false,
             used: 0,
         };
         c.reply().await

@@ -229,8 +229,15 @@ impl Smtp {
             }
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let non_ascii_addr = !copy.sender.is_ascii() || !copy.recipient.is_ascii();
-        if non_ascii_addr {
+        if copy.utf8 || !copy.sender.is_ascii() || !copy.recipient.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(DeliveryError::Smtp {
+                    server: format!("{}:{}", self.settings.host, self.settings.port),
+                    message: super::relay::NO_SMTPUTF8.into(),
+                    transient: false,
+                    code: None,
+                });
+            }
             params.push(MailParameter::SmtpUtfEight);
         }
         let read_error = std::rc::Rc::new(std::cell::RefCell::new(None));
@@ -531,6 +538,7 @@ mod tests {
             recipient: "b@example.org",
             header: b"Subject: big\n\n",
             message: &msg,
+            utf8: false,
         };
         match smtp.send(&copy) {
             Err(DeliveryError::Smtp { message, transient, .. }) => {

@@ -9,6 +9,8 @@ use std::thread;
 #[derive(Debug, Clone, Default)]
 pub struct Transaction {
     pub mail_from: String,
+    /// The MAIL FROM parameters as sent (e.g. "BODY=8BITMIME SMTPUTF8").
+    pub mail_params: String,
     pub rcpt_to: Vec<String>,
     pub data: Vec<u8>,
     /// Which connection (0, 1, ...) carried it.
@@ -32,6 +34,8 @@ pub struct Policy {
     /// Hang up without a word after this many transactions in a connection (as a
     /// relay does whose idle timeout struck while the connection sat in a pool).
     pub hang_up_after: Option<usize>,
+    /// Advertise SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
 }
 
 pub struct FakeSmtp {
@@ -96,7 +100,8 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
         } else if upper.starts_with("EHLO") {
             greeted = true;
             let pipelining = if policy.pipelining { "250-PIPELINING\r\n" } else { "" };
-            format!("250-fake.example\r\n{pipelining}250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
+            let utf8 = if policy.smtputf8 { "250-SMTPUTF8\r\n" } else { "" };
+            format!("250-fake.example\r\n{pipelining}{utf8}250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
         } else if upper.starts_with("AUTH PLAIN") {
             use base64::Engine as _;
             let arg = cmd.split_whitespace().nth(2).unwrap_or("");
@@ -124,6 +129,7 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
                     connection: conn,
                     pipelined: !r.buffer().is_empty(),
                     mail_from: cmd[10..].split_whitespace().next().unwrap_or("").to_string(),
+                    mail_params: cmd[10..].split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
                     ..Default::default()
                 };
                 "250 2.1.0 ok".into()
