@@ -330,6 +330,14 @@ s.starttls(context=ssl.create_default_context(cafile=ca))
 s.login("alice", "wonderland")   # smtplib prefers CRAM-MD5, which the authfile supports
 refused = s.sendmail("alice@example.org", ["py1@x.org", "py2@x.org"], "From: alice@example.org\nSubject: py\n\nfrom python\n")
 assert refused == {{}}, refused
+# SMTPUTF8 is offered; smtp-sink, the relay here, does not offer it, so the message is
+# refused at the end of DATA rather than passed on mangled.
+assert s.has_extn("smtputf8")
+try:
+    s.sendmail("alice@example.org", ["j\u00f6rg@x.org"], "Subject: utf8\n\nhallo\n", mail_options=["SMTPUTF8"])
+    sys.exit("SMTPUTF8 message accepted though the relay lacks SMTPUTF8")
+except smtplib.SMTPDataError as e:
+    assert e.smtp_code == 554 and b"SMTPUTF8" in e.smtp_error, e
 s.quit()
 "#,
         port = o.port,
