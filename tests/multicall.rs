@@ -58,3 +58,13 @@ fn no_arguments_shows_usage() {
     let env = TestEnv::new();
     env.tmda().assert().code(64).stderr(contains("Usage: tmda <COMMAND>"));
 }
+
+#[test]
+fn ofmipd_needs_at_least_one_thread() {
+    let env = TestEnv::new();
+    env.tmda()
+        .args(["ofmipd", "-f", "--threads", "0"])
+        .assert()
+        .code(64)
+        .stderr(contains("--threads"));
+}

@@ -136,6 +136,10 @@ pub struct Args {
         help_heading = "Connection"
     )]
     pub data_timeout: u64,
+    /// Threads serving connections [default: one less than the number of CPUs, at
+    /// least one, leaving a CPU to the MTA that ofmipd relays to]
+    #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Connection")]
+    pub threads: Option<u16>,
     /// Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd
     #[arg(short = 'a', long = "authfile", value_name = "FILE", help_heading = "Authentication")]
     pub authfile: Vec<PathBuf>,
@@ -415,8 +419,15 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     if let Some(a) = &run_as {
         drop_to(a)?;
     }
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        // On two CPUs shared with the MTA, one network thread relayed about 13% more
+        // messages for about a fifth less CPU than two did (BENCHMARKS.md): every
+        // message waits on its client and on the relay, and a second thread mostly
+        // added wake-ups and work stealing.
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
