@@ -1,8 +1,8 @@
 //! The tofmipd file (`-a/--authfile`): `user:password` per line.
 //!
 //! Usernames are case-insensitive (TMDA lower-cased them); blank lines and `#` comment
-//! lines are skipped. The file is read again for every attempt, so edits take effect
-//! at once. Like TMDA it must not be readable by others: ofmipd refuses to start unless
+//! lines are skipped. The file is checked for changes at every attempt (and read
+//! again when it changed), so edits take effect at once. Like TMDA it must not be readable by others: ofmipd refuses to start unless
 //! it is mode 600 or 400 and owned by the user ofmipd runs as ([`check_file`]).
 //! Passwords are compared in constant time; a cleartext entry also serves CRAM-MD5.
 
@@ -87,13 +87,49 @@ pub fn parse(path: &Path) -> Result<Vec<(String, String)>, AuthFileError> {
     Ok(out)
 }
 
+/// What identifies one version of the file: a rewrite (tmda passwd renames a new file
+/// into place) changes the inode, an edit in place the size or modification time.
+type Stamp = (u64, u64, i64, i64, u64);
+
+fn stamp_of(m: &std::fs::Metadata) -> Stamp {
+    (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size())
+}
+
+type Entries = std::sync::Arc<Vec<(String, String)>>;
+
+/// [`parse`], remembered while the file is unchanged: a server asks at every EHLO
+/// (can CRAM-MD5 be offered?) and every AUTH, and one stat call is cheaper than
+/// reading the file again. Edits still count from the next attempt on.
+fn parse_cached(path: &Path) -> Result<Entries, AuthFileError> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Entries)>>> = Mutex::new(None);
+    let io = |e| AuthFileError::Io {
+        path: path.into(),
+        source: e,
+    };
+    let now = stamp_of(&std::fs::metadata(path).map_err(io)?);
+    if let Some((stamp, entries)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(path).cloned())
+        && stamp == now
+    {
+        return Ok(entries);
+    }
+    // Stat before reading: a change in between is seen at the next attempt.
+    let entries: Entries = std::sync::Arc::new(parse(path)?);
+    if let Ok(mut c) = CACHE.lock() {
+        c.get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), (now, entries.clone()));
+    }
+    Ok(entries)
+}
+
 impl AuthFile {
     fn lookup(&self, user: &str) -> Result<Option<Stored>, Verdict> {
-        let entries = parse(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
+        let entries = parse_cached(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
         let user = user.to_lowercase();
-        match entries.into_iter().find(|(u, _)| *u == user) {
+        match entries.iter().find(|(u, _)| *u == user) {
             None => Ok(None),
-            Some((_, p)) => Stored::parse(&p)
+            Some((_, p)) => Stored::parse(p)
                 .map(Some)
                 .map_err(|e| Verdict::Unavailable(format!("{}: entry for {user}: {e}", self.path.display()))),
         }
@@ -101,7 +137,7 @@ impl AuthFile {
 
     /// Whether every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}).
     pub fn all_support_cram_md5(&self) -> bool {
-        parse(&self.path).is_ok_and(|e| {
+        parse_cached(&self.path).is_ok_and(|e| {
             e.iter()
                 .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()))
         })
@@ -192,6 +228,25 @@ mod tests {
         let d = super::super::cram_md5_digest(b"wonderland", b"<1.2@h>");
         assert_eq!(a.check_cram_md5("Alice", "<1.2@h>", &d), Some(Verdict::Accepted));
         assert_eq!(a.check_cram_md5("alice", "<1.3@h>", &d), Some(Verdict::Denied));
+    }
+
+    #[test]
+    fn edits_count_from_the_next_attempt() {
+        let (d, p) = file("alice:one\n", 0o600);
+        let a = AuthFile { path: p.clone() };
+        assert_eq!(a.check_password("alice", "one"), Verdict::Accepted);
+        // Rewritten and renamed into place (as tmda passwd does), same size.
+        let new = d.path().join("new");
+        std::fs::write(&new, "alice:two\n").unwrap();
+        std::fs::rename(&new, &p).unwrap();
+        assert_eq!(a.check_password("alice", "one"), Verdict::Denied);
+        assert_eq!(a.check_password("alice", "two"), Verdict::Accepted);
+        // Edited in place.
+        std::fs::write(&p, "alice:three\n").unwrap();
+        assert_eq!(a.check_password("alice", "two"), Verdict::Denied);
+        assert_eq!(a.check_password("alice", "three"), Verdict::Accepted);
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(a.check_password("alice", "three"), Verdict::Unavailable(_)));
     }
 
     #[test]
