@@ -515,7 +515,9 @@ fn async_relay(cfg: &Config) -> bool {
 /// async task, or the whole pipeline run here with the user's transport.
 fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message) -> Ready {
     let now = crate::clock::now().unwrap_or(0);
-    if async_relay(&prepared.config) {
+    // A large message stays in its spool file and is streamed by the synchronous client
+    // (the async one holds the text in memory).
+    if async_relay(&prepared.config) && msg.in_memory() {
         let planned = injector(&prepared, now).plan(&msg, &options(env));
         return match planned {
             Ok(copies) => Ready::Send(Box::new(Outgoing {
@@ -610,7 +612,7 @@ impl Delivery {
             Ok(m) => m,
             Err(e) => return Route::Ready(Ready::Done(DeliveryOutcome::Permanent(e.to_string()))),
         };
-        if !async_relay(&prepared.config) {
+        if !async_relay(&prepared.config) || !msg.in_memory() {
             return Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg)));
         }
         let mut injector = injector(&prepared, crate::clock::now().unwrap_or(0));

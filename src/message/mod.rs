@@ -170,6 +170,11 @@ impl Message {
         self.spool.len - self.body_start
     }
 
+    /// Small enough to be held in memory (not spooled to a file).
+    pub fn in_memory(&self) -> bool {
+        self.spool.file.is_none()
+    }
+
     /// The spool file of a large message, so tests can make reading it fail.
     #[cfg(test)]
     pub(crate) fn spool_file(&self) -> Option<&File> {

@@ -38,8 +38,6 @@ pub(super) const NO_SMTPUTF8: &str = "the message needs SMTPUTF8 (RFC 6531) but 
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// A reply longer than this is not SMTP.
 const MAX_REPLY: usize = 64 * 1024;
-/// Below this the header, body and final dot go out in one write (one packet).
-const ONE_WRITE: usize = 256 * 1024;
 
 /// The relay's answer: the code and the text of every line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,26 +280,33 @@ impl Conn {
         }
         // From here on the relay may have taken the message even if we see no reply.
         let late = |f: Failure| (f, true);
-        let mut head = Vec::with_capacity(copy.header.len() + 64);
-        let mut crlf = Vec::with_capacity(copy.header.len() + 64);
+        let mut crlf = Vec::with_capacity(copy.header.len() + copy.header.len() / 16 + 64);
         LineEndings::default().to_crlf(&copy.header, &mut crlf);
-        dot_stuff(&crlf, &mut head);
-        if head.len() + body.wire.len() <= ONE_WRITE {
-            head.extend_from_slice(&body.wire);
-            head.extend_from_slice(b".\r\n");
-            self.send(&head).await.map_err(late)?;
-        } else {
-            self.send(&head).await.map_err(late)?;
-            self.send(&body.wire).await.map_err(late)?;
-            self.send(b".\r\n").await.map_err(late)?;
-        }
+        let head = stuffed(crlf);
+        // Header, body and final dot in one system call (one packet for a small message).
+        self.send_parts(&[&head, &body.wire, b".\r\n"]).await.map_err(late)?;
         self.expect(2).await.map_err(late)?;
+        Ok(())
+    }
+
+    async fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), Failure> {
+        use std::io::IoSlice;
+        let mut slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = timed(self.stream.write_vectored(bufs)).await?;
+            if n == 0 {
+                return Err(Failure::Io("the relay stopped taking data".into()));
+            }
+            IoSlice::advance_slices(&mut bufs, n);
+        }
         Ok(())
     }
 }
 
 /// The body as it goes on the wire (CRLF, dot-stuffed, ending in CRLF), made once
-/// per message and shared by its copies.
+/// per message and shared by its copies. Only for messages held in memory anyway
+/// (up to [`crate::message::SPOOL_MEM`]); larger ones go through the streaming client.
 struct Body {
     wire: Vec<u8>,
     eight_bit: bool,
@@ -309,7 +314,9 @@ struct Body {
 
 impl Body {
     fn of(msg: &Message) -> std::io::Result<Body> {
-        let mut crlf = Vec::with_capacity(msg.body_len() as usize + 64);
+        // Room for a CR per line of 16 bytes or longer, so converting rarely reallocates.
+        let len = msg.body_len() as usize;
+        let mut crlf = Vec::with_capacity(len + len / 16 + 64);
         let mut endings = LineEndings::default();
         msg.for_each_body_chunk(|c| {
             endings.to_crlf(c, &mut crlf);
@@ -319,13 +326,21 @@ impl Body {
         if !crlf.is_empty() && !crlf.ends_with(b"\r\n") {
             crlf.extend_from_slice(b"\r\n");
         }
-        let mut wire = Vec::with_capacity(crlf.len() + 64);
-        dot_stuff(&crlf, &mut wire);
         Ok(Body {
             eight_bit: !crlf.is_ascii(),
-            wire,
+            wire: stuffed(crlf),
         })
     }
+}
+
+/// `crlf` dot-stuffed, without a copy when no line starts with a dot (the usual case).
+fn stuffed(crlf: Vec<u8>) -> Vec<u8> {
+    if crlf.first() != Some(&b'.') && memchr::memmem::find(&crlf, b"\n.").is_none() {
+        return crlf;
+    }
+    let mut out = Vec::with_capacity(crlf.len() + 64);
+    dot_stuff(&crlf, &mut out);
+    out
 }
 
 /// RFC 5321 section 4.5.2: every line of the text that starts with a dot gets one

@@ -437,6 +437,14 @@ fn thirty_megabyte_message_arrives_intact() {
     let relayed = got[0].message.split_once("\n\n").unwrap().1;
     assert_eq!(relayed.len(), body.replace("\r\n", "\n").len());
     assert!(relayed == body.replace("\r\n", "\n"), "body differs");
+    // Spooled to a file and streamed on: ofmipd never held the message in memory.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", o.daemon.child.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kb < 32 * 1024, "ofmipd peaked at {peak_kb} kB for a 30 MB message");
 }
 
 #[test]
