@@ -395,6 +395,8 @@ pub struct Prepared {
     stamps: Vec<(PathBuf, Option<std::time::SystemTime>)>,
     /// When the stamps were last found unchanged.
     checked: std::sync::Mutex<Instant>,
+    /// For Message-IDs, asked once (the server does not fork after it starts).
+    pid: u32,
 }
 
 type CacheKey = (Option<PathBuf>, Option<PathBuf>);
@@ -464,6 +466,7 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
         tagger,
         stamps,
         checked: std::sync::Mutex::new(Instant::now()),
+        pid: std::process::id(),
     });
     if let Ok(mut c) = PREPARED.lock() {
         c.get_or_insert_with(Default::default).insert(key, p.clone());
@@ -487,9 +490,10 @@ fn deliver_in_process(config_file: Option<PathBuf>, home: Option<PathBuf>, env: 
 }
 
 fn injector<'a>(prepared: &'a Prepared, now: u64) -> Injector<'a> {
-    let injector = Injector::new(&prepared.config, &prepared.filter, now);
+    let mut injector = Injector::new(&prepared.config, &prepared.filter, now);
+    injector.pid = prepared.pid;
     if let Some(t) = &prepared.tagger {
-        injector.set_tagger(t.clone());
+        injector.lend_tagger(t);
     }
     injector
 }

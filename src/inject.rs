@@ -134,8 +134,11 @@ pub struct Injector<'a> {
     pub config: &'a Config,
     pub filter: &'a Filter,
     pub now: u64,
+    /// For Message-IDs; 0 means this process's.
     pub pid: u32,
     tagger: OnceCell<Tagger>,
+    /// A key loaded once by a daemon and lent for each message.
+    lent: Option<&'a Tagger>,
     /// Refuse steps that block (shell actions, BARE_APPEND) with [`InjectError::WouldBlock`].
     inline: bool,
 }
@@ -146,8 +149,9 @@ impl<'a> Injector<'a> {
             config,
             filter,
             now,
-            pid: std::process::id(),
+            pid: 0,
             tagger: OnceCell::new(),
+            lent: None,
             inline: false,
         }
     }
@@ -167,13 +171,16 @@ impl<'a> Injector<'a> {
         Ok(())
     }
 
-    /// Use an already loaded key (a daemon caches it between messages).
-    pub fn set_tagger(&self, t: Tagger) {
-        let _ = self.tagger.set(t);
+    /// Use an already loaded key (a daemon keeps it between messages).
+    pub fn lend_tagger(&mut self, t: &'a Tagger) {
+        self.lent = Some(t);
     }
 
     /// The key is read only when some copy needs a tag.
     fn tagger(&self) -> Result<&Tagger, InjectError> {
+        if let Some(t) = self.lent {
+            return Ok(t);
+        }
         if let Some(t) = self.tagger.get() {
             return Ok(t);
         }
@@ -387,7 +394,8 @@ impl<'a> Injector<'a> {
             .env("TMDAIDTAG")
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "TMDA".into());
-        format!("<{}.{}.{tag}@{host}>", self.now, self.pid)
+        let pid = if self.pid == 0 { std::process::id() } else { self.pid };
+        format!("<{}.{pid}.{tag}@{host}>", self.now)
     }
 
     /// The envelope sender and header block (with its terminating blank line) for one recipient.
