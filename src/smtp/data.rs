@@ -99,16 +99,31 @@ impl Decoder {
                     i += run;
                     continue;
                 }
+                // The usual line ending, both halves in this chunk: no detour through Cr.
+                if rest.starts_with(b"\r\n") {
+                    self.line_len += 1;
+                    if self.line_len > self.max_line {
+                        self.flag(Problem::LineTooLong);
+                    }
+                    self.emit(out, b"\n");
+                    self.state = State::LineStart;
+                    i += 2;
+                    continue;
+                }
             }
             let b = input[i];
             i += 1;
             match self.state {
                 State::LineStart => {
                     self.line_len = 0;
-                    if b == b'.' {
-                        self.state = State::Dot;
-                    } else {
-                        self.text_byte(b, out);
+                    match b {
+                        b'.' => self.state = State::Dot,
+                        b'\r' | b'\n' => self.text_byte(b, out),
+                        // Ordinary text: back to the fast path with this byte.
+                        _ => {
+                            self.state = State::InLine;
+                            i -= 1;
+                        }
                     }
                 }
                 State::Dot => {
@@ -229,6 +244,24 @@ mod tests {
                 None => d.feed(&input[cut..], &mut out).map(|n| n + cut),
             };
             assert_eq!((&out, end, d.problem()), (&whole, wend, wproblem), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn line_length_counts_the_cr_however_the_input_is_cut() {
+        // max_line counts text plus CR: "1234" CR fits in 5, "12345" CR does not.
+        for (input, problem) in [
+            (&b"1234\r\n.\r\n"[..], None),
+            (b"12345\r\n.\r\n", Some(Problem::LineTooLong)),
+        ] {
+            for cut in 0..input.len() {
+                let mut d = Decoder::new(1_000_000, 5);
+                let mut out = vec![];
+                if d.feed(&input[..cut], &mut out).is_none() {
+                    assert!(d.feed(&input[cut..], &mut out).is_some());
+                }
+                assert_eq!(d.problem(), problem, "{input:?} cut at {cut}");
+            }
         }
     }
 
