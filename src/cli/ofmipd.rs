@@ -506,11 +506,17 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
                     Err(e) => eprintln!("tmda-ofmipd: SIGHUP: {e}; keeping the old certificate"),
                 }
             },
-            _ = tick.tick() => if let Some(t) = &server.tls
-                && let Some(r) = t.reload_if_changed() {
-                match r {
-                    Ok(()) => server.log(LogLevel::Events, "TLS certificate changed on disk: reloaded"),
-                    Err(e) => eprintln!("tmda-ofmipd: TLS certificate changed but cannot be loaded: {e}; keeping the old one"),
+            _ = tick.tick() => {
+                // Idle relay connections hold a process of the MTA each (Postfix's smtpd):
+                // say QUIT to those unused for a while rather than wait for the next message.
+                crate::transport::relay::close_idle();
+                tokio::task::spawn_blocking(crate::transport::smtp::close_idle);
+                if let Some(t) = &server.tls
+                    && let Some(r) = t.reload_if_changed() {
+                    match r {
+                        Ok(()) => server.log(LogLevel::Events, "TLS certificate changed on disk: reloaded"),
+                        Err(e) => eprintln!("tmda-ofmipd: TLS certificate changed but cannot be loaded: {e}; keeping the old one"),
+                    }
                 }
             },
         }

@@ -400,6 +400,24 @@ fn put_back(settings: &SmtpSettings, conn: Conn) {
     conn.quit();
 }
 
+/// QUIT idle connections unused for longer than [`POOL_MAX_IDLE`] (they would not be
+/// used again anyway).
+pub fn close_idle() {
+    let stale: Vec<Idle> = match POOL.lock() {
+        Ok(mut pool) => {
+            let (stale, fresh) = std::mem::take(&mut *pool)
+                .into_iter()
+                .partition(|i| i.since.elapsed() > POOL_MAX_IDLE);
+            *pool = fresh;
+            stale
+        }
+        Err(_) => return,
+    };
+    for i in stale {
+        i.conn.quit();
+    }
+}
+
 /// QUIT every idle connection (at shutdown).
 pub fn close_pool() {
     let idle: Vec<Idle> = POOL.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
@@ -551,6 +569,62 @@ mod tests {
             used: 0,
         };
         c.reply().await
+    }
+
+    fn settings(port: u16) -> SmtpSettings {
+        SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+            verify: true,
+            cafile: None,
+            keyfile: None,
+            certfile: None,
+            max_sessions_per_connection: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_with_quit_after_a_while() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut conns = vec![];
+        for _ in 0..2 {
+            let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let (server_side, _) = listener.accept().await.unwrap();
+            conns.push((stream, server_side));
+        }
+        let (stale, mut stale_peer) = conns.remove(0);
+        let (fresh, _fresh_peer) = conns.remove(0);
+        let idle = |stream, since| Idle {
+            settings: settings(port),
+            conn: Conn {
+                stream,
+                buf: vec![],
+                pipelining: false,
+                eight_bit_mime: false,
+                smtputf8: false,
+                used: 1,
+            },
+            since,
+        };
+        let long_ago = Instant::now()
+            .checked_sub(POOL_MAX_IDLE + Duration::from_secs(1))
+            .unwrap();
+        POOL.lock().unwrap().push(idle(stale, long_ago));
+        POOL.lock().unwrap().push(idle(fresh, Instant::now()));
+        close_idle();
+        let left: Vec<u16> = POOL.lock().unwrap().iter().map(|i| i.settings.port).collect();
+        assert_eq!(left.iter().filter(|&&p| p == port).count(), 1, "the fresh one stays");
+        let mut said = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stale_peer.read_to_string(&mut said))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(said, "QUIT\r\n");
+        POOL.lock().unwrap().retain(|i| i.settings.port != port);
     }
 
     #[tokio::test]

@@ -58,6 +58,25 @@ pub fn enable_pooling() {
     POOLING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// QUIT pooled connections unused for longer than [`POOL_MAX_IDLE`] (blocking: waits
+/// for each relay's answer).
+pub fn close_idle() {
+    let stale: Vec<Idle> = match POOL.lock() {
+        Ok(mut pool) => {
+            let (stale, fresh) = std::mem::take(&mut *pool)
+                .into_iter()
+                .partition(|i| i.since.elapsed() > POOL_MAX_IDLE);
+            *pool = fresh;
+            stale
+        }
+        Err(_) => return,
+    };
+    for mut i in stale {
+        let _ = i.conn.set_timeout(Some(Duration::from_secs(5)));
+        let _ = i.conn.quit();
+    }
+}
+
 /// QUIT every pooled connection (at shutdown, so relays see a clean end).
 pub fn close_pool() {
     let idle: Vec<Idle> = POOL.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
