@@ -631,3 +631,40 @@ fn smtputf8_only_through_a_relay_that_offers_it() {
         }
     }
 }
+
+#[test]
+fn eight_bit_text_is_declared_and_needs_8bitmime() {
+    for seven_bit_only in [false, true] {
+        let up = FakeSmtp::start(Policy {
+            seven_bit_only,
+            ..Default::default()
+        });
+        let env = setup(up.port);
+        let o = start(&env, &[]);
+        let mut c = session(o.port);
+        for _ in 0..2 {
+            let plain = send_to(&mut c, &["a@x.org"], "Subject: ascii\r\n\r\nplain\r\n");
+            assert!(plain.starts_with("250 2.0.0"), "{plain}");
+            let r = send_to(&mut c, &["b@x.org"], "Subject: 8bit\r\n\r\ngr\u{fc}\u{df}e\r\n");
+            if seven_bit_only {
+                assert!(r.starts_with("554 5.") && r.contains("8BITMIME"), "{r}");
+            } else {
+                assert!(r.starts_with("250 2.0.0"), "{r}");
+            }
+        }
+        let t = up.transactions();
+        assert!(
+            t.iter()
+                .filter(|x| x.rcpt_to == ["<a@x.org>"])
+                .all(|x| x.mail_params.is_empty()),
+            "{t:?}"
+        );
+        let eight: Vec<_> = t.iter().filter(|x| x.rcpt_to == ["<b@x.org>"]).collect();
+        if seven_bit_only {
+            assert!(eight.is_empty(), "{t:?}");
+        } else {
+            assert_eq!(eight.len(), 2);
+            assert!(eight.iter().all(|x| x.mail_params == "BODY=8BITMIME"), "{t:?}");
+        }
+    }
+}

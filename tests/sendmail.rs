@@ -480,3 +480,29 @@ fn smtp_non_ascii_recipient_needs_a_relay_with_smtputf8() {
         }
     }
 }
+
+#[test]
+fn smtp_eight_bit_text_needs_8bitmime() {
+    for seven_bit_only in [false, true] {
+        let server = FakeSmtp::start(Policy {
+            seven_bit_only,
+            ..Default::default()
+        });
+        let env = smtp_env(server.port, "");
+        let out = env
+            .tmda()
+            .args(["sendmail", "a@x.org"])
+            .write_stdin("From: testuser@testsite.com\nSubject: x\n\ngr\u{fc}\u{df}e\n")
+            .output()
+            .unwrap();
+        let t = server.transactions();
+        if seven_bit_only {
+            assert_eq!(out.status.code(), Some(69));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("8BITMIME"));
+            assert!(t.is_empty());
+        } else {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(t[0].mail_params, "BODY=8BITMIME");
+        }
+    }
+}

@@ -36,6 +36,8 @@ pub struct Policy {
     pub hang_up_after: Option<usize>,
     /// Advertise SMTPUTF8 (RFC 6531).
     pub smtputf8: bool,
+    /// Do not advertise 8BITMIME (an old relay).
+    pub seven_bit_only: bool,
 }
 
 pub struct FakeSmtp {
@@ -101,7 +103,8 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
             greeted = true;
             let pipelining = if policy.pipelining { "250-PIPELINING\r\n" } else { "" };
             let utf8 = if policy.smtputf8 { "250-SMTPUTF8\r\n" } else { "" };
-            format!("250-fake.example\r\n{pipelining}{utf8}250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
+            let eight = if policy.seven_bit_only { "" } else { "250-8BITMIME\r\n" };
+            format!("250-fake.example\r\n{pipelining}{utf8}{eight}250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
         } else if upper.starts_with("AUTH PLAIN") {
             use base64::Engine as _;
             let arg = cmd.split_whitespace().nth(2).unwrap_or("");
