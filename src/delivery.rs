@@ -509,7 +509,7 @@ fn options(env: &Envelope) -> Options {
 
 /// Whether the copies can go out through the async relay client. (LOGFILE_OUTGOING
 /// entries are written as each copy is sent, by the synchronous pipeline.)
-fn async_relay(cfg: &Config) -> bool {
+pub(crate) fn async_relay(cfg: &Config) -> bool {
     cfg.mail_transport == crate::config::MailTransport::Smtp
         && crate::transport::relay::handles(&cfg.smtp)
         && cfg.logfile_outgoing.is_none()

@@ -668,3 +668,20 @@ fn eight_bit_text_is_declared_and_needs_8bitmime() {
         }
     }
 }
+
+#[test]
+fn relay_without_esmtp_is_greeted_with_helo() {
+    let up = FakeSmtp::start(Policy {
+        helo_only: true,
+        ..Default::default()
+    });
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    for i in 0..2 {
+        assert!(c.send_one(&format!("h{i}@x.org")).starts_with("250 2.0.0"));
+    }
+    let t = up.transactions();
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|x| !x.pipelined && x.mail_params.is_empty()), "{t:?}");
+}

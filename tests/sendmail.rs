@@ -367,8 +367,22 @@ fn smtp_upstream_refusing_and_down() {
 
 #[test]
 fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
-    // (advertised, the server refuses the second EHLO that asks, pipelined)
-    for (advertised, single_ehlo, pipelined) in [(false, false, false), (true, false, true), (true, true, false)] {
+    // A message over 1 MB goes through the streaming client (lettre), which asks EHLO a
+    // second time to learn of PIPELINING; smaller ones through the async client, which
+    // asks once.
+    let mut big = MSG.to_string();
+    while big.len() <= 1024 * 1024 + 1000 {
+        big.push_str("a line of a message large enough to be spooled to a file\n");
+    }
+    // (message, advertised, the server refuses a second EHLO, pipelined)
+    for (text, advertised, single_ehlo, pipelined) in [
+        (MSG, false, false, false),
+        (MSG, true, false, true),
+        (MSG, true, true, true),
+        (big.as_str(), false, false, false),
+        (big.as_str(), true, false, true),
+        (big.as_str(), true, true, false),
+    ] {
         let server = FakeSmtp::start(Policy {
             pipelining: advertised,
             single_ehlo,
@@ -377,12 +391,16 @@ fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
         let env = smtp_env(server.port, "");
         env.tmda()
             .args(["sendmail", "a@x.org", "b@x.org"])
-            .write_stdin(MSG)
+            .write_stdin(text)
             .assert()
             .success();
         let t = server.transactions();
         assert_eq!(t.len(), 2);
-        assert!(t.iter().all(|x| x.pipelined == pipelined), "{t:?}");
+        assert!(
+            t.iter().all(|x| x.pipelined == pipelined),
+            "{:?}",
+            (text.len(), advertised, single_ehlo)
+        );
         assert!(String::from_utf8_lossy(&t[1].data).ends_with("\r\n"));
     }
     // A refused RCPT among pipelined commands: its reply is the one reported, and the
@@ -505,4 +523,21 @@ fn smtp_eight_bit_text_needs_8bitmime() {
             assert_eq!(t[0].mail_params, "BODY=8BITMIME");
         }
     }
+}
+
+#[test]
+fn smtp_relay_without_esmtp() {
+    let server = FakeSmtp::start(Policy {
+        helo_only: true,
+        ..Default::default()
+    });
+    let env = smtp_env(server.port, "");
+    let out = env
+        .tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin("From: testuser@testsite.com\nSubject: x\n\nold relay\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.transactions().len(), 1);
 }

@@ -140,8 +140,8 @@ message is deferred (exit 75, SMTP 451), not bounced, so nothing is lost while t
         "SMTPHOST",
         "\"localhost\"",
         "Upstream SMTP server, HOST or HOST:PORT, for MAIL_TRANSPORT \"smtp\". Each tagged copy is one \
-transaction (MAIL, RCPT and DATA pipelined when the server offers PIPELINING); tmda ofmipd keeps idle \
-connections open for reuse for up to 30 seconds.",
+transaction (MAIL, RCPT and DATA pipelined when the server offers PIPELINING; HELO when it refuses EHLO); \
+tmda ofmipd keeps idle connections open for reuse for up to 30 seconds.",
     ),
     ("SMTPSSL", "False", "Use STARTTLS with the upstream SMTP server."),
     (

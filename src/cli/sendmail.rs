@@ -396,7 +396,21 @@ fn run(args: Args) -> Result<ExitCode, Error> {
         smtputf8: false,
     };
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
-    injector.inject(&msg, &opts, transport.as_mut())?;
+    if crate::delivery::async_relay(&config) && msg.in_memory() {
+        // A plain SMTP relay gets the same client as ofmipd's (HELO fallback included).
+        let copies = injector.plan(&msg, &opts)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
+        rt.block_on(async {
+            let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &copies).await;
+            crate::transport::relay::close_pool();
+            sent
+        })?;
+    } else {
+        injector.inject(&msg, &opts, transport.as_mut())?;
+    }
     Ok(if args.qfilter {
         ExitCode::from(99)
     } else {

@@ -1,11 +1,13 @@
-//! The relay client `ofmipd` runs on its own async tasks, for the common case of a
-//! plain SMTP relay (SMTPSSL off): a message's copies go out while the session's
-//! task waits on the socket, instead of handing the message to a blocking thread
-//! that sleeps in `recv` for every reply (on a busy server those thread switches cost
-//! more than the tagging). Relays with TLS use the synchronous client
-//! ([`super::Smtp`]), which `tmda sendmail` uses for everything.
+//! The relay client for the common case of a plain SMTP relay (SMTPSSL off) and a
+//! message held in memory (up to 1 MB). `ofmipd` runs it on each session's own task:
+//! a message's copies go out while the task waits on the socket, instead of handing
+//! the message to a blocking thread that sleeps in `recv` for every reply (on a busy
+//! server those thread switches cost more than the tagging). `tmda sendmail` runs it
+//! on a one-thread runtime. Relays with TLS, and larger messages (streamed from their
+//! spool file), use lettre's synchronous client ([`super::Smtp`]).
 //!
-//! Same behaviour as the synchronous client: EHLO (HELO if refused), AUTH PLAIN or
+//! Same behaviour as the synchronous client, plus HELO when EHLO is refused (lettre
+//! cannot): AUTH PLAIN or
 //! LOGIN with SMTPAUTH_USERNAME/PASSWORD, MAIL, RCPT and DATA pipelined when the relay
 //! offers PIPELINING, BODY=8BITMIME for 8-bit content (refused if the relay lacks
 //! 8BITMIME), line endings made CRLF and lines starting with a dot doubled, a pool of

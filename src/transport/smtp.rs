@@ -1,4 +1,6 @@
-//! Relay to an SMTP server (MAIL_TRANSPORT = "smtp") with lettre's connection API.
+//! Relay to an SMTP server (MAIL_TRANSPORT = "smtp") with lettre's connection API:
+//! used for relays over TLS and for messages too large to hold in memory; plain
+//! relays and small messages go through [`super::relay`].
 //!
 //! Beyond TMDA: implicit TLS as well as STARTTLS, certificate verification on by
 //! default (`SMTPSSL_VERIFY = False` to accept a self-signed relay, or

@@ -38,6 +38,8 @@ pub struct Policy {
     pub smtputf8: bool,
     /// Do not advertise 8BITMIME (an old relay).
     pub seven_bit_only: bool,
+    /// Refuse EHLO, accept HELO (a relay from before ESMTP).
+    pub helo_only: bool,
 }
 
 pub struct FakeSmtp {
@@ -97,7 +99,12 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
-        let reply = if upper.starts_with("EHLO") && greeted && policy.single_ehlo {
+        let reply = if upper.starts_with("EHLO") && policy.helo_only {
+            "502 5.5.2 unknown command".to_string()
+        } else if upper.starts_with("HELO") {
+            greeted = true;
+            "250 fake.example".to_string()
+        } else if upper.starts_with("EHLO") && greeted && policy.single_ehlo {
             "503 5.5.1 duplicate EHLO".to_string()
         } else if upper.starts_with("EHLO") {
             greeted = true;
