@@ -1,4 +1,4 @@
-//! Command-line shells: argv[0] dispatch, one module per applet, error → exit code.
+//! Command-line shells: `argv[0]` dispatch, one module per applet, error → exit code.
 //!
 //! `tmda` is one binary with subcommands (`tmda address ...`). Invoked through a
 //! symlink it becomes the applet the link is named after, with the old TMDA tool's
@@ -169,7 +169,7 @@ pub fn full_version() -> String {
     )
 }
 
-/// Entry point: dispatch on argv[0], run, map the result to an exit status.
+/// Entry point: dispatch on `argv[0]`, run, map the result to an exit status.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let argv0 = args

@@ -402,7 +402,7 @@ fn put_back(settings: &SmtpSettings, conn: Conn) {
     conn.quit();
 }
 
-/// QUIT idle connections unused for longer than [`POOL_MAX_IDLE`] (they would not be
+/// QUIT idle connections unused for longer than 30 seconds (they would not be
 /// used again anyway).
 pub fn close_idle() {
     let stale: Vec<Idle> = match POOL.lock() {

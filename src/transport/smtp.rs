@@ -60,7 +60,7 @@ pub fn enable_pooling() {
     POOLING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// QUIT pooled connections unused for longer than [`POOL_MAX_IDLE`] (blocking: waits
+/// QUIT pooled connections unused for longer than 30 seconds (blocking: waits
 /// for each relay's answer).
 pub fn close_idle() {
     let stale: Vec<Idle> = match POOL.lock() {
