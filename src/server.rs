@@ -137,7 +137,8 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn log(&self, level: LogLevel, msg: &str) {
+    /// `msg` is formatted only when the line is logged (pass `format_args!`).
+    pub fn log(&self, level: LogLevel, msg: impl std::fmt::Display) {
         if self.log >= level && level > LogLevel::Quiet {
             eprintln!("tmda-ofmipd[{}]: {msg}", std::process::id());
         }
@@ -296,7 +297,7 @@ async fn send<S: AsyncWrite + Unpin>(conn: &mut S, pending: &mut String, server:
     }
     if server.log >= LogLevel::Debug {
         for l in pending.lines() {
-            server.log(LogLevel::Debug, &format!("> {l}"));
+            server.log(LogLevel::Debug, format_args!("> {l}"));
         }
     }
     conn.write_all(pending.as_bytes()).await?;
@@ -348,14 +349,14 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         {
             Ok(t) => conn = Conn::Tls(Box::new(t)),
             Err(e) => {
-                server.log(LogLevel::Events, &format!("{}: TLS handshake failed: {e}", peer.ip));
+                server.log(LogLevel::Events, format_args!("{}: TLS handshake failed: {e}", peer.ip));
                 return;
             }
         }
     }
     let mut session = Session::new(policy, peer.clone());
     session.set_challenge_seed(random_u64());
-    server.log(LogLevel::Events, &format!("connection from {}", peer.ip));
+    server.log(LogLevel::Events, format_args!("connection from {}", peer.ip));
     let mut pending = session.greeting().to_wire();
     let mut reader = Reader {
         buf: vec![],
@@ -377,14 +378,17 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             .await;
         let mut out = match &next {
             Next::Line(l) => {
-                server.log(LogLevel::Debug, &format!("< {}", trace_line(l, in_auth)));
+                server.log(LogLevel::Debug, format_args!("< {}", trace_line(l, in_auth)));
                 session.handle(Input::Line(l))
             }
             Next::TooLong => session.handle(Input::LineTooLong),
             Next::Timeout => session.handle(Input::Timeout),
             Next::Shutdown => Output::ReplyThenClose(reply::SHUTTING_DOWN.into()),
             Next::Eof => {
-                server.log(LogLevel::Events, &format!("{}: connection closed by client", peer.ip));
+                server.log(
+                    LogLevel::Events,
+                    format_args!("{}: connection closed by client", peer.ip),
+                );
                 return;
             }
         };
@@ -400,7 +404,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     pending.push_str(&r.to_wire());
                     let _ = send(&mut conn, &mut pending, &server).await;
                     let _ = conn.shutdown().await;
-                    server.log(LogLevel::Events, &format!("{}: session ended", peer.ip));
+                    server.log(LogLevel::Events, format_args!("{}: session ended", peer.ip));
                     return;
                 }
                 Output::ReplyThenStartTls(r) => {
@@ -412,7 +416,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         // RFC 3207 section 5: nothing sent before the handshake may count after it.
                         server.log(
                             LogLevel::Events,
-                            &format!(
+                            format_args!(
                                 "{}: discarded {} bytes pipelined after STARTTLS",
                                 peer.ip,
                                 reader.buf.len()
@@ -428,7 +432,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     match tokio::time::timeout(server.limits.command_timeout, tls.acceptor().accept(plain)).await {
                         Ok(Ok(t)) => conn = Conn::Tls(Box::new(t)),
                         _ => {
-                            server.log(LogLevel::Events, &format!("{}: STARTTLS handshake failed", peer.ip));
+                            server.log(LogLevel::Events, format_args!("{}: STARTTLS handshake failed", peer.ip));
                             return;
                         }
                     }
@@ -463,7 +467,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                     };
                                     server.log(
                                         LogLevel::Events,
-                                        &format!(
+                                        format_args!(
                                             "{}: user {} to {}: {outcome:?}",
                                             peer.ip,
                                             env.user,
@@ -499,14 +503,14 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                             };
                             server.log(
                                 LogLevel::Events,
-                                &format!("{}: auth {:?} via {source}: {v}", peer.ip, attempt.user),
+                                format_args!("{}: auth {:?} via {source}: {v}", peer.ip, attempt.user),
                             );
                         }
                         outcome
                     } else {
                         server.log(
                             LogLevel::Events,
-                            &format!("{}: auth {:?} refused: too many recent failures", peer.ip, attempt.user),
+                            format_args!("{}: auth {:?} refused: too many recent failures", peer.ip, attempt.user),
                         );
                         AuthOutcome::Denied
                     };

@@ -484,7 +484,7 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
         let l = tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
         server.log(
             LogLevel::Events,
-            &format!(
+            format_args!(
                 "listening on {}",
                 l.local_addr().map(|a| a.to_string()).unwrap_or_default()
             ),
