@@ -221,16 +221,22 @@ impl<'a> Injector<'a> {
         if self.inline && self.config.logfile_outgoing.is_some() {
             return Err(InjectError::WouldBlock);
         }
-        let base = self.prepare(msg, opts)?;
+        let mut base = self.prepare(msg, opts)?;
         let asked = opts.smtputf8 || self.config.env("TMDA_OFMIPD_SMTPUTF8").is_some_and(|v| v == "1");
-        base.recipients
-            .iter()
-            .map(|rcpt| {
-                let mut copy = self.copy_for(&base, msg, rcpt)?;
-                copy.utf8 = asked || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
-                Ok(copy)
-            })
-            .collect()
+        let recipients = std::mem::take(&mut base.recipients);
+        let mut copies = Vec::with_capacity(recipients.len());
+        for (i, rcpt) in recipients.iter().enumerate() {
+            // Each copy starts from the base header; the last one may have it.
+            let header = if i + 1 == recipients.len() {
+                std::mem::take(&mut base.header)
+            } else {
+                base.header.clone()
+            };
+            let mut copy = self.copy_for(&base, header, msg, rcpt)?;
+            copy.utf8 = asked || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
+            copies.push(copy);
+        }
+        Ok(copies)
     }
 
     /// LOGFILE_OUTGOING: append the copy's entry (under a lock, as writers may be many).
@@ -399,7 +405,7 @@ impl<'a> Injector<'a> {
     }
 
     /// The envelope sender and header block (with its terminating blank line) for one recipient.
-    fn copy_for(&self, base: &Base, msg: &Message, rcpt: &str) -> Result<PlannedCopy, InjectError> {
+    fn copy_for(&self, base: &Base, mut h: Header, msg: &Message, rcpt: &str) -> Result<PlannedCopy, InjectError> {
         let cfg = self.config;
         let (actions, log_action) = match &base.override_actions {
             Some((a, log)) => (a.clone(), log.clone()),
@@ -426,7 +432,6 @@ impl<'a> Injector<'a> {
             None => magic_from.clone(),
         };
 
-        let mut h = base.header.clone();
         let style = |addr: &str, s: HeaderStyle| match s {
             HeaderStyle::Address => addr.to_string(),
             HeaderStyle::Angles => formataddr(&base.fullname, addr),

@@ -6,8 +6,9 @@
 //! (RFC 5322 section 2.2.3), and use the message's own line ending.
 
 /// The line ending a message uses; new fields follow it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Eol {
+    #[default]
     Lf,
     CrLf,
 }
@@ -28,7 +29,7 @@ struct Field {
 }
 
 /// The header fields of one message, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
     fields: Vec<Field>,
     pub eol: Eol,
