@@ -1,5 +1,9 @@
 //! `tmda ofmipd` through the real binary against the in-process fake upstream:
-//! connection reuse, configuration changes, one-session mode, signals, detaching.
+//! connection reuse, configuration changes, one-session mode, signals, detaching, and
+//! the relay client's behaviour (refusals, deferrals, pipelining, dot-stuffing, AUTH,
+//! session limits, dead pooled connections, HELO-only relays, 8BITMIME, SMTPUTF8),
+//! each message sent twice where it matters: once tagged on a worker thread (cold
+//! caches), once on the session's own task.
 //! (When the tests run as root, ofmipd runs as nobody, so it stays in personal mode.)
 
 use std::io::{BufRead, BufReader, Write};
