@@ -541,3 +541,40 @@ fn smtp_relay_without_esmtp() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(server.transactions().len(), 1);
 }
+
+#[test]
+fn smtp_auth_login_when_plain_is_not_offered() {
+    let server = FakeSmtp::start(Policy {
+        auth: Some(("jason".into(), "s3cret".into())),
+        login_only: true,
+        ..Default::default()
+    });
+    let env = smtp_env(
+        server.port,
+        "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 's3cret'\n",
+    );
+    let mut big = MSG.to_string();
+    while big.len() <= 1024 * 1024 + 1000 {
+        big.push_str("a line of a message large enough to be spooled to a file\n");
+    }
+    // Both relay clients: the async one (small message) and lettre (spooled message).
+    for text in [MSG, big.as_str()] {
+        let out = env
+            .tmda()
+            .args(["sendmail", "a@x.org"])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(server.transactions().len(), 2);
+    let wrong = smtp_env(server.port, "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 'nope'\n");
+    let out = wrong
+        .tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.transactions().len(), 2);
+}

@@ -40,6 +40,8 @@ pub struct Policy {
     pub seven_bit_only: bool,
     /// Refuse EHLO, accept HELO (a relay from before ESMTP).
     pub helo_only: bool,
+    /// Offer only AUTH LOGIN (as some Exchange servers do).
+    pub login_only: bool,
 }
 
 pub struct FakeSmtp {
@@ -111,7 +113,30 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
             let pipelining = if policy.pipelining { "250-PIPELINING\r\n" } else { "" };
             let utf8 = if policy.smtputf8 { "250-SMTPUTF8\r\n" } else { "" };
             let eight = if policy.seven_bit_only { "" } else { "250-8BITMIME\r\n" };
-            format!("250-fake.example\r\n{pipelining}{utf8}{eight}250-AUTH PLAIN LOGIN\r\n250 SIZE 100000000")
+            let mechanisms = if policy.login_only { "LOGIN" } else { "PLAIN LOGIN" };
+            format!("250-fake.example\r\n{pipelining}{utf8}{eight}250-AUTH {mechanisms}\r\n250 SIZE 100000000")
+        } else if upper == "AUTH LOGIN" {
+            use base64::Engine as _;
+            let b64 = &base64::engine::general_purpose::STANDARD;
+            let mut ask = |prompt: &str| -> Option<Vec<u8>> {
+                say(&format!("334 {}", b64.encode(prompt))).ok()?;
+                let mut l = String::new();
+                r.read_line(&mut l).ok()?;
+                b64.decode(l.trim_end()).ok()
+            };
+            let (Some(u), Some(p)) = (ask("Username:"), ask("Password:")) else {
+                return;
+            };
+            let ok = policy
+                .auth
+                .as_ref()
+                .is_some_and(|(user, pass)| u == user.as_bytes() && p == pass.as_bytes());
+            authed |= ok;
+            if ok {
+                "235 2.7.0 ok".into()
+            } else {
+                "535 5.7.8 bad credentials".into()
+            }
         } else if upper.starts_with("AUTH PLAIN") {
             use base64::Engine as _;
             let arg = cmd.split_whitespace().nth(2).unwrap_or("");
