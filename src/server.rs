@@ -355,7 +355,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let mut session = Session::new(policy, peer.clone());
-    session.set_challenge_seed(random_u64());
+    session.set_challenge_seed(challenge_seed());
     server.log(LogLevel::Events, format_args!("connection from {}", peer.ip));
     let mut pending = session.greeting().to_wire();
     let mut reader = Reader {
@@ -403,7 +403,10 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 Output::ReplyThenClose(r) => {
                     pending.push_str(&r.to_wire());
                     let _ = send(&mut conn, &mut pending, &server).await;
-                    let _ = conn.shutdown().await;
+                    // TLS says close_notify; a plain connection just closes (dropping it).
+                    if matches!(conn, Conn::Tls(_)) {
+                        let _ = conn.shutdown().await;
+                    }
                     server.log(LogLevel::Events, format_args!("{}: session ended", peer.ip));
                     return;
                 }
@@ -612,7 +615,26 @@ async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Randomness for CRAM-MD5 challenges.
+/// A CRAM-MD5 challenge seed per session: a counter hashed with a key drawn from the
+/// system's randomness once per process (unique and unguessable, without a system
+/// call per connection).
+fn challenge_seed() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    KEY.get_or_init(std::hash::RandomState::new)
+        .hash_one((n, random_base()))
+}
+
+/// Drawn once per process.
+fn random_base() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(random_u64)
+}
+
+/// Randomness from the system.
 pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // SAFETY: getrandom writes at most b.len() bytes into b.
@@ -634,6 +656,15 @@ pub fn too_many() -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_seeds_do_not_repeat() {
+        let seeds: std::collections::HashSet<u64> = (0..10_000).map(|_| challenge_seed()).collect();
+        assert_eq!(seeds.len(), 10_000);
+        // Not a plain counter: consecutive seeds differ in many bits.
+        let (a, b) = (challenge_seed(), challenge_seed());
+        assert!((a ^ b).count_ones() > 8, "{a:x} {b:x}");
+    }
 
     #[test]
     fn budget_limits_per_ip_and_user_separately() {
