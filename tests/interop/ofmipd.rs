@@ -1,5 +1,6 @@
 //! `tmda ofmipd` with real clients (swaks, curl, msmtp, Python's smtplib, openssl
-//! s_client), relaying to Postfix's smtp-sink, and the security behaviour that matters
+//! s_client), relaying to Postfix's smtp-sink (and once through a real Postfix smtpd), and
+//! the security behaviour that matters
 //! on a network: no relay without AUTH, TLS policy, STARTTLS injection, limits.
 
 use std::path::Path;
@@ -644,5 +645,48 @@ fn tcpserver_one_session_with_starttls() {
             .contains("(using STARTTLS)"),
         "{}",
         got[0].message
+    );
+}
+
+#[test]
+fn relays_through_a_real_postfix_smtpd() {
+    // ofmipd's relay client against Postfix's smtpd (plain, PIPELINING, SMTPUTF8 on),
+    // which passes the copies on to smtp-sink.
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let (_ca, cert, key) = test_certificates(tmp.path());
+    let pfx = Postfix::start(tmp.path(), &cert, &key, sink.port);
+    let home = ofmipd_home(tmp.path(), pfx.port, "");
+    let o = Ofmipd::start(&home, &[]);
+    let send = |script: &str| {
+        let script = format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.login('alice', 'wonderland')\n{script}\ns.quit()\n",
+            o.port
+        );
+        let out = Command::new("python3").arg("-c").arg(&script).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    send(
+        r#"s.sendmail("alice@example.org", ["pf1@x.org", "pf2@x.org"], "From: Alice <alice@example.org>\nSubject: via postfix\n\n.dot line\nbody\n")"#,
+    );
+    let got = sink.wait_for(2);
+    for rcpt in ["pf1@x.org", "pf2@x.org"] {
+        let s = got.iter().find(|s| s.rcpt_to == format!("<{rcpt}>")).expect(rcpt);
+        let env = s.mail_from.trim_matches(['<', '>']);
+        assert!(
+            env.starts_with("alice-dated-") && env.ends_with("@example.org"),
+            "{env}"
+        );
+        assert_tag_verifies(env, None, &home);
+        assert_eq!(header(&s.message, "From").unwrap(), format!("Alice <{env}>"));
+        // Postfix's Received field on top of ours.
+        assert!(s.message.contains("(Postfix) with ESMTP id"), "{}", s.message);
+        assert!(s.message.contains("(tmda-ofmipd) with ESMTPA"), "{}", s.message);
+        assert!(s.message.contains("\n\n.dot line\nbody\n"), "{:?}", s.message);
+    }
+    // Postfix offers SMTPUTF8, so a message that needs it is accepted (Postfix itself then
+    // cannot pass it to smtp-sink, which lacks SMTPUTF8; that is its business).
+    send(
+        r#"s.sendmail("alice@example.org", ["j\u00f6rg@x.org"], "Subject: utf8\n\nhallo\n", mail_options=["SMTPUTF8"])"#,
     );
 }
