@@ -1,7 +1,7 @@
 //! `tmda ofmipd` with real clients (swaks, curl, msmtp, Python's smtplib, openssl
-//! s_client), relaying to Postfix's smtp-sink (and once through a real Postfix smtpd), and
-//! the security behaviour that matters
-//! on a network: no relay without AUTH, TLS policy, STARTTLS injection, limits.
+//! s_client), relaying to Postfix's smtp-sink (and once through a real Postfix smtpd),
+//! and the security behaviour that matters on a network: no relay without AUTH, TLS
+//! policy, STARTTLS injection, limits.
 
 use std::path::Path;
 use std::process::Command;
