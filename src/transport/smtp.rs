@@ -532,6 +532,57 @@ mod tests {
     }
 
     #[test]
+    fn idle_pooled_connections_are_closed_with_quit_after_a_while() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            w.write_all(b"220 relay ESMTP\r\n").unwrap();
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                let cmd = line.trim_end().to_ascii_uppercase();
+                line.clear();
+                let _ = w.write_all(if cmd == "QUIT" { b"221 bye\r\n" } else { b"250 relay\r\n" });
+                if cmd == "QUIT" {
+                    let _ = tx.send(true);
+                    return;
+                }
+            }
+            let _ = tx.send(false);
+        });
+        let settings = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+            verify: true,
+            cafile: None,
+            keyfile: None,
+            certfile: None,
+            max_sessions_per_connection: 0,
+        };
+        let smtp = Smtp::new(settings.clone(), "client.test".into());
+        let (conn, pipelining) = smtp.connect().unwrap();
+        let long_ago = std::time::Instant::now()
+            .checked_sub(POOL_MAX_IDLE + Duration::from_secs(1))
+            .unwrap();
+        POOL.lock().unwrap().push(Idle {
+            settings,
+            conn,
+            used: 1,
+            pipelining,
+            since: long_ago,
+        });
+        close_idle();
+        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "QUIT was said");
+        assert!(POOL.lock().unwrap().iter().all(|i| i.settings.port != port));
+    }
+
+    #[test]
     fn unreadable_spool_leaves_data_unfinished() {
         let (port, finished) = one_shot_relay();
         let mut text = b"Subject: big\n\n".to_vec();
