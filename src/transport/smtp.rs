@@ -545,7 +545,11 @@ mod tests {
             while r.read_line(&mut line).unwrap_or(0) > 0 {
                 let cmd = line.trim_end().to_ascii_uppercase();
                 line.clear();
-                let _ = w.write_all(if cmd == "QUIT" { b"221 bye\r\n" } else { b"250 relay\r\n" });
+                let _ = w.write_all(if cmd == "QUIT" {
+                    b"221 bye\r\n"
+                } else {
+                    b"250 relay\r\n"
+                });
                 if cmd == "QUIT" {
                     let _ = tx.send(true);
                     return;
