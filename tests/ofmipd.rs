@@ -472,21 +472,34 @@ fn relay_refusals_and_deferrals_reach_the_client() {
     assert!(deferring.transactions().is_empty());
 }
 
+/// `n` messages through one session of an ofmipd relaying to a fake with `policy`; what
+/// the fake accepted.
+fn relay_some(policy: Policy, n: usize) -> Vec<crate::util::fake_smtp::Transaction> {
+    let up = FakeSmtp::start(policy);
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let mut c = session(o.port);
+    for i in 0..n {
+        assert!(
+            c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"),
+            "message {i}"
+        );
+    }
+    let t = up.transactions();
+    assert_eq!(t.len(), n);
+    t
+}
+
 #[test]
 fn relay_pipelines_only_when_offered() {
     for offered in [false, true] {
-        let up = FakeSmtp::start(Policy {
-            pipelining: offered,
-            ..Default::default()
-        });
-        let env = setup(up.port);
-        let o = start(&env, &[]);
-        let mut c = session(o.port);
-        for i in 0..3 {
-            assert!(c.send_one(&format!("p{i}@x.org")).starts_with("250 2.0.0"));
-        }
-        let t = up.transactions();
-        assert_eq!(t.len(), 3);
+        let t = relay_some(
+            Policy {
+                pipelining: offered,
+                ..Default::default()
+            },
+            3,
+        );
         assert!(t.iter().all(|x| x.pipelined == offered), "offered {offered}: {t:?}");
     }
 }
@@ -675,17 +688,12 @@ fn eight_bit_text_is_declared_and_needs_8bitmime() {
 
 #[test]
 fn relay_without_esmtp_is_greeted_with_helo() {
-    let up = FakeSmtp::start(Policy {
-        helo_only: true,
-        ..Default::default()
-    });
-    let env = setup(up.port);
-    let o = start(&env, &[]);
-    let mut c = session(o.port);
-    for i in 0..2 {
-        assert!(c.send_one(&format!("h{i}@x.org")).starts_with("250 2.0.0"));
-    }
-    let t = up.transactions();
-    assert_eq!(t.len(), 2);
+    let t = relay_some(
+        Policy {
+            helo_only: true,
+            ..Default::default()
+        },
+        2,
+    );
     assert!(t.iter().all(|x| !x.pipelined && x.mail_params.is_empty()), "{t:?}");
 }

@@ -30,6 +30,38 @@ pub struct Copy<'a> {
     pub utf8: bool,
 }
 
+/// Take out of `pool` the idle connections unused since before `max_idle`
+/// (`since` says when each was put back), leaving the rest.
+fn take_stale<T>(
+    pool: &std::sync::Mutex<Vec<T>>,
+    since: impl Fn(&T) -> std::time::Instant,
+    max_idle: std::time::Duration,
+) -> Vec<T> {
+    let Ok(mut pool) = pool.lock() else { return vec![] };
+    let (stale, fresh) = std::mem::take(&mut *pool)
+        .into_iter()
+        .partition(|i| since(i).elapsed() > max_idle);
+    *pool = fresh;
+    stale
+}
+
+/// A plain relay on 127.0.0.1 (unit tests of the relay clients).
+#[cfg(test)]
+fn test_settings(port: u16) -> crate::config::SmtpSettings {
+    crate::config::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        username: None,
+        password: None,
+        tls: crate::config::SmtpTls::None,
+        verify: true,
+        cafile: None,
+        keyfile: None,
+        certfile: None,
+        max_sessions_per_connection: 0,
+    }
+}
+
 pub trait Transport {
     /// Deliver one copy; `Ok` only once the MTA has accepted it.
     fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError>;

@@ -405,17 +405,7 @@ fn put_back(settings: &SmtpSettings, conn: Conn) {
 /// QUIT idle connections unused for longer than 30 seconds (they would not be
 /// used again anyway).
 pub fn close_idle() {
-    let stale: Vec<Idle> = match POOL.lock() {
-        Ok(mut pool) => {
-            let (stale, fresh) = std::mem::take(&mut *pool)
-                .into_iter()
-                .partition(|i| i.since.elapsed() > POOL_MAX_IDLE);
-            *pool = fresh;
-            stale
-        }
-        Err(_) => return,
-    };
-    for i in stale {
+    for i in super::take_stale(&POOL, |i: &Idle| i.since, POOL_MAX_IDLE) {
         i.conn.quit();
     }
 }
@@ -573,21 +563,6 @@ mod tests {
         c.reply().await
     }
 
-    fn settings(port: u16) -> SmtpSettings {
-        SmtpSettings {
-            host: "127.0.0.1".into(),
-            port,
-            username: None,
-            password: None,
-            tls: SmtpTls::None,
-            verify: true,
-            cafile: None,
-            keyfile: None,
-            certfile: None,
-            max_sessions_per_connection: 0,
-        }
-    }
-
     #[tokio::test]
     async fn idle_connections_are_closed_with_quit_after_a_while() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -601,7 +576,7 @@ mod tests {
         let (stale, mut stale_peer) = conns.remove(0);
         let (fresh, _fresh_peer) = conns.remove(0);
         let idle = |stream, since| Idle {
-            settings: settings(port),
+            settings: super::super::test_settings(port),
             conn: Conn {
                 stream,
                 buf: vec![],

@@ -63,17 +63,7 @@ pub fn enable_pooling() {
 /// QUIT pooled connections unused for longer than 30 seconds (blocking: waits
 /// for each relay's answer).
 pub fn close_idle() {
-    let stale: Vec<Idle> = match POOL.lock() {
-        Ok(mut pool) => {
-            let (stale, fresh) = std::mem::take(&mut *pool)
-                .into_iter()
-                .partition(|i| i.since.elapsed() > POOL_MAX_IDLE);
-            *pool = fresh;
-            stale
-        }
-        Err(_) => return,
-    };
-    for mut i in stale {
+    for mut i in super::take_stale(&POOL, |i: &Idle| i.since, POOL_MAX_IDLE) {
         let _ = i.conn.set_timeout(Some(Duration::from_secs(5)));
         let _ = i.conn.quit();
     }
@@ -557,18 +547,7 @@ mod tests {
             }
             let _ = tx.send(false);
         });
-        let settings = SmtpSettings {
-            host: "127.0.0.1".into(),
-            port,
-            username: None,
-            password: None,
-            tls: SmtpTls::None,
-            verify: true,
-            cafile: None,
-            keyfile: None,
-            certfile: None,
-            max_sessions_per_connection: 0,
-        };
+        let settings = super::super::test_settings(port);
         let smtp = Smtp::new(settings.clone(), "client.test".into());
         let (conn, pipelining) = smtp.connect().unwrap();
         let long_ago = std::time::Instant::now()
@@ -596,18 +575,7 @@ mod tests {
         let msg = Message::read_from(&text[..]).unwrap();
         // The spool file shrinks under us: reading past 100 KB fails.
         msg.spool_file().expect("spilled to a file").set_len(100_000).unwrap();
-        let settings = SmtpSettings {
-            host: "127.0.0.1".into(),
-            port,
-            username: None,
-            password: None,
-            tls: SmtpTls::None,
-            verify: true,
-            cafile: None,
-            keyfile: None,
-            certfile: None,
-            max_sessions_per_connection: 0,
-        };
+        let settings = super::super::test_settings(port);
         let mut smtp = Smtp::new(settings, "client.test".into());
         let copy = Copy {
             sender: "a@example.com",
