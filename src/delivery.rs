@@ -208,13 +208,21 @@ impl Delivery {
                 (self.config_path(&env.user, account.as_ref()), account.map(|a| a.home))
             }
         };
+        match self.personal_key(path, home) {
+            None => Ready::Done(pass_through(env, spool, None)),
+            Some((path, home)) => deliver_in_process(path, home, env, spool),
+        }
+    }
+
+    /// Which configuration tags a personal server's message: the user's own file if it
+    /// exists, else (None, None), the server owner's. `None` means pass the message on
+    /// untouched (`--pure-proxy` and no file of the user's).
+    fn personal_key(&self, path: Option<PathBuf>, home: Option<PathBuf>) -> Option<CacheKey> {
         let exists = path.as_ref().is_some_and(|p| p.exists());
         if self.pure_proxy && !exists {
-            return Ready::Done(pass_through(env, spool, None));
+            return None;
         }
-        // Without a config of the user's own, a personal server uses its owner's.
-        let (path, home) = if exists { (path, home) } else { (None, None) };
-        deliver_in_process(path, home, env, spool)
+        Some(if exists { (path, home) } else { (None, None) })
     }
 
     /// Global mode for qmail virtual domains (TMDA's process_message_vdomain): the
@@ -600,14 +608,8 @@ impl Delivery {
             return blocking(Spooled::Memory(bytes));
         };
         let path = self.config_path(&env.user, account.as_ref());
-        let exists = path.as_ref().is_some_and(|p| p.exists());
-        if self.pure_proxy && !exists {
+        let Some(key) = self.personal_key(path, account.map(|a| a.home)) else {
             return blocking(Spooled::Memory(bytes));
-        }
-        let key = if exists {
-            (path, account.map(|a| a.home))
-        } else {
-            (None, None)
         };
         let Some(prepared) = prepared_cached(&key) else {
             return blocking(Spooled::Memory(bytes));
