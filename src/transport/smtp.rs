@@ -477,9 +477,18 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
 
-    /// A relay that accepts one transaction and reports whether the data was finished
-    /// with the final dot (true) or the connection ended inside DATA (false).
-    fn one_shot_relay() -> (u16, std::sync::mpsc::Receiver<bool>) {
+    /// What the test relay saw of its one connection.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        /// DATA finished with the final dot.
+        Finished,
+        /// The connection ended (inside DATA or not) without QUIT.
+        Cut,
+        Quit,
+    }
+
+    /// A relay for one connection that reports what it saw.
+    fn one_shot_relay() -> (u16, std::sync::mpsc::Receiver<Seen>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -493,12 +502,12 @@ mod tests {
             loop {
                 line.clear();
                 if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                    let _ = tx.send(false);
+                    let _ = tx.send(Seen::Cut);
                     return;
                 }
                 if in_data {
                     if line == b".\r\n" {
-                        let _ = tx.send(true);
+                        let _ = tx.send(Seen::Finished);
                         let _ = w.write_all(b"250 queued\r\n");
                         in_data = false;
                     }
@@ -510,7 +519,11 @@ mod tests {
                         in_data = true;
                         b"354 go ahead\r\n"
                     }
-                    Some(b"QUIT") => b"221 bye\r\n",
+                    Some(b"QUIT") => {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        let _ = tx.send(Seen::Quit);
+                        return;
+                    }
                     _ => b"250 ok\r\n",
                 };
                 if w.write_all(reply).is_err() {
@@ -523,30 +536,7 @@ mod tests {
 
     #[test]
     fn idle_pooled_connections_are_closed_with_quit_after_a_while() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut w = stream.try_clone().unwrap();
-            let mut r = BufReader::new(stream);
-            w.write_all(b"220 relay ESMTP\r\n").unwrap();
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                let cmd = line.trim_end().to_ascii_uppercase();
-                line.clear();
-                let _ = w.write_all(if cmd == "QUIT" {
-                    b"221 bye\r\n"
-                } else {
-                    b"250 relay\r\n"
-                });
-                if cmd == "QUIT" {
-                    let _ = tx.send(true);
-                    return;
-                }
-            }
-            let _ = tx.send(false);
-        });
+        let (port, seen) = one_shot_relay();
         let settings = super::super::test_settings(port);
         let smtp = Smtp::new(settings.clone(), "client.test".into());
         let (conn, pipelining) = smtp.connect().unwrap();
@@ -561,7 +551,7 @@ mod tests {
             since: long_ago,
         });
         close_idle();
-        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "QUIT was said");
+        assert_eq!(seen.recv_timeout(Duration::from_secs(10)).unwrap(), Seen::Quit);
         assert!(POOL.lock().unwrap().iter().all(|i| i.settings.port != port));
     }
 
@@ -592,6 +582,10 @@ mod tests {
             other => panic!("expected a transient failure, got {other:?}"),
         }
         let got = finished.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert!(!got, "the relay must never see the end of a truncated message");
+        assert_eq!(
+            got,
+            Seen::Cut,
+            "the relay must never see the end of a truncated message"
+        );
     }
 }
