@@ -431,6 +431,27 @@ fn send_to(c: &mut Client, rcpts: &[&str], text: &str) -> String {
     c.cmd(&format!("{text}."))
 }
 
+/// A fake relay with `policy`, an ofmipd relaying to it and an authenticated session.
+struct Rig {
+    up: FakeSmtp,
+    _env: TestEnv,
+    _ofmipd: Running,
+    c: Client,
+}
+
+fn rig(policy: Policy) -> Rig {
+    let up = FakeSmtp::start(policy);
+    let env = setup(up.port);
+    let o = start(&env, &[]);
+    let c = session(o.port);
+    Rig {
+        up,
+        _env: env,
+        _ofmipd: o,
+        c,
+    }
+}
+
 fn setup_with(upstream: u16, extra_config: &str) -> TestEnv {
     let env = setup(upstream);
     let cfg = env.path(".tmda/config");
@@ -441,13 +462,15 @@ fn setup_with(upstream: u16, extra_config: &str) -> TestEnv {
 
 #[test]
 fn relay_refusals_and_deferrals_reach_the_client() {
-    let up = FakeSmtp::start(Policy {
+    let Rig {
+        up: _up,
+        mut c,
+        _env,
+        _ofmipd,
+    } = rig(Policy {
         reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
         ..Default::default()
     });
-    let env = setup(up.port);
-    let o = start(&env, &[]);
-    let mut c = session(o.port);
     // Twice: the first message of a user is tagged on a worker thread (cold caches),
     // later ones on the session's own task; both must report the same way.
     for _ in 0..2 {
@@ -458,13 +481,15 @@ fn relay_refusals_and_deferrals_reach_the_client() {
             "{r}"
         );
     }
-    let deferring = FakeSmtp::start(Policy {
+    let Rig {
+        up: deferring,
+        mut c,
+        _env,
+        _ofmipd,
+    } = rig(Policy {
         mail_reply: Some("451 4.3.0 try again later".into()),
         ..Default::default()
     });
-    let env = setup(deferring.port);
-    let o = start(&env, &[]);
-    let mut c = session(o.port);
     for _ in 0..2 {
         let r = send_to(&mut c, &["ok@x.org"], "Subject: t\r\n\r\nbody\r\n");
         assert!(r.starts_with("451 4.") && r.contains("try again later"), "{r}");
@@ -475,17 +500,14 @@ fn relay_refusals_and_deferrals_reach_the_client() {
 /// `n` messages through one session of an ofmipd relaying to a fake with `policy`; what
 /// the fake accepted.
 fn relay_some(policy: Policy, n: usize) -> Vec<crate::util::fake_smtp::Transaction> {
-    let up = FakeSmtp::start(policy);
-    let env = setup(up.port);
-    let o = start(&env, &[]);
-    let mut c = session(o.port);
+    let mut r = rig(policy);
     for i in 0..n {
         assert!(
-            c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"),
+            r.c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"),
             "message {i}"
         );
     }
-    let t = up.transactions();
+    let t = r.up.transactions();
     assert_eq!(t.len(), n);
     t
 }
@@ -506,10 +528,12 @@ fn relay_pipelines_only_when_offered() {
 
 #[test]
 fn relay_text_is_dot_stuffed_and_crlf() {
-    let up = FakeSmtp::start(Policy::default());
-    let env = setup(up.port);
-    let o = start(&env, &[]);
-    let mut c = session(o.port);
+    let Rig {
+        up,
+        mut c,
+        _env,
+        _ofmipd,
+    } = rig(Policy::default());
     // As the client sends it (dot-stuffed), then what the relay must see again.
     let body = "..\r\n...two\r\nmid.dle\r\nlast";
     for _ in 0..2 {
@@ -614,13 +638,15 @@ fn shell_actions_and_outgoing_log_still_work() {
 #[test]
 fn smtputf8_only_through_a_relay_that_offers_it() {
     for offered in [true, false] {
-        let up = FakeSmtp::start(Policy {
+        let Rig {
+            up,
+            mut c,
+            _env,
+            _ofmipd,
+        } = rig(Policy {
             smtputf8: offered,
             ..Default::default()
         });
-        let env = setup(up.port);
-        let o = start(&env, &[]);
-        let mut c = session(o.port);
         assert!(c.cmd("EHLO t").contains("SMTPUTF8\r\n"), "always offered to clients");
         // Twice: cold caches (worker thread), then the session's own task.
         for _ in 0..2 {
@@ -652,13 +678,15 @@ fn smtputf8_only_through_a_relay_that_offers_it() {
 #[test]
 fn eight_bit_text_is_declared_and_needs_8bitmime() {
     for seven_bit_only in [false, true] {
-        let up = FakeSmtp::start(Policy {
+        let Rig {
+            up,
+            mut c,
+            _env,
+            _ofmipd,
+        } = rig(Policy {
             seven_bit_only,
             ..Default::default()
         });
-        let env = setup(up.port);
-        let o = start(&env, &[]);
-        let mut c = session(o.port);
         for _ in 0..2 {
             let plain = send_to(&mut c, &["a@x.org"], "Subject: ascii\r\n\r\nplain\r\n");
             assert!(plain.starts_with("250 2.0.0"), "{plain}");
