@@ -95,41 +95,55 @@ fn stamp_of(m: &std::fs::Metadata) -> Stamp {
     (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size())
 }
 
-type Entries = std::sync::Arc<Vec<(String, String)>>;
+/// One version of the file, parsed, with what every attempt asks of it worked out once.
+struct Parsed {
+    /// Lower-cased user name to its stored password (the first line for a user wins).
+    by_user: std::collections::HashMap<String, String>,
+    /// Every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}).
+    all_cram_md5: bool,
+}
 
 /// [`parse`], remembered while the file is unchanged: a server asks at every EHLO
 /// (can CRAM-MD5 be offered?) and every AUTH, and one stat call is cheaper than
 /// reading the file again. Edits still count from the next attempt on.
-fn parse_cached(path: &Path) -> Result<Entries, AuthFileError> {
+fn parse_cached(path: &Path) -> Result<std::sync::Arc<Parsed>, AuthFileError> {
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Entries)>>> = Mutex::new(None);
+    use std::sync::{Arc, Mutex};
+    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Arc<Parsed>)>>> = Mutex::new(None);
     let io = |e| AuthFileError::Io {
         path: path.into(),
         source: e,
     };
     let now = stamp_of(&std::fs::metadata(path).map_err(io)?);
-    if let Some((stamp, entries)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(path).cloned())
+    if let Some((stamp, parsed)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(path).cloned())
         && stamp == now
     {
-        return Ok(entries);
+        return Ok(parsed);
     }
     // Stat before reading: a change in between is seen at the next attempt.
-    let entries: Entries = std::sync::Arc::new(parse(path)?);
+    let entries = parse(path)?;
+    let all_cram_md5 = entries
+        .iter()
+        .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()));
+    let mut by_user = HashMap::with_capacity(entries.len());
+    for (u, p) in entries {
+        by_user.entry(u).or_insert(p);
+    }
+    let parsed = Arc::new(Parsed { by_user, all_cram_md5 });
     if let Ok(mut c) = CACHE.lock() {
         c.get_or_insert_with(HashMap::new)
-            .insert(path.to_path_buf(), (now, entries.clone()));
+            .insert(path.to_path_buf(), (now, parsed.clone()));
     }
-    Ok(entries)
+    Ok(parsed)
 }
 
 impl AuthFile {
     fn lookup(&self, user: &str) -> Result<Option<Stored>, Verdict> {
-        let entries = parse_cached(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
+        let parsed = parse_cached(&self.path).map_err(|e| Verdict::Unavailable(e.to_string()))?;
         let user = user.to_lowercase();
-        match entries.iter().find(|(u, _)| *u == user) {
+        match parsed.by_user.get(&user) {
             None => Ok(None),
-            Some((_, p)) => Stored::parse(p)
+            Some(p) => Stored::parse(p)
                 .map(Some)
                 .map_err(|e| Verdict::Unavailable(format!("{}: entry for {user}: {e}", self.path.display()))),
         }
@@ -137,10 +151,7 @@ impl AuthFile {
 
     /// Whether every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}).
     pub fn all_support_cram_md5(&self) -> bool {
-        parse_cached(&self.path).is_ok_and(|e| {
-            e.iter()
-                .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()))
-        })
+        parse_cached(&self.path).is_ok_and(|p| p.all_cram_md5)
     }
 }
 
@@ -228,6 +239,27 @@ mod tests {
         let d = super::super::cram_md5_digest(b"wonderland", b"<1.2@h>");
         assert_eq!(a.check_cram_md5("Alice", "<1.2@h>", &d), Some(Verdict::Accepted));
         assert_eq!(a.check_cram_md5("alice", "<1.3@h>", &d), Some(Verdict::Denied));
+    }
+
+    #[test]
+    fn the_first_line_for_a_user_counts() {
+        let (_d, p) = file("alice:one\nALICE:two\n", 0o600);
+        let a = AuthFile { path: p };
+        assert_eq!(a.check_password("alice", "one"), Verdict::Accepted);
+        assert_eq!(a.check_password("alice", "two"), Verdict::Denied);
+        assert!(a.all_support_cram_md5());
+        use super::super::scheme;
+        let (_d, p) = file(
+            &format!(
+                "alice:one\nbob:{}\n",
+                scheme::hash(scheme::Scheme::Argon2id, "x").unwrap()
+            ),
+            0o600,
+        );
+        assert!(
+            !AuthFile { path: p }.all_support_cram_md5(),
+            "one hashed entry rules CRAM-MD5 out"
+        );
     }
 
     #[test]
