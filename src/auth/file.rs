@@ -109,7 +109,8 @@ struct Parsed {
 fn parse_cached(path: &Path) -> Result<std::sync::Arc<Parsed>, AuthFileError> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Arc<Parsed>)>>> = Mutex::new(None);
+    type Versions = HashMap<PathBuf, (Stamp, Arc<Parsed>)>;
+    static CACHE: Mutex<Option<Versions>> = Mutex::new(None);
     let io = |e| AuthFileError::Io {
         path: path.into(),
         source: e,
