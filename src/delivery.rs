@@ -2,7 +2,9 @@
 //! TMDA configuration and hand it to the MTA, through the same pipeline as
 //! `tmda sendmail` ([`crate::inject`]).
 //!
-//! Personal mode (ofmipd runs as an ordinary user): the pipeline runs in-process.
+//! Personal mode (ofmipd runs as an ordinary user): the pipeline runs in-process, on
+//! the session's async task when nothing on the way may block ([`Delivery::route`]),
+//! else on a blocking thread.
 //! Global mode (started as root): every message is processed by a child process,
 //! `tmda sendmail`, running with the authenticated user's uid, gid and supplementary
 //! groups (never root, never another user), with HOME set to the user's home; the

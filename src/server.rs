@@ -5,8 +5,11 @@
 //! still in our buffer and flushed before we wait for more input (RFC 2920). On
 //! STARTTLS anything the client sent after the command is discarded before the
 //! handshake (the STARTTLS injection bug class), and the session starts over.
-//! Credentials are checked and messages delivered on blocking threads, so one slow
-//! auth server or relay never stalls other sessions.
+//! Whatever may wait or work hard runs on blocking threads (slow password hashes,
+//! remote auth sources, global mode's per-user children, tagging that runs a program),
+//! so it never stalls other sessions; the common case (a cleartext authfile entry, a
+//! cached configuration, a plain SMTP relay) stays on the session's own task, where
+//! waiting for the relay is just another await ([`crate::delivery::Delivery::route`]).
 
 use std::collections::HashMap;
 use std::io::{Seek, Write};
