@@ -102,6 +102,18 @@ async fn timed<T>(f: impl std::future::Future<Output = std::io::Result<T>>) -> R
 }
 
 impl Conn {
+    /// A connection nothing is known of yet (before EHLO).
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::with_capacity(1024),
+            pipelining: false,
+            eight_bit_mime: false,
+            smtputf8: false,
+            used: 0,
+        }
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         timed(self.stream.write_all(bytes)).await
     }
@@ -161,14 +173,7 @@ impl Conn {
         let stream = timed(TcpStream::connect((settings.host.as_str(), settings.port))).await?;
         // Without it the final dot waits for the relay's delayed ACK (40 ms).
         stream.set_nodelay(true)?;
-        let mut c = Conn {
-            stream,
-            buf: Vec::with_capacity(1024),
-            pipelining: false,
-            eight_bit_mime: false,
-            smtputf8: false,
-            used: 0,
-        };
+        let mut c = Conn::new(stream);
         c.expect(2).await?;
         let mut auth = String::new();
         match c.command(&format!("EHLO {hello}"), 2).await {
@@ -552,15 +557,7 @@ mod tests {
             }
         });
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let mut c = Conn {
-            stream,
-            buf: vec![],
-            pipelining: false,
-            eight_bit_mime: false,
-            smtputf8: false,
-            used: 0,
-        };
-        c.reply().await
+        Conn::new(stream).reply().await
     }
 
     #[tokio::test]
@@ -577,14 +574,7 @@ mod tests {
         let (fresh, _fresh_peer) = conns.remove(0);
         let idle = |stream, since| Idle {
             settings: super::super::test_settings(port),
-            conn: Conn {
-                stream,
-                buf: vec![],
-                pipelining: false,
-                eight_bit_mime: false,
-                smtputf8: false,
-                used: 1,
-            },
+            conn: Conn::new(stream),
             since,
         };
         let long_ago = Instant::now()
