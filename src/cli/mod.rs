@@ -159,6 +159,14 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+/// A one-thread async runtime (one ofmipd session, one tmda sendmail relay).
+pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))
+}
+
 /// Full version information, printed by `-V` on every applet.
 pub fn full_version() -> String {
     format!(

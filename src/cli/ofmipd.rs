@@ -429,14 +429,14 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     // One thread: the plain event loop, without the work-stealing scheduler's
     // bookkeeping (about 7% more messages for 9% less CPU than a one-worker pool).
     let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        super::current_thread_runtime()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
             .build()
-    }
-    .map_err(|e| Error::io("tokio runtime", e))?;
+            .map_err(|e| Error::io("tokio runtime", e))?
+    };
     runtime.block_on(serve(listeners, server, args.connections as usize))
 }
 
@@ -462,11 +462,7 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
             }
         },
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
-    rt.block_on(async {
+    super::current_thread_runtime()?.block_on(async {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let stream = server::Stdio {
             r: tokio::io::stdin(),

@@ -384,7 +384,6 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     }
 
     let msg = Message::read_from(std::io::stdin().lock())?;
-    let mut transport = transport_for(&config)?;
     let opts = Options {
         recipients: if args.header_recipients {
             vec![]
@@ -399,17 +398,13 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     if crate::delivery::async_relay(&config) && msg.in_memory() {
         // A plain SMTP relay gets the same client as ofmipd's (HELO fallback included).
         let copies = injector.plan(&msg, &opts)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("tokio runtime", e))?;
-        rt.block_on(async {
+        super::current_thread_runtime()?.block_on(async {
             let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &copies).await;
             crate::transport::relay::close_pool();
             sent
         })?;
     } else {
-        injector.inject(&msg, &opts, transport.as_mut())?;
+        injector.inject(&msg, &opts, transport_for(&config)?.as_mut())?;
     }
     Ok(if args.qfilter {
         ExitCode::from(99)
