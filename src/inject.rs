@@ -244,18 +244,8 @@ impl<'a> Injector<'a> {
         let (Some(path), Some(entry)) = (&self.config.logfile_outgoing, &planned.log_entry) else {
             return Ok(());
         };
-        let io = |e| InjectError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        };
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        f.lock().map_err(io)?;
-        (&f).write_all(entry.as_bytes()).map_err(io)?;
-        Ok(())
+        let f = open_locked(path, false)?;
+        (&f).write_all(entry.as_bytes()).map_err(|e| io_error(path, e))
     }
 
     fn prepare(&self, msg: &Message, opts: &Options) -> Result<Base, InjectError> {
@@ -694,21 +684,32 @@ fn capwords(name: &str) -> String {
         .join("-")
 }
 
+fn io_error(path: &Path, source: std::io::Error) -> InjectError {
+    InjectError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A file TMDA appends to (LOGFILE_OUTGOING, BARE_APPEND), created if missing, open for
+/// appending (and reading if `read`), under an exclusive lock as writers may be many.
+fn open_locked(path: &Path, read: bool) -> Result<std::fs::File, InjectError> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(read)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    f.lock().map_err(|e| io_error(path, e))?;
+    Ok(f)
+}
+
 /// BARE_APPEND: add `address` to the list file unless it is already there (case-insensitive),
 /// under an exclusive lock so concurrent senders never duplicate or lose a line.
 pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
     use std::io::{Read, Seek};
-    let io = |e| InjectError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(io)?;
-    f.lock().map_err(io)?;
+    let io = |e| io_error(path, e);
+    let mut f = open_locked(path, true)?;
     let mut text = String::new();
     f.read_to_string(&mut text).map_err(io)?;
     let wanted = address.trim().to_lowercase();
