@@ -241,6 +241,28 @@ fn program_refusing_or_deferring() {
         .stderr(contains("cannot run"));
 }
 
+/// MSG grown past 1 MB, so it is spooled to a file (and relayed by the streaming client).
+fn big_message() -> String {
+    let mut big = MSG.to_string();
+    while big.len() <= 1024 * 1024 + 1000 {
+        big.push_str("a line of a message large enough to be spooled to a file\n");
+    }
+    big
+}
+
+/// `tmda sendmail RCPT` with `text` through a fake relay with `policy`: the outcome,
+/// and what the relay accepted.
+fn sendmail_through(
+    policy: Policy,
+    rcpt: &str,
+    text: &str,
+) -> (std::process::Output, Vec<crate::util::fake_smtp::Transaction>) {
+    let server = FakeSmtp::start(policy);
+    let env = smtp_env(server.port, "");
+    let out = env.tmda().args(["sendmail", rcpt]).write_stdin(text).output().unwrap();
+    (out, server.transactions())
+}
+
 fn smtp_env(port: u16, extra: &str) -> TestEnv {
     let env = TestEnv::new();
     env.write_config(&format!(
@@ -370,10 +392,7 @@ fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
     // A message over 1 MB goes through the streaming client (lettre), which asks EHLO a
     // second time to learn of PIPELINING; smaller ones through the async client, which
     // asks once.
-    let mut big = MSG.to_string();
-    while big.len() <= 1024 * 1024 + 1000 {
-        big.push_str("a line of a message large enough to be spooled to a file\n");
-    }
+    let big = big_message();
     // (message, advertised, the server refuses a second EHLO, pipelined)
     for (text, advertised, single_ehlo, pipelined) in [
         (MSG, false, false, false),
@@ -476,18 +495,14 @@ fn large_message_streams_through() {
 #[test]
 fn smtp_non_ascii_recipient_needs_a_relay_with_smtputf8() {
     for offered in [true, false] {
-        let server = FakeSmtp::start(Policy {
-            smtputf8: offered,
-            ..Default::default()
-        });
-        let env = smtp_env(server.port, "");
-        let out = env
-            .tmda()
-            .args(["sendmail", "j\u{f6}rg@b\u{fc}cher.example"])
-            .write_stdin("From: testuser@testsite.com\nSubject: x\n\nbody\n")
-            .output()
-            .unwrap();
-        let t = server.transactions();
+        let (out, t) = sendmail_through(
+            Policy {
+                smtputf8: offered,
+                ..Default::default()
+            },
+            "j\u{f6}rg@b\u{fc}cher.example",
+            "From: testuser@testsite.com\nSubject: x\n\nbody\n",
+        );
         if offered {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             assert!(t[0].mail_params.split(' ').any(|p| p == "SMTPUTF8"), "{t:?}");
@@ -502,18 +517,14 @@ fn smtp_non_ascii_recipient_needs_a_relay_with_smtputf8() {
 #[test]
 fn smtp_eight_bit_text_needs_8bitmime() {
     for seven_bit_only in [false, true] {
-        let server = FakeSmtp::start(Policy {
-            seven_bit_only,
-            ..Default::default()
-        });
-        let env = smtp_env(server.port, "");
-        let out = env
-            .tmda()
-            .args(["sendmail", "a@x.org"])
-            .write_stdin("From: testuser@testsite.com\nSubject: x\n\ngr\u{fc}\u{df}e\n")
-            .output()
-            .unwrap();
-        let t = server.transactions();
+        let (out, t) = sendmail_through(
+            Policy {
+                seven_bit_only,
+                ..Default::default()
+            },
+            "a@x.org",
+            "From: testuser@testsite.com\nSubject: x\n\ngr\u{fc}\u{df}e\n",
+        );
         if seven_bit_only {
             assert_eq!(out.status.code(), Some(69));
             assert!(String::from_utf8_lossy(&out.stderr).contains("8BITMIME"));
@@ -527,19 +538,16 @@ fn smtp_eight_bit_text_needs_8bitmime() {
 
 #[test]
 fn smtp_relay_without_esmtp() {
-    let server = FakeSmtp::start(Policy {
-        helo_only: true,
-        ..Default::default()
-    });
-    let env = smtp_env(server.port, "");
-    let out = env
-        .tmda()
-        .args(["sendmail", "a@x.org"])
-        .write_stdin("From: testuser@testsite.com\nSubject: x\n\nold relay\n")
-        .output()
-        .unwrap();
+    let (out, t) = sendmail_through(
+        Policy {
+            helo_only: true,
+            ..Default::default()
+        },
+        "a@x.org",
+        "From: testuser@testsite.com\nSubject: x\n\nold relay\n",
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(server.transactions().len(), 1);
+    assert_eq!(t.len(), 1);
 }
 
 #[test]
@@ -553,10 +561,7 @@ fn smtp_auth_login_when_plain_is_not_offered() {
         server.port,
         "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 's3cret'\n",
     );
-    let mut big = MSG.to_string();
-    while big.len() <= 1024 * 1024 + 1000 {
-        big.push_str("a line of a message large enough to be spooled to a file\n");
-    }
+    let big = big_message();
     // Both relay clients: the async one (small message) and lettre (spooled message).
     for text in [MSG, big.as_str()] {
         let out = env

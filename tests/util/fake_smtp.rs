@@ -81,6 +81,20 @@ impl FakeSmtp {
     }
 }
 
+/// The reply to credentials, remembering a success for the rest of the connection.
+fn auth_verdict(policy: &Policy, user: &[u8], pass: &[u8], authed: &mut bool) -> String {
+    let ok = policy
+        .auth
+        .as_ref()
+        .is_some_and(|(u, p)| user == u.as_bytes() && pass == p.as_bytes());
+    *authed |= ok;
+    if ok {
+        "235 2.7.0 ok".into()
+    } else {
+        "535 5.7.8 bad credentials".into()
+    }
+}
+
 fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transaction>>) {
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
@@ -127,16 +141,7 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
             let (Some(u), Some(p)) = (ask("Username:"), ask("Password:")) else {
                 return;
             };
-            let ok = policy
-                .auth
-                .as_ref()
-                .is_some_and(|(user, pass)| u == user.as_bytes() && p == pass.as_bytes());
-            authed |= ok;
-            if ok {
-                "235 2.7.0 ok".into()
-            } else {
-                "535 5.7.8 bad credentials".into()
-            }
+            auth_verdict(policy, &u, &p, &mut authed)
         } else if upper.starts_with("AUTH PLAIN") {
             use base64::Engine as _;
             let arg = cmd.split_whitespace().nth(2).unwrap_or("");
@@ -144,15 +149,10 @@ fn serve(stream: TcpStream, conn: usize, policy: &Policy, log: &Mutex<Vec<Transa
                 .decode(arg)
                 .unwrap_or_default();
             let parts: Vec<&[u8]> = dec.split(|&b| b == 0).collect();
-            let ok = policy
-                .auth
-                .as_ref()
-                .is_some_and(|(u, p)| parts.len() == 3 && parts[1] == u.as_bytes() && parts[2] == p.as_bytes());
-            authed |= ok;
-            if ok {
-                "235 2.7.0 ok".into()
+            if parts.len() == 3 {
+                auth_verdict(policy, parts[1], parts[2], &mut authed)
             } else {
-                "535 5.7.8 bad credentials".into()
+                "501 5.5.2 malformed AUTH PLAIN".into()
             }
         } else if upper.starts_with("MAIL FROM:") {
             if !authed {
