@@ -462,52 +462,42 @@ fn setup_with(upstream: u16, extra_config: &str) -> TestEnv {
 
 #[test]
 fn relay_refusals_and_deferrals_reach_the_client() {
-    let Rig {
-        up: _up,
-        mut c,
-        _env,
-        _ofmipd,
-    } = rig(Policy {
+    let mut relay = rig(Policy {
         reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
         ..Default::default()
     });
     // Twice: the first message of a user is tagged on a worker thread (cold caches),
     // later ones on the session's own task; both must report the same way.
     for _ in 0..2 {
-        let r = send_to(&mut c, &["ok@x.org", "bad@x.org"], "Subject: t\r\n\r\nbody\r\n");
+        let r = send_to(&mut relay.c, &["ok@x.org", "bad@x.org"], "Subject: t\r\n\r\nbody\r\n");
         assert!(r.starts_with("554 5."), "{r}");
         assert!(
             r.contains("delivered to ok@x.org but not to bad@x.org") && r.contains("550 5.1.1 no such user"),
             "{r}"
         );
     }
-    let Rig {
-        up: deferring,
-        mut c,
-        _env,
-        _ofmipd,
-    } = rig(Policy {
+    let mut deferring = rig(Policy {
         mail_reply: Some("451 4.3.0 try again later".into()),
         ..Default::default()
     });
     for _ in 0..2 {
-        let r = send_to(&mut c, &["ok@x.org"], "Subject: t\r\n\r\nbody\r\n");
+        let r = send_to(&mut deferring.c, &["ok@x.org"], "Subject: t\r\n\r\nbody\r\n");
         assert!(r.starts_with("451 4.") && r.contains("try again later"), "{r}");
     }
-    assert!(deferring.transactions().is_empty());
+    assert!(deferring.up.transactions().is_empty());
 }
 
 /// `n` messages through one session of an ofmipd relaying to a fake with `policy`; what
 /// the fake accepted.
 fn relay_some(policy: Policy, n: usize) -> Vec<crate::util::fake_smtp::Transaction> {
-    let mut r = rig(policy);
+    let mut relay = rig(policy);
     for i in 0..n {
         assert!(
-            r.c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"),
+            relay.c.send_one(&format!("r{i}@x.org")).starts_with("250 2.0.0"),
             "message {i}"
         );
     }
-    let t = r.up.transactions();
+    let t = relay.up.transactions();
     assert_eq!(t.len(), n);
     t
 }
@@ -528,19 +518,14 @@ fn relay_pipelines_only_when_offered() {
 
 #[test]
 fn relay_text_is_dot_stuffed_and_crlf() {
-    let Rig {
-        up,
-        mut c,
-        _env,
-        _ofmipd,
-    } = rig(Policy::default());
+    let mut relay = rig(Policy::default());
     // As the client sends it (dot-stuffed), then what the relay must see again.
     let body = "..\r\n...two\r\nmid.dle\r\nlast";
     for _ in 0..2 {
-        let r = send_to(&mut c, &["d@x.org"], &format!("Subject: dots\r\n\r\n{body}\r\n"));
+        let r = send_to(&mut relay.c, &["d@x.org"], &format!("Subject: dots\r\n\r\n{body}\r\n"));
         assert!(r.starts_with("250 2.0.0"), "{r}");
     }
-    for t in up.transactions() {
+    for t in relay.up.transactions() {
         let data = String::from_utf8(t.data).unwrap();
         assert!(data.ends_with(&format!("\r\n\r\n{body}\r\n")), "{data:?}");
         assert!(
@@ -638,29 +623,37 @@ fn shell_actions_and_outgoing_log_still_work() {
 #[test]
 fn smtputf8_only_through_a_relay_that_offers_it() {
     for offered in [true, false] {
-        let Rig {
-            up,
-            mut c,
-            _env,
-            _ofmipd,
-        } = rig(Policy {
+        let mut relay = rig(Policy {
             smtputf8: offered,
             ..Default::default()
         });
-        assert!(c.cmd("EHLO t").contains("SMTPUTF8\r\n"), "always offered to clients");
+        assert!(
+            relay.c.cmd("EHLO t").contains("SMTPUTF8\r\n"),
+            "always offered to clients"
+        );
         // Twice: cold caches (worker thread), then the session's own task.
         for _ in 0..2 {
-            assert!(c.cmd("MAIL FROM:<alice@first.example> SMTPUTF8").starts_with("250"));
-            assert!(c.cmd("RCPT TO:<j\u{f6}rg@b\u{fc}cher.example>").starts_with("250"));
-            assert!(c.cmd("DATA").starts_with("354"));
-            let r = c.cmd("Subject: gr\u{fc}\u{df}e\r\n\r\nhallo\r\n.");
+            assert!(
+                relay
+                    .c
+                    .cmd("MAIL FROM:<alice@first.example> SMTPUTF8")
+                    .starts_with("250")
+            );
+            assert!(
+                relay
+                    .c
+                    .cmd("RCPT TO:<j\u{f6}rg@b\u{fc}cher.example>")
+                    .starts_with("250")
+            );
+            assert!(relay.c.cmd("DATA").starts_with("354"));
+            let r = relay.c.cmd("Subject: gr\u{fc}\u{df}e\r\n\r\nhallo\r\n.");
             if offered {
                 assert!(r.starts_with("250 2.0.0"), "{r}");
             } else {
                 assert!(r.starts_with("554 5.") && r.contains("SMTPUTF8"), "{r}");
             }
         }
-        let t = up.transactions();
+        let t = relay.up.transactions();
         if offered {
             assert_eq!(t.len(), 2);
             for x in &t {
@@ -678,26 +671,21 @@ fn smtputf8_only_through_a_relay_that_offers_it() {
 #[test]
 fn eight_bit_text_is_declared_and_needs_8bitmime() {
     for seven_bit_only in [false, true] {
-        let Rig {
-            up,
-            mut c,
-            _env,
-            _ofmipd,
-        } = rig(Policy {
+        let mut relay = rig(Policy {
             seven_bit_only,
             ..Default::default()
         });
         for _ in 0..2 {
-            let plain = send_to(&mut c, &["a@x.org"], "Subject: ascii\r\n\r\nplain\r\n");
+            let plain = send_to(&mut relay.c, &["a@x.org"], "Subject: ascii\r\n\r\nplain\r\n");
             assert!(plain.starts_with("250 2.0.0"), "{plain}");
-            let r = send_to(&mut c, &["b@x.org"], "Subject: 8bit\r\n\r\ngr\u{fc}\u{df}e\r\n");
+            let r = send_to(&mut relay.c, &["b@x.org"], "Subject: 8bit\r\n\r\ngr\u{fc}\u{df}e\r\n");
             if seven_bit_only {
                 assert!(r.starts_with("554 5.") && r.contains("8BITMIME"), "{r}");
             } else {
                 assert!(r.starts_with("250 2.0.0"), "{r}");
             }
         }
-        let t = up.transactions();
+        let t = relay.up.transactions();
         assert!(
             t.iter()
                 .filter(|x| x.rcpt_to == ["<a@x.org>"])
