@@ -127,6 +127,20 @@ fn session(port: u16) -> Client {
     c
 }
 
+/// Replace a config file so a running ofmipd sees it at its next message: a clearly
+/// different modification time, and a wait past the once-a-second recheck.
+fn rewrite_config(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
 #[test]
 fn upstream_connection_is_reused_and_config_changes_are_seen() {
     let up = FakeSmtp::start(Policy::default());
@@ -145,19 +159,11 @@ fn upstream_connection_is_reused_and_config_changes_are_seen() {
     );
     assert!(t[0].mail_from.ends_with("@first.example>"));
     // The cached configuration notices the edit (a different mtime), within a second.
-    std::thread::sleep(Duration::from_millis(1100));
     let cfg = env.path(".tmda/config");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("first.example", "second.example");
-    std::fs::write(&cfg, text).unwrap();
-    let later = std::time::SystemTime::now() + Duration::from_secs(5);
-    std::fs::File::options()
-        .write(true)
-        .open(&cfg)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
+    rewrite_config(&cfg, &text);
     assert!(c.send_one("r3@x.org").starts_with("250 2.0.0"));
     let t = up.transactions();
     assert!(t[3].mail_from.ends_with("@second.example>"), "{}", t[3].mail_from);
@@ -603,16 +609,7 @@ fn shell_actions_and_outgoing_log_still_work() {
         t.iter().all(|x| x.mail_from == "<tagged-by-shell@first.example>"),
         "{t:?}"
     );
-    std::fs::write(&cfg, format!("{text}LOGFILE_OUTGOING = '{}'\n", log.display())).unwrap();
-    let later = std::time::SystemTime::now() + Duration::from_secs(5);
-    std::fs::File::options()
-        .write(true)
-        .open(&cfg)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
-    // Configuration files are looked at again at most once a second.
-    std::thread::sleep(Duration::from_millis(1100));
+    rewrite_config(&cfg, &format!("{text}LOGFILE_OUTGOING = '{}'\n", log.display()));
     for _ in 0..2 {
         assert!(c.send_one("logged@x.org").starts_with("250 2.0.0"));
     }
