@@ -41,8 +41,8 @@ pub struct Options {
     pub received: Option<String>,
     /// A name to use when neither the From field nor FULLNAME gives one (`sendmail -F`).
     pub fallback_fullname: Option<String>,
-    /// The submitting client asked for SMTPUTF8 (ofmipd; `$TMDA_OFMIPD_SMTPUTF8` in
-    /// global mode's children).
+    /// The submitting client asked for SMTPUTF8 (ofmipd, which tells global mode's
+    /// `tmda sendmail` children with `$TMDA_OFMIPD_SMTPUTF8=1`).
     pub smtputf8: bool,
 }
 
@@ -222,7 +222,6 @@ impl<'a> Injector<'a> {
             return Err(InjectError::WouldBlock);
         }
         let mut base = self.prepare(msg, opts)?;
-        let asked = opts.smtputf8 || self.config.env("TMDA_OFMIPD_SMTPUTF8").is_some_and(|v| v == "1");
         let recipients = std::mem::take(&mut base.recipients);
         let mut copies = Vec::with_capacity(recipients.len());
         for (i, rcpt) in recipients.iter().enumerate() {
@@ -233,7 +232,7 @@ impl<'a> Injector<'a> {
                 base.header.clone()
             };
             let mut copy = self.copy_for(&base, header, msg, rcpt)?;
-            copy.utf8 = asked || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
+            copy.utf8 = opts.smtputf8 || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
             copies.push(copy);
         }
         Ok(copies)

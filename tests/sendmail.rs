@@ -583,3 +583,30 @@ fn smtp_auth_login_when_plain_is_not_offered() {
     assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(server.transactions().len(), 2);
 }
+
+#[test]
+fn smtputf8_asked_for_by_ofmipd_in_global_mode() {
+    // ofmipd's per-user children learn of the client's SMTPUTF8 from the environment.
+    for offered in [true, false] {
+        let server = FakeSmtp::start(Policy {
+            smtputf8: offered,
+            ..Default::default()
+        });
+        let env = smtp_env(server.port, "");
+        let out = env
+            .tmda()
+            .env("TMDA_OFMIPD_SMTPUTF8", "1")
+            .args(["sendmail", "a@x.org"])
+            .write_stdin("From: testuser@testsite.com\nSubject: x\n\nbody\n")
+            .output()
+            .unwrap();
+        let t = server.transactions();
+        if offered {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(t[0].mail_params.split(' ').any(|p| p == "SMTPUTF8"), "{t:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(69));
+            assert!(t.is_empty());
+        }
+    }
+}

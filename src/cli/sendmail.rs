@@ -392,7 +392,8 @@ fn run(args: Args) -> Result<ExitCode, Error> {
         },
         received: None,
         fallback_fullname: args.fullname.clone(),
-        smtputf8: false,
+        // Set by ofmipd in global mode for a client that asked for SMTPUTF8.
+        smtputf8: std::env::var_os("TMDA_OFMIPD_SMTPUTF8").is_some_and(|v| v == "1"),
     };
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
     if crate::delivery::async_relay(&config) && msg.in_memory() {
