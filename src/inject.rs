@@ -118,6 +118,20 @@ pub struct PlannedCopy {
     log_entry: Option<String>,
 }
 
+#[cfg(test)]
+impl PlannedCopy {
+    /// A copy as the relay clients' unit tests need it.
+    pub(crate) fn for_test(sender: &str, recipient: &str, header: &[u8]) -> PlannedCopy {
+        PlannedCopy {
+            sender: sender.into(),
+            recipient: recipient.into(),
+            header: header.to_vec(),
+            utf8: false,
+            log_entry: None,
+        }
+    }
+}
+
 /// The once-per-message results every copy starts from.
 struct Base {
     header: Header,

@@ -14,7 +14,15 @@
 //! idle connections, SMTP_MAX_SESSIONS_PER_CONNECTION, a connection dropped after
 //! any failure. A pooled connection that turns out to be dead before the relay
 //! accepted anything is replaced once, so a relay's idle timeout costs no message.
+//!
+//! Under load, a message rides behind another: when a connection to the same relay
+//! is waiting for its DATA go-ahead, the next message's MAIL, RCPT and DATA are
+//! written right behind that message's final dot (RFC 2920 lets message content
+//! start a pipelined group), and the connection is handed on once the relay has
+//! answered the dot. One write and one read per message instead of two each, on our
+//! side and on the relay's; a rider waits no longer than the transaction it follows.
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,6 +30,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
 use super::DeliveryError;
 use super::smtp::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
@@ -84,6 +93,9 @@ struct Conn {
     smtputf8: bool,
     /// Transactions this connection has carried.
     used: u32,
+    /// The message whose MAIL, RCPT and DATA went out behind ours: it gets the
+    /// connection once the relay has answered our final dot.
+    behind: Option<(Rider, Slot)>,
 }
 
 struct Idle {
@@ -111,6 +123,7 @@ impl Conn {
             eight_bit_mime: false,
             smtputf8: false,
             used: 0,
+            behind: None,
         }
     }
 
@@ -231,47 +244,32 @@ impl Conn {
 
     /// One copy: MAIL, RCPT, DATA and the text. `Err` carries whether the relay had
     /// accepted anything of it yet (false: the same copy can safely go elsewhere).
-    async fn transaction(&mut self, copy: &PlannedCopy, body: &Body) -> Result<(), (Failure, bool)> {
+    /// `sent`: another message's writer already sent `envelope`'s commands. `slot`:
+    /// a message may ride behind this one (see [`Slot`]).
+    async fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        sent: bool,
+        slot: Option<Slot>,
+        copy: &PlannedCopy,
+        body: &Body,
+    ) -> Result<(), (Failure, bool)> {
         let early = |f: Failure| (f, false);
-        let sender = match copy.sender.as_str() {
-            "" | "<>" => String::new(),
-            s => lettre::Address::from_str(s)
-                .map_err(|e| {
-                    early(Failure::Refused(format!(
-                        "envelope sender {s:?} is not a valid address: {e}"
-                    )))
-                })?
-                .to_string(),
-        };
-        let rcpt = lettre::Address::from_str(&copy.recipient)
-            .map_err(|e| {
-                early(Failure::Refused(format!(
-                    "recipient {:?} is not a valid address: {e}",
-                    copy.recipient
-                )))
-            })?
-            .to_string();
-        let mut mail = format!("MAIL FROM:<{sender}>");
-        if body.eight_bit || !copy.header.is_ascii() {
-            if !self.eight_bit_mime {
+        if !sent {
+            if envelope.eight_bit && !self.eight_bit_mime {
                 return Err(early(Failure::Unusable(
                     "the message has 8-bit content but the server does not support 8BITMIME".into(),
                 )));
             }
-            mail.push_str(" BODY=8BITMIME");
-        }
-        if copy.utf8 {
-            if !self.smtputf8 {
+            if envelope.utf8 && !self.smtputf8 {
                 return Err(early(Failure::Unusable(NO_SMTPUTF8.into())));
             }
-            mail.push_str(" SMTPUTF8");
         }
-        let rcpt = format!("RCPT TO:<{rcpt}>");
-        if self.pipelining {
-            // One write, then all three replies, so the first refusal is the one reported.
-            self.send(format!("{mail}\r\n{rcpt}\r\nDATA\r\n").as_bytes())
-                .await
-                .map_err(early)?;
+        if sent || self.pipelining {
+            if !sent {
+                // One write, then all three replies, so the first refusal is the one reported.
+                self.send(envelope.commands.as_bytes()).await.map_err(early)?;
+            }
             let m = self.reply().await.map_err(early)?;
             let r = self.reply().await.map_err(early)?;
             let d = self.reply().await.map_err(early)?;
@@ -281,19 +279,37 @@ impl Conn {
                 }
             }
         } else {
-            self.command(&mail, 2).await.map_err(early)?;
-            self.command(&rcpt, 2).await.map_err(early)?;
-            self.command("DATA", 3).await.map_err(early)?;
+            for (line, class) in envelope.commands.split_terminator("\r\n").zip([2, 2, 3]) {
+                self.command(line, class).await.map_err(early)?;
+            }
         }
         // From here on the relay may have taken the message even if we see no reply.
         let late = |f: Failure| (f, true);
         let mut crlf = Vec::with_capacity(copy.header.len() + copy.header.len() / 16 + 64);
         LineEndings::default().to_crlf(&copy.header, &mut crlf);
         let head = stuffed(crlf);
-        // Header, body and final dot in one system call (one packet for a small message).
-        self.send_parts(&[&head, &body.wire, b".\r\n"]).await.map_err(late)?;
+        let rider = slot.and_then(Slot::take_rider);
+        let next: &[u8] = rider.as_ref().map_or(b"", |(r, _)| r.commands.as_bytes());
+        // Header, body, final dot (and a rider's commands) in one system call.
+        let sent = self.send_parts(&[&head, &body.wire, b".\r\n", next]).await;
+        // Dropped with the connection if anything fails, which sends the rider elsewhere.
+        self.behind = rider;
+        sent.map_err(late)?;
         self.expect(2).await.map_err(late)?;
         Ok(())
+    }
+
+    /// Give the connection to the message riding behind, if there is one; else
+    /// return it.
+    fn hand_on(mut self) -> Option<Conn> {
+        let Some((rider, slot)) = self.behind.take() else {
+            return Some(self);
+        };
+        if let Err(Some((conn, _slot))) = rider.reply.send(Some((self, slot))) {
+            // The rider has gone (its session ended): its replies are still due.
+            conn.quit();
+        }
+        None
     }
 
     async fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), Failure> {
@@ -364,6 +380,137 @@ fn dot_stuff(crlf: &[u8], out: &mut Vec<u8>) {
         start = i + 1;
     }
     out.extend_from_slice(&crlf[start..]);
+}
+
+/// A copy's MAIL, RCPT and DATA commands, checked and formatted once.
+struct Envelope {
+    commands: String,
+    eight_bit: bool,
+    utf8: bool,
+}
+
+impl Envelope {
+    fn of(copy: &PlannedCopy, body: &Body) -> Result<Envelope, Failure> {
+        let sender = match copy.sender.as_str() {
+            "" | "<>" => String::new(),
+            s => lettre::Address::from_str(s)
+                .map_err(|e| Failure::Refused(format!("envelope sender {s:?} is not a valid address: {e}")))?
+                .to_string(),
+        };
+        let rcpt = lettre::Address::from_str(&copy.recipient)
+            .map_err(|e| Failure::Refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?
+            .to_string();
+        let eight_bit = body.eight_bit || !copy.header.is_ascii();
+        let mut commands = format!("MAIL FROM:<{sender}>");
+        if eight_bit {
+            commands.push_str(" BODY=8BITMIME");
+        }
+        if copy.utf8 {
+            commands.push_str(" SMTPUTF8");
+        }
+        commands.push_str(&format!("\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"));
+        Ok(Envelope {
+            commands,
+            eight_bit,
+            utf8: copy.utf8,
+        })
+    }
+}
+
+/// A message waiting to ride behind another on a busy connection.
+struct Rider {
+    commands: String,
+    /// The connection, with the rider's commands sent, and the rider's own slot;
+    /// `None` or a dropped sender: go another way.
+    reply: oneshot::Sender<Option<(Conn, Slot)>>,
+}
+
+/// Riders waiting for connections to one relay, and how many transactions on such
+/// connections will still come to the point where a rider can get on.
+struct Lane {
+    settings: SmtpSettings,
+    coming: usize,
+    riders: VecDeque<Rider>,
+}
+
+static LANES: Mutex<Vec<Lane>> = Mutex::new(Vec::new());
+
+fn with_lane<T>(settings: &SmtpSettings, f: impl FnOnce(&mut Lane) -> T) -> Option<T> {
+    let mut lanes = LANES.lock().ok()?;
+    let i = match lanes.iter().position(|l| l.settings == *settings) {
+        Some(i) => i,
+        None => {
+            lanes.push(Lane {
+                settings: settings.clone(),
+                coming: 0,
+                riders: VecDeque::new(),
+            });
+            lanes.len() - 1
+        }
+    };
+    Some(f(&mut lanes[i]))
+}
+
+/// A promise that a transaction will offer a ride: taken before its commands go
+/// out, kept until its DATA go-ahead (or its failure). Dropping it without a rider
+/// sends away riders that no remaining transaction will take.
+struct Slot {
+    settings: SmtpSettings,
+}
+
+impl Slot {
+    fn new(settings: &SmtpSettings) -> Option<Slot> {
+        with_lane(settings, |l| l.coming += 1)?;
+        Some(Slot {
+            settings: settings.clone(),
+        })
+    }
+
+    /// The first waiting rider, who inherits this slot (its transaction will offer a
+    /// ride in turn).
+    fn take_rider(self) -> Option<(Rider, Slot)> {
+        let rider = with_lane(&self.settings, |l| l.riders.pop_front()).flatten()?;
+        Some((rider, self))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let extra = with_lane(&self.settings, |l| {
+            l.coming = l.coming.saturating_sub(1);
+            let keep = l.riders.len().min(l.coming);
+            l.riders.split_off(keep)
+        });
+        for r in extra.into_iter().flatten() {
+            let _ = r.reply.send(None);
+        }
+    }
+}
+
+/// Wait to ride behind a transaction already under way to this relay, if one will
+/// take a rider; `Some`: the connection, with `envelope`'s commands sent.
+async fn ride(settings: &SmtpSettings, envelope: &Envelope) -> Option<(Conn, Slot)> {
+    if envelope.eight_bit || envelope.utf8 {
+        // Depends on what the connection offers: not for a blind ride.
+        return None;
+    }
+    let (tx, rx) = oneshot::channel();
+    let rider = Rider {
+        commands: envelope.commands.clone(),
+        reply: tx,
+    };
+    let joined = with_lane(settings, |l| {
+        if l.riders.len() < l.coming {
+            l.riders.push_back(rider);
+            true
+        } else {
+            false
+        }
+    })?;
+    if !joined {
+        return None;
+    }
+    rx.await.ok().flatten()
 }
 
 /// A usable idle connection to this relay with these credentials, if the pool has one.
@@ -469,26 +616,43 @@ pub async fn send(
     let mut delivered: Vec<String> = vec![];
     let mut conn: Option<Conn> = None;
     let max = settings.max_sessions_per_connection;
-    for copy in copies {
+    for (i, copy) in copies.iter().enumerate() {
         let fail = |f: Failure, delivered: &[String]| InjectError::Delivery {
             delivered: delivered.to_vec(),
             failed: copy.recipient.clone(),
             source: Box::new(delivery_error(settings, f)),
         };
+        let envelope = Envelope::of(copy, &body).map_err(|f| fail(f, &delivered))?;
         if let Some(c) = conn.take_if(|c| max > 0 && c.used >= max) {
             c.quit();
         }
         let mut reused = conn.is_some();
+        // Commands already sent (riding), with the slot the ride came with.
+        let mut ridden = None;
         if conn.is_none() {
-            conn = take_pooled(settings).await;
+            if let Some((c, slot)) = ride(settings, &envelope).await {
+                conn = Some(c);
+                ridden = Some(slot);
+            } else {
+                conn = take_pooled(settings).await;
+            }
             reused = conn.is_some();
         }
+        // Only a message's last copy gives up the connection to a rider.
+        let last = i + 1 == copies.len();
         loop {
             let mut c = match conn.take() {
                 Some(c) => c,
                 None => Conn::open(settings, hello).await.map_err(|f| fail(f, &delivered))?,
             };
-            let result = c.transaction(copy, &body).await;
+            let sent = ridden.is_some();
+            let can_lead = last && c.pipelining && (max == 0 || c.used + 1 < max);
+            let slot = match ridden.take() {
+                Some(slot) => can_lead.then_some(slot),
+                None if can_lead => Slot::new(settings),
+                None => None,
+            };
+            let result = c.transaction(&envelope, sent, slot, copy, &body).await;
             c.used += 1;
             match result {
                 Ok(()) => {
@@ -508,7 +672,7 @@ pub async fn send(
         }
         delivered.push(copy.recipient.clone());
     }
-    if let Some(c) = conn {
+    if let Some(c) = conn.and_then(Conn::hand_on) {
         put_back(settings, c);
     }
     Ok(())
@@ -592,6 +756,159 @@ mod tests {
             .unwrap();
         assert_eq!(said, "QUIT\r\n");
         POOL.lock().unwrap().retain(|i| i.settings.port != port);
+    }
+
+    /// The relay's side of a scripted conversation.
+    struct Peer {
+        stream: TcpStream,
+        buf: Vec<u8>,
+    }
+
+    impl Peer {
+        async fn accept(listener: &tokio::net::TcpListener) -> Peer {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut p = Peer { stream, buf: vec![] };
+            p.say("220 relay.test ESMTP\r\n").await;
+            assert!(p.until(b"\r\n").await.starts_with("EHLO "));
+            p.say("250-relay.test\r\n250 PIPELINING\r\n").await;
+            p
+        }
+
+        async fn say(&mut self, text: &str) {
+            self.stream.write_all(text.as_bytes()).await.unwrap();
+        }
+
+        /// Everything the client sent up to and including `marker`.
+        async fn until(&mut self, marker: &[u8]) -> String {
+            loop {
+                if let Some(i) = memchr::memmem::find(&self.buf, marker) {
+                    let text: Vec<u8> = self.buf.drain(..i + marker.len()).collect();
+                    return String::from_utf8(text).unwrap();
+                }
+                let n = tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("the client went quiet")
+                    .unwrap();
+                assert!(
+                    n > 0,
+                    "the client closed; so far: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+        }
+    }
+
+    fn message(to: &str) -> (Message, Vec<PlannedCopy>) {
+        let header = format!("From: me@example.com\nTo: {to}\n\n");
+        let msg = Message::from_vec(format!("{header}text for {to}\n").into_bytes()).unwrap();
+        let copy = PlannedCopy::for_test("me-dated-1.abc@example.com", to, header.as_bytes());
+        (msg, vec![copy])
+    }
+
+    fn riders(settings: &SmtpSettings) -> usize {
+        with_lane(settings, |l| l.riders.len()).unwrap()
+    }
+
+    /// Starts `send` of a message to `a@example.com` and, once the relay has its
+    /// commands, of one to `b@example.com`, which queues to ride behind it.
+    async fn two_sends(
+        listener: &tokio::net::TcpListener,
+    ) -> (
+        Peer,
+        tokio::task::JoinHandle<Result<(), InjectError>>,
+        tokio::task::JoinHandle<Result<(), InjectError>>,
+    ) {
+        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
+        let start = |to: &'static str| {
+            let settings = settings.clone();
+            tokio::spawn(async move {
+                let (msg, copies) = message(to);
+                send(&settings, "client.test", &msg, &copies).await
+            })
+        };
+        let a = start("a@example.com");
+        let mut peer = Peer::accept(listener).await;
+        let commands = peer.until(b"DATA\r\n").await;
+        assert_eq!(
+            commands,
+            "MAIL FROM:<me-dated-1.abc@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n"
+        );
+        let b = start("b@example.com");
+        for _ in 0..500 {
+            if riders(&settings) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(riders(&settings), 1, "the second message waits to ride");
+        (peer, a, b)
+    }
+
+    #[tokio::test]
+    async fn a_second_message_rides_behind_the_first() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut peer, a, b) = two_sends(&listener).await;
+        peer.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        // A's text and final dot, then B's commands in the same group (RFC 2920).
+        let group = peer.until(b"DATA\r\n").await;
+        assert!(
+            group.ends_with(
+                "text for a@example.com\r\n.\r\nMAIL FROM:<me-dated-1.abc@example.com>\r\n\
+                 RCPT TO:<b@example.com>\r\nDATA\r\n"
+            ),
+            "{group:?}"
+        );
+        peer.say("250 A queued\r\n250 ok\r\n250 ok\r\n354 go\r\n").await;
+        a.await.unwrap().unwrap();
+        let text = peer.until(b"\r\n.\r\n").await;
+        assert!(
+            text.ends_with("To: b@example.com\r\n\r\ntext for b@example.com\r\n.\r\n"),
+            "{text:?}"
+        );
+        peer.say("250 B queued\r\n").await;
+        b.await.unwrap().unwrap();
+        // B needed no connection of its own.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), listener.accept())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rider_goes_its_own_way_when_the_message_ahead_is_refused_after_its_text() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // The relay saw B's commands, but not B's text.
+        let (mut peer, a, b) = two_sends(&listener).await;
+        peer.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        peer.until(b"RCPT TO:<b@example.com>\r\nDATA\r\n").await;
+        peer.say("451 4.3.0 try later\r\n250 ok\r\n250 ok\r\n354 go\r\n").await;
+        let err = a.await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("451 4.3.0 try later"), "{err}");
+        let mut second = Peer::accept(&listener).await;
+        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
+        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        assert!(second.until(b"\r\n.\r\n").await.contains("text for b@example.com"));
+        second.say("250 B queued\r\n").await;
+        b.await.unwrap().unwrap();
+        // The first connection ended without B's text.
+        assert_eq!(peer.until(b"\r\n").await, "QUIT\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_rider_goes_its_own_way_when_the_message_ahead_is_refused_before_its_text() {
+        // Nobody will take B along, so it does not wait for anything.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut peer, a, b) = two_sends(&listener).await;
+        peer.say("250 ok\r\n550 5.1.1 no such user\r\n503 no recipients\r\n")
+            .await;
+        assert!(a.await.unwrap().unwrap_err().to_string().contains("550 5.1.1"));
+        let mut second = Peer::accept(&listener).await;
+        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
+        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        second.until(b"\r\n.\r\n").await;
+        second.say("250 B queued\r\n").await;
+        b.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -649,6 +649,50 @@ fn tcpserver_one_session_with_starttls() {
 }
 
 #[test]
+fn concurrent_clients_share_relay_connections_with_a_real_postfix_smtpd() {
+    // Eight clients at once: messages ride behind each other on the relay connections
+    // (the next one's MAIL, RCPT and DATA right after the previous final dot). Postfix
+    // must see every one, once, with its own text and a valid tag.
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let (_ca, cert, key) = test_certificates(tmp.path());
+    let pfx = Postfix::start(tmp.path(), &cert, &key, sink.port);
+    let home = ofmipd_home(tmp.path(), pfx.port, "");
+    let o = Ofmipd::start(&home, &[]);
+    let port = o.port;
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut raw = Raw::connect(port);
+                raw.login();
+                for m in 0..10 {
+                    let rcpt = format!("c{c}m{m}@x.org");
+                    let data = format!("From: alice@example.org\r\nSubject: {rcpt}\r\n\r\ntext for {rcpt}\r\n");
+                    let r = raw.send_message("alice@example.org", &rcpt, &data);
+                    assert!(r.starts_with("250"), "{rcpt}: {r}");
+                }
+                raw.cmd("QUIT");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let got = sink.wait_for(80);
+    for s in &got {
+        let rcpt = s.rcpt_to.trim_matches(['<', '>']);
+        assert_eq!(header(&s.message, "Subject").as_deref(), Some(rcpt));
+        let body = s.message.split_once("\n\n").map(|(_, b)| b.trim_end());
+        assert_eq!(body, Some(format!("text for {rcpt}").as_str()), "{:?}", s.message);
+        assert_tag_verifies(s.mail_from.trim_matches(['<', '>']), None, &home);
+    }
+    let mut rcpts: Vec<&str> = got.iter().map(|s| s.rcpt_to.as_str()).collect();
+    rcpts.sort();
+    rcpts.dedup();
+    assert_eq!(rcpts.len(), 80, "each message exactly once");
+}
+
+#[test]
 fn relays_through_a_real_postfix_smtpd() {
     // ofmipd's relay client against Postfix's smtpd (plain, PIPELINING, SMTPUTF8 on),
     // which passes the copies on to smtp-sink.
