@@ -107,33 +107,48 @@ struct Parsed {
 /// (can CRAM-MD5 be offered?) and every AUTH, and one stat call is cheaper than
 /// reading the file again. Edits still count from the next attempt on.
 fn parse_cached(path: &Path) -> Result<std::sync::Arc<Parsed>, AuthFileError> {
+    parse_within(path, std::time::Duration::ZERO)
+}
+
+/// [`parse_cached`], but without looking at the file again if it was looked at less
+/// than `fresh` ago (for what is only advertised, such as CRAM-MD5 in EHLO).
+fn parse_within(path: &Path, fresh: std::time::Duration) -> Result<std::sync::Arc<Parsed>, AuthFileError> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    type Versions = HashMap<PathBuf, (Stamp, Arc<Parsed>)>;
+    use std::time::Instant;
+    type Versions = HashMap<PathBuf, (Stamp, Instant, Arc<Parsed>)>;
     static CACHE: Mutex<Option<Versions>> = Mutex::new(None);
     let io = |e| AuthFileError::Io {
         path: path.into(),
         source: e,
     };
-    let now = stamp_of(&std::fs::metadata(path).map_err(io)?);
-    if let Some((stamp, parsed)) = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(path).cloned())
-        && stamp == now
+    let cached = CACHE.lock().ok().and_then(|c| c.as_ref()?.get(path).cloned());
+    if let Some((_, checked, parsed)) = &cached
+        && !fresh.is_zero()
+        && checked.elapsed() < fresh
     {
-        return Ok(parsed);
+        return Ok(parsed.clone());
     }
-    // Stat before reading: a change in between is seen at the next attempt.
-    let entries = parse(path)?;
-    let all_cram_md5 = entries
-        .iter()
-        .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()));
-    let mut by_user = HashMap::with_capacity(entries.len());
-    for (u, p) in entries {
-        by_user.entry(u).or_insert(p);
-    }
-    let parsed = Arc::new(Parsed { by_user, all_cram_md5 });
+    let checked = Instant::now();
+    let now = stamp_of(&std::fs::metadata(path).map_err(io)?);
+    let parsed = match cached {
+        Some((stamp, _, parsed)) if stamp == now => parsed,
+        _ => {
+            // Stat before reading: a change in between is seen at the next attempt.
+            let entries = parse(path)?;
+            let all_cram_md5 = entries
+                .iter()
+                .all(|(_, p)| Stored::parse(p).is_ok_and(|s| s.supports_cram_md5()));
+            let mut by_user = HashMap::with_capacity(entries.len());
+            for (u, p) in entries {
+                by_user.entry(u).or_insert(p);
+            }
+            Arc::new(Parsed { by_user, all_cram_md5 })
+        }
+    };
     if let Ok(mut c) = CACHE.lock() {
         c.get_or_insert_with(HashMap::new)
-            .insert(path.to_path_buf(), (now, parsed.clone()));
+            .insert(path.to_path_buf(), (now, checked, parsed.clone()));
     }
     Ok(parsed)
 }
@@ -150,9 +165,10 @@ impl AuthFile {
         }
     }
 
-    /// Whether every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}).
+    /// Whether every entry can answer CRAM-MD5 (cleartext or {CRAM-MD5}). Asked for
+    /// EHLO's list only, so the file's state of up to a second ago will do.
     pub fn all_support_cram_md5(&self) -> bool {
-        parse_cached(&self.path).is_ok_and(|p| p.all_cram_md5)
+        parse_within(&self.path, std::time::Duration::from_secs(1)).is_ok_and(|p| p.all_cram_md5)
     }
 }
 
@@ -261,6 +277,24 @@ mod tests {
             !AuthFile { path: p }.all_support_cram_md5(),
             "one hashed entry rules CRAM-MD5 out"
         );
+    }
+
+    #[test]
+    fn what_ehlo_offers_follows_the_file_within_a_second() {
+        let (d, p) = file("alice:one\n", 0o600);
+        let a = AuthFile { path: p.clone() };
+        assert!(a.all_support_cram_md5());
+        let hashed = super::super::scheme::hash(super::super::scheme::Scheme::Argon2id, "one").unwrap();
+        let new = d.path().join("new");
+        std::fs::write(&new, format!("alice:{hashed}\n")).unwrap();
+        std::fs::rename(&new, &p).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(!a.all_support_cram_md5());
+        // An attempt always looks at the file itself.
+        std::fs::write(&new, "alice:two\n").unwrap();
+        std::fs::rename(&new, &p).unwrap();
+        assert_eq!(a.check_password("alice", "two"), Verdict::Accepted);
+        assert!(a.all_support_cram_md5(), "the attempt refreshed what EHLO offers");
     }
 
     #[test]

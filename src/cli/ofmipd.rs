@@ -549,6 +549,8 @@ async fn accept_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut sessions = tokio::task::JoinSet::new();
+    // A listener on one address knows every connection's local address without asking.
+    let bound = l.local_addr().ok().map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
     loop {
         // Wait for a free slot before accepting: further clients wait in the backlog (as TMDA).
         let permit = tokio::select! {
@@ -568,7 +570,7 @@ async fn accept_loop(
             v4 => v4,
         };
         let (server, rx) = (server.clone(), stop.clone());
-        let local = stream.local_addr().ok().map(|a| a.ip());
+        let local = bound.or_else(|| stream.local_addr().ok().map(|a| a.ip()));
         sessions.spawn(async move {
             let peer = Peer {
                 ip: ip.to_string(),
