@@ -141,7 +141,9 @@ message is deferred (exit 75, SMTP 451), not bounced, so nothing is lost while t
         "\"localhost\"",
         "Upstream SMTP server, HOST or HOST:PORT, for MAIL_TRANSPORT \"smtp\". Each tagged copy is one \
 transaction (MAIL, RCPT and DATA pipelined when the server offers PIPELINING; HELO when it refuses EHLO); \
-tmda ofmipd keeps idle connections open for reuse for up to 30 seconds.",
+tmda ofmipd keeps idle connections open for reuse for up to 30 seconds, and under load \
+sends a message's MAIL, RCPT and DATA right behind the previous message's final dot on a \
+busy connection (RFC 2920) instead of taking another.",
     ),
     ("SMTPSSL", "False", "Use STARTTLS with the upstream SMTP server."),
     (
