@@ -659,8 +659,14 @@ pub async fn send(
                     conn = Some(c);
                     break;
                 }
-                // A pooled connection the relay had already closed: once more on a new one.
+                // A pooled (or ridden) connection the relay had already closed, or is
+                // closing (421): once more on a new one.
                 Err((Failure::Io(_), false)) if reused => {
+                    c.quit();
+                    reused = false;
+                }
+                Err((Failure::Said(r), false)) if reused && r.code == 421 => {
+                    c.quit();
                     reused = false;
                 }
                 Err((f, _)) => {
@@ -766,7 +772,10 @@ mod tests {
 
     impl Peer {
         async fn accept(listener: &tokio::net::TcpListener) -> Peer {
-            let (stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("the client did not connect")
+                .unwrap();
             let mut p = Peer { stream, buf: vec![] };
             p.say("220 relay.test ESMTP\r\n").await;
             assert!(p.until(b"\r\n").await.starts_with("EHLO "));
@@ -909,6 +918,40 @@ mod tests {
         second.until(b"\r\n.\r\n").await;
         second.say("250 B queued\r\n").await;
         b.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reused_connection_the_relay_is_closing_costs_nothing() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
+        let start = |to: &'static str| {
+            let settings = settings.clone();
+            tokio::spawn(async move {
+                let (msg, copies) = message(to);
+                send(&settings, "client.test", &msg, &copies).await
+            })
+        };
+        let a = start("a@example.com");
+        let mut first = Peer::accept(&listener).await;
+        first.until(b"DATA\r\n").await;
+        first.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        first.until(b"\r\n.\r\n").await;
+        first.say("250 A queued\r\n").await;
+        a.await.unwrap().unwrap();
+        // B gets the pooled connection, which the relay is shutting down.
+        let b = start("b@example.com");
+        first.until(b"DATA\r\n").await;
+        // Answered, not cut off: what a server says to pipelined commands while closing.
+        first
+            .say("421 4.3.2 shutting down\r\n421 4.3.2 shutting down\r\n421 4.3.2 shutting down\r\n")
+            .await;
+        let mut second = Peer::accept(&listener).await;
+        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
+        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        second.until(b"\r\n.\r\n").await;
+        second.say("250 B queued\r\n").await;
+        b.await.unwrap().unwrap();
+        assert_eq!(first.until(b"\r\n").await, "QUIT\r\n");
     }
 
     #[tokio::test]
