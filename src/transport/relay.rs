@@ -469,7 +469,11 @@ impl Slot {
     /// The first waiting rider, who inherits this slot (its transaction will offer a
     /// ride in turn).
     fn take_rider(self) -> Option<(Rider, Slot)> {
-        let rider = with_lane(&self.settings, |l| l.riders.pop_front()).flatten()?;
+        // Skipping riders that gave up waiting (their session ended).
+        let rider = with_lane(&self.settings, |l| {
+            std::iter::from_fn(|| l.riders.pop_front()).find(|r| !r.reply.is_closed())
+        })
+        .flatten()?;
         Some((rider, self))
     }
 }
@@ -882,6 +886,34 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_rider_that_gave_up_is_not_taken_along() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut peer, a, b) = two_sends(&listener).await;
+        // B's session ends while it waits (its client went away, say).
+        b.abort();
+        assert!(b.await.unwrap_err().is_cancelled());
+        peer.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        let text = peer.until(b"\r\n.\r\n").await;
+        assert!(text.ends_with("text for a@example.com\r\n.\r\n"), "{text:?}");
+        peer.say("250 A queued\r\n").await;
+        a.await.unwrap().unwrap();
+        // Nothing of B's followed A's dot, and the connection is still good for the next.
+        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
+        let c = tokio::spawn(async move {
+            let (msg, copies) = message("c@example.com");
+            send(&settings, "client.test", &msg, &copies).await
+        });
+        assert_eq!(
+            peer.until(b"DATA\r\n").await,
+            "MAIL FROM:<me-dated-1.abc@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n"
+        );
+        peer.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+        peer.until(b"\r\n.\r\n").await;
+        peer.say("250 C queued\r\n").await;
+        c.await.unwrap().unwrap();
     }
 
     #[tokio::test]
