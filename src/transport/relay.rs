@@ -787,6 +787,15 @@ mod tests {
             p
         }
 
+        /// One whole transaction, from its MAIL on, accepted; returns its commands.
+        async fn take(&mut self) -> String {
+            let commands = self.until(b"DATA\r\n").await;
+            self.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
+            self.until(b"\r\n.\r\n").await;
+            self.say("250 queued\r\n").await;
+            commands
+        }
+
         async fn say(&mut self, text: &str) {
             self.stream.write_all(text.as_bytes()).await.unwrap();
         }
@@ -818,35 +827,33 @@ mod tests {
         (msg, vec![copy])
     }
 
+    type Sending = tokio::task::JoinHandle<Result<(), InjectError>>;
+
+    /// `send` of a message to `to`, through the relay behind `listener`, on its own task.
+    fn start(listener: &tokio::net::TcpListener, to: &'static str) -> Sending {
+        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            let (msg, copies) = message(to);
+            send(&settings, "client.test", &msg, &copies).await
+        })
+    }
+
     fn riders(settings: &SmtpSettings) -> usize {
         with_lane(settings, |l| l.riders.len()).unwrap()
     }
 
     /// Starts `send` of a message to `a@example.com` and, once the relay has its
     /// commands, of one to `b@example.com`, which queues to ride behind it.
-    async fn two_sends(
-        listener: &tokio::net::TcpListener,
-    ) -> (
-        Peer,
-        tokio::task::JoinHandle<Result<(), InjectError>>,
-        tokio::task::JoinHandle<Result<(), InjectError>>,
-    ) {
+    async fn two_sends(listener: &tokio::net::TcpListener) -> (Peer, Sending, Sending) {
         let settings = super::super::test_settings(listener.local_addr().unwrap().port());
-        let start = |to: &'static str| {
-            let settings = settings.clone();
-            tokio::spawn(async move {
-                let (msg, copies) = message(to);
-                send(&settings, "client.test", &msg, &copies).await
-            })
-        };
-        let a = start("a@example.com");
+        let a = start(listener, "a@example.com");
         let mut peer = Peer::accept(listener).await;
         let commands = peer.until(b"DATA\r\n").await;
         assert_eq!(
             commands,
             "MAIL FROM:<me-dated-1.abc@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n"
         );
-        let b = start("b@example.com");
+        let b = start(listener, "b@example.com");
         for _ in 0..500 {
             if riders(&settings) == 1 {
                 break;
@@ -901,18 +908,11 @@ mod tests {
         peer.say("250 A queued\r\n").await;
         a.await.unwrap().unwrap();
         // Nothing of B's followed A's dot, and the connection is still good for the next.
-        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
-        let c = tokio::spawn(async move {
-            let (msg, copies) = message("c@example.com");
-            send(&settings, "client.test", &msg, &copies).await
-        });
+        let c = start(&listener, "c@example.com");
         assert_eq!(
-            peer.until(b"DATA\r\n").await,
+            peer.take().await,
             "MAIL FROM:<me-dated-1.abc@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n"
         );
-        peer.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
-        peer.until(b"\r\n.\r\n").await;
-        peer.say("250 C queued\r\n").await;
         c.await.unwrap().unwrap();
     }
 
@@ -927,10 +927,7 @@ mod tests {
         let err = a.await.unwrap().unwrap_err().to_string();
         assert!(err.contains("451 4.3.0 try later"), "{err}");
         let mut second = Peer::accept(&listener).await;
-        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
-        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
-        assert!(second.until(b"\r\n.\r\n").await.contains("text for b@example.com"));
-        second.say("250 B queued\r\n").await;
+        assert!(second.take().await.contains("RCPT TO:<b@example.com>"));
         b.await.unwrap().unwrap();
         // The first connection ended without B's text.
         assert_eq!(peer.until(b"\r\n").await, "QUIT\r\n");
@@ -945,43 +942,26 @@ mod tests {
             .await;
         assert!(a.await.unwrap().unwrap_err().to_string().contains("550 5.1.1"));
         let mut second = Peer::accept(&listener).await;
-        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
-        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
-        second.until(b"\r\n.\r\n").await;
-        second.say("250 B queued\r\n").await;
+        assert!(second.take().await.contains("RCPT TO:<b@example.com>"));
         b.await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn a_reused_connection_the_relay_is_closing_costs_nothing() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let settings = super::super::test_settings(listener.local_addr().unwrap().port());
-        let start = |to: &'static str| {
-            let settings = settings.clone();
-            tokio::spawn(async move {
-                let (msg, copies) = message(to);
-                send(&settings, "client.test", &msg, &copies).await
-            })
-        };
-        let a = start("a@example.com");
+        let a = start(&listener, "a@example.com");
         let mut first = Peer::accept(&listener).await;
-        first.until(b"DATA\r\n").await;
-        first.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
-        first.until(b"\r\n.\r\n").await;
-        first.say("250 A queued\r\n").await;
+        first.take().await;
         a.await.unwrap().unwrap();
         // B gets the pooled connection, which the relay is shutting down.
-        let b = start("b@example.com");
+        let b = start(&listener, "b@example.com");
         first.until(b"DATA\r\n").await;
         // Answered, not cut off: what a server says to pipelined commands while closing.
         first
             .say("421 4.3.2 shutting down\r\n421 4.3.2 shutting down\r\n421 4.3.2 shutting down\r\n")
             .await;
         let mut second = Peer::accept(&listener).await;
-        assert!(second.until(b"DATA\r\n").await.contains("RCPT TO:<b@example.com>"));
-        second.say("250 ok\r\n250 ok\r\n354 go\r\n").await;
-        second.until(b"\r\n.\r\n").await;
-        second.say("250 B queued\r\n").await;
+        assert!(second.take().await.contains("RCPT TO:<b@example.com>"));
         b.await.unwrap().unwrap();
         assert_eq!(first.until(b"\r\n").await, "QUIT\r\n");
     }

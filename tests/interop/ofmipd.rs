@@ -648,17 +648,38 @@ fn tcpserver_one_session_with_starttls() {
     );
 }
 
-#[test]
-fn concurrent_clients_share_relay_connections_with_a_real_postfix_smtpd() {
-    // Eight clients at once: messages ride behind each other on the relay connections
-    // (the next one's MAIL, RCPT and DATA right after the previous final dot). Postfix
-    // must see every one, once, with its own text and a valid tag.
+/// ofmipd relaying to a real Postfix smtpd (plain, PIPELINING, SMTPUTF8 on), which
+/// passes the copies on to smtp-sink. Fields drop in order: ofmipd first.
+struct ViaPostfix {
+    o: Ofmipd,
+    home: std::path::PathBuf,
+    _pfx: Postfix,
+    sink: SmtpSink,
+    _tmp: tempfile::TempDir,
+}
+
+fn via_postfix() -> ViaPostfix {
     let tmp = shared_tempdir();
     let sink = SmtpSink::start(tmp.path());
     let (_ca, cert, key) = test_certificates(tmp.path());
     let pfx = Postfix::start(tmp.path(), &cert, &key, sink.port);
     let home = ofmipd_home(tmp.path(), pfx.port, "");
     let o = Ofmipd::start(&home, &[]);
+    ViaPostfix {
+        o,
+        home,
+        _pfx: pfx,
+        sink,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn concurrent_clients_share_relay_connections_with_a_real_postfix_smtpd() {
+    // Eight clients at once: messages ride behind each other on the relay connections
+    // (the next one's MAIL, RCPT and DATA right after the previous final dot). Postfix
+    // must see every one, once, with its own text and a valid tag.
+    let ViaPostfix { o, home, sink, .. } = &via_postfix();
     let port = o.port;
     let clients: Vec<_> = (0..8)
         .map(|c| {
@@ -684,7 +705,7 @@ fn concurrent_clients_share_relay_connections_with_a_real_postfix_smtpd() {
         assert_eq!(header(&s.message, "Subject").as_deref(), Some(rcpt));
         let body = s.message.split_once("\n\n").map(|(_, b)| b.trim_end());
         assert_eq!(body, Some(format!("text for {rcpt}").as_str()), "{:?}", s.message);
-        assert_tag_verifies(s.mail_from.trim_matches(['<', '>']), None, &home);
+        assert_tag_verifies(s.mail_from.trim_matches(['<', '>']), None, home);
     }
     let mut rcpts: Vec<&str> = got.iter().map(|s| s.rcpt_to.as_str()).collect();
     rcpts.sort();
@@ -694,14 +715,7 @@ fn concurrent_clients_share_relay_connections_with_a_real_postfix_smtpd() {
 
 #[test]
 fn relays_through_a_real_postfix_smtpd() {
-    // ofmipd's relay client against Postfix's smtpd (plain, PIPELINING, SMTPUTF8 on),
-    // which passes the copies on to smtp-sink.
-    let tmp = shared_tempdir();
-    let sink = SmtpSink::start(tmp.path());
-    let (_ca, cert, key) = test_certificates(tmp.path());
-    let pfx = Postfix::start(tmp.path(), &cert, &key, sink.port);
-    let home = ofmipd_home(tmp.path(), pfx.port, "");
-    let o = Ofmipd::start(&home, &[]);
+    let ViaPostfix { o, home, sink, .. } = &via_postfix();
     let send = |script: &str| {
         let script = format!(
             "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.login('alice', 'wonderland')\n{script}\ns.quit()\n",
@@ -721,7 +735,7 @@ fn relays_through_a_real_postfix_smtpd() {
             env.starts_with("alice-dated-") && env.ends_with("@example.org"),
             "{env}"
         );
-        assert_tag_verifies(env, None, &home);
+        assert_tag_verifies(env, None, home);
         assert_eq!(header(&s.message, "From").unwrap(), format!("Alice <{env}>"));
         // Postfix's Received field on top of ours.
         assert!(s.message.contains("(Postfix) with ESMTP id"), "{}", s.message);
