@@ -356,7 +356,8 @@ impl Postfix {
                  inet_protocols = ipv4\nmyhostname = pfx.localdomain\nmydestination =\nmynetworks = 127.0.0.0/8\n\
                  relayhost = [127.0.0.1]:{relay_port}\nmaillog_file = {b}/maillog\nmaillog_file_prefixes = {b}\n\
                  smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
-                 smtpd_relay_restrictions = permit_mynetworks, reject\nalias_maps =\nalias_database =\n",
+                 smtpd_relay_restrictions = permit_mynetworks, reject\nalias_maps =\nalias_database =\n\
+                 smtpd_forbid_unauth_pipelining = yes\nsmtpd_data_restrictions = reject_unauth_pipelining\n",
                 cert.display(),
                 key.display()
             ),
