@@ -8,32 +8,16 @@
 #
 #   BIN_A=old/tmda BIN_B=target/release/tmda benches/relay-ab.sh
 #   ARGS_A="--threads 1" ARGS_B="--threads 2" ROUNDS=6 benches/relay-ab.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v smtp-sink >/dev/null || { echo "benches/relay-ab.sh: smtp-sink is required (scripts/deps.sh)" >&2; exit 69; }
-cargo build --release --locked -q
-cargo bench --locked --bench relay --no-run -q 2>/dev/null
-load=$(ls -t target/release/deps/relay-* | grep -v '\.d$' | head -1)
-bin_a=${BIN_A:-$PWD/target/release/tmda}
+# shellcheck source=benches/relay-rig.sh
+. "$(dirname "$0")/relay-rig.sh"
+bin_a=${BIN_A:-$bin}
 bin_b=${BIN_B:-$bin_a}
 clients=${CLIENTS:-10}
-work=$(mktemp -d); chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-sink=$(port); pa=$(port); pb=$(port)
-u=(); [ "$(id -u)" -eq 0 ] && u=(-u nobody)
-smtp-sink "${u[@]}" -c 127.0.0.1:$sink 2000 >/dev/null 2>&1 & pids+=($!)
-mkdir -p "$work/home/.tmda"
-printf "USERNAME='bench'\nHOSTNAME='example.com'\nMAIL_TRANSPORT='smtp'\nSMTPHOST='127.0.0.1:$sink'\n" > "$work/home/.tmda/config"
-HOME=$work/home GLOBAL_TMDARC=/none "$bin_a" keygen --install -b
-printf 'bench:bench\n' > "$work/home/.tmda/tofmipd"; chmod 600 "$work/home/.tmda/tofmipd"
-run=(); if [ "$(id -u)" -eq 0 ]; then chown -R nobody "$work/home"; run=(setpriv --reuid=nobody --regid=nogroup --clear-groups); fi
+pa=$(port); pb=$(port)
 # shellcheck disable=SC2086 # ARGS_A/ARGS_B are option lists
-HOME=$work/home GLOBAL_TMDARC=/none "${run[@]}" "$bin_a" ofmipd -f -p 127.0.0.1:$pa -C 100 --hostname bench ${ARGS_A:-} & a_pid=$!; pids+=($a_pid)
+start_ofmipd "$bin_a" "$pa" -C 100 ${ARGS_A:-}; a_pid=$started
 # shellcheck disable=SC2086
-HOME=$work/home GLOBAL_TMDARC=/none "${run[@]}" "$bin_b" ofmipd -f -p 127.0.0.1:$pb -C 100 --hostname bench ${ARGS_B:-} & b_pid=$!; pids+=($b_pid)
+start_ofmipd "$bin_b" "$pb" -C 100 ${ARGS_B:-}; b_pid=$started
 sleep 1
 for p in $pa $pb; do "$load" --port $p --clients $clients --messages 100 --auth bench:bench >/dev/null; done
 rate() { "$load" "$@" | sed 's/.*=> \([0-9]*\) msg.*/\1/'; }
