@@ -433,9 +433,12 @@ struct Lane {
     riders: VecDeque<Rider>,
 }
 
+/// Lanes are never removed (one per relay and login a server uses), so a lane's
+/// index names it for good.
 static LANES: Mutex<Vec<Lane>> = Mutex::new(Vec::new());
 
-fn with_lane<T>(settings: &SmtpSettings, f: impl FnOnce(&mut Lane) -> T) -> Option<T> {
+/// `f` on the lane for `settings` (made if new), and the lane's index.
+fn with_lane<T>(settings: &SmtpSettings, f: impl FnOnce(&mut Lane) -> T) -> Option<(usize, T)> {
     let mut lanes = LANES.lock().ok()?;
     let i = match lanes.iter().position(|l| l.settings == *settings) {
         Some(i) => i,
@@ -448,29 +451,31 @@ fn with_lane<T>(settings: &SmtpSettings, f: impl FnOnce(&mut Lane) -> T) -> Opti
             lanes.len() - 1
         }
     };
-    Some(f(&mut lanes[i]))
+    Some((i, f(&mut lanes[i])))
+}
+
+fn with_lane_at<T>(i: usize, f: impl FnOnce(&mut Lane) -> T) -> Option<T> {
+    LANES.lock().ok()?.get_mut(i).map(f)
 }
 
 /// A promise that a transaction will offer a ride: taken before its commands go
 /// out, kept until its DATA go-ahead (or its failure). Dropping it without a rider
 /// sends away riders that no remaining transaction will take.
 struct Slot {
-    settings: SmtpSettings,
+    lane: usize,
 }
 
 impl Slot {
     fn new(settings: &SmtpSettings) -> Option<Slot> {
-        with_lane(settings, |l| l.coming += 1)?;
-        Some(Slot {
-            settings: settings.clone(),
-        })
+        let (lane, ()) = with_lane(settings, |l| l.coming += 1)?;
+        Some(Slot { lane })
     }
 
     /// The first waiting rider, who inherits this slot (its transaction will offer a
     /// ride in turn).
     fn take_rider(self) -> Option<(Rider, Slot)> {
         // Skipping riders that gave up waiting (their session ended).
-        let rider = with_lane(&self.settings, |l| {
+        let rider = with_lane_at(self.lane, |l| {
             std::iter::from_fn(|| l.riders.pop_front()).find(|r| !r.reply.is_closed())
         })
         .flatten()?;
@@ -480,7 +485,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let extra = with_lane(&self.settings, |l| {
+        let extra = with_lane_at(self.lane, |l| {
             l.coming = l.coming.saturating_sub(1);
             let keep = l.riders.len().min(l.coming);
             l.riders.split_off(keep)
@@ -499,17 +504,15 @@ async fn ride(settings: &SmtpSettings, envelope: &Envelope) -> Option<(Conn, Slo
         return None;
     }
     let (tx, rx) = oneshot::channel();
-    let rider = Rider {
-        commands: envelope.commands.clone(),
-        reply: tx,
-    };
-    let joined = with_lane(settings, |l| {
-        if l.riders.len() < l.coming {
-            l.riders.push_back(rider);
-            true
-        } else {
-            false
+    let (_, joined) = with_lane(settings, |l| {
+        let room = l.riders.len() < l.coming;
+        if room {
+            l.riders.push_back(Rider {
+                commands: envelope.commands.clone(),
+                reply: tx,
+            });
         }
+        room
     })?;
     if !joined {
         return None;
@@ -839,7 +842,7 @@ mod tests {
     }
 
     fn riders(settings: &SmtpSettings) -> usize {
-        with_lane(settings, |l| l.riders.len()).unwrap()
+        with_lane(settings, |l| l.riders.len()).unwrap().1
     }
 
     /// Starts `send` of a message to `a@example.com` and, once the relay has its
