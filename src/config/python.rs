@@ -168,6 +168,13 @@ impl Token {
     }
 }
 
+/// Brackets deeper than this are refused (TMDA's configs use two or three).
+const MAX_NESTING: usize = 64;
+
+/// Bytes of values one file may build (copies, concatenation, repetition, formatting).
+/// Far above any real configuration; it stops `X = X * 4096` from exhausting memory.
+const MAX_BUILT: usize = 64 << 20;
+
 const HINT_DATA_ONLY: &str = "tmda reads configuration files as data and never runs them: only `NAME = value` assignments, `os.environ[\"NAME\"] = value` and `import` lines are allowed";
 
 struct Lexer<'a> {
@@ -320,7 +327,19 @@ impl<'a> Lexer<'a> {
                         self.bump();
                     }
                     match op {
-                        "(" | "[" | "{" => self.depth += 1,
+                        "(" | "[" | "{" => {
+                            self.depth += 1;
+                            // Evaluation recurses once per bracket: bound it so a pathological
+                            // file is an error, not a stack overflow.
+                            if self.depth > MAX_NESTING {
+                                return Err(self.err(
+                                    line,
+                                    col,
+                                    format!("brackets nested more than {MAX_NESTING} deep"),
+                                    None,
+                                ));
+                            }
+                        }
                         ")" | "]" | "}" => {
                             if self.depth == 0 {
                                 return Err(self.err(line, col, format!("unmatched '{op}'"), None));
@@ -503,6 +522,8 @@ struct Eval<'a> {
     pos: usize,
     ns: &'a mut Namespace,
     path: &'a Path,
+    /// Bytes of values built so far (see [`MAX_BUILT`]).
+    built: usize,
 }
 
 type R<T> = Result<T, ConfigError>;
@@ -558,6 +579,24 @@ impl<'a> Eval<'a> {
             let t = self.peek().clone();
             Err(self.unexpected(&t, &format!("'{op}'")))
         }
+    }
+
+    /// Count a value this file built (or copied) against [`MAX_BUILT`].
+    fn built(&mut self, v: Value, t: &Token) -> R<Value> {
+        self.reserve(v.footprint(), t)?;
+        Ok(v)
+    }
+
+    fn reserve(&mut self, bytes: usize, t: &Token) -> R<()> {
+        self.built = self.built.saturating_add(bytes);
+        if self.built > MAX_BUILT {
+            return Err(self.err_at(
+                t,
+                format!("the values built here pass {} MiB", MAX_BUILT >> 20),
+                Some("a configuration holds settings; this one keeps copying or repeating values"),
+            ));
+        }
+        Ok(())
     }
 
     fn run(&mut self) -> R<()> {
@@ -663,6 +702,7 @@ impl<'a> Eval<'a> {
                 };
                 let rhs = self.expr_list()?;
                 let value = self.add(old, rhs, &op)?;
+                let value = self.built(value, &op)?;
                 self.ns.set(&name, value, origin);
                 Ok(())
             }
@@ -701,6 +741,7 @@ impl<'a> Eval<'a> {
                 } else {
                     self.sub(v, rhs, &op)?
                 };
+                v = self.built(v, &op)?;
             } else if matches!(self.peek().tok, Tok::Op("==" | "!=" | "<" | ">" | "/" | "**")) {
                 let t = self.peek().clone();
                 return Err(self.err_at(
@@ -729,26 +770,36 @@ impl<'a> Eval<'a> {
             } else {
                 self.mul(v, rhs, &op)?
             };
+            v = self.built(v, &op)?;
         }
         Ok(v)
     }
 
     fn unary(&mut self) -> R<Value> {
-        if self.is_op("-") || self.is_op("+") {
-            let op = self.next();
-            let v = self.unary()?;
-            return match (v, op.tok == Tok::Op("-")) {
-                (Value::Int(i), true) => Ok(Value::Int(-i)),
-                (Value::Float(f), true) => Ok(Value::Float(-f)),
-                (v @ (Value::Int(_) | Value::Float(_)), false) => Ok(v),
-                (v, _) => Err(self.err_at(
-                    &op,
-                    format!("bad operand type for unary {}: {}", op.describe(), v.type_name()),
-                    None,
-                )),
+        // Prefix signs in a loop, not by recursion: `- - - ... 1` cannot overflow the stack.
+        let mut signs = vec![];
+        while self.is_op("-") || self.is_op("+") {
+            signs.push(self.next());
+        }
+        let mut v = self.postfix()?;
+        for op in signs.iter().rev() {
+            v = match (v, op.tok == Tok::Op("-")) {
+                (Value::Int(i), true) => Value::Int(
+                    i.checked_neg()
+                        .ok_or_else(|| self.err_at(op, "number too large", None))?,
+                ),
+                (Value::Float(f), true) => Value::Float(-f),
+                (v @ (Value::Int(_) | Value::Float(_)), false) => v,
+                (v, _) => {
+                    return Err(self.err_at(
+                        op,
+                        format!("bad operand type for unary {}: {}", op.describe(), v.type_name()),
+                        None,
+                    ));
+                }
             };
         }
-        self.postfix()
+        Ok(v)
     }
 
     fn postfix(&mut self) -> R<Value> {
@@ -759,6 +810,7 @@ impl<'a> Eval<'a> {
                 let key = self.expr()?;
                 self.expect_op("]")?;
                 v = self.index(v, key, &open)?;
+                v = self.built(v, &open)?;
             } else if self.is_op(".") && matches!(self.peek_at(1), Tok::Name(_)) && self.peek_at(2) == &Tok::Op("(") {
                 self.next();
                 let name_tok = self.next();
@@ -767,6 +819,7 @@ impl<'a> Eval<'a> {
                 };
                 let args = self.call_args()?;
                 v = self.method(v, &method, args, &name_tok)?;
+                v = self.built(v, &name_tok)?;
             } else {
                 return Ok(v);
             }
@@ -833,10 +886,14 @@ impl<'a> Eval<'a> {
             Tok::Name(n) if n == "os" => self.os_expr(&t),
             Tok::Name(n) if self.is_op("(") => {
                 let args = self.call_args()?;
-                self.builtin(&n, args, &t)
+                let v = self.builtin(&n, args, &t)?;
+                self.built(v, &t)
             }
             Tok::Name(n) => match self.ns.get(&n) {
-                Some(v) => Ok(v.clone()),
+                Some(v) => {
+                    let v = v.clone();
+                    self.built(v, &t)
+                }
                 None => Err(self.err_at(
                     &t,
                     format!("name '{n}' is not defined"),
@@ -1047,7 +1104,7 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn mul(&self, a: Value, b: Value, t: &Token) -> R<Value> {
+    fn mul(&mut self, a: Value, b: Value, t: &Token) -> R<Value> {
         match (a, b) {
             (Value::Int(x), Value::Int(y)) => Ok(Value::Int(
                 x.checked_mul(y)
@@ -1056,6 +1113,8 @@ impl<'a> Eval<'a> {
             (Value::Float(x), Value::Float(y)) => Ok(Value::Float(x * y)),
             (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => Ok(Value::Float(x as f64 * y)),
             (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) if (0..=4096).contains(&n) => {
+                // Counted before it is built: the repetition is what could exhaust memory.
+                self.reserve(s.len() * n as usize, t)?;
                 Ok(Value::Str(s.repeat(n as usize)))
             }
             (a, b) => Err(self.err_at(
@@ -1135,7 +1194,14 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
         out: vec![],
     };
     let toks = lexer.run()?;
-    Eval { toks, pos: 0, ns, path }.run()
+    Eval {
+        toks,
+        pos: 0,
+        ns,
+        path,
+        built: 0,
+    }
+    .run()
 }
 
 #[cfg(test)]
@@ -1332,5 +1398,33 @@ mod tests {
         }
         // The data-only hint is given where code was attempted.
         assert!(err("import os\nos.system('x')").contains("never runs them"));
+    }
+
+    #[test]
+    fn pathological_files_are_errors_not_crashes() {
+        // Each of these overflowed the stack or exhausted memory before the limits.
+        let deep = format!("X = {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(
+            err(&deep).starts_with("cfg:1:69: brackets nested more than 64 deep"),
+            "{}",
+            err(&deep)
+        );
+        let signs = format!("X = {}1", "-".repeat(200_000));
+        assert_eq!(val(&signs, "X"), Value::Int(1));
+        let repeat = "X = 'a' * 4096\nX = X * 4096\nX = X * 4096";
+        assert!(
+            err(repeat).starts_with("cfg:3:7: the values built here pass 64 MiB"),
+            "{}",
+            err(repeat)
+        );
+        let doubling = format!("X = 'a' * 4096{}", "\nX = X + X".repeat(40));
+        assert!(err(&doubling).contains("the values built here pass 64 MiB"));
+        let copies = format!("S = 'a' * 4096 * 1\nS = S * 256\nX = [{}]", "S, ".repeat(100));
+        assert!(err(&copies).starts_with("cfg:3:"), "{}", err(&copies));
+        assert!(err("X = -9223372036854775807 - 1\nY = -X").starts_with("cfg:2:5: number too large"));
+        // Ordinary nesting and sizes are untouched.
+        let nested = format!("X = {}1{}", "[".repeat(60), "]".repeat(60));
+        run(&nested);
+        run("S = 'x' * 4096\nT = S * 1000\nU = T + T");
     }
 }

@@ -50,6 +50,17 @@ impl Value {
         }
     }
 
+    /// Roughly the bytes this value occupies, contents included (for the parser's limit).
+    pub fn footprint(&self) -> usize {
+        let own = std::mem::size_of::<Value>();
+        match self {
+            Value::Str(s) => own + s.len(),
+            Value::List(v) | Value::Tuple(v) => own + v.iter().map(Value::footprint).sum::<usize>(),
+            Value::Dict(d) => own + d.iter().map(|(k, v)| k.footprint() + v.footprint()).sum::<usize>(),
+            _ => own,
+        }
+    }
+
     /// Python `str(value)`.
     pub fn py_str(&self) -> String {
         match self {

@@ -25,6 +25,8 @@ fn u32_at(f: &File, pos: u64) -> io::Result<(u32, u32)> {
 /// Look `key` up; `Ok(Some(data))` when present.
 pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let f = File::open(path)?;
+    // A corrupt file must not make us allocate what its lengths claim.
+    let file_len = f.metadata()?.len();
     let h = hash(key);
     let (table, slots) = u32_at(&f, (h % 256) as u64 * 8)?;
     if slots == 0 {
@@ -32,8 +34,8 @@ pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
     }
     let start = (h >> 8) % slots;
     for i in 0..slots {
-        let slot = (start + i) % slots;
-        let (sh, rec) = u32_at(&f, table as u64 + slot as u64 * 8)?;
+        let slot = (start as u64 + i as u64) % slots as u64;
+        let (sh, rec) = u32_at(&f, table as u64 + slot * 8)?;
         if rec == 0 {
             return Ok(None);
         }
@@ -47,6 +49,12 @@ pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         let mut k = vec![0u8; klen as usize];
         f.read_exact_at(&mut k, rec as u64 + 8)?;
         if k == key {
+            if rec as u64 + 8 + klen as u64 + dlen as u64 > file_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt cdb: a record runs past the end of the file",
+                ));
+            }
             let mut d = vec![0u8; dlen as usize];
             f.read_exact_at(&mut d, rec as u64 + 8 + klen as u64)?;
             return Ok(Some(d));
@@ -119,5 +127,47 @@ mod tests {
             assert!(lookup(&p, k.as_bytes()).unwrap().is_some(), "{k}");
         }
         assert!(lookup(&d.path().join("missing"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_corrupt_length_is_an_error_not_a_huge_allocation() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.cdb");
+        build(&p, &[(b"k@x", b"v")]).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        // The only record starts right after the 2048-byte header: claim 4 GB of data.
+        bytes[2052..2056].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let e = lookup(&p, b"k@x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    }
+
+    #[test]
+    fn damaged_files_never_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.cdb");
+        let keys: Vec<String> = (0..40).map(|i| format!("u{i}@example.com")).collect();
+        let recs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_bytes(), &b"tag"[..])).collect();
+        build(&p, &recs).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..300 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + round % 8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed % bytes.len() as u64) as usize;
+                bytes[at] = (seed >> 32) as u8;
+            }
+            if round % 5 == 0 {
+                bytes.truncate((seed % bytes.len() as u64) as usize);
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            for k in keys.iter().step_by(7) {
+                // Found, not found or an error: all fine, as long as it returns.
+                let _ = lookup(&p, k.as_bytes());
+            }
+        }
     }
 }

@@ -143,9 +143,36 @@ fn find_word<'t>(text: &'t str, word: &str) -> Option<(&'t str, &'t str)> {
     None
 }
 
+/// Characters one line's macro expansion may produce or copy. Macros that use each other
+/// several times grow exponentially; this bounds a filter's work, which TMDA did not.
+const MAX_EXPANSION: usize = 1 << 20;
+
+/// Macros used inside macros inside macros...: real filters nest two or three.
+const MAX_MACRO_NESTING: usize = 32;
+
 fn expand_macros(text: &str, macros: &[Macro]) -> Result<String, String> {
+    let mut budget = MAX_EXPANSION;
+    let mut active = vec![false; macros.len()];
+    expand_within(text, macros, &mut active, 0, &mut budget)
+}
+
+/// Expand every macro not `active` (being expanded further out) in `text`, in the
+/// order they were defined; a macro's definition is expanded with it made active.
+fn expand_within(
+    text: &str,
+    macros: &[Macro],
+    active: &mut [bool],
+    depth: usize,
+    budget: &mut usize,
+) -> Result<String, String> {
+    if depth > MAX_MACRO_NESTING {
+        return Err(format!("macros nested more than {MAX_MACRO_NESTING} deep"));
+    }
     let mut text = text.to_string();
     for (i, m) in macros.iter().enumerate() {
+        if active[i] {
+            continue;
+        }
         let mut rhs = std::mem::take(&mut text);
         while !rhs.is_empty() {
             let Some((lhs, after)) = m.find(&rhs) else {
@@ -155,14 +182,15 @@ fn expand_macros(text: &str, macros: &[Macro]) -> Result<String, String> {
             text.push_str(lhs);
             let (args, after) = m.args(after)?;
             let def = m.expand(&args)?;
+            // Every expansion costs at least one unit, so empty ones cannot fan out for free.
+            *budget = budget
+                .checked_sub(def.len() + 1)
+                .ok_or_else(|| format!("macros expand this line beyond {MAX_EXPANSION} characters"))?;
             // Other macros may appear in the definition; this one may not (no loops).
-            let others: Vec<Macro> = macros
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, m)| m.clone())
-                .collect();
-            text.push_str(&expand_macros(&def, &others)?);
+            active[i] = true;
+            let expanded = expand_within(&def, macros, active, depth + 1, budget);
+            active[i] = false;
+            text.push_str(&expanded?);
             rhs = after.to_string();
         }
     }
@@ -682,6 +710,34 @@ mod tests {
         assert_eq!(f.rules[0].pattern, "x@y");
         let f = parse("macro SELF to SELF bare\nSELF\n");
         assert_eq!(f.rules[0].pattern, "SELF");
+    }
+
+    #[test]
+    fn macro_expansion_is_bounded() {
+        // Eight uses per level, eleven levels: 8^11 expansions, which ran for ever.
+        let mut text = String::from("macro M0 to a@b dated\n");
+        for i in 1..12 {
+            text.push_str(&format!("macro M{i} {}\n", format!("M{} ", i - 1).repeat(8)));
+        }
+        text.push_str("M11\n");
+        assert_eq!(
+            errors(&text),
+            ["f:13: macros expand this line beyond 1048576 characters"]
+        );
+        // A chain of a thousand macros would have recursed a thousand deep.
+        let mut text = String::from("macro M0 to a@b dated\n");
+        for i in 1..1000 {
+            text.push_str(&format!("macro M{i} M{}\n", i - 1));
+        }
+        text.push_str("M999\n");
+        assert_eq!(errors(&text), ["f:1001: macros nested more than 32 deep"]);
+        // Ten levels, as deep as anyone writes them, still work.
+        let mut text = String::from("macro M0 to a@b dated\n");
+        for i in 1..10 {
+            text.push_str(&format!("macro M{i} M{}\n", i - 1));
+        }
+        text.push_str("M9\n");
+        assert_eq!(parse(&text).rules[0].pattern, "a@b");
     }
 
     #[test]
