@@ -313,6 +313,7 @@ impl<'a> Injector<'a> {
                 )));
             }
             let a = Action::parse(words[0]).map_err(|e| InjectError::Action(format!("X-TMDA: {e}")))?;
+            refuse_shell_from_header(&a, "X-TMDA")?;
             override_actions = Some((Actions::single_from(a), format!("X-TMDA: {x}")));
             header.remove_all("x-tmda");
         }
@@ -330,6 +331,7 @@ impl<'a> Injector<'a> {
                     ));
                 }
                 let a = Action::parse(word).map_err(|e| InjectError::Action(format!("Subject: X-TMDA: {e}")))?;
+                refuse_shell_from_header(&a, "Subject: X-TMDA")?;
                 override_actions = Some((Actions::single_from(a), format!("X-TMDA: {word}")));
                 header.set("Subject", rest);
             }
@@ -739,6 +741,22 @@ pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
         };
         f.write_all(format!("{sep}{}\n", address.trim()).as_bytes())
             .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// A message's own header must not choose a command to run: it travels with the message
+/// (a bounced or resent message, or one another user submitted to a personal-mode
+/// ofmipd). TMDA ran `X-TMDA: shell=...` as the user; only the filter file may.
+fn refuse_shell_from_header(action: &Action, whence: &str) -> Result<(), InjectError> {
+    if let Action::Cookie {
+        cookie: Cookie::Shell, ..
+    } = action
+    {
+        return Err(InjectError::Action(format!(
+            "{whence}: shell= actions are refused in a message header (the message would choose the command); \
+             put the rule in your outgoing filter"
+        )));
     }
     Ok(())
 }

@@ -294,6 +294,37 @@ fn x_tmda_in_subject() {
 }
 
 #[test]
+fn a_message_header_cannot_choose_a_shell_command() {
+    // A bounced message, or one another user submitted, carries its own X-TMDA header.
+    let s = setup(
+        "X_TMDA_IN_SUBJECT = True",
+        "to a@x.org tag from shell=\"echo shell@x\"\n",
+    );
+    let marker = s.path("ran");
+    for msg in [
+        MSG.replace(
+            "Subject: hi\n",
+            &format!("X-TMDA: shell=touch${{IFS}}{}\n", marker.display()),
+        ),
+        MSG.replace(
+            "Subject: hi",
+            &format!("Subject: X-TMDA shell=touch${{IFS}}{} hi", marker.display()),
+        ),
+    ] {
+        let e = s.run(&msg, &Options::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("shell= actions are refused in a message header"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code() as u8, 65);
+    }
+    assert!(!marker.exists(), "the header's command ran");
+    // The filter's own shell= rule still runs.
+    let sent = s.send(MSG);
+    assert_eq!(sent[0].0, "shell@x");
+}
+
+#[test]
 fn date_and_message_id() {
     let s = setup("", "");
     let bare = "From: jason@example.com\nTo: a@x.org\n\nb\n";

@@ -215,7 +215,9 @@ fn imap_string(s: &str) -> (String, Option<String>) {
 
 fn line<R: BufRead>(r: &mut R) -> Result<String, String> {
     let mut l = String::new();
-    match r.read_line(&mut l) {
+    // Read at most one byte past the limit: a server that never ends its line cannot
+    // make us buffer without bound.
+    match r.by_ref().take(64 * 1024 + 1).read_line(&mut l) {
         Ok(0) => Err("connection closed".into()),
         Ok(_) if l.len() > 64 * 1024 => Err("response too long".into()),
         Ok(_) => Ok(l.trim_end().to_string()),

@@ -315,6 +315,10 @@ removed from the next recipient's copy, as TMDA did.\n\
 .IP \\(bu 2\nAn empty message, a message without recipients, an X\\-TMDA value that is not one action, an unknown \
 action and an action name in capitals that TMDA silently treated as bare are errors (or, for capitals, work) instead of \
 a crash, a dropped message or an untagged address.\n\
+.IP \\(bu 2\nAn X\\-TMDA header (or X\\-TMDA in the Subject) asking for a shell= action is refused: the header \
+travels with the message, so a message someone sent you and you bounce or resend, or one submitted by another user of \
+a personal\\-mode ofmipd, would choose a command to run as you (TMDA ran it, and evaluated python= actions from the \
+header too). shell= in your outgoing filter works as before.\n\
 .IP \\(bu 2\nIn list files (to\\-file, from\\-file) the whole rest of an entry's line is its action, not only its \
 second word. \\-autocdb and \\-autodbm are accepted and the text file is read directly (the result is the same).\n\
 .IP \\(bu 2\nSMTP relaying verifies the server certificate (SMTPSSL_VERIFY, SMTPSSL_CAFILE), can use implicit TLS \
