@@ -1,4 +1,5 @@
-//! The one integration-test binary: runs the real `tmda` executable.
+//! The one integration-test binary: runs the real `tmda` executable, and (`robustness`)
+//! feeds the library generated input.
 //!
 //! Hermetic: every test gets its own temporary HOME, no network, no root.
 
@@ -14,4 +15,5 @@ mod keygen;
 mod multicall;
 mod ofmipd;
 mod passwd;
+mod robustness;
 mod sendmail;

@@ -86,6 +86,8 @@ pub enum AddressError {
     NoAt(String),
     #[error("{0:?} has an empty local part or domain")]
     Empty(String),
+    #[error("a keyword address needs a keyword (an empty one never verifies, in TMDA either)")]
+    EmptyKeyword,
 }
 
 /// Why a tagged address does not verify. The texts are TMDA's, which scripts parse.
@@ -185,6 +187,9 @@ impl Tagger {
     /// A keyword address. The keyword is lower-cased first: checking lower-cases the
     /// whole address, so a mixed-case keyword could never verify.
     pub fn keyword(&self, base: &str, keyword: &str) -> Result<String, AddressError> {
+        if keyword.is_empty() {
+            return Err(AddressError::EmptyKeyword);
+        }
         let cookie = tag::keyword_cookie(&self.key, self.hmac_bytes, &keyword.to_lowercase(), &self.delimiter);
         self.build(base, Kind::Keyword, &cookie)
     }
@@ -334,6 +339,8 @@ mod tests {
         );
         assert!(matches!(t.dated("nodomain", NOW, 1), Err(AddressError::NoAt(_))));
         assert!(matches!(t.dated("@x", NOW, 1), Err(AddressError::Empty(_))));
+        // TMDA rejects an empty keyword when checking, so none is made.
+        assert!(matches!(t.keyword("a@x", ""), Err(AddressError::EmptyKeyword)));
     }
 
     #[test]

@@ -114,7 +114,8 @@ impl Macro {
                 for (p, arg) in self.params.iter().zip(args) {
                     let plen = p.chars().count();
                     let candidate: String = def[i..(i + plen).min(def.len())].iter().collect();
-                    let ends = i + plen == def.len() || !is_word(def[i + plen]);
+                    // The parameter must end a word (or the definition); it may not run past it.
+                    let ends = def.get(i + plen).is_none_or(|c| !is_word(*c));
                     if candidate.eq_ignore_ascii_case(p) && ends {
                         out.push_str(arg);
                         i += plen;
@@ -315,12 +316,12 @@ impl Parser<'_> {
     }
 
     fn rule(&mut self, path: &Path, line: usize, text: &str) -> Result<(), String> {
-        if text.len() >= 5 && text[..5].eq_ignore_ascii_case("macro") {
+        if text.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("macro")) {
             return self.define_macro(&text[5..]);
         }
         let text = expand_macros(text, &self.macros)?;
         let text = self.interpolate(&text)?;
-        if text.len() >= 7 && text.is_char_boundary(7) && text[..7].eq_ignore_ascii_case("include") {
+        if text.get(..7).is_some_and(|w| w.eq_ignore_ascii_case("include")) {
             return self.include(&text[7..], &text);
         }
         let rule = parse_rule(&text, path, line)?;
@@ -710,6 +711,16 @@ mod tests {
         assert_eq!(f.rules[0].pattern, "x@y");
         let f = parse("macro SELF to SELF bare\nSELF\n");
         assert_eq!(f.rules[0].pattern, "SELF");
+    }
+
+    #[test]
+    fn inputs_that_panicked() {
+        // A parameter name longer than the rest of the definition.
+        let f = parse("macro M(abc) to ab\nM(x) dated\n");
+        assert_eq!(f.rules[0].pattern, "ab");
+        // A multi-byte character where "macro" or "include" would end.
+        assert_eq!(errors("LIS\u{e9}S kw=lists\n").len(), 1);
+        assert_eq!(errors("includ\u{e9} x\n").len(), 1);
     }
 
     #[test]
