@@ -246,6 +246,8 @@ impl<'a> Injector<'a> {
                 base.header.clone()
             };
             let mut copy = self.copy_for(&base, header, msg, rcpt)?;
+            envelope_address("recipient", &copy.recipient)?;
+            envelope_address("sender", &copy.sender)?;
             copy.utf8 = opts.smtputf8 || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
             copies.push(copy);
         }
@@ -741,6 +743,18 @@ pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
         };
         f.write_all(format!("{sep}{}\n", address.trim()).as_bytes())
             .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// An envelope address goes into an SMTP command (or a program's arguments): a control
+/// character there (a CR taken from a header, say) could end the command early and
+/// smuggle in another, so such an address is refused before anything is sent.
+fn envelope_address(role: &str, address: &str) -> Result<(), InjectError> {
+    if address.chars().any(char::is_control) {
+        return Err(InjectError::Action(format!(
+            "envelope {role} {address:?} contains a control character"
+        )));
     }
     Ok(())
 }

@@ -325,6 +325,24 @@ fn a_message_header_cannot_choose_a_shell_command() {
 }
 
 #[test]
+fn an_address_with_a_control_character_is_refused_before_anything_is_sent() {
+    // A bare CR from a header would end the relay's RCPT command early.
+    let s = setup("", "");
+    for msg in [
+        "From: jason@example.com\nTo: \"a\rRCPT TO:<evil@x>\"@x.org\n\nb\n",
+        "From: \"j\rx\"@example.com\nTo: a@x.org\n\nb\n",
+    ] {
+        let mut stub = Stub::default();
+        let m = Message::read_from(msg.as_bytes()).unwrap();
+        let e = Injector::new(&s.config, &s.filter, NOW)
+            .inject(&m, &Options::default(), &mut stub)
+            .unwrap_err();
+        assert!(e.to_string().contains("contains a control character"), "{msg:?}: {e}");
+        assert!(stub.sent.is_empty());
+    }
+}
+
+#[test]
 fn date_and_message_id() {
     let s = setup("", "");
     let bare = "From: jason@example.com\nTo: a@x.org\n\nb\n";

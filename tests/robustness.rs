@@ -509,6 +509,8 @@ fn header_value(rng: &mut Rng) -> String {
         "@",
         "group: d@example.org;",
         "\n ",
+        "\r",
+        "\nBcc: injected@example.net",
         "x",
     ];
     (0..rng.below(8)).map(|_| *rng.pick(&pieces)).collect()
@@ -596,7 +598,7 @@ fn generated_messages_are_tagged_into_well_formed_headers() {
             for copy in copies {
                 planned += 1;
                 assert!(!copy.recipient.is_empty(), "{ctx}");
-                assert!(!copy.recipient.contains(['\r', '\n']), "{ctx}");
+                assert!(!copy.recipient.contains(['\r', '\n']), "{ctx} {:?}", copy.recipient);
                 assert!(!copy.sender.contains(['\r', '\n']), "{ctx}");
                 assert_well_formed(&copy.header, &ctx);
             }

@@ -142,9 +142,15 @@ impl Header {
     }
 
     fn render(&self, name: &str, value: &str) -> Field {
+        // A field name is printable ASCII without ':' (RFC 5322 section 2.2); anything
+        // else (from a config or filter) would end the field early or start another.
+        let name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_graphic() && c != ':' { c } else { '-' })
+            .collect();
         Field {
-            name: name.to_string(),
-            raw: fold(name, value, self.eol),
+            raw: fold(&name, value, self.eol),
+            name,
         }
     }
 
@@ -199,7 +205,9 @@ impl Header {
 }
 
 /// Render `Name: value` folded at white space so lines stay within 78 columns where
-/// possible (a word longer than that stays whole rather than being broken).
+/// possible (a word longer than that stays whole rather than being broken). A CR or LF
+/// in the value is white space like any other, so a value can never add a field of its
+/// own (a display name given as "Jason\nBcc: x" stays inside the From field).
 pub fn fold(name: &str, value: &str, eol: Eol) -> Vec<u8> {
     const LIMIT: usize = 78;
     let mut out = String::with_capacity(name.len() + value.len() + 8);
@@ -207,7 +215,7 @@ pub fn fold(name: &str, value: &str, eol: Eol) -> Vec<u8> {
     out.push(':');
     let mut col = out.len();
     let mut first = true;
-    for word in value.split([' ', '\t']).filter(|w| !w.is_empty()) {
+    for word in value.split([' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
         if !first && col + 1 + word.len() > LIMIT {
             out.push_str(std::str::from_utf8(eol.as_bytes()).unwrap());
             col = 0;
@@ -265,6 +273,18 @@ mod tests {
         assert_eq!(unfolded, format!("X-Long: {}\n", long.trim()));
         let huge = "x".repeat(100);
         assert_eq!(fold("A", &huge, Eol::CrLf), format!("A: {huge}\r\n").into_bytes());
+    }
+
+    #[test]
+    fn a_value_or_name_cannot_add_a_field() {
+        let mut h = header("To: a@x\n");
+        h.set("From", "\"Jason\nBcc: evil@x\" <j@x>");
+        h.append("X-A\r\nBcc", "v\rBcc: evil@x");
+        let text = String::from_utf8(h.to_bytes()).unwrap();
+        assert_eq!(
+            text,
+            "To: a@x\nFrom: \"Jason Bcc: evil@x\" <j@x>\nX-A--Bcc: v Bcc: evil@x\n"
+        );
     }
 
     #[test]
