@@ -642,3 +642,128 @@ fn made_addresses_verify_and_junk_does_not() {
         assert!(t.verify(&a, None, now + 6 * 86400).is_err(), "case {case}: {a}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Everything else that parses text
+
+/// Text made of the characters these parsers treat specially, plus some that no one does.
+fn any_text(rng: &mut Rng, max_len: usize) -> String {
+    const PIECES: &[&str] = &[
+        "a",
+        "Z",
+        "0",
+        "9",
+        " ",
+        "\t",
+        "\r",
+        "\n",
+        "\r\n",
+        "\0",
+        "\u{7f}",
+        "@",
+        ".",
+        ",",
+        ";",
+        ":",
+        "<",
+        ">",
+        "\"",
+        "'",
+        "\\",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "=",
+        "?",
+        "*",
+        "-",
+        "+",
+        "/",
+        "$",
+        "%",
+        "#",
+        "~",
+        "é",
+        "\u{1f600}",
+        "\u{feff}",
+        "=?utf-8?b?",
+        "?=",
+        "://",
+        "imap",
+        "ldap",
+        "{CRAM-MD5}",
+        "{SHA512-CRYPT}",
+        "$6$",
+        "{ARGON2ID}",
+        "$argon2id$",
+        "[section]",
+        "d",
+        "w",
+        "m",
+        "y",
+        "h",
+    ];
+    let n = rng.below(max_len + 1);
+    (0..n).map(|_| *rng.pick(PIECES)).collect()
+}
+
+#[test]
+fn every_other_parser_takes_any_text() {
+    use tmda::auth::{remote::Remote, scheme::Stored};
+    use tmda::interval::Interval;
+    use tmda::message::address::{encode_words, formataddr, getaddresses, parseaddr};
+    use tmda::message::{Eol, Header};
+
+    let mut rng = Rng(7);
+    for case in 0..5_000 {
+        let a = any_text(&mut rng, 30);
+        let b = any_text(&mut rng, 30);
+        let ctx = format!("case {case}: {a:?} {b:?}");
+
+        let _ = getaddresses(&[&a, &b]);
+        let (name, addr) = parseaddr(&a);
+        let formatted = formataddr(&name, &addr);
+        // However odd the name, it stays inside the one field it is written into.
+        let mut one = Header::new(Eol::Lf);
+        one.set("From", &formatted);
+        let field = String::from_utf8(one.to_bytes()).unwrap();
+        assert!(field.starts_with("From:"), "{ctx}: {field:?}");
+        assert!(
+            field.split_terminator('\n').skip(1).all(|l| l.starts_with(' ')) && !field.contains('\r'),
+            "{ctx}: {field:?}"
+        );
+        for word in encode_words(&b).split(' ') {
+            assert!(word.len() <= 75 && word.is_ascii(), "{ctx}: {word:?}");
+        }
+
+        let _ = Interval::parse(&a);
+        let _ = Remote::parse(&a);
+        if let Ok(stored) = Stored::parse(&a) {
+            // Only cheap schemes here: a generated argon2 or crypt string is not checked.
+            if stored.is_cheap() {
+                let _ = stored.verify(&b);
+                let _ = stored.cram_md5(b.as_bytes());
+            }
+        }
+
+        let mut ns = Namespace::with_builtins();
+        let _ = tmda::config::ini::exec(&format!("[tmda]\n{a}\n{b}\n"), Path::new("ini"), &mut ns);
+
+        // A header block of arbitrary lines: reading, changing and writing it back out.
+        let text = format!("{a}\n{b}\n");
+        let lines: Vec<&[u8]> = text.as_bytes().split_inclusive(|&c| c == b'\n').collect();
+        let mut h = Header::from_lines(lines, Eol::Lf);
+        let _ = (h.get(&a), h.get_all("to"), h.get_source(&b), h.names());
+        h.set("Subject", &b);
+        h.append(&a, &b);
+        h.remove_all("to");
+        let out = h.to_bytes();
+        assert!(out.is_empty() || out.ends_with(b"\n"), "{ctx}");
+
+        let msg = format!("{a}\n{b}\n\n{a}");
+        let _ = Message::from_vec(msg.into_bytes());
+    }
+}
