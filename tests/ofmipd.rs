@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::util::fake_smtp::{FakeSmtp, Policy};
 use crate::util::{KEY, TestEnv};
 
-fn as_nobody(cmd: &mut Command, env: &TestEnv) {
+pub(crate) fn as_nobody(cmd: &mut Command, env: &TestEnv) {
     if unsafe { libc::geteuid() } == 0 {
         use std::os::unix::process::CommandExt;
         let a = tmda::delivery::Account::lookup("nobody").unwrap();
@@ -31,7 +31,7 @@ fn as_nobody(cmd: &mut Command, env: &TestEnv) {
     }
 }
 
-fn setup(upstream: u16) -> TestEnv {
+pub(crate) fn setup(upstream: u16) -> TestEnv {
     let env = TestEnv::new();
     env.write_config(&format!(
         "USERNAME = 'alice'\nHOSTNAME = 'first.example'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{upstream}'\n"

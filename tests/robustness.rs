@@ -767,3 +767,118 @@ fn every_other_parser_takes_any_text() {
         let _ = Message::from_vec(msg.into_bytes());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The real daemon, one session on standard input
+
+/// A client stream: mostly a sensible dialogue, with junk, overlong and unterminated
+/// lines, bare line endings and smuggling attempts mixed in.
+fn client_stream(rng: &mut Rng) -> Vec<u8> {
+    let mut out = vec![];
+    if rng.chance(70) {
+        out.extend_from_slice(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n");
+    }
+    for _ in 0..rng.below(30) {
+        let piece: Vec<u8> = match rng.below(16) {
+            0 => b"EHLO c\r\n".to_vec(),
+            1 => b"HELO c\r\n".to_vec(),
+            2 | 3 => b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n".to_vec(),
+            4 if rng.chance(20) => b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n".to_vec(),
+            5 => b"MAIL FROM:<a@example.com>\r\n".to_vec(),
+            6 => b"RCPT TO:<x@example.org>\r\n".to_vec(),
+            7 | 8 => {
+                let mut d = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<x@example.org>\r\nDATA\r\n".to_vec();
+                if rng.chance(70) {
+                    // Well-formed text, dot-stuffed lines included.
+                    for _ in 0..rng.below(6) {
+                        d.extend(rng.bytes_from(b"Subject: x..abc", 20));
+                        d.extend_from_slice(b"\r\n");
+                    }
+                } else {
+                    d.extend(rng.bytes_from(b"Subject: x\r\n\r\n.\n.\r\n\rabc", 80));
+                }
+                d.extend_from_slice(if rng.chance(80) { b"\r\n.\r\n" } else { b"\n.\n" });
+                d
+            }
+            9 => b"RSET\r\nNOOP\r\n".to_vec(),
+            10 => b"STARTTLS\r\n".to_vec(),
+            11 => {
+                let mut l = rng.bytes_from(b"AB: <>@\x00\xff\x7f\r\n", 40);
+                l.extend_from_slice(b"\r\n");
+                l
+            }
+            12 => vec![b'x'; 400 + rng.below(3000)],
+            13 => b"MAIL FROM:<a@example.com>\nRCPT TO:<y@example.org>\n".to_vec(),
+            14 if rng.chance(10) => b"QUIT\r\n".to_vec(),
+            _ => b"*\r\n".to_vec(),
+        };
+        out.extend(piece);
+    }
+    out
+}
+
+#[test]
+fn one_session_ofmipd_takes_generated_streams() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let up = crate::util::fake_smtp::FakeSmtp::start(crate::util::fake_smtp::Policy::default());
+    let env = crate::ofmipd::setup(up.port);
+    let mut rng = Rng(8);
+    let mut accepted_total = 0;
+    for case in 0..40 {
+        let stream = client_stream(&mut rng);
+        let before = up.transactions().len();
+        let mut cmd = env.std_tmda();
+        cmd.args(["ofmipd", "-1", "--hostname", "mx.test", "--timeout", "10"])
+            .env("TCPREMOTEIP", "192.0.2.7");
+        crate::ofmipd::as_nobody(&mut cmd, &env);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        // The session may close first (QUIT, too many errors): a broken pipe is fine.
+        let _ = input.write_all(&stream);
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ctx = format!("case {case}: {:?}", String::from_utf8_lossy(&stream));
+        assert!(!stderr.contains("panicked"), "{ctx}\n{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{ctx}\n{stderr}");
+        assert!(stdout.starts_with("220 mx.test ESMTP"), "{ctx}\n{stdout}");
+        for line in stdout.split_inclusive('\n') {
+            let b = line.as_bytes();
+            assert!(
+                line.ends_with("\r\n")
+                    && b.len() >= 5
+                    && b[..3].iter().all(u8::is_ascii_digit)
+                    && matches!(b[3], b' ' | b'-'),
+                "{ctx}: bad reply line {line:?}"
+            );
+        }
+        let relayed = up.transactions()[before..].to_vec();
+        let accepted = stdout.matches("250 2.0.0 Ok: message accepted").count();
+        accepted_total += accepted;
+        assert!(
+            relayed.len() >= accepted,
+            "{ctx}: {accepted} accepted, {} relayed",
+            relayed.len()
+        );
+        if !stdout.contains("\r\n235 ") {
+            assert!(relayed.is_empty(), "{ctx}: relayed without AUTH");
+        }
+        for t in &relayed {
+            let bare = t.data.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+                || t.data.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
+            assert!(!bare, "{ctx}: bare line ending relayed");
+        }
+    }
+    assert!(
+        accepted_total >= 10,
+        "too few messages made it through ({accepted_total})"
+    );
+}

@@ -13,7 +13,7 @@ mod generated;
 mod inject;
 mod keygen;
 mod multicall;
-mod ofmipd;
+pub(crate) mod ofmipd;
 mod passwd;
 mod robustness;
 mod sendmail;
