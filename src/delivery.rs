@@ -534,10 +534,10 @@ fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message) -> Ready {
     if async_relay(&prepared.config) && msg.in_memory() {
         let planned = injector(&prepared, now).plan(&msg, &options(env));
         return match planned {
-            Ok(copies) => Ready::Send(Box::new(Outgoing {
+            Ok(plan) => Ready::Send(Box::new(Outgoing {
                 prepared: prepared.clone(),
                 msg,
-                copies,
+                plan,
             })),
             Err(e) => Ready::Done(outcome_of(&e)),
         };
@@ -579,13 +579,13 @@ pub enum BlockingJob {
 pub struct Outgoing {
     prepared: Arc<Prepared>,
     msg: Message,
-    copies: Vec<crate::inject::PlannedCopy>,
+    plan: crate::inject::Plan,
 }
 
 impl Outgoing {
     pub async fn send(self) -> DeliveryOutcome {
         let smtp = &self.prepared.config.smtp;
-        match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.copies).await {
+        match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.plan).await {
             Ok(()) => DeliveryOutcome::Accepted,
             Err(e) => outcome_of(&e),
         }
@@ -628,7 +628,7 @@ impl Delivery {
         let planned = injector.plan(&msg, &options(env));
         drop(injector);
         match planned {
-            Ok(copies) => Route::Ready(Ready::Send(Box::new(Outgoing { prepared, msg, copies }))),
+            Ok(plan) => Route::Ready(Ready::Send(Box::new(Outgoing { prepared, msg, plan }))),
             Err(InjectError::WouldBlock) => Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg))),
             Err(e) => Route::Ready(Ready::Done(outcome_of(&e))),
         }

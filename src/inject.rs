@@ -27,7 +27,7 @@ use crate::config::{Config, ConfigError, FollowupLists, HeaderStyle};
 use crate::error::Sysexit;
 use crate::filter::{Action, Actions, Cookie, Filter, MatchError};
 use crate::interval::Interval;
-use crate::key::KeyError;
+use crate::key::{CryptKey, KeyError};
 use crate::message::address::{formataddr, getaddresses, parseaddr};
 use crate::message::{Header, LineEndings, Message};
 use crate::transport::{Copy, DeliveryError, Transport};
@@ -104,30 +104,107 @@ impl InjectError {
 /// Each copy that was handed off: (envelope sender, recipient).
 pub type Report = Vec<(String, String)>;
 
-/// One copy, decided and rewritten, ready to be handed to a transport.
+/// One copy, decided: its envelope and the fields its header gets. The header itself is
+/// rendered by [`Plan::render`] when the copy is sent, so a message to a thousand
+/// recipients holds one header, not a thousand.
 #[derive(Debug, Clone)]
 pub struct PlannedCopy {
     /// Envelope sender; empty for the null sender.
     pub sender: String,
     pub recipient: String,
-    /// The rewritten header block, including the blank line that ends it.
-    pub header: Vec<u8>,
     /// The copy needs SMTPUTF8 (the client asked for it, or an address is not ASCII).
     pub utf8: bool,
-    /// The LOGFILE_OUTGOING entry, written just before the copy is sent.
-    log_entry: Option<String>,
+    /// From (or Resent-From) and Mail-Followup-To: set before the fingerprint is taken.
+    tagged: Vec<(String, String)>,
+    /// Fields the filter's `tag` rules set, last of all.
+    custom: Vec<(String, String)>,
+    /// How the copy's action was chosen, for LOGFILE_OUTGOING.
+    log_action: String,
 }
 
-#[cfg(test)]
-impl PlannedCopy {
-    /// A copy as the relay clients' unit tests need it.
-    pub(crate) fn for_test(sender: &str, recipient: &str, header: &[u8]) -> PlannedCopy {
-        PlannedCopy {
-            sender: sender.into(),
-            recipient: recipient.into(),
-            header: header.to_vec(),
-            utf8: false,
-            log_entry: None,
+/// Every copy of one message, decided, with what rendering their headers needs.
+#[derive(Debug)]
+pub struct Plan {
+    pub copies: Vec<PlannedCopy>,
+    /// The message's header after the changes made once per message.
+    header: Header,
+    /// ADDED_HEADERS_CLIENT, sorted, and PURGED_HEADERS_CLIENT.
+    added: Vec<(String, String)>,
+    purged: Vec<String>,
+    /// FINGERPRINT's names, and the key that signs them (None when not configured).
+    fingerprint: Option<(Vec<String>, CryptKey)>,
+    /// LOGFILE_OUTGOING is set: render its entries (dated `now`).
+    log: bool,
+    now: u64,
+}
+
+/// A copy's header block (ending with its blank line) and LOGFILE_OUTGOING entry.
+#[derive(Debug)]
+pub struct Rendered {
+    pub header: Vec<u8>,
+    pub log_entry: Option<String>,
+}
+
+impl Plan {
+    /// The header of `copy`: the message's header with the copy's fields set, signed,
+    /// added to and purged as the configuration says.
+    pub fn render(&self, copy: &PlannedCopy, msg: &Message) -> Result<Rendered, InjectError> {
+        let mut h = self.header.clone();
+        for (k, v) in &copy.tagged {
+            h.set(k, v);
+        }
+        if let Some((names, key)) = &self.fingerprint {
+            add_fingerprint(&mut h, msg, names, key)?;
+        }
+        for (k, v) in &self.added {
+            h.set(k, v);
+        }
+        for name in &self.purged {
+            h.remove_all(name);
+        }
+        for (k, v) in &copy.custom {
+            h.set(k, v);
+        }
+        let log_entry = self.log.then(|| {
+            log_entry(
+                self.now,
+                &h,
+                &copy.sender,
+                &copy.recipient,
+                &copy.log_action,
+                msg.size(),
+            )
+        });
+        let mut header = h.to_bytes();
+        header.extend_from_slice(h.eol.as_bytes());
+        Ok(Rendered { header, log_entry })
+    }
+
+    /// A plan of copies that all get `header` unchanged (the relay client's unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(copies: &[(&str, &str)], header: &[u8]) -> Plan {
+        let lines: Vec<&[u8]> = header
+            .split_inclusive(|&b| b == b'\n')
+            .take_while(|l| *l != b"\n" && *l != b"\r\n")
+            .collect();
+        Plan {
+            copies: copies
+                .iter()
+                .map(|(sender, recipient)| PlannedCopy {
+                    sender: sender.to_string(),
+                    recipient: recipient.to_string(),
+                    utf8: false,
+                    tagged: vec![],
+                    custom: vec![],
+                    log_action: String::new(),
+                })
+                .collect(),
+            header: Header::from_lines(lines, crate::message::Eol::Lf),
+            added: vec![],
+            purged: vec![],
+            fingerprint: None,
+            log: false,
+            now: 0,
         }
     }
 }
@@ -207,12 +284,13 @@ impl<'a> Injector<'a> {
         let plan = self.plan(msg, opts)?;
         let mut report: Report = vec![];
         let result = (|| {
-            for planned in &plan {
-                self.write_log(planned)?;
+            for planned in &plan.copies {
+                let rendered = plan.render(planned, msg)?;
+                self.write_log(&rendered)?;
                 let copy = Copy {
                     sender: &planned.sender,
                     recipient: &planned.recipient,
-                    header: &planned.header,
+                    header: &rendered.header,
                     message: msg,
                     utf8: planned.utf8,
                 };
@@ -229,34 +307,44 @@ impl<'a> Injector<'a> {
         result.map(|_| report)
     }
 
-    /// Decide and rewrite every copy without sending any: a problem with one recipient's
-    /// rule stops the message before anything left (TMDA would have sent the earlier ones).
-    pub fn plan(&self, msg: &Message, opts: &Options) -> Result<Vec<PlannedCopy>, InjectError> {
+    /// Decide every copy without sending any: a problem with one recipient's rule stops
+    /// the message before anything left (TMDA would have sent the earlier ones).
+    pub fn plan(&self, msg: &Message, opts: &Options) -> Result<Plan, InjectError> {
         if self.inline && self.config.logfile_outgoing.is_some() {
             return Err(InjectError::WouldBlock);
         }
+        let cfg = self.config;
         let mut base = self.prepare(msg, opts)?;
         let recipients = std::mem::take(&mut base.recipients);
         let mut copies = Vec::with_capacity(recipients.len());
-        for (i, rcpt) in recipients.iter().enumerate() {
-            // Each copy starts from the base header; the last one may have it.
-            let header = if i + 1 == recipients.len() {
-                std::mem::take(&mut base.header)
-            } else {
-                base.header.clone()
-            };
-            let mut copy = self.copy_for(&base, header, msg, rcpt)?;
+        for rcpt in &recipients {
+            let mut copy = self.decide(&base, rcpt)?;
             envelope_address("recipient", &copy.recipient)?;
             envelope_address("sender", &copy.sender)?;
             copy.utf8 = opts.smtputf8 || !copy.sender.is_ascii() || !copy.recipient.is_ascii();
             copies.push(copy);
         }
-        Ok(copies)
+        let fingerprint = if cfg.fingerprint.is_empty() {
+            None
+        } else {
+            Some((cfg.fingerprint.clone(), self.tagger()?.key.clone()))
+        };
+        let mut added = cfg.added_headers_client.clone();
+        added.sort();
+        Ok(Plan {
+            copies,
+            header: base.header,
+            added,
+            purged: cfg.purged_headers_client.clone(),
+            fingerprint,
+            log: cfg.logfile_outgoing.is_some(),
+            now: self.now,
+        })
     }
 
     /// LOGFILE_OUTGOING: append the copy's entry (under a lock, as writers may be many).
-    fn write_log(&self, planned: &PlannedCopy) -> Result<(), InjectError> {
-        let (Some(path), Some(entry)) = (&self.config.logfile_outgoing, &planned.log_entry) else {
+    fn write_log(&self, rendered: &Rendered) -> Result<(), InjectError> {
+        let (Some(path), Some(entry)) = (&self.config.logfile_outgoing, &rendered.log_entry) else {
             return Ok(());
         };
         let f = open_locked(path, false)?;
@@ -412,7 +500,9 @@ impl<'a> Injector<'a> {
     }
 
     /// The envelope sender and header block (with its terminating blank line) for one recipient.
-    fn copy_for(&self, base: &Base, mut h: Header, msg: &Message, rcpt: &str) -> Result<PlannedCopy, InjectError> {
+    /// One recipient's copy: its rule's actions turned into addresses and field values
+    /// (running a shell= command or appending to BARE_APPEND here, once).
+    fn decide(&self, base: &Base, rcpt: &str) -> Result<PlannedCopy, InjectError> {
         let cfg = self.config;
         let (actions, log_action) = match &base.override_actions {
             Some((a, log)) => (a.clone(), log.clone()),
@@ -443,29 +533,18 @@ impl<'a> Injector<'a> {
             HeaderStyle::Address => addr.to_string(),
             HeaderStyle::Angles => formataddr(&base.fullname, addr),
         };
-        if base.resending {
-            h.set("Resent-From", &style(&resent_from, cfg.message_from_style));
+        let mut tagged = vec![if base.resending {
+            ("Resent-From".to_string(), style(&resent_from, cfg.message_from_style))
         } else {
-            h.set("From", &style(&magic_from, cfg.message_from_style));
-        }
-        let mft = h.get_all("mail-followup-to");
+            ("From".to_string(), style(&magic_from, cfg.message_from_style))
+        }];
+        let mft = base.header.get_all("mail-followup-to");
         if !mft.is_empty() {
-            let tagged: Vec<String> = getaddresses(&mft)
+            let tagged_mft: Vec<String> = getaddresses(&mft)
                 .into_iter()
                 .map(|(_, a)| if a == base.from_address { magic_from.clone() } else { a })
                 .collect();
-            h.set("Mail-Followup-To", &tagged.join(", "));
-        }
-        if !cfg.fingerprint.is_empty() {
-            self.add_fingerprint(&mut h, msg)?;
-        }
-        let mut added = cfg.added_headers_client.clone();
-        added.sort();
-        for (k, v) in &added {
-            h.set(k, v);
-        }
-        for name in &cfg.purged_headers_client {
-            h.remove_all(name);
+            tagged.push(("Mail-Followup-To".to_string(), tagged_mft.join(", ")));
         }
         let mut custom: Vec<(String, String)> = vec![];
         for (name, action) in &actions.0 {
@@ -483,21 +562,13 @@ impl<'a> Injector<'a> {
             custom.push((capwords(name), value));
         }
         custom.sort();
-        for (k, v) in &custom {
-            h.set(k, v);
-        }
-        let log_entry = cfg
-            .logfile_outgoing
-            .is_some()
-            .then(|| self.log_entry(&h, &envelope, rcpt, &log_action, msg.size()));
-        let mut bytes = h.to_bytes();
-        bytes.extend_from_slice(h.eol.as_bytes());
         Ok(PlannedCopy {
             sender: envelope,
             recipient: rcpt.to_string(),
-            header: bytes,
             utf8: false,
-            log_entry,
+            tagged,
+            custom,
+            log_action,
         })
     }
 
@@ -615,69 +686,69 @@ impl<'a> Injector<'a> {
         }
         Ok(text)
     }
+}
 
-    fn add_fingerprint(&self, h: &mut Header, msg: &Message) -> Result<(), InjectError> {
-        let t = self.tagger()?;
-        let mut fp = tag::Fingerprint::new(&t.key);
-        let mut any = false;
-        for name in &self.config.fingerprint {
-            if name == "body" {
-                // Python read the message as text: the body with universal newlines.
-                let mut le = LineEndings::default();
-                let mut buf = Vec::new();
-                let mut nonempty = false;
-                msg.for_each_body_chunk(|c| {
-                    buf.clear();
-                    le.to_lf(c, &mut buf);
-                    nonempty |= !buf.is_empty();
-                    fp.update(&buf);
-                    Ok(())
-                })
-                .map_err(|e| InjectError::Io {
-                    path: "message spool".into(),
-                    source: e,
-                })?;
+/// X-TMDA-Fingerprint: the named fields' values (and "body") signed with `key`.
+fn add_fingerprint(h: &mut Header, msg: &Message, names: &[String], key: &CryptKey) -> Result<(), InjectError> {
+    let mut fp = tag::Fingerprint::new(key);
+    let mut any = false;
+    for name in names {
+        if name == "body" {
+            // Python read the message as text: the body with universal newlines.
+            let mut le = LineEndings::default();
+            let mut buf = Vec::new();
+            let mut nonempty = false;
+            msg.for_each_body_chunk(|c| {
                 buf.clear();
-                le.finish(&mut buf, false);
+                le.to_lf(c, &mut buf);
+                nonempty |= !buf.is_empty();
                 fp.update(&buf);
-                any |= nonempty;
-            } else if let Some(v) = h.get_source(name).filter(|v| !v.is_empty()) {
-                fp.update(v.as_bytes());
-                any = true;
-            }
+                Ok(())
+            })
+            .map_err(|e| InjectError::Io {
+                path: "message spool".into(),
+                source: e,
+            })?;
+            buf.clear();
+            le.finish(&mut buf, false);
+            fp.update(&buf);
+            any |= nonempty;
+        } else if let Some(v) = h.get_source(name).filter(|v| !v.is_empty()) {
+            fp.update(v.as_bytes());
+            any = true;
         }
-        if any {
-            h.set("X-TMDA-Fingerprint", &fp.finish());
-        }
-        Ok(())
     }
+    if any {
+        h.set("X-TMDA-Fingerprint", &fp.finish());
+    }
+    Ok(())
+}
 
-    /// TMDA's LOGFILE_OUTGOING entry for one copy.
-    fn log_entry(&self, h: &Header, envelope: &str, rcpt: &str, action: &str, size: u64) -> String {
-        let mut entry = String::new();
-        let mut line = |name: &str, value: &str| entry.push_str(&format!("{name:>4}: {value}\n"));
-        line("Date", &crate::clock::rfc2822(self.now));
-        if let Some(x) = h.get("x-primary-address") {
-            line("XPri", &x);
-        }
-        let from = h.get("from").unwrap_or_default();
-        if !envelope.is_empty() && parseaddr(&from).1 != envelope {
-            line("Sndr", envelope);
-        }
-        if !from.is_empty() {
-            line("From", &from);
-        }
-        if let Some(r) = h.get("reply-to") {
-            line("Rept", &r);
-        }
-        line("To", rcpt);
-        line("Subj", &h.get("subject").unwrap_or_else(|| "None".into()));
-        let size = format!("({size})");
-        let pad = 72usize.saturating_sub(action.chars().count() + size.len());
-        line("Actn", &format!("{action}{}{size}", " ".repeat(pad)));
-        entry.push('\n');
-        entry
+/// TMDA's LOGFILE_OUTGOING entry for one copy.
+fn log_entry(now: u64, h: &Header, envelope: &str, rcpt: &str, action: &str, size: u64) -> String {
+    let mut entry = String::new();
+    let mut line = |name: &str, value: &str| entry.push_str(&format!("{name:>4}: {value}\n"));
+    line("Date", &crate::clock::rfc2822(now));
+    if let Some(x) = h.get("x-primary-address") {
+        line("XPri", &x);
     }
+    let from = h.get("from").unwrap_or_default();
+    if !envelope.is_empty() && parseaddr(&from).1 != envelope {
+        line("Sndr", envelope);
+    }
+    if !from.is_empty() {
+        line("From", &from);
+    }
+    if let Some(r) = h.get("reply-to") {
+        line("Rept", &r);
+    }
+    line("To", rcpt);
+    line("Subj", &h.get("subject").unwrap_or_else(|| "None".into()));
+    let size = format!("({size})");
+    let pad = 72usize.saturating_sub(action.chars().count() + size.len());
+    line("Actn", &format!("{action}{}{size}", " ".repeat(pad)));
+    entry.push('\n');
+    entry
 }
 
 /// The first white-space separated word and the rest after the white space that follows it.

@@ -594,13 +594,13 @@ fn generated_messages_are_tagged_into_well_formed_headers() {
         text.push_str("\nbody line\n.\n");
         let msg = Message::from_vec(text.clone().into_bytes()).unwrap();
         let ctx = format!("case {case}:\n{text}");
-        if let Ok(copies) = inj.plan(&msg, &Options::default()) {
-            for copy in copies {
+        if let Ok(plan) = inj.plan(&msg, &Options::default()) {
+            for copy in &plan.copies {
                 planned += 1;
                 assert!(!copy.recipient.is_empty(), "{ctx}");
                 assert!(!copy.recipient.contains(['\r', '\n']), "{ctx} {:?}", copy.recipient);
                 assert!(!copy.sender.contains(['\r', '\n']), "{ctx}");
-                assert_well_formed(&copy.header, &ctx);
+                assert_well_formed(&plan.render(copy, &msg).unwrap().header, &ctx);
             }
         }
     }

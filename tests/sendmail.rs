@@ -610,3 +610,40 @@ fn smtputf8_asked_for_by_ofmipd_in_global_mode() {
         }
     }
 }
+
+/// `cmd` run to completion with `stdin`: its exit status and peak resident set in kB.
+fn run_measured(mut cmd: std::process::Command, stdin: &[u8]) -> (i32, i64) {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in for this one child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+#[test]
+fn many_recipients_hold_one_header_at_a_time() {
+    // 300 copies of a 400 KB header: 120 MB if every copy's header were built up front.
+    let server = FakeSmtp::start(Policy::default());
+    let env = smtp_env(server.port, "");
+    let mut msg = String::from("From: testuser@testsite.com\nSubject: big header\n");
+    for _ in 0..400 {
+        msg.push_str(&format!("X-Pad: {}\n", "p".repeat(1000)));
+    }
+    msg.push_str("\nbody\n");
+    let rcpts: Vec<String> = (0..300).map(|i| format!("r{i}@x.org")).collect();
+    let mut cmd = env.std_tmda();
+    cmd.arg("sendmail").args(&rcpts);
+    let (code, peak_kb) = run_measured(cmd, msg.as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(server.transactions().len(), 300);
+    assert!(peak_kb < 48 * 1024, "tmda sendmail peaked at {peak_kb} kB");
+}

@@ -398,9 +398,9 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
     if crate::delivery::async_relay(&config) && msg.in_memory() {
         // A plain SMTP relay gets the same client as ofmipd's (HELO fallback included).
-        let copies = injector.plan(&msg, &opts)?;
+        let plan = injector.plan(&msg, &opts)?;
         super::current_thread_runtime()?.block_on(async {
-            let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &copies).await;
+            let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &plan).await;
             crate::transport::relay::close_pool();
             sent
         })?;

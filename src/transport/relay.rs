@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use super::DeliveryError;
 use super::smtp::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
 use crate::config::{SmtpSettings, SmtpTls};
-use crate::inject::{InjectError, PlannedCopy};
+use crate::inject::{InjectError, Plan, PlannedCopy};
 use crate::message::{LineEndings, Message};
 
 /// Whether this client can talk to the relay (TLS relays go through lettre).
@@ -251,7 +251,7 @@ impl Conn {
         envelope: &Envelope,
         sent: bool,
         slot: Option<Slot>,
-        copy: &PlannedCopy,
+        header: &[u8],
         body: &Body,
     ) -> Result<(), (Failure, bool)> {
         let early = |f: Failure| (f, false);
@@ -285,8 +285,8 @@ impl Conn {
         }
         // From here on the relay may have taken the message even if we see no reply.
         let late = |f: Failure| (f, true);
-        let mut crlf = Vec::with_capacity(copy.header.len() + copy.header.len() / 16 + 64);
-        LineEndings::default().to_crlf(&copy.header, &mut crlf);
+        let mut crlf = Vec::with_capacity(header.len() + header.len() / 16 + 64);
+        LineEndings::default().to_crlf(header, &mut crlf);
         let head = stuffed(crlf);
         let rider = slot.and_then(Slot::take_rider);
         let next: &[u8] = rider.as_ref().map_or(b"", |(r, _)| r.commands.as_bytes());
@@ -390,7 +390,7 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn of(copy: &PlannedCopy, body: &Body) -> Result<Envelope, Failure> {
+    fn of(copy: &PlannedCopy, header: &[u8], body: &Body) -> Result<Envelope, Failure> {
         let sender = match copy.sender.as_str() {
             "" | "<>" => String::new(),
             s => lettre::Address::from_str(s)
@@ -400,7 +400,7 @@ impl Envelope {
         let rcpt = lettre::Address::from_str(&copy.recipient)
             .map_err(|e| Failure::Refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?
             .to_string();
-        let eight_bit = body.eight_bit || !copy.header.is_ascii();
+        let eight_bit = body.eight_bit || !header.is_ascii();
         let mut commands = format!("MAIL FROM:<{sender}>");
         if eight_bit {
             commands.push_str(" BODY=8BITMIME");
@@ -610,12 +610,7 @@ fn delivery_error(settings: &SmtpSettings, f: Failure) -> DeliveryError {
 }
 
 /// Send every copy of `msg` through the relay; `Ok` only when the relay accepted all.
-pub async fn send(
-    settings: &SmtpSettings,
-    hello: &str,
-    msg: &Message,
-    copies: &[PlannedCopy],
-) -> Result<(), InjectError> {
+pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Plan) -> Result<(), InjectError> {
     let body = Body::of(msg).map_err(|e| InjectError::Io {
         path: "message spool".into(),
         source: e,
@@ -623,13 +618,16 @@ pub async fn send(
     let mut delivered: Vec<String> = vec![];
     let mut conn: Option<Conn> = None;
     let max = settings.max_sessions_per_connection;
+    let copies = &plan.copies;
     for (i, copy) in copies.iter().enumerate() {
         let fail = |f: Failure, delivered: &[String]| InjectError::Delivery {
             delivered: delivered.to_vec(),
             failed: copy.recipient.clone(),
             source: Box::new(delivery_error(settings, f)),
         };
-        let envelope = Envelope::of(copy, &body).map_err(|f| fail(f, &delivered))?;
+        // Rendered one copy at a time: only this copy's header is held.
+        let header = plan.render(copy, msg)?.header;
+        let envelope = Envelope::of(copy, &header, &body).map_err(|f| fail(f, &delivered))?;
         if let Some(c) = conn.take_if(|c| max > 0 && c.used >= max) {
             c.quit();
         }
@@ -659,7 +657,7 @@ pub async fn send(
                 None if can_lead => Slot::new(settings),
                 None => None,
             };
-            let result = c.transaction(&envelope, sent, slot, copy, &body).await;
+            let result = c.transaction(&envelope, sent, slot, &header, &body).await;
             c.used += 1;
             match result {
                 Ok(()) => {
@@ -823,11 +821,11 @@ mod tests {
         }
     }
 
-    fn message(to: &str) -> (Message, Vec<PlannedCopy>) {
+    fn message(to: &str) -> (Message, Plan) {
         let header = format!("From: me@example.com\nTo: {to}\n\n");
         let msg = Message::from_vec(format!("{header}text for {to}\n").into_bytes()).unwrap();
-        let copy = PlannedCopy::for_test("me-dated-1.abc@example.com", to, header.as_bytes());
-        (msg, vec![copy])
+        let plan = Plan::for_test(&[("me-dated-1.abc@example.com", to)], header.as_bytes());
+        (msg, plan)
     }
 
     type Sending = tokio::task::JoinHandle<Result<(), InjectError>>;
@@ -836,8 +834,8 @@ mod tests {
     fn start(listener: &tokio::net::TcpListener, to: &'static str) -> Sending {
         let settings = super::super::test_settings(listener.local_addr().unwrap().port());
         tokio::spawn(async move {
-            let (msg, copies) = message(to);
-            send(&settings, "client.test", &msg, &copies).await
+            let (msg, plan) = message(to);
+            send(&settings, "client.test", &msg, &plan).await
         })
     }
 
