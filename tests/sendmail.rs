@@ -612,6 +612,7 @@ fn smtputf8_asked_for_by_ofmipd_in_global_mode() {
 }
 
 /// `cmd` run to completion with `stdin`: its exit status and peak resident set in kB.
+#[allow(clippy::zombie_processes, reason = "reaped by wait4, which also reports its peak")]
 fn run_measured(mut cmd: std::process::Command, stdin: &[u8]) -> (i32, i64) {
     use std::io::Write as _;
     let mut child = cmd
