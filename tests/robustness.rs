@@ -291,8 +291,8 @@ fn dialogue(rng: &mut Rng, case: usize) {
                         .pick(&[
                             DeliveryOutcome::Accepted,
                             DeliveryOutcome::Throttled,
-                            DeliveryOutcome::Transient("relay down".into()),
-                            DeliveryOutcome::Permanent("no such user".into()),
+                            DeliveryOutcome::Transient("cfg:3:5: bad value\n  hint: quote it".into()),
+                            DeliveryOutcome::Permanent(format!("550 no such user\r\n250 {}", "x".repeat(600))),
                         ])
                         .clone();
                     Some(Input::Delivered(outcome))

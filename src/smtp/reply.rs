@@ -21,13 +21,16 @@ impl Reply {
         Reply { code, lines }
     }
 
-    /// `250-first\r\n250 last\r\n`.
+    /// `250-first\r\n250 last\r\n`. A text that came from elsewhere (a relay's refusal,
+    /// a configuration error with its hint, a program's output) has its control
+    /// characters turned into spaces and is cut to fit 512 octets a line (RFC 5321
+    /// section 4.5.3.1.5), so it cannot break the reply into lines the client misreads.
     pub fn to_wire(&self) -> String {
         let mut s = String::new();
         let n = self.lines.len();
         for (i, l) in self.lines.iter().enumerate() {
             let sep = if i + 1 == n { ' ' } else { '-' };
-            let _ = write!(s, "{}{sep}{l}\r\n", self.code);
+            let _ = write!(s, "{}{sep}{}\r\n", self.code, wire_text(l));
         }
         if n == 0 {
             let _ = write!(s, "{}\r\n", self.code);
@@ -38,6 +41,24 @@ impl Reply {
     pub fn is_positive(&self) -> bool {
         self.code < 400
     }
+}
+
+/// Octets of text a reply line may carry: 512 less the code, separator and CRLF.
+const MAX_TEXT: usize = 512 - 6;
+
+fn wire_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_TEXT && !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
+    for c in text.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_TEXT {
+            break;
+        }
+        out.push(c);
+    }
+    out.into()
 }
 
 impl From<(u16, &str)> for Reply {
@@ -161,5 +182,17 @@ mod tests {
             "250-a\r\n250 b\r\n"
         );
         assert_eq!(Reply::from(PLAIN_CHALLENGE).to_wire(), "334 \r\n");
+    }
+
+    #[test]
+    fn foreign_text_stays_one_line_of_at_most_512_octets() {
+        let why = "cfg:3:5: bad value\n  hint: quote it\r\n250 fake";
+        assert_eq!(
+            Reply::new(451, format!("4.3.0 Delivery failed: {why}")).to_wire(),
+            "451 4.3.0 Delivery failed: cfg:3:5: bad value   hint: quote it  250 fake\r\n"
+        );
+        let long = Reply::new(554, "\u{e9}".repeat(400)).to_wire();
+        assert_eq!(long.lines().count(), 1);
+        assert!(long.len() <= 512 && long.ends_with("\u{e9}\r\n"), "{}", long.len());
     }
 }
