@@ -140,10 +140,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// `msg` is formatted only when the line is logged (pass `format_args!`).
+    /// `msg` is formatted only when the line is logged (pass `format_args!`). One event is
+    /// one line: control characters (a client's bytes, a multi-line error) are escaped,
+    /// so nothing a client sends can start a log line of its own.
     pub fn log(&self, level: LogLevel, msg: impl std::fmt::Display) {
         if self.log >= level && level > LogLevel::Quiet {
-            eprintln!("tmda-ofmipd[{}]: {msg}", std::process::id());
+            let mut text = msg.to_string();
+            if text.chars().any(char::is_control) {
+                text = text
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect();
+            }
+            eprintln!("tmda-ofmipd[{}]: {text}", std::process::id());
         }
     }
 

@@ -207,6 +207,48 @@ fn one_session_on_stdin_and_stdout() {
 }
 
 #[test]
+fn debug_log_has_no_password_and_one_line_per_event() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "-d", "-L", "--hostname", "mx.test"])
+        .env("TCPREMOTEIP", "192.0.2.7");
+    as_nobody(&mut cmd, &env);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A wrong password, a user name with a line break, then the right password three ways.
+    let input = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nAUTH LOGIN\r\n{}\r\n{}\r\nAUTH LOGIN {}\r\n{}\r\nMAIL FROM:<a@b>\r\nRSET\r\nQUIT\r\n",
+        b64("\0alice\0wrong-secret"),
+        b64("alice\nforged: line"),
+        b64("wonderland"),
+        b64("alice"),
+        b64("wonderland"),
+    );
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("< AUTH LOGIN") && log.contains("auth"), "{log}");
+    for secret in [
+        "wrong-secret",
+        "wonderland",
+        &b64("wonderland"),
+        &b64("\0alice\0wrong-secret"),
+    ] {
+        assert!(!log.contains(secret), "{secret:?} logged:\n{log}");
+    }
+    for line in log.lines() {
+        assert!(line.starts_with("tmda-ofmipd["), "a line of its own: {line:?}\n{log}");
+    }
+}
+
+#[test]
 fn sigterm_closes_idle_sessions_with_421_and_exits_0() {
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);
