@@ -133,6 +133,9 @@ pub struct Plan {
     purged: Vec<String>,
     /// FINGERPRINT's names, and the key that signs them (None when not configured).
     fingerprint: Option<(Vec<String>, CryptKey)>,
+    /// The fingerprint, once taken, when it is the same for every copy (it names no
+    /// field a copy sets): the body is then read once, not once per recipient.
+    shared_fingerprint: std::sync::OnceLock<Option<String>>,
     /// LOGFILE_OUTGOING is set: render its entries (dated `now`).
     log: bool,
     now: u64,
@@ -154,7 +157,22 @@ impl Plan {
             h.set(k, v);
         }
         if let Some((names, key)) = &self.fingerprint {
-            add_fingerprint(&mut h, msg, names, key)?;
+            let per_copy = names
+                .iter()
+                .any(|n| copy.tagged.iter().any(|(k, _)| k.eq_ignore_ascii_case(n)));
+            let value = match self.shared_fingerprint.get() {
+                Some(v) if !per_copy => v.clone(),
+                _ => {
+                    let v = fingerprint(&h, msg, names, key)?;
+                    if !per_copy {
+                        let _ = self.shared_fingerprint.set(v.clone());
+                    }
+                    v
+                }
+            };
+            if let Some(v) = value {
+                h.set("X-TMDA-Fingerprint", &v);
+            }
         }
         for (k, v) in &self.added {
             h.set(k, v);
@@ -203,6 +221,7 @@ impl Plan {
             added: vec![],
             purged: vec![],
             fingerprint: None,
+            shared_fingerprint: Default::default(),
             log: false,
             now: 0,
         }
@@ -337,6 +356,7 @@ impl<'a> Injector<'a> {
             added,
             purged: cfg.purged_headers_client.clone(),
             fingerprint,
+            shared_fingerprint: Default::default(),
             log: cfg.logfile_outgoing.is_some(),
             now: self.now,
         })
@@ -689,7 +709,7 @@ impl<'a> Injector<'a> {
 }
 
 /// X-TMDA-Fingerprint: the named fields' values (and "body") signed with `key`.
-fn add_fingerprint(h: &mut Header, msg: &Message, names: &[String], key: &CryptKey) -> Result<(), InjectError> {
+fn fingerprint(h: &Header, msg: &Message, names: &[String], key: &CryptKey) -> Result<Option<String>, InjectError> {
     let mut fp = tag::Fingerprint::new(key);
     let mut any = false;
     for name in names {
@@ -718,10 +738,7 @@ fn add_fingerprint(h: &mut Header, msg: &Message, names: &[String], key: &CryptK
             any = true;
         }
     }
-    if any {
-        h.set("X-TMDA-Fingerprint", &fp.finish());
-    }
-    Ok(())
+    Ok(any.then(|| fp.finish()))
 }
 
 /// TMDA's LOGFILE_OUTGOING entry for one copy.

@@ -441,6 +441,30 @@ fn fingerprint() {
 }
 
 #[test]
+fn fingerprint_of_each_copy_or_shared_by_all() {
+    let msg = "From: jason@example.com\nTo: a@x.org, b@x.org\n\nbody\n";
+    // From is tagged per recipient, so each copy signs its own From.
+    let s = setup("FINGERPRINT = ['from', 'body']", "to *@x.org sender\n");
+    let sent = s.send(msg);
+    let fps: Vec<String> = sent
+        .iter()
+        .map(|(_, _, copy)| {
+            let from = header_of(copy, "From").unwrap();
+            let fp = header_of(copy, "X-TMDA-Fingerprint").unwrap();
+            assert_eq!(fp, tag::fingerprint(&key(), &[&from, "body\n"]), "{copy}");
+            fp
+        })
+        .collect();
+    assert_ne!(fps[0], fps[1]);
+    // Naming no field a copy sets, it is the same for all (and the body is read once).
+    let s = setup("FINGERPRINT = ['body']", "to *@x.org sender\n");
+    let want = tag::fingerprint(&key(), &["body\n"]);
+    for (_, _, copy) in s.send(msg) {
+        assert_eq!(header_of(&copy, "X-TMDA-Fingerprint").unwrap(), want);
+    }
+}
+
+#[test]
 fn added_and_purged_headers() {
     let s = setup(
         "ADDED_HEADERS_CLIENT = {'X-Fact': 'Niagara', 'Organization': 'ACME'}\nPURGED_HEADERS_CLIENT = ['x-mailer', 'bcc']",
