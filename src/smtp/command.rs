@@ -46,10 +46,12 @@ impl Command {
         };
         let verb = verb.to_ascii_uppercase();
         let no_arg = |c: Command, usage: &'static str| if arg.is_empty() { Ok(c) } else { Err(SyntaxError(usage)) };
+        // The name goes into the Received field: control characters have no place there.
+        let name_ok = !arg.is_empty() && !arg.chars().any(char::is_control);
         match verb.as_str() {
-            "EHLO" if !arg.is_empty() => Ok(Command::Ehlo(arg.to_string())),
+            "EHLO" if name_ok => Ok(Command::Ehlo(arg.to_string())),
             "EHLO" => Err(SyntaxError("EHLO hostname")),
-            "HELO" if !arg.is_empty() => Ok(Command::Helo(arg.to_string())),
+            "HELO" if name_ok => Ok(Command::Helo(arg.to_string())),
             "HELO" => Err(SyntaxError("HELO hostname")),
             "MAIL" => {
                 let (from, params) = path(arg, "FROM:").ok_or(SyntaxError("MAIL FROM:<address>"))?;
@@ -155,6 +157,8 @@ mod tests {
             ("EHLO client.example", Ok(Command::Ehlo("client.example".into()))),
             ("ehlo  [127.0.0.1]", Ok(Command::Ehlo("[127.0.0.1]".into()))),
             ("EHLO", Err(SyntaxError("EHLO hostname"))),
+            ("EHLO a\rb", Err(SyntaxError("EHLO hostname"))),
+            ("HELO a\u{1b}[31m", Err(SyntaxError("HELO hostname"))),
             ("HELO x", Ok(Command::Helo("x".into()))),
             ("MAIL FROM:<a@b.c>", Ok(mail("a@b.c", &[]))),
             (
