@@ -207,6 +207,34 @@ fn one_session_on_stdin_and_stdout() {
 }
 
 #[test]
+fn a_reverse_lookup_name_cannot_write_into_received() {
+    // tcpserver puts the client's PTR name in $TCPREMOTEHOST: the client chooses it.
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
+        .env("TCPREMOTEIP", "192.0.2.7")
+        .env("TCPREMOTEHOST", "evil\r\nX-Injected: yes");
+    as_nobody(&mut cmd, &env);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\nRCPT TO:<r@x.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let data = String::from_utf8_lossy(&up.transactions()[0].data).replace("\r\n ", " ");
+    assert!(data.starts_with("Received: from c ([192.0.2.7]) by mx.test"), "{data}");
+    assert!(!data.contains("X-Injected"), "{data}");
+}
+
+#[test]
 fn debug_log_has_no_password_and_one_line_per_event() {
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

@@ -442,13 +442,22 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
 
 fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
     // The peer: tcpserver's variables, else xinetd's REMOTE_HOST, else the socket itself.
+    // These go into the Received field; a name from a reverse lookup is the client's to
+    // choose, so only ordinary host-name and address characters are taken.
+    let plain = |s: &String| {
+        !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c))
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(plain);
     let peer = match std::env::var("TCPREMOTEIP") {
-        Ok(ip) => Peer {
-            ip,
-            name: std::env::var("TCPREMOTEHOST").ok().filter(|s| !s.is_empty()),
+        Ok(_) => Peer {
+            ip: env("TCPREMOTEIP").unwrap_or_else(|| "unknown".into()),
+            name: env("TCPREMOTEHOST"),
         },
         Err(_) => match std::env::var("REMOTE_HOST") {
-            Ok(ip) => Peer { ip, name: None },
+            Ok(_) => Peer {
+                ip: env("REMOTE_HOST").unwrap_or_else(|| "unknown".into()),
+                name: None,
+            },
             Err(_) => {
                 use std::os::fd::FromRawFd;
                 let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(0) });
