@@ -134,6 +134,8 @@ pub struct Delivery {
 impl Delivery {
     fn config_path(&self, user: &str, account: Option<&Account>) -> Option<PathBuf> {
         match (&self.configdir, account) {
+            // The login name becomes a path component: "/x" or "../x" would leave DIR.
+            (Some(_), _) if !one_path_component(user) => None,
             (Some(dir), _) => Some(dir.join(user).join("config")),
             (None, Some(a)) => Some(a.home.join(".tmda/config")),
             (None, None) => None,
@@ -652,6 +654,11 @@ fn outcome_of(e: &InjectError) -> DeliveryOutcome {
     }
 }
 
+/// A login name usable as one directory name under --configdir.
+fn one_path_component(user: &str) -> bool {
+    !user.is_empty() && !user.starts_with('.') && !user.contains('/') && !user.chars().any(char::is_control)
+}
+
 /// The path a per-user config would have (for start-up checks and logs).
 pub fn describe_config(dir: Option<&Path>, user: &str) -> String {
     match dir {
@@ -694,5 +701,15 @@ boss@other.org:bossuser
         assert_eq!(virtual_domain_user(&f, "boss@other.org").as_deref(), Some("bossuser"));
         assert_eq!(virtual_domain_user(&f, "x@other.org"), None);
         assert_eq!(virtual_domain_user(&f, "no-domain"), None);
+    }
+
+    #[test]
+    fn login_names_stay_inside_the_configdir() {
+        for ok in ["alice", "alice@example.com", "a.b", "user-1"] {
+            assert!(one_path_component(ok), "{ok}");
+        }
+        for bad in ["", "/etc/tmda", "../bob", "..", ".hidden", "a/b", "a\nb"] {
+            assert!(!one_path_component(bad), "{bad:?}");
+        }
     }
 }
