@@ -609,7 +609,9 @@ impl Session {
                 }
             }
         };
-        if attempt.user.is_empty() {
+        // A login name with control characters is no one's: it would only travel on into
+        // config paths, programs' arguments and logs.
+        if attempt.user.is_empty() || attempt.user.chars().any(char::is_control) {
             return self.auth_result(AuthOutcome::Denied);
         }
         self.phase = Phase::AwaitingAuth(attempt.user.clone());
@@ -852,5 +854,14 @@ mod tests {
         s.handle(Input::Line(b"AUTH LOGIN"));
         assert_eq!(code(s.handle(Input::LineTooLong)), 500);
         assert_eq!(code(s.handle(Input::Line(b"NOOP"))), 250);
+    }
+
+    #[test]
+    fn a_login_name_with_control_characters_is_refused_unasked() {
+        let mut s = session_in(State::Greeted, TlsMode::None);
+        // AUTH LOGIN with "alice\nx" as the user: no auth source is asked.
+        s.handle(Input::Line(b"AUTH LOGIN YWxpY2UKeA=="));
+        assert_eq!(code(s.handle(Input::Line(b"d29uZGVybGFuZA=="))), 535);
+        assert_eq!(s.user(), None);
     }
 }
