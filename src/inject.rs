@@ -12,11 +12,17 @@
 //! Mail-Followup-To tagged, X-TMDA-Fingerprint, ADDED_HEADERS_CLIENT,
 //! PURGED_HEADERS_CLIENT and the rule's extra tagged headers; LOGFILE_OUTGOING.
 //!
+//! Every copy is decided ([`Injector::plan`]) before any is sent, so a bad rule stops
+//! the whole message; each copy's header is rendered ([`Plan::render`]) only when the
+//! copy goes out, so memory holds one header however many recipients there are.
+//!
 //! Deliberate differences from tmda-inject: header fields we do not change stay byte
 //! for byte where they were (TMDA re-folded all of them and moved changed ones to the
 //! end); each copy starts from the original header, so one recipient's tagged
 //! Reply-To never removes another's; an unknown action, a malformed X-TMDA or an
-//! empty message is an error instead of an untagged or dropped message.
+//! empty message is an error instead of an untagged or dropped message; X-TMDA may not
+//! ask for a shell= action (the header travels with the message); an envelope address
+//! with a control character is refused before anything is sent.
 
 use std::cell::OnceCell;
 use std::io::Write;
