@@ -649,6 +649,10 @@ fn made_addresses_verify_and_junk_does_not() {
 /// Text made of the characters these parsers treat specially, plus some that no one does.
 fn any_text(rng: &mut Rng, max_len: usize) -> String {
     const PIECES: &[&str] = &[
+        "!",
+        "@=",
+        "[!a-z]",
+        "[]-]",
         "a",
         "Z",
         "0",
@@ -739,6 +743,9 @@ fn every_other_parser_takes_any_text() {
             assert!(word.len() <= 75 && word.is_ascii(), "{ctx}: {word:?}");
         }
 
+        // Filter patterns: the fnmatch-style matcher against any text, both ways round.
+        let _ = filter::pattern_matches(&a.to_lowercase(), &b);
+        let _ = filter::fnmatch::fnmatch(&b, &a);
         let _ = Interval::parse(&a);
         let _ = Remote::parse(&a);
         if let Ok(stored) = Stored::parse(&a) {
@@ -894,4 +901,48 @@ fn one_session_ofmipd_takes_generated_streams() {
         accepted_total >= 10,
         "too few messages made it through ({accepted_total})"
     );
+}
+
+#[test]
+fn fnmatch_agrees_with_pythons_which_tmda_used() {
+    use std::io::Write as _;
+    let mut rng = Rng(9);
+    let name_chars = b"ab-.@xz]![";
+    let pattern_pieces: &[&str] = &[
+        "a", "b", "-", ".", "@", "*", "?", "[ab]", "[!a]", "[a-c]", "[]", "[!]", "]", "[", "x", "z", "[-a]", "[z-a]",
+    ];
+    let cases: Vec<(String, String)> = (0..3000)
+        .map(|_| {
+            let name = String::from_utf8(rng.bytes_from(name_chars, 8)).unwrap();
+            let pattern: String = (0..rng.below(6)).map(|_| *rng.pick(pattern_pieces)).collect();
+            (name, pattern)
+        })
+        .collect();
+    let script = "import sys, fnmatch\nfor line in sys.stdin:\n    n, p = line.rstrip('\\n').split('\\t')\n    print(int(fnmatch.fnmatchcase(n, p)))\n";
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
+    let mut input = String::new();
+    for (n, p) in &cases {
+        input.push_str(&format!("{n}\t{p}\n"));
+    }
+    py.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answers: Vec<bool> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l == "1")
+        .collect();
+    assert_eq!(answers.len(), cases.len());
+    for ((name, pattern), python) in cases.iter().zip(answers) {
+        assert_eq!(
+            filter::fnmatch::fnmatch(name, pattern),
+            python,
+            "fnmatch({name:?}, {pattern:?}): Python says {python}"
+        );
+    }
 }
