@@ -3,8 +3,9 @@
 //! addresses. Whatever the input, none of them panics, and each keeps its promises: the
 //! decoder agrees with a plain line-by-line reading however the bytes are cut, no
 //! session delivers without a successful AUTH (nor before STARTTLS under --tls=on), and
-//! a rewritten header is still a header. A fixed-seed generator makes every run the
-//! same, so a failure names the case that reproduces it.
+//! a rewritten header is still a header. Where TMDA leaned on Python, Python itself is
+//! the oracle (fnmatch, configuration values). A fixed-seed generator makes every run
+//! the same, so a failure names the case that reproduces it.
 
 use std::path::Path;
 
@@ -944,5 +945,97 @@ fn fnmatch_agrees_with_pythons_which_tmda_used() {
             python,
             "fnmatch({name:?}, {pattern:?}): Python says {python}"
         );
+    }
+}
+
+/// A Python expression of the data-only subset TMDA configs use, of the given type
+/// ("s" string, "i" int, "l" list, "t" tuple, "d" dict), from `rng`.
+fn py_expr(rng: &mut Rng, ty: char, depth: usize) -> String {
+    let leaf = depth >= 3;
+    match ty {
+        's' => match rng.below(if leaf { 4 } else { 8 }) {
+            0 => format!(
+                "'{}'",
+                rng.pick(&["", "a b", "it\\'s", "tab\\there", "\\x41\\101", "caf\\xe9"])
+            ),
+            1 => format!("\"{}\"", rng.pick(&["x", "say 'hi'", "back\\\\slash", "nl\\n"])),
+            2 => format!("r'{}'", rng.pick(&["\\d+", "a\\nb", "C:\\x"])),
+            3 => format!("'''{}'''", rng.pick(&["one\ntwo", "q\"q", ""])),
+            4 => format!("{} + {}", py_expr(rng, 's', depth + 1), py_expr(rng, 's', depth + 1)),
+            5 => format!("{} * {}", py_expr(rng, 's', depth + 1), rng.below(4)),
+            6 => format!(
+                "'%s-%d' % ({}, {})",
+                py_expr(rng, 's', depth + 1),
+                py_expr(rng, 'i', depth + 1)
+            ),
+            _ => format!("'a' 'b' {}", rng.pick(&["'c'", "\"d\""])),
+        },
+        'i' => match rng.below(if leaf { 3 } else { 6 }) {
+            0 => rng.below(1000).to_string(),
+            1 => format!("0x{:x}", rng.below(4096)),
+            2 => format!("0o{:o}", rng.below(512)),
+            3 => format!("{} + {}", py_expr(rng, 'i', depth + 1), py_expr(rng, 'i', depth + 1)),
+            4 => format!("-({})", py_expr(rng, 'i', depth + 1)),
+            _ => format!("{} * {}", py_expr(rng, 'i', depth + 1), rng.below(50)),
+        },
+        'l' | 't' => {
+            let items: Vec<String> = (0..if leaf { rng.below(2) } else { rng.below(4) })
+                .map(|_| {
+                    let t = *rng.pick(&['s', 'i', 'l', 't']);
+                    py_expr(rng, t, depth + 1)
+                })
+                .collect();
+            match (ty, items.len()) {
+                ('l', _) => format!("[{}]", items.join(", ")),
+                (_, 1) => format!("({},)", items[0]),
+                _ => format!("({})", items.join(", ")),
+            }
+        }
+        _ => {
+            let items: Vec<String> = (0..rng.below(3))
+                .map(|_| {
+                    let k = py_expr(rng, 's', depth + 1);
+                    let t = *rng.pick(&['s', 'i', 'l']);
+                    format!("{k}: {}", py_expr(rng, t, depth + 1))
+                })
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+#[test]
+fn config_values_agree_with_python() {
+    use std::io::Write as _;
+    let mut rng = Rng(10);
+    let mut text = String::new();
+    let n = 600;
+    for i in 0..n {
+        let ty = *rng.pick(&['s', 'i', 'l', 't', 'd']);
+        text.push_str(&format!("X{i} = {}\n", py_expr(&mut rng, ty, 0)));
+        if rng.chance(20) {
+            // Earlier names, and += on them.
+            text.push_str(&format!("X{i} = X{i}\n"));
+        }
+    }
+    let mut ns = Namespace::with_builtins();
+    python::exec(&text, Path::new("generated"), &mut ns).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let script =
+        format!("import sys\nexec(sys.stdin.read())\nfor i in range({n}):\n    print(repr(globals()['X%d' % i]))\n");
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
+    py.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 could not run the generated config");
+    let python = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(python.lines().count(), n);
+    for (i, want) in python.lines().enumerate() {
+        let got = ns.get(&format!("X{i}")).unwrap().py_repr();
+        let line = text.lines().find(|l| l.starts_with(&format!("X{i} ="))).unwrap();
+        assert_eq!(got, want, "X{i}: {line}");
     }
 }
