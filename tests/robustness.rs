@@ -1039,3 +1039,119 @@ fn config_values_agree_with_python() {
         assert_eq!(got, want, "X{i}: {line}");
     }
 }
+
+#[test]
+fn address_lists_parse_as_pythons_email_utils_does() {
+    use std::io::Write as _;
+    use tmda::message::address::getaddresses;
+    let mut rng = Rng(11);
+    let pieces: &[&str] = &[
+        "a@example.org",
+        "b@x.org",
+        "<c@x.org>",
+        "Name <d@x.org>",
+        "\"Last, First\" <e@x.org>",
+        "f@x.org (Comment)",
+        "(lead) g@x.org",
+        "Group: h@x.org, i@x.org;",
+        "Empty:;",
+        "\"q\\\"uote\" <j@x.org>",
+        "=?utf-8?q?J=C3=A4son?= <k@x.org>",
+        "l@[192.0.2.1]",
+        "m.n@x.org",
+        "<@route:o@x.org>",
+        "plain",
+        "",
+    ];
+    let values: Vec<String> = (0..1500)
+        .map(|_| {
+            let n = 1 + rng.below(3);
+            (0..n).map(|_| *rng.pick(pieces)).collect::<Vec<_>>().join(", ")
+        })
+        .collect();
+    let script = "import sys, email.utils\nfor line in sys.stdin:\n    v = line.rstrip('\\n')\n    print(repr([a for n, a in email.utils.getaddresses([v]) if a]))\n";
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(values.join("\n").as_bytes())
+        .unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let python = String::from_utf8(out.stdout).unwrap();
+    let mut differ = vec![];
+    for (v, want) in values.iter().zip(python.lines()) {
+        let got: Vec<String> = getaddresses(&[v]).into_iter().map(|(_, a)| format!("'{a}'")).collect();
+        let got = format!("[{}]", got.join(", "));
+        if got != want {
+            differ.push(format!("{v:?}: ours {got}, Python {want}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        values.len(),
+        differ[..differ.len().min(15)].join("\n")
+    );
+}
+
+#[test]
+fn display_names_are_formatted_as_pythons_formataddr_does() {
+    use std::io::Write as _;
+    use tmda::message::address::formataddr;
+    let mut rng = Rng(12);
+    let pieces: &[&str] = &[
+        "Jason",
+        " ",
+        "M.",
+        "Smith",
+        ",",
+        "\"",
+        "\\",
+        "(x)",
+        "<",
+        "@",
+        "J\u{e4}son",
+        "\u{1f600}",
+        ";",
+        ":",
+        "[1]",
+        "-",
+        "'",
+    ];
+    let names: Vec<String> = (0..1500)
+        .map(|_| (0..1 + rng.below(5)).map(|_| *rng.pick(pieces)).collect())
+        .collect();
+    let script = "import sys, email.utils\nfor line in sys.stdin:\n    print(email.utils.formataddr((line.rstrip('\\n'), 'j@example.com')))\n";
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
+    py.stdin.take().unwrap().write_all(names.join("\n").as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let python = String::from_utf8(out.stdout).unwrap();
+    let mut differ = vec![];
+    for (name, want) in names.iter().zip(python.lines()) {
+        let got = formataddr(name, "j@example.com");
+        if got != want {
+            differ.push(format!("{name:?}: ours {got}, Python {want}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        names.len(),
+        differ[..differ.len().min(15)].join("\n")
+    );
+}

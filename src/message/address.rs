@@ -232,10 +232,13 @@ pub fn formataddr(name: &str, address: &str) -> String {
     }
 }
 
-/// RFC 2047 `=?utf-8?b?...?=` words, each at most 75 characters, split on
-/// character boundaries and separated by a space (folding white space).
+/// RFC 2047 encoded words for `text` (UTF-8), each at most 75 characters, split on
+/// character boundaries and separated by a space (folding white space). Each word is
+/// Q- or B-encoded, whichever is shorter (Q on a tie), as Python's `formataddr` chooses;
+/// unlike Python, a long name becomes several words instead of one over-long one.
 pub fn encode_words(text: &str) -> String {
     const MAX_RAW: usize = 45; // 45 bytes -> 60 base64 chars + 12 of wrapper = 72
+    const MAX_PAYLOAD: usize = 75 - "=?utf-8?q??=".len();
     let mut words = vec![];
     let mut chunk = String::new();
     for c in text.chars() {
@@ -250,13 +253,30 @@ pub fn encode_words(text: &str) -> String {
     words
         .iter()
         .map(|w| {
-            format!(
-                "=?utf-8?b?{}?=",
-                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
-            )
+            let b = base64::engine::general_purpose::STANDARD.encode(w.as_bytes());
+            let q = q_encode(w.as_bytes());
+            if q.len() <= b.len() && q.len() <= MAX_PAYLOAD {
+                format!("=?utf-8?q?{q}?=")
+            } else {
+                format!("=?utf-8?b?{b}?=")
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// RFC 2047 "Q" encoding as Python's email package writes it: letters, digits and
+/// `-!*+/` as they are, space as `_`, every other byte `=XX`.
+fn q_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        match b {
+            b' ' => out.push('_'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'!' | b'*' | b'+' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("={b:02X}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -322,6 +342,8 @@ mod tests {
             formataddr("José Müller, Jr.", "jose@example.com"),
             "=?utf-8?b?Sm9zw6kgTcO8bGxlciwgSnIu?= <jose@example.com>"
         );
+        // Mostly ASCII: the Q form is the shorter one, and Python picks it.
+        assert_eq!(formataddr("J\u{e4}son -", "j@x"), "=?utf-8?q?J=C3=A4son_-?= <j@x>");
     }
 
     #[test]
@@ -333,6 +355,7 @@ mod tests {
         let mut decoded = String::new();
         for w in words {
             assert!(w.len() <= 75, "{w}");
+            assert!(w.starts_with("=?utf-8?b?"), "all-umlaut text is shorter in base64: {w}");
             let b64 = w.trim_start_matches("=?utf-8?b?").trim_end_matches("?=");
             decoded
                 .push_str(&String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap());
