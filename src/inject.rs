@@ -783,7 +783,9 @@ fn split_word(s: &str) -> (&str, &str) {
 
 /// `reply-to` → `Reply-To` (Python's `string.capwords` on the dash-separated words).
 fn capwords(name: &str) -> String {
-    name.split('-')
+    // Python's split() drops empty words, so runs of hyphens collapse and ends vanish.
+    name.split(|c: char| c == '-' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
@@ -878,5 +880,17 @@ mod tests {
         assert_eq!(capwords("reply-to"), "Reply-To");
         assert_eq!(capwords("x-tmda-thing"), "X-Tmda-Thing");
         assert_eq!(capwords("cc"), "Cc");
+        // What Python's string.capwords(h.replace('-', ' ')).replace(' ', '-') gives.
+        for (name, python) in [
+            ("a--b", "A-B"),
+            ("-lead", "Lead"),
+            ("trail-", "Trail"),
+            ("x-TMDA", "X-Tmda"),
+            ("X_y-z", "X_y-Z"),
+            ("1st-two", "1st-Two"),
+            ("mIxEd-CASE", "Mixed-Case"),
+        ] {
+            assert_eq!(capwords(name), python, "{name}");
+        }
     }
 }
