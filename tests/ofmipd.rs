@@ -169,27 +169,40 @@ fn upstream_connection_is_reused_and_config_changes_are_seen() {
     assert!(t[3].mail_from.ends_with("@second.example>"), "{}", t[3].mail_from);
 }
 
+/// `tmda ofmipd -1 --hostname mx.test ARGS` as a tcpserver child for client 192.0.2.7
+/// (plus `vars`), fed `input` on standard input until it exits.
+pub(crate) fn run_one_session(
+    env: &TestEnv,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    input: &[u8],
+) -> std::process::Output {
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
+        .args(args)
+        .env("TCPREMOTEIP", "192.0.2.7")
+        .envs(vars.iter().copied());
+    as_nobody(&mut cmd, env);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The session may end first (QUIT, too many errors): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// One message from alice through a one-session ofmipd.
+const ONE_MESSAGE: &[u8] =
+    b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\nRCPT TO:<stdio@x.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n";
+
 #[test]
 fn one_session_on_stdin_and_stdout() {
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);
-    let mut cmd = env.std_tmda();
-    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
-        .env("TCPREMOTEIP", "192.0.2.7")
-        .env("TCPREMOTEHOST", "client.example");
-    as_nobody(&mut cmd, &env);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\nRCPT TO:<stdio@x.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n")
-        .unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
+    let out = run_one_session(&env, &[], &[("TCPREMOTEHOST", "client.example")], ONE_MESSAGE);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("220 mx.test ESMTP tmda-ofmipd\r\n"), "{text}");
     assert!(
@@ -211,24 +224,8 @@ fn a_reverse_lookup_name_cannot_write_into_received() {
     // tcpserver puts the client's PTR name in $TCPREMOTEHOST: the client chooses it.
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);
-    let mut cmd = env.std_tmda();
-    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
-        .env("TCPREMOTEIP", "192.0.2.7")
-        .env("TCPREMOTEHOST", "evil\r\nX-Injected: yes");
-    as_nobody(&mut cmd, &env);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\nRCPT TO:<r@x.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = run_one_session(&env, &[], &[("TCPREMOTEHOST", "evil\r\nX-Injected: yes")], ONE_MESSAGE);
+    assert!(out.status.success());
     let data = String::from_utf8_lossy(&up.transactions()[0].data).replace("\r\n ", " ");
     assert!(data.starts_with("Received: from c ([192.0.2.7]) by mx.test"), "{data}");
     assert!(!data.contains("X-Injected"), "{data}");
@@ -240,16 +237,6 @@ fn debug_log_has_no_password_and_one_line_per_event() {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);
-    let mut cmd = env.std_tmda();
-    cmd.args(["ofmipd", "-1", "-d", "-L", "--hostname", "mx.test"])
-        .env("TCPREMOTEIP", "192.0.2.7");
-    as_nobody(&mut cmd, &env);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // A wrong password, a user name with a line break, then the right password three ways.
     let input = format!(
         "EHLO c\r\nAUTH PLAIN {}\r\nAUTH LOGIN\r\n{}\r\n{}\r\nAUTH LOGIN {}\r\n{}\r\nMAIL FROM:<a@b>\r\nRSET\r\nQUIT\r\n",
@@ -259,8 +246,7 @@ fn debug_log_has_no_password_and_one_line_per_event() {
         b64("alice"),
         b64("wonderland"),
     );
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_one_session(&env, &["-d", "-L"], &[], input.as_bytes());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("< AUTH LOGIN") && log.contains("auth"), "{log}");
     for secret in [

@@ -834,9 +834,6 @@ fn client_stream(rng: &mut Rng) -> Vec<u8> {
 
 #[test]
 fn one_session_ofmipd_takes_generated_streams() {
-    use std::io::Write as _;
-    use std::process::Stdio;
-
     let up = crate::util::fake_smtp::FakeSmtp::start(crate::util::fake_smtp::Policy::default());
     let env = crate::ofmipd::setup(up.port);
     let mut rng = Rng(8);
@@ -844,21 +841,7 @@ fn one_session_ofmipd_takes_generated_streams() {
     for case in 0..40 {
         let stream = client_stream(&mut rng);
         let before = up.transactions().len();
-        let mut cmd = env.std_tmda();
-        cmd.args(["ofmipd", "-1", "--hostname", "mx.test", "--timeout", "10"])
-            .env("TCPREMOTEIP", "192.0.2.7");
-        crate::ofmipd::as_nobody(&mut cmd, &env);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        // The session may close first (QUIT, too many errors): a broken pipe is fine.
-        let _ = input.write_all(&stream);
-        drop(input);
-        let out = child.wait_with_output().unwrap();
+        let out = crate::ofmipd::run_one_session(&env, &["--timeout", "10"], &[], &stream);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let shown: String = String::from_utf8_lossy(&stream).chars().take(1500).collect();
@@ -904,9 +887,50 @@ fn one_session_ofmipd_takes_generated_streams() {
     );
 }
 
+/// Python 3 running `script` with `input` on standard input: its output lines. Python is
+/// the oracle for what TMDA, a Python program, did; it must be installed.
+fn python_lines(script: &str, input: &str) -> Vec<String> {
+    use std::io::Write as _;
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
+    py.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 failed on its input");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// `script` prints one line per input line; `ours` must print the same for each input.
+fn assert_agrees_with_python(script: &str, inputs: &[String], ours: impl Fn(&str) -> String) {
+    let python = python_lines(script, &inputs.join("\n"));
+    assert_eq!(python.len(), inputs.len());
+    let differ: Vec<String> = inputs
+        .iter()
+        .zip(&python)
+        .filter_map(|(input, want)| {
+            let got = ours(input);
+            (&got != want).then(|| format!("{input:?}: ours {got}, Python {want}"))
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        inputs.len(),
+        differ[..differ.len().min(15)].join("\n")
+    );
+}
+
 #[test]
 fn fnmatch_agrees_with_pythons_which_tmda_used() {
-    use std::io::Write as _;
     let mut rng = Rng(9);
     let name_chars = b"ab-.@xz]![";
     let pattern_pieces: &[&str] = &[
@@ -920,24 +944,11 @@ fn fnmatch_agrees_with_pythons_which_tmda_used() {
         })
         .collect();
     let script = "import sys, fnmatch\nfor line in sys.stdin:\n    n, p = line.rstrip('\\n').split('\\t')\n    print(int(fnmatch.fnmatchcase(n, p)))\n";
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
     let mut input = String::new();
     for (n, p) in &cases {
         input.push_str(&format!("{n}\t{p}\n"));
     }
-    py.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let answers: Vec<bool> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l == "1")
-        .collect();
+    let answers: Vec<bool> = python_lines(script, &input).iter().map(|l| l == "1").collect();
     assert_eq!(answers.len(), cases.len());
     for ((name, pattern), python) in cases.iter().zip(answers) {
         assert_eq!(
@@ -1006,7 +1017,6 @@ fn py_expr(rng: &mut Rng, ty: char, depth: usize) -> String {
 
 #[test]
 fn config_values_agree_with_python() {
-    use std::io::Write as _;
     let mut rng = Rng(10);
     let mut text = String::new();
     let n = 600;
@@ -1022,27 +1032,17 @@ fn config_values_agree_with_python() {
     python::exec(&text, Path::new("generated"), &mut ns).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let script =
         format!("import sys\nexec(sys.stdin.read())\nfor i in range({n}):\n    print(repr(globals()['X%d' % i]))\n");
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
-    py.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(out.status.success(), "python3 could not run the generated config");
-    let python = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(python.lines().count(), n);
-    for (i, want) in python.lines().enumerate() {
+    let python = python_lines(&script, &text);
+    assert_eq!(python.len(), n);
+    for (i, want) in python.iter().enumerate() {
         let got = ns.get(&format!("X{i}")).unwrap().py_repr();
         let line = text.lines().find(|l| l.starts_with(&format!("X{i} ="))).unwrap();
-        assert_eq!(got, want, "X{i}: {line}");
+        assert_eq!(&got, want, "X{i}: {line}");
     }
 }
 
 #[test]
 fn address_lists_parse_as_pythons_email_utils_does() {
-    use std::io::Write as _;
     use tmda::message::address::getaddresses;
     let mut rng = Rng(11);
     let pieces: &[&str] = &[
@@ -1070,40 +1070,14 @@ fn address_lists_parse_as_pythons_email_utils_does() {
         })
         .collect();
     let script = "import sys, email.utils\nfor line in sys.stdin:\n    v = line.rstrip('\\n')\n    print(repr([a for n, a in email.utils.getaddresses([v]) if a]))\n";
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
-    py.stdin
-        .take()
-        .unwrap()
-        .write_all(values.join("\n").as_bytes())
-        .unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let python = String::from_utf8(out.stdout).unwrap();
-    let mut differ = vec![];
-    for (v, want) in values.iter().zip(python.lines()) {
+    assert_agrees_with_python(script, &values, |v| {
         let got: Vec<String> = getaddresses(&[v]).into_iter().map(|(_, a)| format!("'{a}'")).collect();
-        let got = format!("[{}]", got.join(", "));
-        if got != want {
-            differ.push(format!("{v:?}: ours {got}, Python {want}"));
-        }
-    }
-    assert!(
-        differ.is_empty(),
-        "{} of {} differ:\n{}",
-        differ.len(),
-        values.len(),
-        differ[..differ.len().min(15)].join("\n")
-    );
+        format!("[{}]", got.join(", "))
+    });
 }
 
 #[test]
 fn display_names_are_formatted_as_pythons_formataddr_does() {
-    use std::io::Write as _;
     use tmda::message::address::formataddr;
     let mut rng = Rng(12);
     let pieces: &[&str] = &[
@@ -1129,29 +1103,5 @@ fn display_names_are_formatted_as_pythons_formataddr_does() {
         .map(|_| (0..1 + rng.below(5)).map(|_| *rng.pick(pieces)).collect())
         .collect();
     let script = "import sys, email.utils\nfor line in sys.stdin:\n    print(email.utils.formataddr((line.rstrip('\\n'), 'j@example.com')))\n";
-    let mut py = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PYTHONIOENCODING", "utf-8")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test (scripts/deps.sh installs it)");
-    py.stdin.take().unwrap().write_all(names.join("\n").as_bytes()).unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let python = String::from_utf8(out.stdout).unwrap();
-    let mut differ = vec![];
-    for (name, want) in names.iter().zip(python.lines()) {
-        let got = formataddr(name, "j@example.com");
-        if got != want {
-            differ.push(format!("{name:?}: ours {got}, Python {want}"));
-        }
-    }
-    assert!(
-        differ.is_empty(),
-        "{} of {} differ:\n{}",
-        differ.len(),
-        names.len(),
-        differ[..differ.len().min(15)].join("\n")
-    );
+    assert_agrees_with_python(script, &names, |name| formataddr(name, "j@example.com"));
 }
