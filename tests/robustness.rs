@@ -1105,3 +1105,46 @@ fn display_names_are_formatted_as_pythons_formataddr_does() {
     let script = "import sys, email.utils\nfor line in sys.stdin:\n    print(email.utils.formataddr((line.rstrip('\\n'), 'j@example.com')))\n";
     assert_agrees_with_python(script, &names, |name| formataddr(name, "j@example.com"));
 }
+
+#[test]
+fn header_values_read_as_pythons_email_parser_gives_them() {
+    let mut rng = Rng(13);
+    let values: &[&str] = &[
+        "x",
+        "",
+        " ",
+        "a  b",
+        "\t tab",
+        "v\n folded",
+        "v\n\tfolded\n  twice",
+        "trailing ",
+        "=?utf-8?q?h=C3=A9?=",
+    ];
+    let names: &[&str] = &["Subject", "From", "X-A", "subject"];
+    // One header block per line of input, with "|" for its line breaks.
+    let blocks: Vec<String> = (0..1000)
+        .map(|_| {
+            (0..1 + rng.below(4))
+                .map(|_| {
+                    format!(
+                        "{}:{}{}\n",
+                        rng.pick(names),
+                        rng.pick(&["", " ", "  "]),
+                        rng.pick(values)
+                    )
+                })
+                .collect::<String>()
+                .replace('\n', "|")
+        })
+        .collect();
+    let script = "import sys, email\nfor line in sys.stdin:\n    m = email.message_from_string(line.rstrip('\\n').replace('|', '\\n') + '\\nbody\\n')\n    print(repr([m.get('subject'), m.get('x-a')]))\n";
+    assert_agrees_with_python(script, &blocks, |block| {
+        let msg = Message::from_vec(format!("{}\nbody\n", block.replace('|', "\n")).into_bytes()).unwrap();
+        let py = |v: Option<String>| v.map_or("None".to_string(), |v| tmda::config::Value::Str(v).py_repr());
+        format!(
+            "[{}, {}]",
+            py(msg.header.get_source("subject")),
+            py(msg.header.get_source("x-a"))
+        )
+    });
+}
