@@ -7,7 +7,8 @@
 //! else on a blocking thread.
 //! Global mode (started as root): every message is processed by a child process,
 //! `tmda sendmail`, running with the authenticated user's uid, gid and supplementary
-//! groups (never root, never another user), with HOME set to the user's home; the
+//! groups (never root, never another user), with HOME set to the user's home, started
+//! by the root launcher ([`crate::launcher`]) since this process has no root left; the
 //! Received field travels in `$TMDA_OFMIPD_RECEIVED` as it did for tmda-inject (and
 //! whether the client asked for SMTPUTF8 in `$TMDA_OFMIPD_SMTPUTF8`).
 //!
@@ -27,6 +28,7 @@ use std::time::Instant;
 use crate::config::{Config, LoadOptions};
 use crate::filter;
 use crate::inject::{InjectError, Injector, Options};
+use crate::launcher::{Launcher, Program, Request};
 use crate::message::Message;
 use crate::smtp::session::{DeliveryOutcome, Envelope};
 
@@ -129,6 +131,9 @@ pub struct Delivery {
     pub throttle_script: Option<PathBuf>,
     /// Global mode: run `tmda sendmail` (this binary) as the user.
     pub global: Option<PathBuf>,
+    /// Global mode: the root process that starts children as users (set once the
+    /// network process has forked it, just before giving up root).
+    pub launcher: std::sync::OnceLock<Arc<Launcher>>,
 }
 
 impl Delivery {
@@ -149,17 +154,31 @@ impl Delivery {
             return Ok(None);
         };
         let (u, d) = user.split_once('@').unwrap_or((user, ""));
-        let mut cmd = Command::new(script);
-        cmd.args([u, d]).stdin(Stdio::null());
-        if let Some(a) = as_user {
-            cmd.env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .env("HOME", &a.home);
-            drop_privileges(&mut cmd, a);
-        }
-        let out = cmd.output().map_err(|e| format!("{}: {e}", script.display()))?;
-        let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || home.is_empty() {
+        let (ok, stdout) = match as_user {
+            Some(a) => {
+                let req = Request {
+                    program: Program::Vhome,
+                    user: a.name.clone(),
+                    home: a.home.clone(),
+                    args: vec![u.into(), d.into()],
+                    env: Some(vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())]),
+                };
+                let (code, out) = self
+                    .launched_output(&req)
+                    .map_err(|e| format!("{}: {e}", script.display()))?;
+                (code == Some(0), out)
+            }
+            None => {
+                let out = Command::new(script)
+                    .args([u, d])
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| format!("{}: {e}", script.display()))?;
+                (out.status.success(), out.stdout)
+            }
+        };
+        let home = String::from_utf8_lossy(&stdout).trim().to_string();
+        if !ok || home.is_empty() {
             return Err(format!("{} found no home for {user:?}", script.display()));
         }
         Ok(Some(PathBuf::from(home)))
@@ -213,7 +232,7 @@ impl Delivery {
             }
         };
         match self.personal_key(path, home) {
-            None => Ready::Done(pass_through(env, spool, None)),
+            None => Ready::Done(pass_through(env, spool)),
             Some((path, home)) => deliver_in_process(path, home, env, spool),
         }
     }
@@ -252,7 +271,7 @@ impl Delivery {
         let virtual_account = Account { home, ..account };
         let config = virtual_account.home.join(".tmda/config");
         if self.pure_proxy && !config.exists() {
-            return pass_through(env, spool, Some(&virtual_account));
+            return self.pass_through_as(&virtual_account, env, spool);
         }
         self.run_sendmail_as(&virtual_account, config.exists().then_some(config), env, spool)
     }
@@ -261,7 +280,7 @@ impl Delivery {
     fn deliver_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
         let path = self.config_path(&env.user, Some(account)).filter(|p| p.exists());
         if self.pure_proxy && path.is_none() {
-            return pass_through(env, spool, Some(account));
+            return self.pass_through_as(account, env, spool);
         }
         self.run_sendmail_as(account, path, env, spool)
     }
@@ -274,23 +293,97 @@ impl Delivery {
         env: &Envelope,
         spool: Spooled,
     ) -> DeliveryOutcome {
-        let tmda = self.global.as_ref().expect("global mode");
-        let mut cmd = Command::new(tmda);
-        cmd.arg("sendmail");
+        let mut args: Vec<std::ffi::OsString> = vec!["sendmail".into()];
         if let Some(p) = &path {
-            cmd.arg("-c").arg(p);
+            args.push("-c".into());
+            args.push(p.into());
         }
-        cmd.arg("--").args(&env.recipients);
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("HOME", &account.home)
-            .env("USER", &account.name)
-            .env("LOGNAME", &account.name)
-            .env("LOGIN", &env.user)
-            .env("TMDA_OFMIPD_RECEIVED", &env.received)
-            .env("TMDA_OFMIPD_SMTPUTF8", if env.smtputf8 { "1" } else { "0" });
-        drop_privileges(&mut cmd, account);
-        run_child(cmd, spool)
+        args.push("--".into());
+        args.extend(env.recipients.iter().map(Into::into));
+        let vars = [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+            ("USER", &account.name),
+            ("LOGNAME", &account.name),
+            ("LOGIN", &env.user),
+            ("TMDA_OFMIPD_RECEIVED", &env.received),
+            ("TMDA_OFMIPD_SMTPUTF8", if env.smtputf8 { "1" } else { "0" }),
+        ];
+        let req = Request {
+            program: Program::Tmda,
+            user: account.name.clone(),
+            home: account.home.clone(),
+            args,
+            env: Some(vars.iter().map(|(k, v)| (k.into(), v.into())).collect()),
+        };
+        self.run_launched(&req, spool)
+    }
+
+    /// `--pure-proxy` in global mode: the MTA's sendmail as the user.
+    fn pass_through_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
+        let req = Request {
+            program: Program::Sendmail,
+            user: account.name.clone(),
+            home: account.home.clone(),
+            args: pass_through_args(env),
+            env: None,
+        };
+        self.run_launched(&req, spool)
+    }
+
+    fn launcher(&self) -> std::io::Result<&Launcher> {
+        self.launcher
+            .get()
+            .map(|l| l.as_ref())
+            .ok_or_else(|| std::io::Error::other("no launcher (global mode not set up)"))
+    }
+
+    /// A child as a user, through the launcher, fed `spool`: [`run_child`]'s verdict.
+    fn run_launched(&self, req: &Request, spool: Spooled) -> DeliveryOutcome {
+        let started = (|| {
+            let (stdin, bytes): (std::os::fd::OwnedFd, _) = match spool {
+                Spooled::File(f) => (f.into(), None),
+                Spooled::Memory(v) => {
+                    let (r, w) = std::io::pipe()?;
+                    (r.into(), Some((v, w)))
+                }
+            };
+            let (err_r, err_w) = std::io::pipe()?;
+            let pending = self
+                .launcher()?
+                .run(req, stdin, crate::launcher::null_fd()?, err_w.into())?;
+            Ok::<_, std::io::Error>((pending, bytes, err_r))
+        })();
+        let (pending, bytes, mut err_r) = match started {
+            Ok(x) => x,
+            Err(e) => return DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
+        };
+        // Feed an in-memory message from a thread, so a chatty child cannot deadlock us.
+        let writer = bytes.map(|(v, mut w)| {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = w.write_all(&v);
+            })
+        });
+        let mut err = String::new();
+        let _ = err_r.by_ref().take(8192).read_to_string(&mut err);
+        let code = pending.wait();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        match code {
+            Ok(code) => verdict(code, &err),
+            Err(e) => DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
+        }
+    }
+
+    /// A child as a user, through the launcher: its exit code and what it printed.
+    fn launched_output(&self, req: &Request) -> std::io::Result<(Option<i32>, Vec<u8>)> {
+        let (out_r, out_w) = std::io::pipe()?;
+        let null = crate::launcher::null_fd;
+        let pending = self.launcher()?.run(req, null()?, out_w.into(), null()?)?;
+        let mut out = Vec::new();
+        out_r.take(64 * 1024).read_to_end(&mut out)?;
+        Ok((pending.wait()?, out))
     }
 }
 
@@ -317,21 +410,18 @@ pub fn virtual_domain_user(file: &Path, address: &str) -> Option<String> {
     None
 }
 
-/// setgroups, setgid, setuid in the child before exec. std's `Command::uid` would run
-/// after `pre_exec`, and `Command::groups` is unstable, so this is done by hand.
-/// The child also changes into the user's home there: std would `chdir` before the
-/// hook runs, while still the daemon's user, which cannot enter a private home.
-fn drop_privileges(cmd: &mut Command, a: &Account) {
+/// setgroups, setgid, setuid in the child before exec (the launcher's children, which
+/// start as root). std's `Command::uid` would run after `pre_exec`, and
+/// `Command::groups` is unstable, so this is done by hand. The child also changes into
+/// the user's home there: std would `chdir` before the hook runs, while still root,
+/// which may not enter a home on a root-squashed network file system.
+pub(crate) fn become_user(cmd: &mut Command, a: &Account) {
     let (uid, gid, groups) = (a.uid, a.gid, a.groups.clone());
     let home = CString::new(a.home.as_os_str().as_encoded_bytes()).unwrap_or_else(|_| c"/".into());
     // SAFETY: only async-signal-safe calls between fork and exec; the group list was
     // computed in the parent.
     unsafe {
         cmd.pre_exec(move || {
-            // The daemon runs with an unprivileged effective uid; its saved uid is root.
-            if libc::geteuid() != 0 && libc::seteuid(0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -373,8 +463,14 @@ fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
     if let Some(w) = writer {
         let _ = w.join();
     }
+    verdict(status.code(), &err)
+}
+
+/// A delivery child's exit code (`None`: killed by a signal) and standard error as
+/// the client's answer.
+fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
     let why = err.lines().last().unwrap_or("").trim().to_string();
-    match status.code() {
+    match code {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.
         Some(75) | Some(78) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
@@ -383,18 +479,23 @@ fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
 }
 
 /// `--pure-proxy` for users without a TMDA config: the MTA gets the message unaltered.
-fn pass_through(env: &Envelope, spool: Spooled, account: Option<&Account>) -> DeliveryOutcome {
-    let program = std::env::var("TMDA_SENDMAIL_PROGRAM").unwrap_or_else(|_| "/usr/sbin/sendmail".into());
-    let mut cmd = Command::new(&program);
-    cmd.arg("-f")
-        .arg(&env.mail_from)
-        .arg("-i")
-        .arg("--")
-        .args(&env.recipients);
-    if let Some(a) = account {
-        cmd.env("HOME", &a.home);
-        drop_privileges(&mut cmd, a);
-    }
+/// The program `--pure-proxy` hands messages to.
+pub fn pass_through_program() -> PathBuf {
+    std::env::var_os("TMDA_SENDMAIL_PROGRAM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/sbin/sendmail".into())
+}
+
+fn pass_through_args(env: &Envelope) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["-f".into(), (&env.mail_from).into(), "-i".into(), "--".into()];
+    args.extend(env.recipients.iter().map(Into::into));
+    args
+}
+
+/// `--pure-proxy` in personal mode, as the daemon's own user.
+fn pass_through(env: &Envelope, spool: Spooled) -> DeliveryOutcome {
+    let mut cmd = Command::new(pass_through_program());
+    cmd.args(pass_through_args(env));
     run_child(cmd, spool)
 }
 

@@ -27,6 +27,7 @@ pub mod filter;
 pub mod inject;
 pub mod interval;
 pub mod key;
+pub mod launcher;
 pub mod message;
 pub mod server;
 pub mod smtp;

@@ -2,8 +2,9 @@
 //!
 //! Keeps every option of TMDA's tmda-ofmipd. Start-up order matters: check the
 //! configuration, bind the listening sockets (maybe privileged ports), detach unless
-//! `-f`, drop root to `-u USER` (default tofmipd) keeping a saved uid only for starting
-//! per-user delivery children, and only then start the async runtime.
+//! `-f`, fork the root launcher that starts per-user delivery children
+//! ([`crate::launcher`]), drop root for good to `-u USER` (default tofmipd), and only
+//! then start the async runtime.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
@@ -279,24 +280,33 @@ fn daemonize() -> Result<(), Error> {
     Ok(())
 }
 
-/// Global mode: give up root for the network-facing process. The effective ids become
-/// USER's; the saved uid stays 0 only so per-message delivery children can switch to
-/// the authenticated user (as TMDA did with seteuid).
-fn drop_to(account: &Account) -> Result<(), Error> {
+/// Global mode: fork the launcher, which keeps root to start per-user children, then
+/// give up root for good in the network-facing process: real, effective and saved
+/// ids all become USER's (TMDA kept a saved uid of 0 for its children). Called while
+/// the process has one thread.
+fn separate_privileges(server: &Server, account: &Account, self_exe: &std::path::Path) -> Result<(), Error> {
+    let programs = [
+        Some(self_exe.to_path_buf()),
+        Some(crate::delivery::pass_through_program()),
+        server.delivery.vhome_script.clone(),
+    ];
+    let launcher = crate::launcher::Launcher::start(programs).map_err(|e| Error::io("starting the launcher", e))?;
+    let _ = server.delivery.launcher.set(Arc::new(launcher));
+    let fail = |what: &str| Error::io(format!("{what} {}", account.name), std::io::Error::last_os_error());
     // SAFETY: plain syscalls.
-    let rc = unsafe {
+    unsafe {
         let gids = [account.gid];
-        if libc::setgroups(1, gids.as_ptr()) != 0 || libc::setresgid(account.gid, account.gid, 0) != 0 {
-            -1
-        } else {
-            libc::setresuid(0, account.uid, 0)
+        if libc::setgroups(1, gids.as_ptr()) != 0 || libc::setresgid(account.gid, account.gid, account.gid) != 0 {
+            return Err(fail("switching to the group of"));
         }
-    };
-    if rc != 0 {
-        return Err(Error::io(
-            format!("switching to user {}", account.name),
-            std::io::Error::last_os_error(),
-        ));
+        if libc::setresuid(account.uid, account.uid, account.uid) != 0 {
+            return Err(fail("switching to user"));
+        }
+        if libc::setuid(0) == 0 {
+            return Err(usage(
+                "root could be regained after dropping privileges: refusing to serve",
+            ));
+        }
     }
     Ok(())
 }
@@ -382,6 +392,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         pure_proxy: args.pure_proxy,
         throttle_script: args.throttle_script.clone(),
         global: global.then(|| self_exe.clone()),
+        launcher: Default::default(),
     };
     let server = Arc::new(Server {
         hostname: hostname.clone(),
@@ -404,7 +415,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     crate::transport::smtp::enable_pooling();
     if args.one_session {
         if let Some(a) = &run_as {
-            drop_to(a)?;
+            separate_privileges(&server, a, &self_exe)?;
         }
         return one_session(server);
     }
@@ -424,7 +435,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         daemonize()?;
     }
     if let Some(a) = &run_as {
-        drop_to(a)?;
+        separate_privileges(&server, a, &self_exe)?;
     }
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         // On two CPUs shared with the MTA, one network thread relayed about 13% more

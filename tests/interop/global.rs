@@ -108,7 +108,9 @@ fn global_mode_delivers_as_the_authenticated_user() {
     };
     wait_for_port(port, "ofmipd");
 
-    // The network-facing process no longer runs as root.
+    // The network-facing process no longer runs as root, and cannot become root again:
+    // real, effective, saved and file-system uids are all tofmipd's (a separate launcher
+    // process keeps root to start per-user children).
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id())).unwrap();
     let uids: Vec<u32> = status
         .lines()
@@ -118,7 +120,7 @@ fn global_mode_delivers_as_the_authenticated_user() {
         .skip(1)
         .map(|x| x.parse().unwrap())
         .collect();
-    assert_eq!(uids[1], tofmipd.uid, "effective uid is tofmipd: {status}");
+    assert_eq!(uids, vec![tofmipd.uid; 4], "every uid is tofmipd's: {status}");
 
     for ((acct, _), pw) in users.iter().zip(["pw-one", "pw-two"]) {
         let mut c = Raw::connect(port);
