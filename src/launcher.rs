@@ -388,6 +388,35 @@ pub fn null_fd() -> io::Result<OwnedFd> {
 mod tests {
     use super::*;
 
+    fn refusal(req: Request, programs: &[Option<PathBuf>; 3]) -> String {
+        let n = || null_fd().unwrap();
+        let out = handle(Some(req), programs, n(), n(), n());
+        assert_eq!(out[0], 2, "not refused: {out:?}");
+        String::from_utf8_lossy(&out[5..]).into_owned()
+    }
+
+    #[test]
+    fn the_launcher_never_starts_anything_as_root_or_off_its_list() {
+        let programs = [Some(PathBuf::from("/bin/true")), None, None];
+        let req = |program, user: &str| Request {
+            program,
+            user: user.into(),
+            home: "/".into(),
+            args: vec![],
+            env: None,
+        };
+        assert!(refusal(req(Program::Tmda, "root"), &programs).contains("refusing"));
+        assert!(refusal(req(Program::Tmda, "no-such-user-xyz"), &programs).contains("no system account"));
+        assert!(refusal(req(Program::Sendmail, "nobody"), &programs).contains("not configured"));
+        let relative = Request {
+            home: "relative/home".into(),
+            ..req(Program::Tmda, "nobody")
+        };
+        assert!(refusal(relative, &programs).contains("refusing"));
+        let n = || null_fd().unwrap();
+        assert_eq!(handle(None, &programs, n(), n(), n())[0], 2);
+    }
+
     #[test]
     fn requests_round_trip_and_junk_is_refused() {
         let req = Request {
