@@ -215,6 +215,17 @@ fn decode(mut b: &[u8]) -> Option<Request> {
     })
 }
 
+/// A msghdr for one buffer and a control-message area (both must outlive its use).
+fn message_header(iov: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; zeroed is its documented starting state.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = control.len() as _;
+    msg
+}
+
 fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cmsg_buf = vec![0u8; space];
@@ -222,14 +233,10 @@ fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Result<()
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
+    let msg = message_header(&mut iov, &mut cmsg_buf);
     // SAFETY: msghdr points at live buffers for the duration of sendmsg; the control
     // message is laid out with the CMSG_* macros in a buffer of CMSG_SPACE bytes.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg_buf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = space as _;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -252,13 +259,9 @@ fn recv_with_fds(sock: &UnixStream, data: &mut [u8]) -> io::Result<Option<Vec<Ow
         iov_len: data.len(),
     };
     let mut fds = vec![];
+    let mut msg = message_header(&mut iov, &mut cmsg_buf);
     // SAFETY: as in send_with_fds; received descriptors are owned from here on.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg_buf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = space as _;
         let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_WAITALL);
         if n < 0 {
             return Err(io::Error::last_os_error());
