@@ -382,7 +382,10 @@ impl Delivery {
         let null = crate::launcher::null_fd;
         let pending = self.launcher()?.run(req, null()?, out_w.into(), null()?)?;
         let mut out = Vec::new();
-        out_r.take(64 * 1024).read_to_end(&mut out)?;
+        let mut out_r = out_r;
+        out_r.by_ref().take(64 * 1024).read_to_end(&mut out)?;
+        // Read the rest too, so a talkative script cannot block on a full pipe.
+        std::io::copy(&mut out_r, &mut std::io::sink())?;
         Ok((pending.wait()?, out))
     }
 }
