@@ -405,6 +405,23 @@ fn authprog_checkpassword_in_the_chain() {
 }
 
 #[test]
+fn a_delivery_program_with_much_to_say_does_not_hang_the_session() {
+    // 300 KB on standard error: more than a pipe holds, so it must be read to the end.
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    std::fs::remove_file(env.path(".tmda/config")).unwrap();
+    let sm = script(
+        &env,
+        "chatty-sendmail",
+        "head -c 300000 /dev/zero | tr '\\0' x >&2\necho >&2\necho 'the last word' >&2\ncat >/dev/null\nexit 1",
+    );
+    let sm = sm.to_str().unwrap();
+    let out = run_one_session(&env, &["-P"], &[("TMDA_SENDMAIL_PROGRAM", sm)], ONE_MESSAGE);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("554 5.0.0 Delivery failed: the last word\r\n"), "{text}");
+}
+
+#[test]
 fn pure_proxy_passes_mail_of_users_without_config() {
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);
