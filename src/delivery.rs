@@ -364,7 +364,7 @@ impl Delivery {
                 let _ = w.write_all(&v);
             })
         });
-        let err = read_some(&mut err_r);
+        let err = crate::transport::sendmail::read_tail(&mut err_r, 8192);
         let code = pending.wait();
         if let Some(w) = writer {
             let _ = w.join();
@@ -454,7 +454,11 @@ fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
             let _ = w.write_all(&v);
         })
     });
-    let err = child.stderr.take().map(|mut s| read_some(&mut s)).unwrap_or_default();
+    let err = child
+        .stderr
+        .take()
+        .map(|mut s| crate::transport::sendmail::read_tail(&mut s, 8192))
+        .unwrap_or_default();
     let status = match child.wait() {
         Ok(s) => s,
         Err(e) => return DeliveryOutcome::Transient(e.to_string()),
@@ -463,30 +467,6 @@ fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
         let _ = w.join();
     }
     verdict(status.code(), &err)
-}
-
-/// The last 8 KiB of a child's standard error (where its verdict is), read to the end
-/// so a child with much to say cannot block on a full pipe while we wait for it.
-fn read_some(r: &mut impl Read) -> String {
-    const KEEP: usize = 8192;
-    let mut text = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        match r.read(&mut chunk) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                text.extend_from_slice(&chunk[..n]);
-                if text.len() > 2 * KEEP {
-                    text.drain(..text.len() - KEEP);
-                }
-            }
-        }
-    }
-    if text.len() > KEEP {
-        text.drain(..text.len() - KEEP);
-    }
-    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as

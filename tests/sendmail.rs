@@ -241,6 +241,26 @@ fn program_refusing_or_deferring() {
         .stderr(contains("cannot run"));
 }
 
+#[test]
+fn a_program_with_much_to_say_is_read_to_its_last_word() {
+    // 300 KB on standard error before the verdict: more than a pipe holds.
+    let env = sendmail_env();
+    let prog = env.write(
+        "bin/chatty",
+        "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' x >&2\necho >&2\necho 'chatty: mailbox full' >&2\ncat >/dev/null\nexit 67\n",
+    );
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&cfg.replace("fake-sendmail", "chatty"));
+    env.tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(67)
+        .stderr(contains("chatty: mailbox full"));
+}
+
 /// MSG grown past 1 MB, so it is spooled to a file (and relayed by the streaming client).
 fn big_message() -> String {
     let mut big = MSG.to_string();

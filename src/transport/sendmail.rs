@@ -54,11 +54,7 @@ impl Transport for Sendmail {
             .map_err(|e| fail(format!("cannot run: {e}"), false, None, String::new()))?;
         let mut stderr = child.stderr.take().expect("piped");
         // Read stderr concurrently so a chatty program cannot deadlock us.
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr.by_ref().take(64 * 1024).read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).trim().replace('\n', " ")
-        });
+        let err_reader = std::thread::spawn(move || read_tail(&mut stderr, 2048).trim().replace('\n', " "));
         let mut stdin = child.stdin.take().expect("piped");
         let written = stdin
             .write_all(copy.header)
@@ -93,4 +89,27 @@ impl Transport for Sendmail {
             }
         })
     }
+}
+
+/// The last `keep` bytes of what a child writes (its verdict comes last), read to the
+/// end: a child with more to say than a pipe holds would otherwise block while we wait.
+pub(crate) fn read_tail(r: &mut impl Read, keep: usize) -> String {
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match r.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                text.extend_from_slice(&chunk[..n]);
+                if text.len() > 2 * keep {
+                    text.drain(..text.len() - keep);
+                }
+            }
+        }
+    }
+    if text.len() > keep {
+        text.drain(..text.len() - keep);
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
