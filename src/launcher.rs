@@ -96,8 +96,20 @@ impl Launcher {
             reply_theirs.as_raw_fd(),
         ];
         let control = self.control.lock().map_err(|_| io::Error::other("launcher lock"))?;
-        send_with_fds(&control, &(body.len() as u32).to_le_bytes(), &fds)?;
-        (&*control).write_all(&body)?;
+        let sent = send_with_fds(&control, &(body.len() as u32).to_le_bytes(), &fds)
+            .and_then(|_| (&*control).write_all(&body));
+        if let Err(e) = &sent
+            && matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+        {
+            // Nothing could be delivered any more: end the daemon (no client was told
+            // 250 for anything undelivered), so that a supervisor restarts it whole.
+            eprintln!(
+                "tmda-ofmipd[{}]: the root launcher is gone ({e}); exiting so the daemon can be restarted",
+                std::process::id()
+            );
+            std::process::exit(75);
+        }
+        sent?;
         drop(control);
         Ok(Pending { reply })
     }

@@ -172,7 +172,48 @@ fn global_mode_delivers_as_the_authenticated_user() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "user 1's tag must not verify with user 2's key");
-    drop(daemon);
+
+    // The launcher is the daemon's one root child. Without it nothing can be delivered:
+    // the next delivery ends the daemon (exit 75) so a supervisor can restart it whole.
+    let pid = daemon.child.id();
+    let launcher: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            ppid == Some(&pid.to_string()) && status.lines().any(|l| l.starts_with("Uid:\t0\t"))
+        })
+        .collect();
+    assert_eq!(launcher.len(), 1, "one root launcher under the daemon");
+    unsafe { libc::kill(launcher[0] as i32, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut c = Raw::connect(port);
+    c.reply();
+    assert!(c.auth_plain("tmdaglobal1", "pw-one").starts_with("235"));
+    let _ = c.send_message("x@y", "late@x.org", "Subject: late\r\n\r\nb");
+    let mut daemon = daemon;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = daemon.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ofmipd kept running without its launcher"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(75));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("the root launcher is gone")
+    );
+    assert_eq!(sink.wait_for(2).len(), 2, "nothing more reached the MTA");
 }
 
 #[test]
