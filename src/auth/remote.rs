@@ -253,7 +253,8 @@ fn imap_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str) -> Result<bool
         w(&mut r, &lit)?;
     }
     w(&mut r, "\r\n")?;
-    loop {
+    // Untagged lines may come first (CAPABILITY...), but not without end.
+    for _ in 0..100 {
         let l = line(&mut r)?;
         if let Some(rest) = l.strip_prefix("a1 ") {
             let ok = rest.starts_with("OK");
@@ -261,6 +262,7 @@ fn imap_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str) -> Result<bool
             return Ok(ok);
         }
     }
+    Err("no answer to LOGIN after 100 lines".into())
 }
 
 fn pop3_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str, apop: bool) -> Result<bool, String> {
@@ -276,11 +278,12 @@ fn pop3_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str, apop: bool) ->
         Ok(line(r)?.starts_with("+OK"))
     };
     let ok = if apop {
-        let (Some(s), Some(e)) = (greet.find('<'), greet.rfind('>')) else {
-            return Err("the server offers no APOP timestamp".into());
+        let stamp = match (greet.find('<'), greet.rfind('>')) {
+            (Some(s), Some(e)) if s < e => &greet[s..=e],
+            _ => return Err("the server offers no APOP timestamp".into()),
         };
         use md5::Digest;
-        let digest: String = md5::Md5::digest(format!("{}{pass}", &greet[s..=e]).as_bytes())
+        let digest: String = md5::Md5::digest(format!("{stamp}{pass}").as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
@@ -450,6 +453,77 @@ impl Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that says `script` whatever it is told.
+    struct Scripted {
+        script: std::io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.script.read(buf)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn server(script: &[u8]) -> Box<dyn ReadWrite> {
+        Box::new(Scripted {
+            script: std::io::Cursor::new(script.to_vec()),
+        })
+    }
+
+    #[test]
+    fn hostile_auth_servers_get_an_answer_not_a_crash() {
+        // The APOP stamp's brackets the wrong way round used to slice backwards.
+        assert!(pop3_login(server(b"+OK > ready <\r\n"), "u", "p", true).is_err());
+        assert_eq!(pop3_login(server(b"+OK <1.2@h>\r\n+OK\r\n"), "u", "p", true), Ok(true));
+        // Endless untagged lines end in an error, not a loop.
+        let mut endless = b"* OK hi\r\n".to_vec();
+        endless.extend(b"* CAPABILITY x\r\n".repeat(500));
+        assert!(imap_login(server(&endless), "u", "p").is_err());
+        // Generated junk: every answer is Ok or Err.
+        let pieces: &[&[u8]] = &[
+            b"* OK",
+            b"+OK",
+            b"-ERR",
+            b"+",
+            b"a1 OK",
+            b"a1 NO",
+            b"<",
+            b">",
+            b"\r\n",
+            b"\n",
+            b"x",
+            b"\xff",
+            b" ",
+            b"\x30\x84\xff\xff\xff\xff",
+            b"\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x00",
+            b"\x02\x01",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let mut script = vec![];
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                script.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = imap_login(server(&script), "user", "pass");
+            let _ = imap_login(server(&script), "us\"er", "p{ass");
+            let _ = pop3_login(server(&script), "u", "p", false);
+            let _ = pop3_login(server(&script), "u", "p", true);
+            let _ = ldap_bind(server(&script), "uid=u", "p");
+        }
+    }
 
     #[test]
     fn urls() {
