@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A/B comparison of two tmda ofmipd builds or option sets on the same machine at the
-# same time: both relay to one smtp-sink, and each round runs the direct load, then A,
-# then B, so the shared machine's drift hits all three alike. Prints each round's
+# same time: both relay to one smtp-sink, and each round runs the direct load, then A
+# and B, so the shared machine's drift hits all three alike. Prints each round's
 # msg/s and ratio to direct, on kept-open connections and with one message + AUTH per
 # connection, then each daemon's CPU ticks. Single runs move by about 10% here; judge
-# a change by several rounds of this, not by one run of benches/relay.sh.
+# a change by several rounds of this (an even number: A and B take turns going first),
+# not by one run of benches/relay.sh.
 #
 #   BIN_A=old/tmda BIN_B=target/release/tmda benches/relay-ab.sh
 #   ARGS_A="--threads 1" ARGS_B="--threads 2" ROUNDS=6 benches/relay-ab.sh
@@ -24,10 +25,17 @@ rate() { "$load" "$@" | sed 's/.*=> \([0-9]*\) msg.*/\1/'; }
 ratio() { awk -v x="$1" -v d="$2" 'BEGIN { printf "%.2f", x / d }'; }
 for mode in "" --per-connection; do
   n=1500; [ -n "$mode" ] && n=400
-  for _ in $(seq "${ROUNDS:-4}"); do
+  for round in $(seq "${ROUNDS:-4}"); do
     d=$(rate --port $sink --clients $clients --messages $n $mode)
-    a=$(rate --port $pa --clients $clients --messages $n --auth bench:bench $mode)
-    b=$(rate --port $pb --clients $clients --messages $n --auth bench:bench $mode)
+    # Alternate which of A and B goes first: the second of a pair runs after the first's
+    # connections (TIME_WAIT, caches) and measured a few percent lower with equal builds.
+    if [ $((round % 2)) -eq 1 ]; then
+      a=$(rate --port $pa --clients $clients --messages $n --auth bench:bench $mode)
+      b=$(rate --port $pb --clients $clients --messages $n --auth bench:bench $mode)
+    else
+      b=$(rate --port $pb --clients $clients --messages $n --auth bench:bench $mode)
+      a=$(rate --port $pa --clients $clients --messages $n --auth bench:bench $mode)
+    fi
     line="${mode:-kept-open}: direct $d msg/s, A $a ($(ratio "$a" "$d")), B $b ($(ratio "$b" "$d"))"
     if [ -n "$mode" ]; then
       # The same load with its AUTH sent to smtp-sink too (it answers any credentials).
