@@ -187,6 +187,47 @@ fn swaks_starttls_and_implicit_tls() {
 }
 
 #[test]
+fn garbage_instead_of_a_tls_handshake_is_survived() {
+    use std::io::{Read, Write};
+    let s = setup("");
+    let ssl = s.start_tls(&["--ssl"]);
+    let on = s.start_tls(&["--tls=on"]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..30 {
+        let mut junk = vec![];
+        for _ in 0..(1 + i * 37 % 2000) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            junk.push(seed as u8);
+        }
+        if i % 3 == 0 {
+            // A TLS record header that promises more than follows.
+            junk.splice(0..0, [0x16, 0x03, 0x01, 0x40, 0x00]);
+        }
+        // Implicit TLS: junk where the ClientHello should be.
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", ssl.port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let _ = c.write_all(&junk);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let _ = c.read_to_end(&mut vec![]);
+        // STARTTLS accepted, then junk.
+        let mut r = Raw::connect(on.port);
+        assert!(r.reply().starts_with("220"));
+        assert!(r.cmd("EHLO c").starts_with("250"));
+        assert!(r.cmd("STARTTLS").starts_with("220"));
+        let _ = r.stream.write_all(&junk);
+        let _ = r.stream.shutdown(std::net::Shutdown::Write);
+    }
+    // Both still serve real clients.
+    let (ok, out) = swaks(ssl.port, &["--tlsc", "--auth", "PLAIN"], "after-junk@x.org");
+    assert!(ok, "{out}");
+    let (ok, out) = swaks(on.port, &["--tls", "--auth", "PLAIN"], "after-junk2@x.org");
+    assert!(ok, "{out}");
+    assert_eq!(s.sink.wait_for(2).len(), 2);
+}
+
+#[test]
 fn tls_on_refuses_everything_before_starttls() {
     let s = setup("");
     let o = s.start_tls(&["--tls=on"]);
