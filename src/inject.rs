@@ -690,23 +690,44 @@ impl<'a> Injector<'a> {
     /// `shell=COMMAND`: its output (stdout and stderr, final newline removed) is the value.
     fn shell(&self, command: &str, rcpt: &str) -> Result<String, InjectError> {
         self.may_block()?;
-        let out = std::process::Command::new("/bin/sh")
+        let fail = |e: std::io::Error| InjectError::Action(format!("shell={command}: {e}"));
+        let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(format!("{{ {command}\n}} 2>&1"))
             .envs(self.config.env_assignments())
             .env("TMDA_RECIPIENT", rcpt)
             .env("TMDA_VRECIPIENT", rcpt.replace('@', "="))
             .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| InjectError::Action(format!("shell={command}: {e}")))?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(fail)?;
+        // The output becomes a header value: 64 KiB is plenty, and a command that goes on
+        // past that (`yes`) is stopped rather than read for ever.
+        const MAX_OUTPUT: u64 = 64 * 1024;
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut bytes = Vec::new();
+        {
+            use std::io::Read as _;
+            (&mut stdout)
+                .take(MAX_OUTPUT + 1)
+                .read_to_end(&mut bytes)
+                .map_err(fail)?;
+        }
+        if bytes.len() as u64 > MAX_OUTPUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(InjectError::Action(format!(
+                "shell={command}: more than {MAX_OUTPUT} bytes of output"
+            )));
+        }
+        let status = child.wait().map_err(fail)?;
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
         if text.ends_with('\n') {
             text.pop();
         }
-        if !out.status.success() {
+        if !status.success() {
             return Err(InjectError::Action(format!(
-                "shell={command}: {}: {}",
-                out.status,
+                "shell={command}: {status}: {}",
                 text.trim()
             )));
         }

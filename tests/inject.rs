@@ -325,6 +325,13 @@ fn a_message_header_cannot_choose_a_shell_command() {
 }
 
 #[test]
+fn a_shell_action_that_never_stops_talking_is_an_error() {
+    let s = setup("", "to a@x.org tag reply-to shell=\"yes\"\n");
+    let e = s.run(MSG, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("more than 65536 bytes of output"), "{e}");
+}
+
+#[test]
 fn an_address_with_a_control_character_is_refused_before_anything_is_sent() {
     // A bare CR from a header would end the relay's RCPT command early.
     let s = setup("", "");
