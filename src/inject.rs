@@ -689,6 +689,7 @@ impl<'a> Injector<'a> {
 
     /// `shell=COMMAND`: its output (stdout and stderr, final newline removed) is the value.
     fn shell(&self, command: &str, rcpt: &str) -> Result<String, InjectError> {
+        use std::os::unix::process::CommandExt as _;
         self.may_block()?;
         let fail = |e: std::io::Error| InjectError::Action(format!("shell={command}: {e}"));
         let mut child = std::process::Command::new("/bin/sh")
@@ -699,28 +700,14 @@ impl<'a> Injector<'a> {
             .env("TMDA_VRECIPIENT", rcpt.replace('@', "="))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
+            // Its own process group, so whatever it starts can be stopped with it.
+            .process_group(0)
             .spawn()
             .map_err(fail)?;
-        // The output becomes a header value: 64 KiB is plenty, and a command that goes on
-        // past that (`yes`) is stopped rather than read for ever.
-        const MAX_OUTPUT: u64 = 64 * 1024;
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut bytes = Vec::new();
-        {
-            use std::io::Read as _;
-            (&mut stdout)
-                .take(MAX_OUTPUT + 1)
-                .read_to_end(&mut bytes)
-                .map_err(fail)?;
-        }
-        if bytes.len() as u64 > MAX_OUTPUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(InjectError::Action(format!(
-                "shell={command}: more than {MAX_OUTPUT} bytes of output"
-            )));
-        }
-        let status = child.wait().map_err(fail)?;
+        let (bytes, status) = match bounded_run(&mut child, SHELL_TIMEOUT) {
+            Ok(done) => done,
+            Err(why) => return Err(InjectError::Action(format!("shell={command}: {why}"))),
+        };
         let mut text = String::from_utf8_lossy(&bytes).into_owned();
         if text.ends_with('\n') {
             text.pop();
@@ -733,6 +720,58 @@ impl<'a> Injector<'a> {
         }
         Ok(text)
     }
+}
+
+/// A shell= command's output becomes a header value: 64 KiB is plenty.
+const SHELL_MAX_OUTPUT: u64 = 64 * 1024;
+/// A shell= command that has not finished by then is stopped (TMDA waited for ever;
+/// under ofmipd a hung command held its session and connection slot for good).
+const SHELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Wait for `child` (leader of its own process group) and read its output, stopping
+/// the whole group when it prints too much or takes too long.
+fn bounded_run(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> Result<(Vec<u8>, std::process::ExitStatus), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut stdout = child.stdout.take().ok_or("no output pipe")?;
+    let too_much = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = too_much.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        let _ = (&mut stdout).take(SHELL_MAX_OUTPUT + 1).read_to_end(&mut bytes);
+        flag.store(bytes.len() as u64 > SHELL_MAX_OUTPUT, Ordering::SeqCst);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let stop = |child: &mut std::process::Child, why: String| {
+        // SAFETY: signalling the process group this child leads.
+        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = child.wait();
+        Err(why)
+    };
+    let status = loop {
+        if too_much.load(Ordering::SeqCst) {
+            let r = stop(child, format!("more than {SHELL_MAX_OUTPUT} bytes of output"));
+            let _ = reader.join();
+            return r;
+        }
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())?
+            && reader.is_finished()
+        {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let r = stop(child, format!("still running after {} seconds", timeout.as_secs_f32()));
+            let _ = reader.join();
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let bytes = reader.join().map_err(|_| "reading its output failed".to_string())?;
+    Ok((bytes, status))
 }
 
 /// X-TMDA-Fingerprint: the named fields' values (and "body") signed with `key`.
@@ -894,7 +933,31 @@ fn refuse_shell_from_header(action: &Action, whence: &str) -> Result<(), InjectE
 
 #[cfg(test)]
 mod tests {
-    use super::capwords;
+    use super::{bounded_run, capwords};
+
+    fn sh(script: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt as _;
+        std::process::Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn shell_commands_are_stopped_when_slow_or_talkative() {
+        let short = std::time::Duration::from_millis(300);
+        let (out, status) = bounded_run(&mut sh("echo hi"), short).unwrap();
+        assert_eq!((out.as_slice(), status.success()), (&b"hi\n"[..], true));
+        // A background job that outlives the shell is stopped with it.
+        let started = std::time::Instant::now();
+        let e = bounded_run(&mut sh("sleep 30 & echo started"), short).unwrap_err();
+        assert!(e.contains("still running after 0.3 seconds"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let e = bounded_run(&mut sh("yes"), std::time::Duration::from_secs(30)).unwrap_err();
+        assert!(e.contains("more than 65536 bytes"), "{e}");
+    }
 
     #[test]
     fn capwords_like_python() {
