@@ -441,6 +441,8 @@ A keyword address.
 .TP
 .B shell=COMMAND
 The output of COMMAND (run by /bin/sh with $TMDA_RECIPIENT set); use the tag form to quote a command with spaces.
+A command still running after 60 seconds, or printing more than 64 KiB, is stopped (with anything it started) and the
+message is refused. Only filter rules may use shell=, not an X\-TMDA header.
 .TP
 .B default
 ACTION_OUTGOING.
