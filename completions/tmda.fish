@@ -73,6 +73,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l hostname -d 'Name i
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l max-size -d 'Largest message accepted, in bytes (advertised with SIZE)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l timeout -d 'Seconds to wait for a command before closing the connection (RFC 5321: at least 300)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l data-timeout -d 'Seconds to wait for more DATA before closing the connection' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l delivery-timeout -d 'Seconds a delivery program (the sendmail program, global mode\'s per-user tmda sendmail, the throttle and vhome scripts) may run before it is stopped and the client told to try again (RFC 5321 has clients wait 10 minutes for the answer)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l threads -d 'Threads serving connections [default: one less than the number of CPUs, at least one, leaving a CPU to the MTA that ofmipd relays to]' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s a -l authfile -d 'Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s A -l authprog -d 'Check credentials with a checkpassword program (user, password, time on descriptor 3)' -r

@@ -23,7 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, LoadOptions};
 use crate::filter;
@@ -134,6 +134,8 @@ pub struct Delivery {
     /// Global mode: the root process that starts children as users (set once the
     /// network process has forked it, just before giving up root).
     pub launcher: std::sync::OnceLock<Arc<Launcher>>,
+    /// How long a delivery program may run (`--delivery-timeout`).
+    pub timeout: std::time::Duration,
 }
 
 impl Delivery {
@@ -169,12 +171,20 @@ impl Delivery {
                 (code == Some(0), out)
             }
             None => {
-                let out = Command::new(script)
-                    .args([u, d])
-                    .stdin(Stdio::null())
-                    .output()
-                    .map_err(|e| format!("{}: {e}", script.display()))?;
-                (out.status.success(), out.stdout)
+                let mut cmd = Command::new(script);
+                cmd.args([u, d]).stdin(Stdio::null()).stdout(Stdio::piped());
+                let fail = |e: std::io::Error| format!("{}: {e}", script.display());
+                let mut child = crate::child::own_group(&mut cmd).spawn().map_err(fail)?;
+                let mut out_r = child.stdout.take().expect("piped");
+                let reader = std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    let _ = out_r.by_ref().take(64 * 1024).read_to_end(&mut out);
+                    let _ = std::io::copy(&mut out_r, &mut std::io::sink());
+                    out
+                });
+                let status = crate::child::wait_until(&mut child, Instant::now() + self.timeout).map_err(fail)?;
+                let out = reader.join().unwrap_or_default();
+                (status.is_some_and(|s| s.success()), out)
             }
         };
         let home = String::from_utf8_lossy(&stdout).trim().to_string();
@@ -188,15 +198,25 @@ impl Delivery {
     fn deliver(&self, env: &Envelope, spool: Spooled) -> Ready {
         if let Some(script) = &self.throttle_script {
             // The login name is an argument, never shell text.
-            match Command::new(script)
-                .arg(&env.user)
+            let mut cmd = Command::new(script);
+            cmd.arg(&env.user)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
+                .stderr(Stdio::null());
+            let started = Instant::now();
+            match crate::child::own_group(&mut cmd)
+                .spawn()
+                .and_then(|mut c| crate::child::wait_until(&mut c, started + self.timeout))
             {
-                Ok(s) if s.success() => {}
-                Ok(_) => return Ready::Done(DeliveryOutcome::Throttled),
+                Ok(Some(s)) if s.success() => {}
+                Ok(Some(_)) => return Ready::Done(DeliveryOutcome::Throttled),
+                Ok(None) => {
+                    return Ready::Done(DeliveryOutcome::Transient(format!(
+                        "throttle script {} did not finish within {} seconds",
+                        script.display(),
+                        self.timeout.as_secs()
+                    )));
+                }
                 Err(e) => {
                     return Ready::Done(DeliveryOutcome::Transient(format!(
                         "throttle script {}: {e}",
@@ -232,7 +252,7 @@ impl Delivery {
             }
         };
         match self.personal_key(path, home) {
-            None => Ready::Done(pass_through(env, spool)),
+            None => Ready::Done(pass_through(env, spool, self.timeout)),
             Some((path, home)) => deliver_in_process(path, home, env, spool),
         }
     }
@@ -437,36 +457,45 @@ pub(crate) fn become_user(cmd: &mut Command, a: &Account) {
     }
 }
 
-fn run_child(mut cmd: Command, spool: Spooled) -> DeliveryOutcome {
+/// Run `cmd` fed `spool` for at most `timeout`: the client's answer from its exit code
+/// and standard error.
+fn run_child(mut cmd: Command, spool: Spooled, timeout: Duration) -> DeliveryOutcome {
     let (stdin, bytes) = match spool {
         Spooled::File(f) => (Stdio::from(f), None),
         Spooled::Memory(v) => (Stdio::piped(), Some(v)),
     };
-    let child = cmd.stdin(stdin).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let started = Instant::now();
+    let child = crate::child::own_group(&mut cmd)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
     };
-    // Feed an in-memory message from a thread, so a chatty child cannot deadlock us.
+    // Feed an in-memory message and read standard error on threads, so neither a
+    // slow reader nor a chatty child can block us while we wait for it.
     let writer = bytes.zip(child.stdin.take()).map(|(v, mut w)| {
         std::thread::spawn(move || {
             use std::io::Write;
             let _ = w.write_all(&v);
         })
     });
-    let err = child
+    let errors = child
         .stderr
         .take()
-        .map(|mut s| crate::transport::sendmail::read_tail(&mut s, 8192))
-        .unwrap_or_default();
-    let status = match child.wait() {
-        Ok(s) => s,
-        Err(e) => return DeliveryOutcome::Transient(e.to_string()),
-    };
+        .map(|mut s| std::thread::spawn(move || crate::transport::sendmail::read_tail(&mut s, 8192)));
+    let status = crate::child::wait_until(&mut child, started + timeout);
     if let Some(w) = writer {
         let _ = w.join();
     }
-    verdict(status.code(), &err)
+    let err = errors.and_then(|t| t.join().ok()).unwrap_or_default();
+    match status {
+        Ok(Some(s)) => verdict(s.code(), &err),
+        Ok(None) => DeliveryOutcome::Transient(format!("delivery did not finish within {} seconds", timeout.as_secs())),
+        Err(e) => DeliveryOutcome::Transient(e.to_string()),
+    }
 }
 
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as
@@ -481,8 +510,7 @@ fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
     }
 }
 
-/// `--pure-proxy` for users without a TMDA config: the MTA gets the message unaltered.
-/// The program `--pure-proxy` hands messages to.
+/// The program `--pure-proxy` hands messages to (the MTA gets them unaltered).
 pub fn pass_through_program() -> PathBuf {
     std::env::var_os("TMDA_SENDMAIL_PROGRAM")
         .map(PathBuf::from)
@@ -496,10 +524,10 @@ fn pass_through_args(env: &Envelope) -> Vec<std::ffi::OsString> {
 }
 
 /// `--pure-proxy` in personal mode, as the daemon's own user.
-fn pass_through(env: &Envelope, spool: Spooled) -> DeliveryOutcome {
+fn pass_through(env: &Envelope, spool: Spooled, timeout: Duration) -> DeliveryOutcome {
     let mut cmd = Command::new(pass_through_program());
     cmd.args(pass_through_args(env));
-    run_child(cmd, spool)
+    run_child(cmd, spool, timeout)
 }
 
 /// A user's configuration, outgoing filter and key, parsed once and reused while none

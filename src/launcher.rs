@@ -63,7 +63,8 @@ const MAX_REQUEST: usize = 4 << 20;
 impl Launcher {
     /// Fork the launcher, which runs until the network process exits. Call as root
     /// while the process has a single thread; `programs` are indexed by [`Program`].
-    pub fn start(programs: [Option<PathBuf>; 3]) -> io::Result<Launcher> {
+    /// `timeout`: how long a child may run before it is stopped (with whatever it started).
+    pub fn start(programs: [Option<PathBuf>; 3], timeout: std::time::Duration) -> io::Result<Launcher> {
         let (ours, theirs) = UnixStream::pair()?;
         // SAFETY: single-threaded here (the caller's contract); the child only runs
         // the launcher loop and exits.
@@ -72,7 +73,7 @@ impl Launcher {
             0 => {
                 drop(ours);
                 keep_only(theirs.as_raw_fd());
-                serve(theirs, &programs);
+                serve(theirs, &programs, timeout);
                 // SAFETY: leave without running the parent's exit handlers.
                 unsafe { libc::_exit(0) }
             }
@@ -300,7 +301,7 @@ fn recv_with_fds(sock: &UnixStream, data: &mut [u8]) -> io::Result<Option<Vec<Ow
 }
 
 /// The launcher: requests until the network process goes away.
-fn serve(sock: UnixStream, programs: &[Option<PathBuf>; 3]) {
+fn serve(sock: UnixStream, programs: &[Option<PathBuf>; 3], timeout: std::time::Duration) {
     // Handlers are reaped by the kernel; each resets this before waiting for its child.
     // SAFETY: plain signal disposition change in a single-threaded process.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
@@ -327,7 +328,7 @@ fn serve(sock: UnixStream, programs: &[Option<PathBuf>; 3]) {
             0 => {
                 unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
                 drop(sock);
-                let answer = handle(decode(&body), programs, stdin, stdout, stderr);
+                let answer = handle(decode(&body), programs, timeout, stdin, stdout, stderr);
                 let _ = UnixStream::from(reply).write_all(&answer);
                 unsafe { libc::_exit(0) }
             }
@@ -350,6 +351,7 @@ fn answer(tag: u8, code: i32, text: &str) -> Vec<u8> {
 fn handle(
     req: Option<Request>,
     programs: &[Option<PathBuf>; 3],
+    timeout: std::time::Duration,
     stdin: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
@@ -381,11 +383,25 @@ fn handle(
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr));
     crate::delivery::become_user(&mut cmd, &account);
-    match cmd.status() {
-        Ok(s) => match s.code() {
+    crate::child::own_group(&mut cmd);
+    let started = std::time::Instant::now();
+    let status = cmd
+        .spawn()
+        .and_then(|mut child| crate::child::wait_until(&mut child, started + timeout));
+    match status {
+        Ok(Some(s)) => match s.code() {
             Some(c) => answer(0, c, ""),
             None => answer(1, 0, ""),
         },
+        Ok(None) => answer(
+            2,
+            0,
+            &format!(
+                "{} did not finish within {} seconds",
+                program.display(),
+                timeout.as_secs()
+            ),
+        ),
         Err(e) => answer(2, 0, &format!("{}: {e}", program.display())),
     }
 }
@@ -405,7 +421,7 @@ mod tests {
 
     fn refusal(req: Request, programs: &[Option<PathBuf>; 3]) -> String {
         let n = || null_fd().unwrap();
-        let out = handle(Some(req), programs, n(), n(), n());
+        let out = handle(Some(req), programs, std::time::Duration::from_secs(5), n(), n(), n());
         assert_eq!(out[0], 2, "not refused: {out:?}");
         String::from_utf8_lossy(&out[5..]).into_owned()
     }
@@ -429,7 +445,10 @@ mod tests {
         };
         assert!(refusal(relative, &programs).contains("refusing"));
         let n = || null_fd().unwrap();
-        assert_eq!(handle(None, &programs, n(), n(), n())[0], 2);
+        assert_eq!(
+            handle(None, &programs, std::time::Duration::from_secs(5), n(), n(), n())[0],
+            2
+        );
     }
 
     #[test]

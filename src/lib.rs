@@ -18,6 +18,7 @@
 
 pub mod address;
 pub mod auth;
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -422,6 +422,44 @@ fn a_delivery_program_with_much_to_say_does_not_hang_the_session() {
 }
 
 #[test]
+fn a_delivery_program_that_hangs_is_stopped_and_the_client_told_to_retry() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let hang = script(&env, "hang", "sleep 30 &\nsleep 30");
+    let hang = hang.to_str().unwrap().to_string();
+    let started = Instant::now();
+    // The pure-proxy sendmail, the sendmail transport and the throttle script alike.
+    std::fs::rename(env.path(".tmda/config"), env.path("config.off")).unwrap();
+    let out = run_one_session(
+        &env,
+        &["-P", "--delivery-timeout", "1"],
+        &[("TMDA_SENDMAIL_PROGRAM", &hang)],
+        ONE_MESSAGE,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("451 4.3.0 Delivery failed, try again later: delivery did not finish within 1 seconds"),
+        "{text}"
+    );
+    std::fs::rename(env.path("config.off"), env.path(".tmda/config")).unwrap();
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&format!(
+        "{cfg}MAIL_TRANSPORT = 'sendmail'\nSENDMAIL_PROGRAM = '{hang}'\n"
+    ));
+    let out = run_one_session(&env, &["--delivery-timeout", "1"], &[], ONE_MESSAGE);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("451 4.3.0") && text.contains("did not finish within 1 seconds"),
+        "{text}"
+    );
+    let out = run_one_session(&env, &["--delivery-timeout", "1", "-t", &hang], &[], ONE_MESSAGE);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("451 4.3.0") && text.contains("throttle script"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(up.transactions().is_empty());
+}
+
+#[test]
 fn pure_proxy_passes_mail_of_users_without_config() {
     let up = FakeSmtp::start(Policy::default());
     let env = setup(up.port);

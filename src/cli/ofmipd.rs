@@ -137,6 +137,16 @@ pub struct Args {
         help_heading = "Connection"
     )]
     pub data_timeout: u64,
+    /// Seconds a delivery program (the sendmail program, global mode's per-user tmda
+    /// sendmail, the throttle and vhome scripts) may run before it is stopped and the
+    /// client told to try again (RFC 5321 has clients wait 10 minutes for the answer)
+    #[arg(
+        long = "delivery-timeout",
+        value_name = "SECONDS",
+        default_value_t = 600,
+        help_heading = "Connection"
+    )]
+    pub delivery_timeout: u64,
     /// Threads serving connections [default: one less than the number of CPUs, at
     /// least one, leaving a CPU to the MTA that ofmipd relays to]
     #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Connection")]
@@ -290,7 +300,8 @@ fn separate_privileges(server: &Server, account: &Account, self_exe: &std::path:
         Some(crate::delivery::pass_through_program()),
         server.delivery.vhome_script.clone(),
     ];
-    let launcher = crate::launcher::Launcher::start(programs).map_err(|e| Error::io("starting the launcher", e))?;
+    let launcher = crate::launcher::Launcher::start(programs, server.delivery.timeout)
+        .map_err(|e| Error::io("starting the launcher", e))?;
     let _ = server.delivery.launcher.set(Arc::new(launcher));
     let fail = |what: &str| Error::io(format!("{what} {}", account.name), std::io::Error::last_os_error());
     // SAFETY: plain syscalls.
@@ -393,6 +404,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         throttle_script: args.throttle_script.clone(),
         global: global.then(|| self_exe.clone()),
         launcher: Default::default(),
+        timeout: Duration::from_secs(args.delivery_timeout.max(1)),
     };
     let server = Arc::new(Server {
         hostname: hostname.clone(),
@@ -413,6 +425,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
 
     // A daemon relays many messages: keep upstream connections open between them.
     crate::transport::smtp::enable_pooling();
+    crate::transport::sendmail::set_timeout(server.delivery.timeout);
     if args.one_session {
         if let Some(a) = &run_as {
             separate_privileges(&server, a, &self_exe)?;

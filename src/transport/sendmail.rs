@@ -8,6 +8,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::{Copy, DeliveryError, Transport};
 
@@ -34,6 +36,15 @@ impl Sendmail {
     }
 }
 
+/// How long the program may run; unset (the command line) means as long as it takes.
+static TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// A daemon limits the program's run (`ofmipd --delivery-timeout`): past it, the
+/// program and whatever it started are stopped and the copy fails as transient.
+pub fn set_timeout(limit: Duration) {
+    let _ = TIMEOUT.set(limit);
+}
+
 impl Transport for Sendmail {
     fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError> {
         let program = self.program.display().to_string();
@@ -44,7 +55,13 @@ impl Transport for Sendmail {
             code,
             stderr,
         };
-        let mut child = Command::new(&self.program)
+        let timeout = TIMEOUT.get().copied();
+        let mut cmd = Command::new(&self.program);
+        if timeout.is_some() {
+            crate::child::own_group(&mut cmd);
+        }
+        let started = Instant::now();
+        let mut child = cmd
             .args(["-i", "-f", &self.sender_arg(copy.sender), "--", copy.recipient])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
@@ -56,14 +73,36 @@ impl Transport for Sendmail {
         // Read stderr concurrently so a chatty program cannot deadlock us.
         let err_reader = std::thread::spawn(move || read_tail(&mut stderr, 2048).trim().replace('\n', " "));
         let mut stdin = child.stdin.take().expect("piped");
-        let written = stdin
-            .write_all(copy.header)
-            .and_then(|_| copy.message.for_each_body_chunk(|c| stdin.write_all(c)));
-        drop(stdin);
-        let status = child
-            .wait()
-            .map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
+        // Written on a thread, so a program that neither reads nor ends cannot hold us
+        // past the deadline.
+        let (written, status) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                stdin
+                    .write_all(copy.header)
+                    .and_then(|_| copy.message.for_each_body_chunk(|c| stdin.write_all(c)))
+            });
+            let status = match timeout {
+                Some(limit) => crate::child::wait_until(&mut child, started + limit),
+                None => child.wait().map(Some),
+            };
+            (
+                writer
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("writer failed"))),
+                status,
+            )
+        });
+        let status = status.map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
         let stderr = err_reader.join().unwrap_or_default();
+        let Some(status) = status else {
+            let limit = timeout.unwrap_or_default().as_secs();
+            return Err(fail(
+                format!("did not finish within {limit} seconds"),
+                true,
+                None,
+                stderr,
+            ));
+        };
         if status.success() {
             // The program claims success; a write error would mean it did not read everything.
             return written.map_err(|e| {
