@@ -282,7 +282,8 @@ discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a
 (SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 (a message that uses it is passed \
 on with SMTPUTF8, and refused with 554 if the SMTP relay does not offer it; the sendmail transport passes it to the \
 program as is; non\\-ASCII addresses without it get 553 5.6.7), timeouts, failure budgets, certificate reload, \
-\\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout. \\-\\-ciphers is accepted and ignored: rustls always uses its \
+\\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout, \\-\\-delivery\\-timeout (a delivery program that overstays is stopped \
+with whatever it started, and the client told to retry). \\-\\-ciphers is accepted and ignored: rustls always uses its \
 safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home.".into(),
             ));
         }
