@@ -93,6 +93,8 @@ fn global_mode_delivers_as_the_authenticated_user() {
             "-L",
             "--hostname",
             "mx.global",
+            "--delivery-timeout",
+            "3",
             "-p",
             &format!("127.0.0.1:{port}"),
             "-a",
@@ -172,6 +174,32 @@ fn global_mode_delivers_as_the_authenticated_user() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "user 1's tag must not verify with user 2's key");
+
+    // A delivery that hangs is stopped by the launcher when the time is up: 451.
+    let (acct2, home2) = &users[1];
+    let hang = home2.join("hang.sh");
+    std::fs::write(&hang, "#!/bin/sh\nsleep 30 &\nsleep 30\n").unwrap();
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = std::fs::read_to_string(home2.join(".tmda/config")).unwrap();
+    std::fs::write(
+        home2.join(".tmda/config"),
+        format!(
+            "{cfg}MAIL_TRANSPORT = 'sendmail'\nSENDMAIL_PROGRAM = '{}'\n",
+            hang.display()
+        ),
+    )
+    .unwrap();
+    chown_r(home2, acct2);
+    let started = std::time::Instant::now();
+    let mut c = Raw::connect(port);
+    c.reply();
+    assert!(c.auth_plain(&acct2.name, "pw-two").starts_with("235"));
+    let r = c.send_message("x@y", "hung@x.org", "Subject: hung\r\n\r\nb");
+    assert!(
+        r.starts_with("451") && r.contains("did not finish within 3 seconds"),
+        "{r}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
 
     // The launcher is the daemon's one root child. Without it nothing can be delivered:
     // the next delivery ends the daemon (exit 75) so a supervisor can restart it whole.
