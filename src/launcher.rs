@@ -31,6 +31,9 @@ pub enum Program {
     Sendmail = 1,
     /// `--vhome-script`.
     Vhome = 2,
+    /// Not a program: a PAM check (service and password in `args`) done by the launcher
+    /// itself, as root, for one of the services named at start-up.
+    Pam = 3,
 }
 
 /// One child to start.
@@ -64,7 +67,12 @@ impl Launcher {
     /// Fork the launcher, which runs until the network process exits. Call as root
     /// while the process has a single thread; `programs` are indexed by [`Program`].
     /// `timeout`: how long a child may run before it is stopped (with whatever it started).
-    pub fn start(programs: [Option<PathBuf>; 3], timeout: std::time::Duration) -> io::Result<Launcher> {
+    /// `pam`: the PAM services (`-m`) it may check passwords with.
+    pub fn start(
+        programs: [Option<PathBuf>; 3],
+        timeout: std::time::Duration,
+        pam: Vec<String>,
+    ) -> io::Result<Launcher> {
         let (ours, theirs) = UnixStream::pair()?;
         // SAFETY: single-threaded here (the caller's contract); the child only runs
         // the launcher loop and exits.
@@ -73,7 +81,7 @@ impl Launcher {
             0 => {
                 drop(ours);
                 keep_only(theirs.as_raw_fd());
-                serve(theirs, &programs, timeout);
+                serve(theirs, &Allowed { programs, timeout, pam });
                 // SAFETY: leave without running the parent's exit handlers.
                 unsafe { libc::_exit(0) }
             }
@@ -113,6 +121,28 @@ impl Launcher {
         sent?;
         drop(control);
         Ok(Pending { reply })
+    }
+}
+
+impl Launcher {
+    /// A PAM check by the launcher (see [`Program::Pam`]).
+    pub fn pam(&self, service: &str, user: &str, password: &str) -> crate::auth::Verdict {
+        use crate::auth::Verdict;
+        let req = Request {
+            program: Program::Pam,
+            user: user.into(),
+            home: "/".into(),
+            args: vec![service.into(), password.into()],
+            env: None,
+        };
+        let null = || null_fd();
+        let result = (|| self.run(&req, null()?, null()?, null()?)?.wait())();
+        match result {
+            Ok(Some(0)) => Verdict::Accepted,
+            Ok(Some(_)) => Verdict::Denied,
+            Ok(None) => Verdict::Unavailable("PAM check killed".into()),
+            Err(e) => Verdict::Unavailable(format!("PAM: {e}")),
+        }
     }
 }
 
@@ -202,6 +232,7 @@ fn decode(mut b: &[u8]) -> Option<Request> {
         0 => Program::Tmda,
         1 => Program::Sendmail,
         2 => Program::Vhome,
+        3 => Program::Pam,
         _ => return None,
     };
     let user = field(&mut b)?.into_string().ok()?;
@@ -301,7 +332,14 @@ fn recv_with_fds(sock: &UnixStream, data: &mut [u8]) -> io::Result<Option<Vec<Ow
 }
 
 /// The launcher: requests until the network process goes away.
-fn serve(sock: UnixStream, programs: &[Option<PathBuf>; 3], timeout: std::time::Duration) {
+/// What the launcher may be asked for, fixed when it starts.
+struct Allowed {
+    programs: [Option<PathBuf>; 3],
+    timeout: std::time::Duration,
+    pam: Vec<String>,
+}
+
+fn serve(sock: UnixStream, allowed: &Allowed) {
     // Handlers are reaped by the kernel; each resets this before waiting for its child.
     // SAFETY: plain signal disposition change in a single-threaded process.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
@@ -328,7 +366,7 @@ fn serve(sock: UnixStream, programs: &[Option<PathBuf>; 3], timeout: std::time::
             0 => {
                 unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
                 drop(sock);
-                let answer = handle(decode(&body), programs, timeout, stdin, stdout, stderr);
+                let answer = handle(decode(&body), allowed, stdin, stdout, stderr);
                 let _ = UnixStream::from(reply).write_all(&answer);
                 unsafe { libc::_exit(0) }
             }
@@ -348,18 +386,26 @@ fn answer(tag: u8, code: i32, text: &str) -> Vec<u8> {
 }
 
 /// Start and wait for one request's child (in a handler process, as root).
-fn handle(
-    req: Option<Request>,
-    programs: &[Option<PathBuf>; 3],
-    timeout: std::time::Duration,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Vec<u8> {
+fn handle(req: Option<Request>, allowed: &Allowed, stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> Vec<u8> {
     let Some(req) = req else {
         return answer(2, 0, "malformed launcher request");
     };
-    let Some(program) = &programs[req.program as usize] else {
+    let timeout = allowed.timeout;
+    if req.program == Program::Pam {
+        return match req.args.as_slice() {
+            [service, password] if allowed.pam.iter().any(|s| s.as_str() == service) => {
+                let verdict =
+                    crate::auth::pam::check_here(&service.to_string_lossy(), &req.user, &password.to_string_lossy());
+                match verdict {
+                    crate::auth::Verdict::Accepted => answer(0, 0, ""),
+                    crate::auth::Verdict::Denied => answer(0, 1, ""),
+                    crate::auth::Verdict::Unavailable(why) => answer(2, 0, &why),
+                }
+            }
+            _ => answer(2, 0, "that PAM service is not configured"),
+        };
+    }
+    let Some(program) = &allowed.programs[req.program as usize] else {
         return answer(2, 0, "that program is not configured");
     };
     let Some(account) = Account::lookup(&req.user) else {
@@ -421,7 +467,12 @@ mod tests {
 
     fn refusal(req: Request, programs: &[Option<PathBuf>; 3]) -> String {
         let n = || null_fd().unwrap();
-        let out = handle(Some(req), programs, std::time::Duration::from_secs(5), n(), n(), n());
+        let allowed = Allowed {
+            programs: programs.clone(),
+            timeout: std::time::Duration::from_secs(5),
+            pam: vec!["tmda-test".into()],
+        };
+        let out = handle(Some(req), &allowed, n(), n(), n());
         assert_eq!(out[0], 2, "not refused: {out:?}");
         String::from_utf8_lossy(&out[5..]).into_owned()
     }
@@ -445,9 +496,23 @@ mod tests {
         };
         assert!(refusal(relative, &programs).contains("refusing"));
         let n = || null_fd().unwrap();
+        let allowed = Allowed {
+            programs: programs.clone(),
+            timeout: std::time::Duration::from_secs(5),
+            pam: vec![],
+        };
+        assert_eq!(handle(None, &allowed, n(), n(), n())[0], 2);
+        let pam = Request {
+            program: Program::Pam,
+            user: "alice".into(),
+            home: "/".into(),
+            args: vec!["login".into(), "secret".into()],
+            env: None,
+        };
         assert_eq!(
-            handle(None, &programs, std::time::Duration::from_secs(5), n(), n(), n())[0],
-            2
+            handle(Some(pam), &allowed, n(), n(), n())[0],
+            2,
+            "a PAM service not named with -m"
         );
     }
 

@@ -29,6 +29,15 @@ impl ConversationAdapter for Convo {
     fn info_msg(&self, _message: impl AsRef<OsStr>) {}
 }
 
+/// Global mode: PAM runs in the root launcher (modules such as pam_unix can only check
+/// other users' passwords as root, and the network process has no root left).
+static VIA: std::sync::OnceLock<std::sync::Arc<crate::launcher::Launcher>> = std::sync::OnceLock::new();
+
+/// Send every later PAM check through `launcher`.
+pub fn check_through(launcher: std::sync::Arc<crate::launcher::Launcher>) {
+    let _ = VIA.set(launcher);
+}
+
 impl Source for Pam {
     fn describe(&self) -> String {
         format!("PAM service {}", self.service)
@@ -38,29 +47,37 @@ impl Source for Pam {
         if user.is_empty() || user.contains('\0') || password.contains('\0') {
             return Verdict::Denied;
         }
-        let convo = Convo {
-            user: user.to_string(),
-            password: password.to_string(),
-        };
-        let result = TransactionBuilder::new_with_service(&self.service)
-            .username(user)
-            .build(convo.into_conversation())
-            .and_then(|mut t| {
-                t.authenticate(AuthnFlags::empty())?;
-                t.account_management(AuthnFlags::empty())
-            });
-        match result {
-            Ok(()) => Verdict::Accepted,
-            Err(
-                ErrorCode::AuthenticationError
-                | ErrorCode::UserUnknown
-                | ErrorCode::PermissionDenied
-                | ErrorCode::AccountExpired
-                | ErrorCode::CredentialsInsufficient
-                | ErrorCode::NewAuthTokRequired
-                | ErrorCode::MaxTries,
-            ) => Verdict::Denied,
-            Err(e) => Verdict::Unavailable(format!("PAM: {e}")),
+        match VIA.get() {
+            Some(launcher) => launcher.pam(&self.service, user, password),
+            None => check_here(&self.service, user, password),
         }
+    }
+}
+
+/// One PAM transaction in this process: authenticate, then account management.
+pub(crate) fn check_here(service: &str, user: &str, password: &str) -> Verdict {
+    let convo = Convo {
+        user: user.to_string(),
+        password: password.to_string(),
+    };
+    let result = TransactionBuilder::new_with_service(service)
+        .username(user)
+        .build(convo.into_conversation())
+        .and_then(|mut t| {
+            t.authenticate(AuthnFlags::empty())?;
+            t.account_management(AuthnFlags::empty())
+        });
+    match result {
+        Ok(()) => Verdict::Accepted,
+        Err(
+            ErrorCode::AuthenticationError
+            | ErrorCode::UserUnknown
+            | ErrorCode::PermissionDenied
+            | ErrorCode::AccountExpired
+            | ErrorCode::CredentialsInsufficient
+            | ErrorCode::NewAuthTokRequired
+            | ErrorCode::MaxTries,
+        ) => Verdict::Denied,
+        Err(e) => Verdict::Unavailable(format!("PAM: {e}")),
     }
 }

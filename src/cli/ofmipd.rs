@@ -294,15 +294,23 @@ fn daemonize() -> Result<(), Error> {
 /// give up root for good in the network-facing process: real, effective and saved
 /// ids all become USER's (TMDA kept a saved uid of 0 for its children). Called while
 /// the process has one thread.
-fn separate_privileges(server: &Server, account: &Account, self_exe: &std::path::Path) -> Result<(), Error> {
+fn separate_privileges(
+    server: &Server,
+    account: &Account,
+    self_exe: &std::path::Path,
+    pam: &[String],
+) -> Result<(), Error> {
     let programs = [
         Some(self_exe.to_path_buf()),
         Some(crate::delivery::pass_through_program()),
         server.delivery.vhome_script.clone(),
     ];
-    let launcher = crate::launcher::Launcher::start(programs, server.delivery.timeout)
+    let launcher = crate::launcher::Launcher::start(programs, server.delivery.timeout, pam.to_vec())
         .map_err(|e| Error::io("starting the launcher", e))?;
-    let _ = server.delivery.launcher.set(Arc::new(launcher));
+    let launcher = Arc::new(launcher);
+    let _ = server.delivery.launcher.set(launcher.clone());
+    // PAM modules such as pam_unix check other users' passwords only as root.
+    crate::auth::pam::check_through(launcher);
     let fail = |what: &str| Error::io(format!("{what} {}", account.name), std::io::Error::last_os_error());
     // SAFETY: plain syscalls.
     unsafe {
@@ -428,7 +436,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     crate::transport::sendmail::set_timeout(server.delivery.timeout);
     if args.one_session {
         if let Some(a) = &run_as {
-            separate_privileges(&server, a, &self_exe)?;
+            separate_privileges(&server, a, &self_exe, &args.pamauth)?;
         }
         return one_session(server);
     }
@@ -448,7 +456,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         daemonize()?;
     }
     if let Some(a) = &run_as {
-        separate_privileges(&server, a, &self_exe)?;
+        separate_privileges(&server, a, &self_exe, &args.pamauth)?;
     }
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         // On two CPUs shared with the MTA, one network thread relayed about 13% more

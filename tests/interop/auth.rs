@@ -226,7 +226,7 @@ fn ofmipd_with_imap_and_authfile_in_one_chain() {
 }
 
 /// A PAM service for pam_wrapper's pam_matrix module (no change to /etc/pam.d).
-fn pam_service(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn pam_service(dir: &std::path::Path) -> std::path::PathBuf {
     let module = [
         "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so",
         "/usr/lib/aarch64-linux-gnu/pam_wrapper/pam_matrix.so",

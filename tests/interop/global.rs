@@ -84,6 +84,13 @@ fn global_mode_delivers_as_the_authenticated_user() {
     std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
     chown_r(&authfile, &tofmipd);
 
+    let pam_dir = tmp.path().join("pam");
+    std::fs::create_dir_all(&pam_dir).unwrap();
+    let pam_services = crate::auth::pam_service(&pam_dir);
+    // Readable by root alone, like /etc/shadow: only the launcher can check it.
+    let passdb = pam_dir.join("pam-passdb");
+    std::os::unix::fs::chown(&passdb, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&passdb, std::fs::Permissions::from_mode(0o600)).unwrap();
     let port = free_port();
     let log = tmp.path().join("ofmipd.log");
     let child = Command::new(tmda_bin())
@@ -100,6 +107,12 @@ fn global_mode_delivers_as_the_authenticated_user() {
             "-a",
         ])
         .arg(&authfile)
+        // PAM too: in global mode the root launcher runs it (pam_unix and the like check
+        // other users' passwords only as root). pam_wrapper's pam_matrix knows alice.
+        .args(["-m", "tmda-test"])
+        .env("LD_PRELOAD", "libpam_wrapper.so")
+        .env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", &pam_services)
         .env("GLOBAL_TMDARC", tmp.path().join("none"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -109,6 +122,15 @@ fn global_mode_delivers_as_the_authenticated_user() {
         name: "ofmipd (global)",
     };
     wait_for_port(port, "ofmipd");
+    let mut c = Raw::connect(port);
+    c.reply();
+    assert!(
+        c.auth_plain("alice", "wonderland").starts_with("235"),
+        "PAM through the launcher"
+    );
+    let mut c = Raw::connect(port);
+    c.reply();
+    assert!(c.auth_plain("alice", "wrong").starts_with("535"));
 
     // The network-facing process no longer runs as root, and cannot become root again:
     // real, effective, saved and file-system uids are all tofmipd's (a separate launcher
