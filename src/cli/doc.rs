@@ -256,7 +256,8 @@ authenticated user if it is readable; which users exist is remembered for 30 sec
 second later on. Relay connections are kept open between messages (up to 64 idle ones, each closed after 30 idle seconds). Global: started as root, ofmipd binds its ports, then runs as \\-u USER (default \
 tofmipd); each message is handed to a child process running tmda sendmail with the authenticated user's uid, gid and \
 groups and HOME, never as root; an unknown user is refused with 554. The network process keeps no way back to root (real, \
-effective and saved uids are all USER's): a launcher forked before it dropped root starts the per-user children. One session (\\-1): SMTP on standard input and \
+effective and saved uids are all USER's): a launcher forked before it dropped root starts the per-user children and \
+runs the \\-m PAM checks. One session (\\-1): SMTP on standard input and \
 output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket.".into(),
             ));
             v.push((
