@@ -288,64 +288,58 @@ impl Delivery {
             Ok(None) => unreachable!("vhome script configured"),
             Err(e) => return DeliveryOutcome::Transient(e),
         };
+        // HOME is the virtual user's home, so its .tmda/config is the child's default.
         let virtual_account = Account { home, ..account };
-        let config = virtual_account.home.join(".tmda/config");
-        if self.pure_proxy && !config.exists() {
-            return self.pass_through_as(&virtual_account, env, spool);
-        }
-        self.run_sendmail_as(&virtual_account, config.exists().then_some(config), env, spool)
+        self.run_sendmail_as(&virtual_account, None, env, spool)
     }
 
     /// Global mode: a child as the user (setgroups, setgid, setuid in that order, before exec).
     fn deliver_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
-        let path = self.config_path(&env.user, Some(account)).filter(|p| p.exists());
-        if self.pure_proxy && path.is_none() {
-            return self.pass_through_as(account, env, spool);
-        }
-        self.run_sendmail_as(account, path, env, spool)
+        // With --configdir, DIR/USER/config if the user's process finds it.
+        let candidate = self
+            .configdir
+            .as_ref()
+            .and_then(|_| self.config_path(&env.user, Some(account)));
+        self.run_sendmail_as(account, candidate, env, spool)
     }
 
-    /// `tmda sendmail [-c CONFIG] -- RCPTS` as `account`, with HOME set to its home.
+    /// `tmda sendmail -- RCPTS` as `account`, with HOME set to its home. Which config it
+    /// uses, and whether there is one (`--pure-proxy`), is found out by that process: this
+    /// one runs as -u USER and may not see into a private home or DIR/USER.
     fn run_sendmail_as(
         &self,
         account: &Account,
-        path: Option<PathBuf>,
+        candidate: Option<PathBuf>,
         env: &Envelope,
         spool: Spooled,
     ) -> DeliveryOutcome {
-        let mut args: Vec<std::ffi::OsString> = vec!["sendmail".into()];
-        if let Some(p) = &path {
-            args.push("-c".into());
-            args.push(p.into());
-        }
-        args.push("--".into());
+        let mut args: Vec<std::ffi::OsString> = vec!["sendmail".into(), "--".into()];
         args.extend(env.recipients.iter().map(Into::into));
-        let vars = [
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = [
             ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
             ("USER", &account.name),
             ("LOGNAME", &account.name),
             ("LOGIN", &env.user),
             ("TMDA_OFMIPD_RECEIVED", &env.received),
             ("TMDA_OFMIPD_SMTPUTF8", if env.smtputf8 { "1" } else { "0" }),
-        ];
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        if let Some(c) = candidate {
+            vars.push(("TMDA_OFMIPD_CONFIG".into(), c.into()));
+        }
+        if self.pure_proxy {
+            vars.push(("TMDA_OFMIPD_PURE_PROXY".into(), "1".into()));
+            vars.push(("TMDA_OFMIPD_MAIL_FROM".into(), (&env.mail_from).into()));
+            vars.push(("TMDA_SENDMAIL_PROGRAM".into(), pass_through_program().into()));
+        }
         let req = Request {
             program: Program::Tmda,
             user: account.name.clone(),
             home: account.home.clone(),
             args,
-            env: Some(vars.iter().map(|(k, v)| (k.into(), v.into())).collect()),
-        };
-        self.run_launched(&req, spool)
-    }
-
-    /// `--pure-proxy` in global mode: the MTA's sendmail as the user.
-    fn pass_through_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
-        let req = Request {
-            program: Program::Sendmail,
-            user: account.name.clone(),
-            home: account.home.clone(),
-            args: pass_through_args(env),
-            env: None,
+            env: Some(vars),
         };
         self.run_launched(&req, spool)
     }

@@ -25,15 +25,14 @@ use crate::delivery::Account;
 /// The programs a request may name (by index, never by path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
-    /// This binary, as `tmda sendmail`.
+    /// This binary, as `tmda sendmail` (which also passes a message through unaltered
+    /// for `--pure-proxy` when the user has no configuration).
     Tmda = 0,
-    /// `$TMDA_SENDMAIL_PROGRAM` (or /usr/sbin/sendmail) for `--pure-proxy`.
-    Sendmail = 1,
     /// `--vhome-script`.
-    Vhome = 2,
+    Vhome = 1,
     /// Not a program: a PAM check (service and password in `args`) done by the launcher
     /// itself, as root, for one of the services named at start-up.
-    Pam = 3,
+    Pam = 2,
 }
 
 /// One child to start.
@@ -69,7 +68,7 @@ impl Launcher {
     /// `timeout`: how long a child may run before it is stopped (with whatever it started).
     /// `pam`: the PAM services (`-m`) it may check passwords with.
     pub fn start(
-        programs: [Option<PathBuf>; 3],
+        programs: [Option<PathBuf>; 2],
         timeout: std::time::Duration,
         pam: Vec<String>,
     ) -> io::Result<Launcher> {
@@ -230,9 +229,8 @@ fn decode(mut b: &[u8]) -> Option<Request> {
     }
     let program = match take(&mut b, 1)?[0] {
         0 => Program::Tmda,
-        1 => Program::Sendmail,
-        2 => Program::Vhome,
-        3 => Program::Pam,
+        1 => Program::Vhome,
+        2 => Program::Pam,
         _ => return None,
     };
     let user = field(&mut b)?.into_string().ok()?;
@@ -334,7 +332,7 @@ fn recv_with_fds(sock: &UnixStream, data: &mut [u8]) -> io::Result<Option<Vec<Ow
 /// The launcher: requests until the network process goes away.
 /// What the launcher may be asked for, fixed when it starts.
 struct Allowed {
-    programs: [Option<PathBuf>; 3],
+    programs: [Option<PathBuf>; 2],
     timeout: std::time::Duration,
     pam: Vec<String>,
 }
@@ -465,7 +463,7 @@ pub fn null_fd() -> io::Result<OwnedFd> {
 mod tests {
     use super::*;
 
-    fn refusal(req: Request, programs: &[Option<PathBuf>; 3]) -> String {
+    fn refusal(req: Request, programs: &[Option<PathBuf>; 2]) -> String {
         let n = || null_fd().unwrap();
         let allowed = Allowed {
             programs: programs.clone(),
@@ -479,7 +477,7 @@ mod tests {
 
     #[test]
     fn the_launcher_never_starts_anything_as_root_or_off_its_list() {
-        let programs = [Some(PathBuf::from("/bin/true")), None, None];
+        let programs = [Some(PathBuf::from("/bin/true")), None];
         let req = |program, user: &str| Request {
             program,
             user: user.into(),
@@ -489,7 +487,7 @@ mod tests {
         };
         assert!(refusal(req(Program::Tmda, "root"), &programs).contains("refusing"));
         assert!(refusal(req(Program::Tmda, "no-such-user-xyz"), &programs).contains("no system account"));
-        assert!(refusal(req(Program::Sendmail, "nobody"), &programs).contains("not configured"));
+        assert!(refusal(req(Program::Vhome, "nobody"), &programs).contains("not configured"));
         let relative = Request {
             home: "relative/home".into(),
             ..req(Program::Tmda, "nobody")
@@ -519,7 +517,7 @@ mod tests {
     #[test]
     fn requests_round_trip_and_junk_is_refused() {
         let req = Request {
-            program: Program::Sendmail,
+            program: Program::Vhome,
             user: "alice".into(),
             home: "/home/alice".into(),
             args: vec!["-f".into(), "a@b".into(), "--".into(), "c@d".into()],

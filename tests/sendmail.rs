@@ -261,6 +261,44 @@ fn a_program_with_much_to_say_is_read_to_its_last_word() {
         .stderr(contains("chatty: mailbox full"));
 }
 
+#[test]
+fn for_ofmipd_pure_proxy_a_user_without_config_is_passed_through_unaltered() {
+    // Global-mode ofmipd runs tmda sendmail as the user; only that process can see
+    // whether the user has a configuration.
+    let env = TestEnv::bare();
+    let prog = fake_sendmail(&env);
+    env.tmda()
+        .args(["sendmail", "--", "a@x.org"])
+        .env("TMDA_OFMIPD_PURE_PROXY", "1")
+        .env("TMDA_OFMIPD_MAIL_FROM", "sender@client.example")
+        .env("TMDA_SENDMAIL_PROGRAM", &prog)
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    let out = fake_sendmail_outputs(&env);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "ARGS: [-f] [sender@client.example] [-i] [--] [a@x.org]");
+    assert_eq!(out[0].1, MSG, "unaltered");
+    // A configuration named by ofmipd (--configdir) is used when it exists.
+    let env = sendmail_env();
+    let cfg = env.path(".tmda/config");
+    let moved = env.path("elsewhere.config");
+    std::fs::rename(&cfg, &moved).unwrap();
+    env.tmda()
+        .args(["sendmail", "--", "a@x.org"])
+        .env("TMDA_OFMIPD_PURE_PROXY", "1")
+        .env("TMDA_OFMIPD_CONFIG", &moved)
+        .write_stdin(MSG)
+        .assert()
+        .success();
+    let out = fake_sendmail_outputs(&env);
+    assert!(
+        out[0].0.contains("-dated-"),
+        "tagged with the named config: {}",
+        out[0].0
+    );
+}
+
 /// MSG grown past 1 MB, so it is spooled to a file (and relayed by the streaming client).
 fn big_message() -> String {
     let mut big = MSG.to_string();

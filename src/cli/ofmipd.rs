@@ -300,11 +300,7 @@ fn separate_privileges(
     self_exe: &std::path::Path,
     pam: &[String],
 ) -> Result<(), Error> {
-    let programs = [
-        Some(self_exe.to_path_buf()),
-        Some(crate::delivery::pass_through_program()),
-        server.delivery.vhome_script.clone(),
-    ];
+    let programs = [Some(self_exe.to_path_buf()), server.delivery.vhome_script.clone()];
     let launcher = crate::launcher::Launcher::start(programs, server.delivery.timeout, pam.to_vec())
         .map_err(|e| Error::io("starting the launcher", e))?;
     let launcher = Arc::new(launcher);

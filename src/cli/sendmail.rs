@@ -351,8 +351,26 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
+    let mut config_file = args.config_file.clone();
+    // Started by ofmipd in global mode, as the user: the user's files are looked for
+    // here, where a private home can be seen (the daemon's own user cannot).
+    if config_file.is_none()
+        && let Some(p) = std::env::var_os("TMDA_OFMIPD_CONFIG").map(PathBuf::from)
+        && p.exists()
+    {
+        config_file = Some(p);
+    }
+    if std::env::var_os("TMDA_OFMIPD_PURE_PROXY").is_some_and(|v| v == "1") {
+        let effective = config_file
+            .clone()
+            .or_else(|| std::env::var_os("TMDARC").filter(|s| !s.is_empty()).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(crate::config::Namespace::default().expanduser("~/.tmda/config")));
+        if !effective.exists() {
+            return pass_through(&args.recipients);
+        }
+    }
     let config = Config::load(&LoadOptions {
-        config_file: args.config_file.clone(),
+        config_file,
         home: None,
     })?;
     let filter_path = match &args.filter_file {
@@ -412,6 +430,19 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `ofmipd --pure-proxy` for a user without a configuration: the message, still unread on
+/// standard input, goes to the MTA's sendmail unaltered (this process becomes it).
+fn pass_through(recipients: &[String]) -> Result<ExitCode, Error> {
+    use std::os::unix::process::CommandExt as _;
+    let program = crate::delivery::pass_through_program();
+    let from = std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default();
+    let e = std::process::Command::new(&program)
+        .args(["-f", &from, "-i", "--"])
+        .args(recipients)
+        .exec();
+    Err(Error::io(program, e))
 }
 
 /// `${NAME}` in filters: the configuration first, then the environment (as TMDA).

@@ -102,6 +102,9 @@ fn global_mode_delivers_as_the_authenticated_user() {
             "mx.global",
             "--delivery-timeout",
             "3",
+            // Users whose config this process cannot see (0700 homes) are still tagged:
+            // the per-user child looks for it.
+            "-P",
             "-p",
             &format!("127.0.0.1:{port}"),
             "-a",
