@@ -299,6 +299,15 @@ is refused.".into(),
         )),
         "tmda-sendmail" => {
             v.push((
+                "SET BY TMDA-OFMIPD",
+                "In global mode tmda\\-ofmipd runs tmda sendmail as the authenticated user with: TMDA_OFMIPD_RECEIVED \
+(the Received field), TMDA_OFMIPD_SMTPUTF8=1 (the client asked for SMTPUTF8), TMDA_OFMIPD_CONFIG (the \\-\\-configdir \
+configuration, used when it exists and \\-c is not given), and with \\-\\-pure\\-proxy TMDA_OFMIPD_PURE_PROXY=1 and \
+TMDA_OFMIPD_MAIL_FROM: a user without a configuration then has the message passed unaltered to $TMDA_SENDMAIL_PROGRAM \
+(default /usr/sbin/sendmail) with \\-f MAIL_FROM \\-i \\-\\- RECIPIENTS."
+                    .into(),
+            ));
+            v.push((
                 "DESCRIPTION OF THE PIPELINE",
                 "For each recipient (the arguments; with \\-t or without arguments $QMAILRCPTS or the To, Cc, Bcc and \
 Apparently\\-To fields, or their Resent\\- forms when the message has a Resent\\-From) the first matching rule of the \
