@@ -2,6 +2,7 @@
 //! throttle and vhome scripts. Each runs as the leader of its own process group, so
 //! when it overstays, it and whatever it started are stopped together.
 
+use std::io::Read;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -21,16 +22,53 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Optio
         }
         let now = Instant::now();
         if now >= deadline {
-            // SAFETY: signalling the process group the child leads.
-            if unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) } != 0 {
-                let _ = child.kill();
-            }
-            let _ = child.wait();
+            stop(child);
             return Ok(None);
         }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Kill `child`'s process group (or, if it has none of its own, the child) and reap it.
+pub fn stop(child: &mut Child) {
+    // SAFETY: signalling the process group the child leads.
+    if unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) } != 0 {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+/// The last `keep` bytes of what a child writes (its verdict comes last), read to the
+/// end: a child with more to say than a pipe holds would otherwise block while we wait.
+pub fn read_tail(r: &mut impl Read, keep: usize) -> String {
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match r.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                text.extend_from_slice(&chunk[..n]);
+                if text.len() > 2 * keep {
+                    text.drain(..text.len() - keep);
+                }
+            }
+        }
+    }
+    if text.len() > keep {
+        text.drain(..text.len() - keep);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// The first `keep` bytes of what a child writes, the rest read and dropped (for the
+/// same reason as [`read_tail`]).
+pub fn read_head(r: &mut impl Read, keep: u64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.by_ref().take(keep).read_to_end(&mut out)?;
+    std::io::copy(r, &mut std::io::sink())?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -129,8 +128,9 @@ pub struct Delivery {
     pub vdomains_path: PathBuf,
     pub pure_proxy: bool,
     pub throttle_script: Option<PathBuf>,
-    /// Global mode: run `tmda sendmail` (this binary) as the user.
-    pub global: Option<PathBuf>,
+    /// Global mode: each message goes to `tmda sendmail` run as the user (through the
+    /// launcher).
+    pub global: bool,
     /// Global mode: the root process that starts children as users (set once the
     /// network process has forked it, just before giving up root).
     pub launcher: std::sync::OnceLock<Arc<Launcher>>,
@@ -176,12 +176,8 @@ impl Delivery {
                 let fail = |e: std::io::Error| format!("{}: {e}", script.display());
                 let mut child = crate::child::own_group(&mut cmd).spawn().map_err(fail)?;
                 let mut out_r = child.stdout.take().expect("piped");
-                let reader = std::thread::spawn(move || {
-                    let mut out = Vec::new();
-                    let _ = out_r.by_ref().take(64 * 1024).read_to_end(&mut out);
-                    let _ = std::io::copy(&mut out_r, &mut std::io::sink());
-                    out
-                });
+                let reader =
+                    std::thread::spawn(move || crate::child::read_head(&mut out_r, VHOME_OUTPUT).unwrap_or_default());
                 let status = crate::child::wait_until(&mut child, Instant::now() + self.timeout).map_err(fail)?;
                 let out = reader.join().unwrap_or_default();
                 (status.is_some_and(|s| s.success()), out)
@@ -225,10 +221,10 @@ impl Delivery {
                 }
             }
         }
-        if self.global.is_some() && self.vhome_script.is_some() {
+        if self.global && self.vhome_script.is_some() {
             return Ready::Done(self.deliver_virtual(env, spool));
         }
-        if self.global.is_some() {
+        if self.global {
             let Some(account) = Account::lookup(&env.user) else {
                 return Ready::Done(DeliveryOutcome::Permanent(format!(
                     "no system account for user {:?}",
@@ -371,14 +367,9 @@ impl Delivery {
             Ok(x) => x,
             Err(e) => return DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
         };
-        // Feed an in-memory message from a thread, so a chatty child cannot deadlock us.
-        let writer = bytes.map(|(v, mut w)| {
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = w.write_all(&v);
-            })
-        });
-        let err = crate::transport::sendmail::read_tail(&mut err_r, 8192);
+        // From a thread, so a chatty child cannot deadlock us.
+        let writer = bytes.map(|(v, w)| feed(v, w));
+        let err = crate::child::read_tail(&mut err_r, 8192);
         let code = pending.wait();
         if let Some(w) = writer {
             let _ = w.join();
@@ -391,14 +382,10 @@ impl Delivery {
 
     /// A child as a user, through the launcher: its exit code and what it printed.
     fn launched_output(&self, req: &Request) -> std::io::Result<(Option<i32>, Vec<u8>)> {
-        let (out_r, out_w) = std::io::pipe()?;
+        let (mut out_r, out_w) = std::io::pipe()?;
         let null = crate::launcher::null_fd;
         let pending = self.launcher()?.run(req, null()?, out_w.into(), null()?)?;
-        let mut out = Vec::new();
-        let mut out_r = out_r;
-        out_r.by_ref().take(64 * 1024).read_to_end(&mut out)?;
-        // Read the rest too, so a talkative script cannot block on a full pipe.
-        std::io::copy(&mut out_r, &mut std::io::sink())?;
+        let out = crate::child::read_head(&mut out_r, VHOME_OUTPUT)?;
         Ok((pending.wait()?, out))
     }
 }
@@ -470,16 +457,11 @@ fn run_child(mut cmd: Command, spool: Spooled, timeout: Duration) -> DeliveryOut
     };
     // Feed an in-memory message and read standard error on threads, so neither a
     // slow reader nor a chatty child can block us while we wait for it.
-    let writer = bytes.zip(child.stdin.take()).map(|(v, mut w)| {
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = w.write_all(&v);
-        })
-    });
+    let writer = bytes.zip(child.stdin.take()).map(|(v, w)| feed(v, w));
     let errors = child
         .stderr
         .take()
-        .map(|mut s| std::thread::spawn(move || crate::transport::sendmail::read_tail(&mut s, 8192)));
+        .map(|mut s| std::thread::spawn(move || crate::child::read_tail(&mut s, 8192)));
     let status = crate::child::wait_until(&mut child, started + timeout);
     if let Some(w) = writer {
         let _ = w.join();
@@ -490,6 +472,16 @@ fn run_child(mut cmd: Command, spool: Spooled, timeout: Duration) -> DeliveryOut
         Ok(None) => DeliveryOutcome::Transient(format!("delivery did not finish within {} seconds", timeout.as_secs())),
         Err(e) => DeliveryOutcome::Transient(e.to_string()),
     }
+}
+
+/// The most of a vhome script's output that is kept (a home directory's path).
+const VHOME_OUTPUT: u64 = 64 * 1024;
+
+/// Write an in-memory message to a child's standard input on a thread of its own.
+fn feed(message: Vec<u8>, mut to: impl std::io::Write + Send + 'static) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let _ = to.write_all(&message);
+    })
 }
 
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as
@@ -728,7 +720,7 @@ impl Delivery {
     /// metadata and list files. The rest goes to [`Delivery::run`].
     pub fn route(&self, env: &Envelope, spool: Spooled) -> Route {
         let blocking = |spool| Route::Blocking(BlockingJob::Spool(spool));
-        if self.global.is_some() || self.vhome_script.is_some() || self.throttle_script.is_some() {
+        if self.global || self.vhome_script.is_some() || self.throttle_script.is_some() {
             return blocking(spool);
         }
         let Spooled::Memory(bytes) = spool else {

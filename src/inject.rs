@@ -689,10 +689,11 @@ impl<'a> Injector<'a> {
 
     /// `shell=COMMAND`: its output (stdout and stderr, final newline removed) is the value.
     fn shell(&self, command: &str, rcpt: &str) -> Result<String, InjectError> {
-        use std::os::unix::process::CommandExt as _;
         self.may_block()?;
         let fail = |e: std::io::Error| InjectError::Action(format!("shell={command}: {e}"));
-        let mut child = std::process::Command::new("/bin/sh")
+        let mut cmd = std::process::Command::new("/bin/sh");
+        // Its own process group, so whatever it starts can be stopped with it.
+        let mut child = crate::child::own_group(&mut cmd)
             .arg("-c")
             .arg(format!("{{ {command}\n}} 2>&1"))
             .envs(self.config.env_assignments())
@@ -700,8 +701,6 @@ impl<'a> Injector<'a> {
             .env("TMDA_VRECIPIENT", rcpt.replace('@', "="))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            // Its own process group, so whatever it starts can be stopped with it.
-            .process_group(0)
             .spawn()
             .map_err(fail)?;
         let (bytes, status) = match bounded_run(&mut child, SHELL_TIMEOUT) {
@@ -747,9 +746,7 @@ fn bounded_run(
     });
     let deadline = std::time::Instant::now() + timeout;
     let stop = |child: &mut std::process::Child, why: String| {
-        // SAFETY: signalling the process group this child leads.
-        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = child.wait();
+        crate::child::stop(child);
         Err(why)
     };
     let status = loop {
@@ -936,11 +933,9 @@ mod tests {
     use super::{bounded_run, capwords};
 
     fn sh(script: &str) -> std::process::Child {
-        use std::os::unix::process::CommandExt as _;
-        std::process::Command::new("/bin/sh")
+        crate::child::own_group(&mut std::process::Command::new("/bin/sh"))
             .args(["-c", script])
             .stdout(std::process::Stdio::piped())
-            .process_group(0)
             .spawn()
             .unwrap()
     }

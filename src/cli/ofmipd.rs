@@ -406,7 +406,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         vdomains_path: args.vdomains_path.clone(),
         pure_proxy: args.pure_proxy,
         throttle_script: args.throttle_script.clone(),
-        global: global.then(|| self_exe.clone()),
+        global,
         launcher: Default::default(),
         timeout: Duration::from_secs(args.delivery_timeout.max(1)),
     };

@@ -5,7 +5,7 @@
 //! `ofmipd -1` our standard output is the SMTP connection. Exit 0 means accepted,
 //! 75 (EX_TEMPFAIL) or death by a signal transient, anything else permanent.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -71,7 +71,8 @@ impl Transport for Sendmail {
             .map_err(|e| fail(format!("cannot run: {e}"), false, None, String::new()))?;
         let mut stderr = child.stderr.take().expect("piped");
         // Read stderr concurrently so a chatty program cannot deadlock us.
-        let err_reader = std::thread::spawn(move || read_tail(&mut stderr, 2048).trim().replace('\n', " "));
+        let err_reader =
+            std::thread::spawn(move || crate::child::read_tail(&mut stderr, 2048).trim().replace('\n', " "));
         let mut stdin = child.stdin.take().expect("piped");
         // Written on a thread, so a program that neither reads nor ends cannot hold us
         // past the deadline.
@@ -128,27 +129,4 @@ impl Transport for Sendmail {
             }
         })
     }
-}
-
-/// The last `keep` bytes of what a child writes (its verdict comes last), read to the
-/// end: a child with more to say than a pipe holds would otherwise block while we wait.
-pub(crate) fn read_tail(r: &mut impl Read, keep: usize) -> String {
-    let mut text = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        match r.read(&mut chunk) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                text.extend_from_slice(&chunk[..n]);
-                if text.len() > 2 * keep {
-                    text.drain(..text.len() - keep);
-                }
-            }
-        }
-    }
-    if text.len() > keep {
-        text.drain(..text.len() - keep);
-    }
-    String::from_utf8_lossy(&text).into_owned()
 }
