@@ -360,19 +360,18 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     {
         config_file = Some(p);
     }
-    if std::env::var_os("TMDA_OFMIPD_PURE_PROXY").is_some_and(|v| v == "1") {
-        let effective = config_file
-            .clone()
-            .or_else(|| std::env::var_os("TMDARC").filter(|s| !s.is_empty()).map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(crate::config::Namespace::default().expanduser("~/.tmda/config")));
-        if !effective.exists() {
-            return pass_through(&args.recipients);
-        }
-    }
     let config = Config::load(&LoadOptions {
         config_file,
         home: None,
     })?;
+    // ofmipd --pure-proxy: a user without a configuration of their own (the TMDARC that
+    // loading settled on was not there to read) gets the message passed through.
+    if std::env::var_os("TMDA_OFMIPD_PURE_PROXY").is_some_and(|v| v == "1") {
+        let own = config.var("TMDARC").map(|v| PathBuf::from(v.py_str()));
+        if !own.is_some_and(|p| config.files.contains(&p)) {
+            return pass_through(&args.recipients);
+        }
+    }
     let filter_path = match &args.filter_file {
         Some(p) => {
             if !p.exists() {
