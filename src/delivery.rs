@@ -503,17 +503,16 @@ pub fn pass_through_program() -> PathBuf {
         .unwrap_or_else(|| "/usr/sbin/sendmail".into())
 }
 
-fn pass_through_args(env: &Envelope) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec!["-f".into(), (&env.mail_from).into(), "-i".into(), "--".into()];
-    args.extend(env.recipients.iter().map(Into::into));
-    args
+/// `--pure-proxy`'s command: [`pass_through_program`] `-f SENDER -i -- RECIPIENTS`.
+pub fn pass_through_command(sender: &str, recipients: &[String]) -> Command {
+    let mut cmd = Command::new(pass_through_program());
+    cmd.args(["-f", sender, "-i", "--"]).args(recipients);
+    cmd
 }
 
 /// `--pure-proxy` in personal mode, as the daemon's own user.
 fn pass_through(env: &Envelope, spool: Spooled, timeout: Duration) -> DeliveryOutcome {
-    let mut cmd = Command::new(pass_through_program());
-    cmd.args(pass_through_args(env));
-    run_child(cmd, spool, timeout)
+    run_child(pass_through_command(&env.mail_from, &env.recipients), spool, timeout)
 }
 
 /// A user's configuration, outgoing filter and key, parsed once and reused while none

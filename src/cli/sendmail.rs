@@ -435,13 +435,9 @@ fn run(args: Args) -> Result<ExitCode, Error> {
 /// standard input, goes to the MTA's sendmail unaltered (this process becomes it).
 fn pass_through(recipients: &[String]) -> Result<ExitCode, Error> {
     use std::os::unix::process::CommandExt as _;
-    let program = crate::delivery::pass_through_program();
     let from = std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default();
-    let e = std::process::Command::new(&program)
-        .args(["-f", &from, "-i", "--"])
-        .args(recipients)
-        .exec();
-    Err(Error::io(program, e))
+    let e = crate::delivery::pass_through_command(&from, recipients).exec();
+    Err(Error::io(crate::delivery::pass_through_program(), e))
 }
 
 /// `${NAME}` in filters: the configuration first, then the environment (as TMDA).
