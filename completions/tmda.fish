@@ -75,6 +75,16 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l timeout -d 'Seconds
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l data-timeout -d 'Seconds to wait for more DATA before closing the connection' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l delivery-timeout -d 'Seconds a delivery program (the sendmail program, global mode\'s per-user tmda sendmail, the throttle and vhome scripts) may run before it is stopped and the client told to try again (RFC 5321 has clients wait 10 minutes for the answer)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l threads -d 'Threads serving connections [default: one less than the number of CPUs, at least one, leaving a CPU to the MTA that ofmipd relays to]' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l connections-per-ip -d 'Connections at once from one client address; more are told 421 and closed. Behind a proxy without the PROXY protocol every client has the proxy\'s address: raise it there' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l tls-timeout -d 'Seconds a TLS handshake may take (implicit TLS and STARTTLS; never more than --timeout)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l min-data-rate -d 'Bytes a second DATA must average once --data-timeout has passed (0: no minimum; --data-timeout then applies to each read)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l unauth-timeout -d 'Seconds a session may last before it has authenticated' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-delay -d 'Milliseconds to wait before answering a refused or undecided AUTH, times the number of such attempts so far in the session' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-limit-ip -d 'Refused or undecided AUTH attempts from one client address within --auth-window before it is refused without asking' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-limit-user -d 'Refused AUTH attempts for one user within --auth-window before that user is refused from addresses that have been failing (never from a clean one)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-window -d 'Seconds a failed AUTH attempt is remembered' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-memory -d 'Addresses and users remembered (each); beyond it expired, then the oldest, are forgotten' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l budget-file -d 'With -1: the file that one-session processes share failed-AUTH counts in (locked, mode 0600, at most 2,000 entries each). Default: /run/tmda/ofmipd-budget when started as root, else $XDG_RUNTIME_DIR/tmda-ofmipd-budget, else /run/tmda if writable, else ~/.tmda/ofmipd-budget' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s a -l authfile -d 'Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s A -l authprog -d 'Check credentials with a checkpassword program (user, password, time on descriptor 3)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s R -l remoteauth -d 'Check credentials against a remote server: imap, imaps, pop3, pop3s, apop, ldap or ldaps URL' -r
@@ -88,6 +98,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s f -l foreground -d 
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ssl -d 'TLS from the first byte (port 465 style); needs --ssl-cert and --ssl-key'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l tls-auth-only -d 'Offer AUTH only over TLS (after STARTTLS or with --ssl), as Postfix\'s smtpd_tls_auth_only'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s F -l fallback -d 'With -R or -A, also try the default authfile last'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l version -d 'Print version and exit'

@@ -18,6 +18,7 @@
 
 pub mod address;
 pub mod auth;
+pub mod budget;
 pub mod child;
 pub mod cli;
 pub mod clock;

@@ -108,6 +108,7 @@ fn policy_from(first: &str) -> Policy {
     let mut p = Policy {
         hostname: "mx.example.test".into(),
         tls: TlsMode::None,
+        tls_auth_only: false,
         cram_md5: false,
         max_size: 1_000_000,
         max_recipients: 100,
@@ -126,6 +127,7 @@ fn policy_from(first: &str) -> Policy {
                     }
                 }
                 "cram" => p.cram_md5 = v == "yes",
+                "tls_auth_only" => p.tls_auth_only = v == "yes",
                 "max_size" => p.max_size = v.parse().unwrap(),
                 "max_rcpts" => p.max_recipients = v.parse().unwrap(),
                 "max_failures" => p.max_auth_failures = v.parse().unwrap(),

@@ -198,6 +198,7 @@ fn dialogue(rng: &mut Rng, case: usize) {
     let policy = Policy {
         hostname: "mx.example".into(),
         tls,
+        tls_auth_only: rng.chance(20),
         cram_md5: rng.chance(50),
         max_size: 1000,
         max_recipients: 2,

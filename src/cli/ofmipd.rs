@@ -9,12 +9,12 @@
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::{Account, Delivery};
 use crate::error::Error;
-use crate::server::{self, Budget, Limits, LogLevel, Server, TlsSetting};
+use crate::server::{self, Limits, LogLevel, Server, TlsSetting};
 use crate::smtp::session::Peer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,6 +151,73 @@ pub struct Args {
     /// least one, leaving a CPU to the MTA that ofmipd relays to]
     #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Connection")]
     pub threads: Option<u16>,
+    /// Connections at once from one client address; more are told 421 and closed.
+    /// Behind a proxy without the PROXY protocol every client has the proxy's address:
+    /// raise it there
+    #[arg(long = "connections-per-ip", value_name = "NUM", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub connections_per_ip: u32,
+    /// Seconds a TLS handshake may take (implicit TLS and STARTTLS; never more than --timeout)
+    #[arg(
+        long = "tls-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30,
+        help_heading = "Limits"
+    )]
+    pub tls_timeout: u64,
+    /// Bytes a second DATA must average once --data-timeout has passed (0: no minimum;
+    /// --data-timeout then applies to each read)
+    #[arg(
+        long = "min-data-rate",
+        value_name = "BYTES",
+        default_value_t = 500,
+        help_heading = "Limits"
+    )]
+    pub min_data_rate: u64,
+    /// Seconds a session may last before it has authenticated
+    #[arg(
+        long = "unauth-timeout",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        help_heading = "Limits"
+    )]
+    pub unauth_timeout: u64,
+    /// Milliseconds to wait before answering a refused or undecided AUTH, times the
+    /// number of such attempts so far in the session
+    #[arg(
+        long = "auth-delay",
+        value_name = "MS",
+        default_value_t = 500,
+        help_heading = "Limits"
+    )]
+    pub auth_delay: u64,
+    /// Refused or undecided AUTH attempts from one client address within --auth-window
+    /// before it is refused without asking
+    #[arg(long = "auth-limit-ip", value_name = "NUM", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub auth_limit_ip: u32,
+    /// Refused AUTH attempts for one user within --auth-window before that user is
+    /// refused from addresses that have been failing (never from a clean one)
+    #[arg(long = "auth-limit-user", value_name = "NUM", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub auth_limit_user: u32,
+    /// Seconds a failed AUTH attempt is remembered
+    #[arg(
+        long = "auth-window",
+        value_name = "SECONDS",
+        default_value_t = 600,
+        help_heading = "Limits"
+    )]
+    pub auth_window: u64,
+    /// Addresses and users remembered (each); beyond it expired, then the oldest, are forgotten
+    #[arg(long = "auth-memory", value_name = "NUM", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub auth_memory: u32,
+    /// With -1: the file that one-session processes share failed-AUTH counts in (locked,
+    /// mode 0600, at most 2,000 entries each). Default: /run/tmda/ofmipd-budget when
+    /// started as root, else $XDG_RUNTIME_DIR/tmda-ofmipd-budget, else /run/tmda if
+    /// writable, else ~/.tmda/ofmipd-budget
+    #[arg(long = "budget-file", value_name = "FILE", help_heading = "Limits")]
+    pub budget_file: Option<PathBuf>,
+    /// Offer AUTH only over TLS (after STARTTLS or with --ssl), as Postfix's smtpd_tls_auth_only
+    #[arg(long = "tls-auth-only", help_heading = "Authentication")]
+    pub tls_auth_only: bool,
     /// Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd
     #[arg(short = 'a', long = "authfile", value_name = "FILE", help_heading = "Authentication")]
     pub authfile: Vec<PathBuf>,
@@ -399,6 +466,30 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             f
         }
     });
+    if args.tls_auth_only && tls_setting == TlsSetting::None {
+        return Err(usage(
+            "--tls-auth-only needs --tls or --ssl: without TLS no one could authenticate",
+        ));
+    }
+    let budget_limits = crate::budget::Limits {
+        window_secs: args.auth_window.max(1),
+        per_ip: args.auth_limit_ip,
+        per_user: args.auth_limit_user,
+        max_entries: args.auth_memory as usize,
+    };
+    // One-session processes start afresh each time: they share their counts in a file.
+    let guard = if args.one_session {
+        let file = args
+            .budget_file
+            .clone()
+            .unwrap_or_else(|| crate::budget::default_file(global, std::path::Path::new(&home)));
+        if global && args.budget_file.is_none() {
+            prepare_run_dir(&file, run_as.as_ref())?;
+        }
+        crate::budget::Guard::with_file(budget_limits, file)
+    } else {
+        crate::budget::Guard::in_memory(budget_limits)
+    };
     let self_exe = std::env::current_exe().map_err(|e| Error::io("the tmda binary", e))?;
     let delivery = Delivery {
         configdir: args.configdir.clone(),
@@ -420,11 +511,17 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             max_size: args.max_size,
             command_timeout: Duration::from_secs(args.timeout.max(1)),
             data_timeout: Duration::from_secs(args.data_timeout.max(1)),
+            min_data_rate: args.min_data_rate,
+            tls_timeout: Duration::from_secs(args.tls_timeout.max(1)),
+            unauth_timeout: Duration::from_secs(args.unauth_timeout.max(1)),
+            per_ip_connections: args.connections_per_ip as usize,
             ..Limits::default()
         },
+        tls_auth_only: args.tls_auth_only,
         log,
-        budget: Mutex::new(Budget::new(Duration::from_secs(600), 30, 10)),
-        failure_delay: Duration::from_millis(500),
+        guard,
+        failure_delay: Duration::from_millis(args.auth_delay),
+        per_ip: Default::default(),
     });
 
     // A daemon relays many messages: keep upstream connections open between them.
@@ -473,6 +570,38 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             .map_err(|e| Error::io("tokio runtime", e))?
     };
     runtime.block_on(serve(listeners, server, args.connections as usize))
+}
+
+/// `/run/tmda` for global mode's budget file: made by root, owned by the user the
+/// daemon runs as, 0700, so that user (and no one else) can keep its file there.
+fn prepare_run_dir(file: &std::path::Path, run_as: Option<&Account>) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let Some(dir) = file.parent() else { return Ok(()) };
+    let io = |e| Error::io(dir, e);
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {
+            if let Some(a) = run_as {
+                std::os::unix::fs::chown(dir, Some(a.uid), Some(a.gid)).map_err(io)?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+            if !meta.is_dir() || meta.mode() & 0o022 != 0 {
+                return Err(usage(format!(
+                    "{}: must be a directory that only its owner can write to",
+                    dir.display()
+                )));
+            }
+            // Made by root (a tmpfiles.d entry, say): hand it to the daemon's user.
+            if let Some(a) = run_as
+                && meta.uid() == 0
+            {
+                std::os::unix::fs::chown(dir, Some(a.uid), Some(a.gid)).map_err(io)?;
+            }
+        }
+        Err(e) => return Err(io(e)),
+    }
+    Ok(())
 }
 
 fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
@@ -615,9 +744,29 @@ async fn accept_loop(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
+        let Some(slot) = server.per_ip.enter(ip, server.limits.per_ip_connections) else {
+            // Over the per-address cap: told so at once, without holding a session slot.
+            drop(permit);
+            server.log(
+                LogLevel::Events,
+                format_args!(
+                    "{ip}: refused: {} connections open from this address",
+                    server.limits.per_ip_connections
+                ),
+            );
+            sessions.spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let wire = server::too_many().to_wire();
+                let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(wire.as_bytes())).await;
+            });
+            while sessions.try_join_next().is_some() {}
+            continue;
+        };
         let (server, rx) = (server.clone(), stop.clone());
         let local = bound.or_else(|| stream.local_addr().ok().map(|a| a.ip()));
         sessions.spawn(async move {
+            let _slot = slot;
             let peer = Peer {
                 ip: ip.to_string(),
                 name: None,

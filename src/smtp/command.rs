@@ -92,7 +92,8 @@ impl Command {
     pub fn allowed_before_tls(&self) -> bool {
         matches!(
             self,
-            Command::Ehlo(_) | Command::Helo(_) | Command::Noop | Command::StartTls | Command::Quit | Command::Rset
+            // RFC 3207 section 4: only these before the TLS negotiation when it is required.
+            Command::Ehlo(_) | Command::Noop | Command::StartTls | Command::Quit
         )
     }
 }

@@ -110,12 +110,13 @@ pub const TOO_MANY_CONNECTIONS: (u16, &str) = (421, "4.7.0 Too many connections,
 pub const QUOTA_EXCEEDED: (u16, &str) = (450, "4.7.1 Outgoing mail quota exceeded");
 /// 452 4.5.3
 pub const TOO_MANY_RECIPIENTS: (u16, &str) = (452, "4.5.3 Too many recipients");
-/// 535 5.7.8 — no source accepted and one could not be asked (down or too slow). The
-/// auth-sources issue asks for 535 here rather than RFC 4954's 454; the text says why,
-/// and such attempts do not count as failed guesses.
+/// 454 4.7.0 — no source accepted and one could not be asked (down or too slow): a
+/// temporary failure (RFC 4954 section 6). It costs the same delay and counts toward
+/// the client address's guessing budget as a refusal, so an outage never makes
+/// guessing cheaper.
 pub const AUTH_SOURCE_UNAVAILABLE: (u16, &str) = (
-    535,
-    "5.7.8 Authentication failed: an authentication server could not be reached",
+    454,
+    "4.7.0 Temporary authentication failure: an authentication server could not be reached",
 );
 /// 454 4.7.0 — TLS could not be started.
 pub const TLS_UNAVAILABLE: (u16, &str) = (454, "4.7.0 TLS not available due to temporary reason");

@@ -25,7 +25,7 @@ pub enum TlsMode {
     None,
     /// STARTTLS offered; AUTH allowed before it (`--tls=optional`).
     Optional,
-    /// STARTTLS offered and required before anything but EHLO/HELO/NOOP/RSET/QUIT (`--tls=on`).
+    /// STARTTLS offered and required before anything but EHLO/NOOP/QUIT (`--tls=on`, RFC 3207).
     Required,
     /// The connection is TLS from the start (`--ssl`).
     Implicit,
@@ -36,6 +36,8 @@ pub enum TlsMode {
 pub struct Policy {
     pub hostname: String,
     pub tls: TlsMode,
+    /// AUTH only once TLS is active (`--tls-auth-only`).
+    pub tls_auth_only: bool,
     /// Offer CRAM-MD5 (every auth source can verify it).
     pub cram_md5: bool,
     pub max_size: u64,
@@ -83,7 +85,8 @@ impl std::fmt::Debug for Attempt {
 pub enum AuthOutcome {
     Accepted,
     Denied,
-    /// No source accepted and one could not be asked (a server down): 535, not counted as a guess.
+    /// No source accepted and one could not be asked (a server down): 454, counted
+    /// like a refusal toward the session's and the address's limits.
     Temporary,
 }
 
@@ -323,8 +326,13 @@ impl Session {
         !self.tls_active && matches!(self.policy.tls, TlsMode::Optional | TlsMode::Required)
     }
 
+    /// AUTH must wait for TLS (`--tls=on`, `--tls-auth-only`).
+    fn auth_needs_tls(&self) -> bool {
+        !self.tls_active && (self.policy.tls == TlsMode::Required || self.policy.tls_auth_only)
+    }
+
     fn auth_offered(&self) -> bool {
-        self.user.is_none() && (self.tls_active || self.policy.tls != TlsMode::Required)
+        self.user.is_none() && !self.auth_needs_tls()
     }
 
     fn mechanisms(&self) -> &'static str {
@@ -512,7 +520,7 @@ impl Session {
         if self.tx.is_some() {
             return Err(reply::AUTH_IN_TRANSACTION.into());
         }
-        if self.policy.tls == TlsMode::Required && !self.tls_active {
+        if self.auth_needs_tls() {
             return Err(reply::STARTTLS_FIRST.into());
         }
         match mechanism {
@@ -610,10 +618,18 @@ impl Session {
             }
         };
         // A login name with control characters is no one's: it would only travel on into
-        // config paths, programs' arguments and logs.
-        if attempt.user.is_empty() || attempt.user.chars().any(char::is_control) {
+        // config paths, programs' arguments and logs; one that starts with '-' would be
+        // read as an option by the throttle and vhome scripts it is handed to.
+        if attempt.user.is_empty() || attempt.user.starts_with('-') || attempt.user.chars().any(char::is_control) {
             return self.auth_result(AuthOutcome::Denied);
         }
+        // One canonical name, the lower-cased one, is both checked and acted on (TMDA
+        // lower-cased the name it acted on, but checked the name as typed, so a
+        // case-sensitive source could pass "Bob" and the work be done as "bob").
+        let attempt = Attempt {
+            user: attempt.user.to_lowercase(),
+            ..attempt
+        };
         self.phase = Phase::AwaitingAuth(attempt.user.clone());
         Output::Authenticate(attempt)
     }
@@ -625,14 +641,17 @@ impl Session {
         };
         match (outcome, user) {
             (AuthOutcome::Accepted, Some(u)) => {
-                self.user = Some(u.to_lowercase());
+                self.user = Some(u);
                 Output::Reply(reply::AUTH_SUCCEEDED.into())
             }
-            (AuthOutcome::Temporary, _) => Output::Reply(reply::AUTH_SOURCE_UNAVAILABLE.into()),
-            _ => {
+            (outcome, _) => {
+                // An undecided attempt counts as much as a refused one: otherwise an
+                // auth source that is down would make guessing free.
                 self.auth_failures += 1;
                 if self.auth_failures >= self.policy.max_auth_failures {
                     Output::ReplyThenClose(reply::TOO_MANY_AUTH_FAILURES.into())
+                } else if outcome == AuthOutcome::Temporary {
+                    Output::Reply(reply::AUTH_SOURCE_UNAVAILABLE.into())
                 } else {
                     Output::Reply(reply::AUTH_FAILED.into())
                 }
@@ -649,6 +668,7 @@ mod tests {
         Policy {
             hostname: "mx.test".into(),
             tls,
+            tls_auth_only: false,
             cram_md5: true,
             max_size: 1000,
             max_recipients: 2,
@@ -743,14 +763,15 @@ mod tests {
         }
     }
 
-    /// With --tls=on before STARTTLS, only EHLO/HELO/NOOP/RSET/STARTTLS/QUIT get through.
+    /// With --tls=on before STARTTLS, only EHLO/NOOP/STARTTLS/QUIT get through (RFC 3207
+    /// section 4; HELO and RSET used to be answered too).
     #[test]
     fn tls_required_gates_every_other_command() {
         for (cmd, want) in [
             ("EHLO c", 250),
-            ("HELO c", 250),
+            ("HELO c", 530),
             ("NOOP", 250),
-            ("RSET", 250),
+            ("RSET", 530),
             ("STARTTLS", 220),
             ("QUIT", 221),
             ("AUTH PLAIN AGEAYg==", 530),
@@ -854,6 +875,42 @@ mod tests {
         s.handle(Input::Line(b"AUTH LOGIN"));
         assert_eq!(code(s.handle(Input::LineTooLong)), 500);
         assert_eq!(code(s.handle(Input::Line(b"NOOP"))), 250);
+    }
+
+    #[test]
+    fn a_login_name_starting_with_a_dash_is_refused_unasked() {
+        let mut s = session_in(State::Greeted, TlsMode::None);
+        // AUTH PLAIN for "-x": no auth source is asked, and no script sees an option.
+        assert_eq!(code(s.handle(Input::Line(b"AUTH PLAIN AC14AHB3"))), 535);
+        assert_eq!(s.user(), None);
+    }
+
+    #[test]
+    fn the_login_checked_is_the_login_used() {
+        let mut s = session_in(State::Greeted, TlsMode::None);
+        // AUTH PLAIN for "Bob": the sources are asked about "bob", and "bob" is used.
+        match s.handle(Input::Line(b"AUTH PLAIN AEJvYgBwdw==")) {
+            Output::Authenticate(a) => assert_eq!(a.user, "bob"),
+            other => panic!("{other:?}"),
+        }
+        s.handle(Input::AuthResult(AuthOutcome::Accepted));
+        assert_eq!(s.user(), Some("bob"));
+    }
+
+    #[test]
+    fn an_undecided_attempt_is_454_and_counts() {
+        let mut s = session_in(State::Greeted, TlsMode::None);
+        for i in 1..=3 {
+            assert!(matches!(
+                s.handle(Input::Line(b"AUTH PLAIN AGEAYg==")),
+                Output::Authenticate(_)
+            ));
+            match s.handle(Input::AuthResult(AuthOutcome::Temporary)) {
+                Output::Reply(r) if i < 3 => assert_eq!((r.code, &r.lines[0][..5]), (454, "4.7.0")),
+                Output::ReplyThenClose(r) if i == 3 => assert_eq!(r.code, 421),
+                other => panic!("attempt {i}: {other:?}"),
+            }
+        }
     }
 
     #[test]
