@@ -79,6 +79,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l connections-per-ip 
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l tls-timeout -d 'Seconds a TLS handshake may take (implicit TLS and STARTTLS; never more than --timeout)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l min-data-rate -d 'Bytes a second DATA must average once --data-timeout has passed (0: no minimum; --data-timeout then applies to each read)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l unauth-timeout -d 'Seconds a session may last before it has authenticated' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l max-auth-failures -d 'Refused or undecided AUTH attempts in one session before it is closed (421)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-delay -d 'Milliseconds to wait before answering a refused or undecided AUTH, times the number of such attempts so far in the session' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-limit-ip -d 'Refused or undecided AUTH attempts from one client address within --auth-window before it is refused without asking' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-limit-user -d 'Refused AUTH attempts for one user within --auth-window before that user is refused from addresses that have been failing (never from a clean one)' -r

@@ -612,7 +612,11 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         // user (answered at once) and a wrong password (a slow hash) take the
                         // same time, and so does an auth server that is down.
                         failures += 1;
-                        tokio::time::sleep_until((now + server.failure_delay * failures).into()).await;
+                        let until = now + server.failure_delay * failures;
+                        // A timer, even one already due, costs a tick of the timer wheel.
+                        if until > Instant::now() {
+                            tokio::time::sleep_until(until.into()).await;
+                        }
                     }
                     session.handle(Input::AuthResult(outcome))
                 }
@@ -689,10 +693,10 @@ async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
         }
         input.clear();
         input.reserve(DATA_READ);
-        let deadline = if rate == 0 {
-            tokio::time::Instant::now() + server.limits.data_timeout
-        } else {
-            started + server.limits.data_timeout + Duration::from_millis(received.saturating_mul(1000) / rate)
+        let deadline = match received.saturating_mul(1000).checked_div(rate) {
+            Some(earned_ms) => started + server.limits.data_timeout + Duration::from_millis(earned_ms),
+            // No minimum rate: each read gets the whole timeout.
+            None => tokio::time::Instant::now() + server.limits.data_timeout,
         };
         tokio::select! {
             r = tokio::time::timeout_at(deadline, conn.read_buf(&mut input)) => match r {

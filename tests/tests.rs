@@ -10,6 +10,7 @@ mod check_address;
 mod config_errors;
 mod dialogs;
 mod generated;
+mod hostile;
 mod inject;
 mod keygen;
 mod multicall;

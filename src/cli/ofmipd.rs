@@ -181,6 +181,9 @@ pub struct Args {
         help_heading = "Limits"
     )]
     pub unauth_timeout: u64,
+    /// Refused or undecided AUTH attempts in one session before it is closed (421)
+    #[arg(long = "max-auth-failures", value_name = "NUM", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub max_auth_failures: u32,
     /// Milliseconds to wait before answering a refused or undecided AUTH, times the
     /// number of such attempts so far in the session
     #[arg(
@@ -515,6 +518,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             tls_timeout: Duration::from_secs(args.tls_timeout.max(1)),
             unauth_timeout: Duration::from_secs(args.unauth_timeout.max(1)),
             per_ip_connections: args.connections_per_ip as usize,
+            max_auth_failures: args.max_auth_failures,
             ..Limits::default()
         },
         tls_auth_only: args.tls_auth_only,

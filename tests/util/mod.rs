@@ -95,8 +95,12 @@ impl TestEnv {
     }
 }
 
+/// The binary under test; `TMDA_TEST_BIN` points the tests at another build (to show
+/// that a test fails against the code from before a fix).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tmda"))
+    std::env::var_os("TMDA_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tmda")))
 }
 
 /// Standard output of a successful command, as text.
