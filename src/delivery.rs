@@ -491,7 +491,8 @@ fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
     match code {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.
-        Some(75) | Some(78) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
+        Some(78) => DeliveryOutcome::ConfigError(why),
+        Some(75) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
         Some(_) => DeliveryOutcome::Permanent(why),
     }
 }
@@ -606,7 +607,7 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
 fn deliver_in_process(config_file: Option<PathBuf>, home: Option<PathBuf>, env: &Envelope, spool: Spooled) -> Ready {
     let prepared = match prepare(config_file, home) {
         Ok(p) => p,
-        Err(e) => return Ready::Done(DeliveryOutcome::Transient(e)),
+        Err(e) => return Ready::Done(DeliveryOutcome::ConfigError(e)),
     };
     let msg = match spool {
         Spooled::File(f) => Message::read_from(f),
@@ -766,6 +767,7 @@ fn outcome_of(e: &InjectError) -> DeliveryOutcome {
     match e {
         InjectError::Delivery { source, .. } if !source.is_transient() => DeliveryOutcome::Permanent(e.to_string()),
         InjectError::Action(_) | InjectError::NoRecipients => DeliveryOutcome::Permanent(e.to_string()),
+        InjectError::Config(_) | InjectError::Filter(_) => DeliveryOutcome::ConfigError(e.to_string()),
         // Upstream trouble, or the user's configuration: the client keeps the message.
         _ => DeliveryOutcome::Transient(e.to_string()),
     }

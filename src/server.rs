@@ -535,7 +535,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                     server.log(
                                         LogLevel::Events,
                                         format_args!(
-                                            "{}: user {} to {}: {outcome:?}",
+                                            "{}: user {} to {}: {outcome}",
                                             peer.ip,
                                             env.user,
                                             env.recipients.join(",")

@@ -586,3 +586,45 @@ fn an_endless_command_line_is_answered_and_closed() {
     let long = plain("alice", &"p".repeat(3000));
     assert_eq!(code(&c.cmd(&long)), "535");
 }
+
+// ---- Input that must never leak ------------------------------------------------
+
+/// Point 10: a broken SMTPAUTH_PASSWORD line used to come back to the client in a 451
+/// (`found string 'hunter2-secret'`). The client now learns only that the configuration
+/// is broken; the log says where, and never shows the value.
+#[test]
+fn a_config_error_never_shows_a_secret() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    for (i, broken) in [
+        "SMTPAUTH_PASSWORD 'hunter2-secret'",
+        "SMTPAUTH_PASSWORD = hunter2-secret",
+        "SMTPAUTH_PASSWORD = 5 # hunter2-secret",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let env = setup(up.port);
+        env.write_config(&format!("{cfg}SMTPAUTH_USERNAME = 'relayuser'\n{broken}\n"));
+        let d = daemon(&env, &["-d"]);
+        let mut c = Client::greeted("127.0.0.2", d.port);
+        assert_eq!(code(&c.cmd(ALICE_OK)), "235");
+        c.cmd("MAIL FROM:<alice@first.example>");
+        c.cmd("RCPT TO:<x@y.org>");
+        c.cmd("DATA");
+        let r = c.cmd("Subject: t\r\n\r\nbody\r\n.");
+        assert!(r.starts_with("451 4.3.5"), "case {i}: {r}");
+        assert!(
+            r.contains("see the server log") && !r.contains("hunter2"),
+            "case {i}: {r}"
+        );
+        c.cmd("QUIT");
+        drop(c);
+        std::thread::sleep(Duration::from_millis(200));
+        let log = d.log_text();
+        assert!(!log.contains("hunter2"), "case {i}: {log}");
+        assert!(log.contains("configuration error"), "case {i}: {log}");
+    }
+    assert!(up.transactions().is_empty());
+}

@@ -549,6 +549,13 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             listeners.push(bind(addr)?);
         }
     }
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr()
+            && let Some(w) = plaintext_auth_warning(addr, tls_setting, args.tls_auth_only)
+        {
+            eprintln!("{name}: warning: {w}");
+        }
+    }
     if !args.foreground {
         daemonize()?;
     }
@@ -574,6 +581,18 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             .map_err(|e| Error::io("tokio runtime", e))?
     };
     runtime.block_on(serve(listeners, server, args.connections as usize))
+}
+
+/// TMDA's default (no TLS, AUTH offered) sends passwords in clear: kept for
+/// compatibility, but said out loud for any listener other clients can reach.
+fn plaintext_auth_warning(addr: SocketAddr, tls: TlsSetting, tls_auth_only: bool) -> Option<String> {
+    let clear = matches!(tls, TlsSetting::None | TlsSetting::Optional) && !tls_auth_only;
+    (clear && !addr.ip().is_loopback()).then(|| {
+        format!(
+            "AUTH is offered without TLS on {addr}: passwords can cross the network in clear \
+             (use --tls=on, --ssl, or --tls-auth-only)"
+        )
+    })
 }
 
 /// `/run/tmda` for global mode's budget file: made by root, owned by the user the
@@ -786,6 +805,21 @@ async fn accept_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plaintext_auth_is_warned_about_off_loopback_only() {
+        let public: SocketAddr = "192.0.2.1:587".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:587".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:587".parse().unwrap();
+        assert!(plaintext_auth_warning(public, TlsSetting::None, false).is_some());
+        assert!(plaintext_auth_warning(public, TlsSetting::Optional, false).is_some());
+        assert!(plaintext_auth_warning(public, TlsSetting::Optional, true).is_none());
+        assert!(plaintext_auth_warning(public, TlsSetting::On, false).is_none());
+        assert!(plaintext_auth_warning(public, TlsSetting::Ssl, false).is_none());
+        assert!(plaintext_auth_warning(public, TlsSetting::LocalOptional, false).is_none());
+        assert!(plaintext_auth_warning(lo, TlsSetting::None, false).is_none());
+        assert!(plaintext_auth_warning(lo6, TlsSetting::None, false).is_none());
+    }
 
     #[test]
     fn accepted_connections_have_nodelay() {

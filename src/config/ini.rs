@@ -57,11 +57,17 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
             last_key = None;
             continue;
         }
+        // A line that names a secret is not quoted in errors: its value may follow.
+        let quoted = if super::is_secret_name(trimmed) {
+            "a line naming a secret (not shown)".to_string()
+        } else {
+            format!("{trimmed:?}")
+        };
         let Some(sec) = &current else {
-            return Err(err(lineno, format!("{trimmed:?} comes before any [section] header")));
+            return Err(err(lineno, format!("{quoted} comes before any [section] header")));
         };
         let Some(sep) = trimmed.find(['=', ':']) else {
-            return Err(err(lineno, format!("expected 'name = value', found {trimmed:?}")));
+            return Err(err(lineno, format!("expected 'name = value', found {quoted}")));
         };
         let key = trimmed[..sep].trim().to_lowercase();
         if key.is_empty() {
@@ -87,7 +93,16 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
     let mut merged = defaults.clone();
     merged.extend(section.clone());
     for (key, (raw, line)) in &merged {
-        let text = interpolate(raw, &merged, 0).map_err(|m| err(*line, m))?;
+        let text = interpolate(raw, &merged, 0).map_err(|m| {
+            if super::is_secret_name(key) {
+                err(
+                    *line,
+                    format!("bad interpolation in the value of {key} (not shown: it may be secret)"),
+                )
+            } else {
+                err(*line, m)
+            }
+        })?;
         let value = convert(&text);
         ns.set(
             &key.to_uppercase(),
@@ -182,5 +197,14 @@ mod tests {
         assert!(e("[TMDA_CONFIG]\njunk\n").starts_with("ini:2:1: expected 'name = value'"));
         assert!(e("[TMDA_CONFIG]\na = %(nope)s\n").starts_with("ini:2:1: %(nope)s refers"));
         assert!(e("[TMDA_CONFIG\n").contains("malformed section header"));
+        // A line naming a secret is never quoted.
+        for src in [
+            "smtpauth_password hunter2\n",
+            "[TMDA_CONFIG]\nsmtpauth_password hunter2\n",
+            "[TMDA_CONFIG]\nsmtpauth_password = hunter2 %(x\n",
+        ] {
+            let got = e(src);
+            assert!(!got.contains("hunter2") && got.contains("not shown"), "{got}");
+        }
     }
 }

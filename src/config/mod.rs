@@ -609,6 +609,21 @@ fn join(dir: &str, rest: &str) -> String {
     }
 }
 
+/// A setting whose value must never appear in an error or a log line.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "KEY"].iter().any(|w| upper.contains(w))
+}
+
+/// A value as an error quotes it, unless the setting is secret.
+fn shown(name: &str, v: &Value) -> String {
+    if is_secret_name(name) {
+        "(value not shown)".into()
+    } else {
+        v.py_repr()
+    }
+}
+
 fn bad(ns: &Namespace, name: &str, message: String) -> ConfigError {
     let origin = ns.vars.get(name).map(|(_, o)| o.clone()).unwrap_or(Origin::Default);
     ConfigError::Setting {
@@ -625,7 +640,7 @@ fn str_of(ns: &Namespace, name: &str) -> Result<Option<String>, ConfigError> {
         Some(v) => Err(bad(
             ns,
             name,
-            format!("must be a string, not {} {}", v.type_name(), v.py_repr()),
+            format!("must be a string, not {} {}", v.type_name(), shown(name, v)),
         )),
     }
 }
@@ -643,7 +658,7 @@ fn int_of(ns: &Namespace, name: &str, dflt: i64, range: std::ops::RangeInclusive
             return Err(bad(
                 ns,
                 name,
-                format!("must be a whole number, not {} {}", v.type_name(), v.py_repr()),
+                format!("must be a whole number, not {} {}", v.type_name(), shown(name, v)),
             ));
         }
     };
@@ -667,7 +682,7 @@ fn str_list(ns: &Namespace, name: &str, dflt: &[&str]) -> Result<Vec<String>, Co
                 other => Err(bad(
                     ns,
                     name,
-                    format!("must be a list of strings; found {}", other.py_repr()),
+                    format!("must be a list of strings; found {}", shown(name, other)),
                 )),
             })
             .collect(),

@@ -177,6 +177,21 @@ const MAX_BUILT: usize = 64 << 20;
 
 const HINT_DATA_ONLY: &str = "tmda reads configuration files as data and never runs them: only `NAME = value` assignments, `os.environ[\"NAME\"] = value` and `import` lines are allowed";
 
+/// An error in an assignment to a secret (SMTPAUTH_PASSWORD, say) could quote the
+/// value, and errors reach logs: say where, not what.
+fn conceal(e: ConfigError, name: &str) -> ConfigError {
+    match e {
+        ConfigError::Syntax { path, line, col, .. } => ConfigError::Syntax {
+            path,
+            line,
+            col,
+            message: format!("cannot read the value given to {name} (not shown: it may be secret)"),
+            hint: None,
+        },
+        other => other,
+    }
+}
+
 struct Lexer<'a> {
     chars: Vec<char>,
     pos: usize,
@@ -609,14 +624,26 @@ impl<'a> Eval<'a> {
                 }
                 _ => {}
             }
-            self.statement()?;
-            let t = self.peek().clone();
-            match t.tok {
-                Tok::Newline | Tok::Eof => {}
-                Tok::Op(";") => {
-                    self.next();
+            let target = match &self.peek().tok {
+                Tok::Name(n) => Some(n.clone()),
+                _ => None,
+            };
+            let done = self.statement().and_then(|()| {
+                let t = self.peek().clone();
+                match t.tok {
+                    Tok::Newline | Tok::Eof => Ok(()),
+                    Tok::Op(";") => {
+                        self.next();
+                        Ok(())
+                    }
+                    _ => Err(self.unexpected(&t, "end of line")),
                 }
-                _ => return Err(self.unexpected(&t, "end of line")),
+            });
+            if let Err(e) = done {
+                return Err(match target {
+                    Some(name) if super::is_secret_name(&name) => conceal(e, &name),
+                    _ => e,
+                });
             }
         }
     }
@@ -1398,6 +1425,26 @@ mod tests {
         }
         // The data-only hint is given where code was attempted.
         assert!(err("import os\nos.system('x')").contains("never runs them"));
+    }
+
+    /// An error in an assignment to a secret says where, never what (the issue's
+    /// `found string 'hunter2-secret'` reached a client's 451 and the log).
+    #[test]
+    fn errors_never_quote_a_secret() {
+        for src in [
+            "SMTPAUTH_PASSWORD 'hunter2-secret'",
+            "SMTPAUTH_PASSWORD = hunter2-secret",
+            "SMTPAUTH_PASSWORD = 'hunter2-secret' x",
+            "MY_SECRET = 'hunter2-secret' + 1",
+            "API_KEY = ['hunter2-secret'",
+            "smtpauth_password = 'hunter2-secret' 5",
+        ] {
+            let e = err(src);
+            assert!(!e.contains("hunter2"), "source {src:?} gave {e}");
+            assert!(e.starts_with("cfg:1:"), "{e}");
+        }
+        // Other settings keep their helpful errors.
+        assert!(err("X = 'a' 'b' 5").contains("found number 5"));
     }
 
     #[test]

@@ -108,6 +108,12 @@ pub const SHUTTING_DOWN: (u16, &str) = (421, "4.3.2 Service shutting down, closi
 pub const TOO_MANY_CONNECTIONS: (u16, &str) = (421, "4.7.0 Too many connections, try again later");
 /// 450 4.7.1 — the throttle script said no.
 pub const QUOTA_EXCEEDED: (u16, &str) = (450, "4.7.1 Outgoing mail quota exceeded");
+/// 451 4.3.5 — the user's configuration is broken; the detail is in the server's log
+/// only (it may name settings, and must never carry a value to the client).
+pub const CONFIG_ERROR: (u16, &str) = (
+    451,
+    "4.3.5 Delivery failed, try again later: configuration error; see the server log",
+);
 /// 452 4.5.3
 pub const TOO_MANY_RECIPIENTS: (u16, &str) = (452, "4.5.3 Too many recipients");
 /// 454 4.7.0 — no source accepted and one could not be asked (down or too slow): a

@@ -98,6 +98,21 @@ pub enum DeliveryOutcome {
     Throttled,
     Transient(String),
     Permanent(String),
+    /// The user's configuration is broken: the client is told to retry and to see the
+    /// server's log; the detail (which may name settings) goes to the log only.
+    ConfigError(String),
+}
+
+impl std::fmt::Display for DeliveryOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryOutcome::Accepted => f.write_str("accepted"),
+            DeliveryOutcome::Throttled => f.write_str("refused by the throttle script"),
+            DeliveryOutcome::Transient(why) => write!(f, "deferred: {why}"),
+            DeliveryOutcome::Permanent(why) => write!(f, "refused: {why}"),
+            DeliveryOutcome::ConfigError(why) => write!(f, "deferred, configuration error: {why}"),
+        }
+    }
 }
 
 /// A message ready to deliver (the body is in the driver's spool).
@@ -262,6 +277,7 @@ impl Session {
                         Reply::new(451, format!("4.3.0 Delivery failed, try again later: {why}"))
                     }
                     DeliveryOutcome::Permanent(why) => Reply::new(554, format!("5.0.0 Delivery failed: {why}")),
+                    DeliveryOutcome::ConfigError(_) => reply::CONFIG_ERROR.into(),
                 })
             }
             Input::Line(line) => match std::mem::replace(&mut self.phase, Phase::Command) {
