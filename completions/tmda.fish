@@ -86,6 +86,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-limit-user -d 
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-window -d 'Seconds a failed AUTH attempt is remembered' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l auth-memory -d 'Addresses and users remembered (each); beyond it expired, then the oldest, are forgotten' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l budget-file -d 'With -1: the file that one-session processes share failed-AUTH counts in (locked, mode 0600, at most 2,000 entries each). Default: /run/tmda/ofmipd-budget when started as root, else $XDG_RUNTIME_DIR/tmda-ofmipd-budget, else /run/tmda if writable, else ~/.tmda/ofmipd-budget' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l sender-map -d 'For --restrict-sender: lines \'login address...\' (an address \'@domain\' allows the whole domain; re-read when it changes)' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s a -l authfile -d 'Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s A -l authprog -d 'Check credentials with a checkpassword program (user, password, time on descriptor 3)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s R -l remoteauth -d 'Check credentials against a remote server: imap, imaps, pop3, pop3s, apop, ldap or ldaps URL' -r
@@ -99,6 +100,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s f -l foreground -d 
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l ssl -d 'TLS from the first byte (port 465 style); needs --ssl-cert and --ssl-key'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l restrict-sender -d 'Refuse (553 5.7.1) a message whose From, Sender or envelope sender is not one of the user\'s own: USERNAME@HOSTNAME and its tagged forms, the config\'s OFMIPD_ALLOWED_SENDERS, or the --sender-map entries (Postfix\'s reject_sender_login_mismatch)'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l tls-auth-only -d 'Offer AUTH only over TLS (after STARTTLS or with --ssl), as Postfix\'s smtpd_tls_auth_only'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s F -l fallback -d 'With -R or -A, also try the default authfile last'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s V -d 'Show full version information and exit'

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, LoadOptions};
 use crate::filter;
-use crate::inject::{InjectError, Injector, Options};
+use crate::inject::{InjectError, Injector, Options, SenderRestriction};
 use crate::launcher::{Launcher, Program, Request};
 use crate::message::Message;
 use crate::smtp::session::{DeliveryOutcome, Envelope};
@@ -136,9 +136,89 @@ pub struct Delivery {
     pub launcher: std::sync::OnceLock<Arc<Launcher>>,
     /// How long a delivery program may run (`--delivery-timeout`).
     pub timeout: std::time::Duration,
+    /// `--restrict-sender`: only the user's own addresses as From and envelope sender.
+    pub restrict_sender: Option<Arc<SenderPolicy>>,
 }
 
+/// `--restrict-sender` and its optional `--sender-map FILE` (`login address...` lines,
+/// `#` comments; an address `@domain` allows a whole domain). The file is read again
+/// when it changes.
+#[derive(Debug, Default)]
+pub struct SenderPolicy {
+    pub map: Option<PathBuf>,
+    cache: std::sync::Mutex<Option<(Option<std::time::SystemTime>, u64, SenderMap)>>,
+}
+
+/// Login name (lower case) to the addresses it may use beyond its own.
+pub type SenderMap = std::collections::HashMap<String, Vec<String>>;
+
+/// Parse a sender map; an error names the line.
+pub fn parse_sender_map(text: &str) -> Result<SenderMap, String> {
+    let mut map = SenderMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty());
+        let login = words.next().unwrap_or("").trim_end_matches(':').to_lowercase();
+        let addrs: Vec<String> = words.map(str::to_string).collect();
+        if login.is_empty() || addrs.is_empty() || addrs.iter().any(|a| !a.contains('@')) {
+            return Err(format!("line {}: expected 'login address...'", i + 1));
+        }
+        map.entry(login).or_default().extend(addrs);
+    }
+    Ok(map)
+}
+
+impl SenderPolicy {
+    pub fn new(map: Option<PathBuf>) -> SenderPolicy {
+        SenderPolicy {
+            map,
+            cache: Default::default(),
+        }
+    }
+
+    /// Read (or re-read) the map; an error names the file.
+    pub fn load(&self) -> Result<SenderMap, String> {
+        let Some(path) = &self.map else {
+            return Ok(SenderMap::new());
+        };
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stamp = (meta.modified().ok(), meta.len());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, n, map)) = cache.as_ref()
+            && (*t, *n) == stamp
+        {
+            return Ok(map.clone());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let map = parse_sender_map(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        *cache = Some((stamp.0, stamp.1, map.clone()));
+        Ok(map)
+    }
+
+    fn restriction(&self, env: &Envelope) -> Result<SenderRestriction, String> {
+        let map = self.load()?;
+        Ok(SenderRestriction {
+            envelope_sender: env.mail_from.clone(),
+            extra: map.get(&env.user.to_lowercase()).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// The first words of `tmda sendmail`'s error when `--restrict-sender` refuses a
+/// message, by which ofmipd tells it from other failures of a global-mode child.
+pub const SENDER_REFUSED: &str = "sender address ";
+
 impl Delivery {
+    /// `--restrict-sender`'s rule for this message, if it is on.
+    fn restriction(&self, env: &Envelope) -> Result<Option<SenderRestriction>, String> {
+        self.restrict_sender.as_ref().map(|p| p.restriction(env)).transpose()
+    }
+
     fn config_path(&self, user: &str, account: Option<&Account>) -> Option<PathBuf> {
         match (&self.configdir, account) {
             // The login name becomes a path component: "/x" or "../x" would leave DIR.
@@ -249,7 +329,10 @@ impl Delivery {
         };
         match self.personal_key(path, home) {
             None => Ready::Done(pass_through(env, spool, self.timeout)),
-            Some((path, home)) => deliver_in_process(path, home, env, spool),
+            Some((path, home)) => match self.restriction(env) {
+                Ok(r) => deliver_in_process(path, home, env, spool, r),
+                Err(e) => Ready::Done(DeliveryOutcome::ConfigError(e)),
+            },
         }
     }
 
@@ -324,6 +407,15 @@ impl Delivery {
         .collect();
         if let Some(c) = candidate {
             vars.push(("TMDA_OFMIPD_CONFIG".into(), c.into()));
+        }
+        if let Some(policy) = &self.restrict_sender {
+            let allowed = match policy.restriction(env) {
+                Ok(r) => r.extra.join(","),
+                Err(e) => return DeliveryOutcome::ConfigError(e),
+            };
+            vars.push(("TMDA_OFMIPD_RESTRICT_SENDER".into(), "1".into()));
+            vars.push(("TMDA_OFMIPD_ALLOWED_SENDERS".into(), allowed.into()));
+            vars.push(("TMDA_OFMIPD_MAIL_FROM".into(), (&env.mail_from).into()));
         }
         if self.pure_proxy {
             vars.push(("TMDA_OFMIPD_PURE_PROXY".into(), "1".into()));
@@ -492,6 +584,7 @@ fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.
         Some(78) => DeliveryOutcome::ConfigError(why),
+        Some(77) if why.contains(SENDER_REFUSED) => DeliveryOutcome::SenderRefused(why),
         Some(75) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
         Some(_) => DeliveryOutcome::Permanent(why),
     }
@@ -604,7 +697,13 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
     Ok(p)
 }
 
-fn deliver_in_process(config_file: Option<PathBuf>, home: Option<PathBuf>, env: &Envelope, spool: Spooled) -> Ready {
+fn deliver_in_process(
+    config_file: Option<PathBuf>,
+    home: Option<PathBuf>,
+    env: &Envelope,
+    spool: Spooled,
+    restrict: Option<SenderRestriction>,
+) -> Ready {
     let prepared = match prepare(config_file, home) {
         Ok(p) => p,
         Err(e) => return Ready::Done(DeliveryOutcome::ConfigError(e)),
@@ -614,7 +713,7 @@ fn deliver_in_process(config_file: Option<PathBuf>, home: Option<PathBuf>, env: 
         Spooled::Memory(v) => Message::from_vec(v),
     };
     match msg {
-        Ok(msg) => process(prepared, env, msg),
+        Ok(msg) => process(prepared, env, msg, restrict),
         Err(e) => Ready::Done(DeliveryOutcome::Permanent(e.to_string())),
     }
 }
@@ -628,12 +727,13 @@ fn injector<'a>(prepared: &'a Prepared, now: u64) -> Injector<'a> {
     injector
 }
 
-fn options(env: &Envelope) -> Options {
+fn options(env: &Envelope, restrict_sender: Option<SenderRestriction>) -> Options {
     Options {
         recipients: env.recipients.clone(),
         received: Some(env.received.clone()),
         fallback_fullname: None,
         smtputf8: env.smtputf8,
+        restrict_sender,
     }
 }
 
@@ -647,12 +747,13 @@ pub(crate) fn async_relay(cfg: &Config) -> bool {
 
 /// Tag a parsed message (where blocking is allowed): the copies to send from the
 /// async task, or the whole pipeline run here with the user's transport.
-fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message) -> Ready {
+fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message, restrict: Option<SenderRestriction>) -> Ready {
+    let opts = options(env, restrict);
     let now = crate::clock::now().unwrap_or(0);
     // A large message stays in its spool file and is streamed by the synchronous client
     // (the async one holds the text in memory).
     if async_relay(&prepared.config) && msg.in_memory() {
-        let planned = injector(&prepared, now).plan(&msg, &options(env));
+        let planned = injector(&prepared, now).plan(&msg, &opts);
         return match planned {
             Ok(plan) => Ready::Send(Box::new(Outgoing {
                 prepared: prepared.clone(),
@@ -666,12 +767,10 @@ fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message) -> Ready {
         Ok(t) => t,
         Err(e) => return Ready::Done(DeliveryOutcome::Transient(e.to_string())),
     };
-    Ready::Done(
-        match injector(&prepared, now).inject(&msg, &options(env), transport.as_mut()) {
-            Ok(_) => DeliveryOutcome::Accepted,
-            Err(e) => outcome_of(&e),
-        },
-    )
+    Ready::Done(match injector(&prepared, now).inject(&msg, &opts, transport.as_mut()) {
+        Ok(_) => DeliveryOutcome::Accepted,
+        Err(e) => outcome_of(&e),
+    })
 }
 
 /// Where a received message is processed next.
@@ -691,8 +790,9 @@ pub enum Ready {
 pub enum BlockingJob {
     /// Everything still to do.
     Spool(Spooled),
-    /// Parsed, with the user's configuration, but its tagging needs to block.
-    Parsed(Arc<Prepared>, Box<Message>),
+    /// Parsed, with the user's configuration (and `--restrict-sender`'s rule), but its
+    /// tagging needs to block.
+    Parsed(Arc<Prepared>, Box<Message>, Option<SenderRestriction>),
 }
 
 /// A tagged message and its copies, for the async relay client.
@@ -740,16 +840,20 @@ impl Delivery {
             Ok(m) => m,
             Err(e) => return Route::Ready(Ready::Done(DeliveryOutcome::Permanent(e.to_string()))),
         };
+        let restrict = match self.restriction(env) {
+            Ok(r) => r,
+            Err(e) => return Route::Ready(Ready::Done(DeliveryOutcome::ConfigError(e))),
+        };
         if !async_relay(&prepared.config) || !msg.in_memory() {
-            return Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg)));
+            return Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg), restrict));
         }
         let mut injector = injector(&prepared, crate::clock::now().unwrap_or(0));
         injector.set_inline(true);
-        let planned = injector.plan(&msg, &options(env));
+        let planned = injector.plan(&msg, &options(env, restrict.clone()));
         drop(injector);
         match planned {
             Ok(plan) => Route::Ready(Ready::Send(Box::new(Outgoing { prepared, msg, plan }))),
-            Err(InjectError::WouldBlock) => Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg))),
+            Err(InjectError::WouldBlock) => Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg), restrict)),
             Err(e) => Route::Ready(Ready::Done(outcome_of(&e))),
         }
     }
@@ -758,7 +862,7 @@ impl Delivery {
     pub fn run(&self, env: &Envelope, job: BlockingJob) -> Ready {
         match job {
             BlockingJob::Spool(spool) => self.deliver(env, spool),
-            BlockingJob::Parsed(prepared, msg) => process(prepared, env, *msg),
+            BlockingJob::Parsed(prepared, msg, restrict) => process(prepared, env, *msg, restrict),
         }
     }
 }
@@ -768,6 +872,7 @@ fn outcome_of(e: &InjectError) -> DeliveryOutcome {
         InjectError::Delivery { source, .. } if !source.is_transient() => DeliveryOutcome::Permanent(e.to_string()),
         InjectError::Action(_) | InjectError::NoRecipients => DeliveryOutcome::Permanent(e.to_string()),
         InjectError::Config(_) | InjectError::Filter(_) => DeliveryOutcome::ConfigError(e.to_string()),
+        InjectError::SenderNotAllowed { .. } => DeliveryOutcome::SenderRefused(e.to_string()),
         // Upstream trouble, or the user's configuration: the client keeps the message.
         _ => DeliveryOutcome::Transient(e.to_string()),
     }
@@ -788,6 +893,23 @@ pub fn describe_config(dir: Option<&Path>, user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sender_maps_parse_and_name_bad_lines() {
+        let map =
+            super::parse_sender_map("# who may send as what\nalice: a@x.org, @lists.example\nBob b@y.org\n\n").unwrap();
+        assert_eq!(map["alice"], vec!["a@x.org", "@lists.example"]);
+        assert_eq!(map["bob"], vec!["b@y.org"]);
+        assert_eq!(
+            super::parse_sender_map("alice\n").unwrap_err(),
+            "line 1: expected 'login address...'"
+        );
+        assert!(
+            super::parse_sender_map("ok a@b\nbad notanaddress\n")
+                .unwrap_err()
+                .starts_with("line 2")
+        );
+    }
+
     use super::*;
 
     #[test]

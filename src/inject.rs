@@ -50,6 +50,61 @@ pub struct Options {
     /// The submitting client asked for SMTPUTF8 (ofmipd, which tells global mode's
     /// `tmda sendmail` children with `$TMDA_OFMIPD_SMTPUTF8=1`).
     pub smtputf8: bool,
+    /// ofmipd's `--restrict-sender`: the From address and the envelope sender must be
+    /// the user's own, or the message is refused before any copy is sent.
+    pub restrict_sender: Option<SenderRestriction>,
+}
+
+/// What `--restrict-sender` knows beyond the user's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderRestriction {
+    /// MAIL FROM as the client gave it ("" for the null sender, which is allowed).
+    pub envelope_sender: String,
+    /// Addresses (or `@domain`) the sender map gives this login.
+    pub extra: Vec<String>,
+}
+
+impl SenderRestriction {
+    /// Whether `addr` is one of the user's own: USERNAME@HOSTNAME or a tagged form of it
+    /// (USERNAME, RECIPIENT_DELIMITER, anything, @HOSTNAME), an entry of the config's
+    /// OFMIPD_ALLOWED_SENDERS, or of the sender map; an entry `@domain` allows the
+    /// whole domain. Compared without regard to case.
+    pub fn allows(&self, cfg: &Config, addr: &str) -> bool {
+        let addr = addr.to_lowercase();
+        let Some((local, domain)) = addr.rsplit_once('@') else {
+            return false;
+        };
+        let user = cfg.username().to_lowercase();
+        let host = cfg.hostname().to_lowercase();
+        if domain == host
+            && (local == user
+                || (!cfg.recipient_delimiter.is_empty()
+                    && local
+                        .strip_prefix(&user)
+                        .is_some_and(|rest| rest.starts_with(&cfg.recipient_delimiter.to_lowercase()))))
+        {
+            return true;
+        }
+        let listed = |entry: &str| {
+            let entry = entry.trim().to_lowercase();
+            match entry.strip_prefix('@') {
+                Some(d) => d == domain,
+                None => entry == addr,
+            }
+        };
+        let from_config: Vec<String> = match cfg.var("OFMIPD_ALLOWED_SENDERS") {
+            Some(crate::config::Value::Str(s)) => vec![s.clone()],
+            Some(crate::config::Value::List(v) | crate::config::Value::Tuple(v)) => v
+                .iter()
+                .filter_map(|x| match x {
+                    crate::config::Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        from_config.iter().any(|e| listed(e)) || self.extra.iter().any(|e| listed(e))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +119,9 @@ pub enum InjectError {
     Action(String),
     #[error("no recipients: none were given as arguments and the message has no To, Cc or Bcc addresses")]
     NoRecipients,
+    /// `--restrict-sender`: the message claims an address that is not the user's.
+    #[error("sender address {address} is not one of {user}'s own")]
+    SenderNotAllowed { address: String, user: String },
     #[error("{}{source}", delivered_prefix(delivered, failed))]
     Delivery {
         delivered: Vec<String>,
@@ -96,6 +154,7 @@ impl InjectError {
             InjectError::Config(_) | InjectError::Filter(_) => Sysexit::Config,
             InjectError::Key(k) => k.exit_code(),
             InjectError::Action(_) | InjectError::NoRecipients => Sysexit::DataErr,
+            InjectError::SenderNotAllowed { .. } => Sysexit::NoPerm,
             InjectError::Delivery { source, .. } => source.exit_code(),
             InjectError::Io { source, .. } => crate::error::io_exit_code(source),
             InjectError::WouldBlock => Sysexit::Software,
@@ -104,6 +163,29 @@ impl InjectError {
 
     pub fn is_transient(&self) -> bool {
         self.exit_code() == Sysexit::TempFail
+    }
+}
+
+/// `--restrict-sender`: every From address (Resent-From when resending; Sender too) and
+/// the envelope sender must be the user's own.
+fn check_sender(cfg: &Config, msg: &Message, rule: &SenderRestriction) -> Result<(), InjectError> {
+    let resending = msg.header.contains("resent-from");
+    let fields: &[&str] = if resending {
+        &["resent-from", "resent-sender"]
+    } else {
+        &["from", "sender"]
+    };
+    let values: Vec<String> = fields.iter().flat_map(|f| msg.header.get_all(f)).collect();
+    let mut claimed: Vec<String> = getaddresses(&values).into_iter().map(|(_, a)| a).collect();
+    if !rule.envelope_sender.is_empty() {
+        claimed.push(rule.envelope_sender.clone());
+    }
+    match claimed.into_iter().find(|a| !rule.allows(cfg, a)) {
+        None => Ok(()),
+        Some(address) => Err(InjectError::SenderNotAllowed {
+            address,
+            user: cfg.username().to_string(),
+        }),
     }
 }
 
@@ -339,6 +421,9 @@ impl<'a> Injector<'a> {
             return Err(InjectError::WouldBlock);
         }
         let cfg = self.config;
+        if let Some(rule) = &opts.restrict_sender {
+            check_sender(cfg, msg, rule)?;
+        }
         let mut base = self.prepare(msg, opts)?;
         let recipients = std::mem::take(&mut base.recipients);
         let mut copies = Vec::with_capacity(recipients.len());

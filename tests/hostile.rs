@@ -628,3 +628,70 @@ fn a_config_error_never_shows_a_secret() {
     }
     assert!(up.transactions().is_empty());
 }
+
+// ---- Defaults and policy ---------------------------------------------------------
+
+/// Point 16: with --restrict-sender a user may send only as their own addresses:
+/// USERNAME@HOSTNAME and its tagged forms, OFMIPD_ALLOWED_SENDERS, the sender map.
+#[test]
+fn restrict_sender_refuses_other_peoples_addresses() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&format!(
+        "{cfg}OFMIPD_ALLOWED_SENDERS = ['@lists.example', 'Team@Corp.example']\n"
+    ));
+    let map = env.write(
+        "sender-map",
+        "# login addresses\nalice: alias@other.example\nbob bob@b.example\n",
+    );
+    let d = daemon(&env, &["--restrict-sender", "--sender-map", map.to_str().unwrap()]);
+    let mut c = Client::greeted("127.0.0.2", d.port);
+    assert_eq!(code(&c.cmd(ALICE_OK)), "235");
+    let mut send = |mail_from: &str, from: &str| -> String {
+        c.cmd(&format!("MAIL FROM:<{mail_from}>"));
+        c.cmd("RCPT TO:<x@y.org>");
+        c.cmd("DATA");
+        c.cmd(&format!("From: {from}\r\nSubject: t\r\n\r\nbody\r\n."))
+    };
+    let mut sent = 0;
+    for (mail_from, from) in [
+        ("alice@first.example", "Alice <alice@first.example>"),
+        ("ALICE@First.Example", "alice-dated-1263369386.df2137@first.example"),
+        ("", "alias@other.example"),
+        ("x@lists.example", "team@corp.example"),
+    ] {
+        let r = send(mail_from, from);
+        assert!(r.starts_with("250"), "{mail_from} / {from}: {r}");
+        sent += 1;
+        assert_eq!(up.transactions().len(), sent);
+    }
+    for (mail_from, from) in [
+        ("alice@first.example", "mallory@evil.example"),
+        ("mallory@evil.example", "alice@first.example"),
+        ("alice@first.example", "bob@b.example"),
+        ("alice@first.example", "alice@first.example.evil"),
+        ("alice@first.example", "alicex@first.example"),
+    ] {
+        let r = send(mail_from, from);
+        assert!(r.starts_with("553 5.7.1"), "{mail_from} / {from}: {r}");
+        assert_eq!(up.transactions().len(), sent, "nothing sent for {from}");
+    }
+    // Without the option, TMDA's behaviour: any From.
+    let d = daemon(&env, &[]);
+    let mut c = Client::greeted("127.0.0.2", d.port);
+    assert_eq!(code(&c.cmd(ALICE_OK)), "235");
+    c.cmd("MAIL FROM:<mallory@evil.example>");
+    c.cmd("RCPT TO:<x@y.org>");
+    c.cmd("DATA");
+    assert_eq!(code(&c.cmd("From: mallory@evil.example\r\n\r\nbody\r\n.")), "250");
+    // A broken map stops the daemon at start-up, naming the line.
+    let bad = env.write("bad-map", "alice\n");
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-f", "-p", "127.0.0.1:1", "--restrict-sender", "--sender-map"])
+        .arg(&bad);
+    as_nobody(&mut cmd, &env);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{out:?}");
+}

@@ -218,6 +218,21 @@ pub struct Args {
     /// writable, else ~/.tmda/ofmipd-budget
     #[arg(long = "budget-file", value_name = "FILE", help_heading = "Limits")]
     pub budget_file: Option<PathBuf>,
+    /// Refuse (553 5.7.1) a message whose From, Sender or envelope sender is not one of
+    /// the user's own: USERNAME@HOSTNAME and its tagged forms, the config's
+    /// OFMIPD_ALLOWED_SENDERS, or the --sender-map entries (Postfix's
+    /// reject_sender_login_mismatch)
+    #[arg(long = "restrict-sender", help_heading = "Authentication")]
+    pub restrict_sender: bool,
+    /// For --restrict-sender: lines 'login address...' (an address '@domain' allows the
+    /// whole domain; re-read when it changes)
+    #[arg(
+        long = "sender-map",
+        value_name = "FILE",
+        requires = "restrict_sender",
+        help_heading = "Authentication"
+    )]
+    pub sender_map: Option<PathBuf>,
     /// Offer AUTH only over TLS (after STARTTLS or with --ssl), as Postfix's smtpd_tls_auth_only
     #[arg(long = "tls-auth-only", help_heading = "Authentication")]
     pub tls_auth_only: bool,
@@ -503,7 +518,14 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         global,
         launcher: Default::default(),
         timeout: Duration::from_secs(args.delivery_timeout.max(1)),
+        restrict_sender: args
+            .restrict_sender
+            .then(|| Arc::new(crate::delivery::SenderPolicy::new(args.sender_map.clone()))),
     };
+    if let Some(policy) = &delivery.restrict_sender {
+        // A broken map is a start-up error, not a surprise at the first message.
+        policy.load().map_err(usage)?;
+    }
     let server = Arc::new(Server {
         hostname: hostname.clone(),
         tls_setting,

@@ -411,6 +411,18 @@ fn run(args: Args) -> Result<ExitCode, Error> {
         fallback_fullname: args.fullname.clone(),
         // Set by ofmipd in global mode for a client that asked for SMTPUTF8.
         smtputf8: std::env::var_os("TMDA_OFMIPD_SMTPUTF8").is_some_and(|v| v == "1"),
+        // Set by ofmipd in global mode with --restrict-sender.
+        restrict_sender: std::env::var_os("TMDA_OFMIPD_RESTRICT_SENDER")
+            .is_some_and(|v| v == "1")
+            .then(|| crate::inject::SenderRestriction {
+                envelope_sender: std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default(),
+                extra: std::env::var("TMDA_OFMIPD_ALLOWED_SENDERS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            }),
     };
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
     if crate::delivery::async_relay(&config) && msg.in_memory() {

@@ -101,6 +101,8 @@ pub enum DeliveryOutcome {
     /// The user's configuration is broken: the client is told to retry and to see the
     /// server's log; the detail (which may name settings) goes to the log only.
     ConfigError(String),
+    /// `--restrict-sender`: the message claims an address that is not the user's (553).
+    SenderRefused(String),
 }
 
 impl std::fmt::Display for DeliveryOutcome {
@@ -111,6 +113,7 @@ impl std::fmt::Display for DeliveryOutcome {
             DeliveryOutcome::Transient(why) => write!(f, "deferred: {why}"),
             DeliveryOutcome::Permanent(why) => write!(f, "refused: {why}"),
             DeliveryOutcome::ConfigError(why) => write!(f, "deferred, configuration error: {why}"),
+            DeliveryOutcome::SenderRefused(why) => write!(f, "refused: {why}"),
         }
     }
 }
@@ -278,6 +281,9 @@ impl Session {
                     }
                     DeliveryOutcome::Permanent(why) => Reply::new(554, format!("5.0.0 Delivery failed: {why}")),
                     DeliveryOutcome::ConfigError(_) => reply::CONFIG_ERROR.into(),
+                    DeliveryOutcome::SenderRefused(why) => {
+                        Reply::new(553, format!("5.7.1 Sender address rejected: {why}"))
+                    }
                 })
             }
             Input::Line(line) => match std::mem::replace(&mut self.phase, Phase::Command) {
