@@ -503,7 +503,7 @@ fn brute_force_is_slowed_then_cut_off() {
     // 0.5 s after the first failure, 1 s after the second, 1.5 s after the third.
     assert!(t.elapsed() >= Duration::from_millis(2900), "{:?}", t.elapsed());
     // The per-user budget spans connections: after enough failures even the right
-    // password is refused for a while.
+    // password is refused for a while from the address that has been failing.
     for _ in 0..3 {
         let mut c = Raw::connect(o.port);
         c.reply();
@@ -528,7 +528,8 @@ fn brute_force_is_slowed_then_cut_off() {
 #[test]
 fn connection_limit_defers_and_many_connections_succeed() {
     let s = setup("");
-    let o = s.start(&["-C", "20"]);
+    // All from 127.0.0.1: the per-address cap is raised out of the way.
+    let o = s.start(&["-C", "20", "--connections-per-ip", "100"]);
     let mut held: Vec<Raw> = (0..20).map(|_| Raw::connect(o.port)).collect();
     for c in held.iter_mut() {
         assert!(c.reply().starts_with("220"));
