@@ -31,8 +31,10 @@ pub mod interval;
 pub mod key;
 pub mod launcher;
 pub mod message;
+pub mod proxy;
 pub mod server;
 pub mod smtp;
+pub mod systemd;
 pub mod tls;
 pub mod transport;
 

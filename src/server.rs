@@ -109,6 +109,8 @@ pub struct Server {
     pub failure_delay: Duration,
     /// Connections open per client address.
     pub per_ip: PerIp,
+    /// Peers that must start with a PROXY header (`--proxy-protocol`).
+    pub proxy: crate::proxy::Trusted,
 }
 
 /// Connections open per client address, for `Limits::per_ip_connections`.
@@ -380,17 +382,54 @@ fn trace_line(line: &[u8], in_auth: bool) -> String {
 
 /// Run one SMTP session over `conn` until it ends.
 pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
+    mut stream: S,
     peer: Peer,
     local: Option<IpAddr>,
     server: Arc<Server>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let peer_ip: Option<IpAddr> = peer.ip.parse().ok();
-    let policy = server.policy(peer_ip);
-    let implicit = policy.tls == TlsMode::Implicit;
     let started = tokio::time::Instant::now();
     let handshake_timeout = server.limits.tls_timeout.min(server.limits.command_timeout);
+    let mut peer_ip: Option<IpAddr> = peer.ip.parse().ok();
+    let (mut peer, mut local) = (peer, local);
+    // A trusted proxy says first whose connection this is (--proxy-protocol).
+    let mut _slot = None;
+    if let Some(proxy_ip) = peer_ip
+        && server.proxy.expects_header(proxy_ip)
+    {
+        match crate::proxy::read_header(&mut stream, started + handshake_timeout).await {
+            Ok(crate::proxy::Origin::Proxied { client, server: dst }) => {
+                let ip = crate::proxy::canonical(client.ip());
+                // The cap the accept loop could not apply: it saw only the proxy.
+                let Some(slot) = server.per_ip.enter(ip, server.limits.per_ip_connections) else {
+                    server.log(
+                        LogLevel::Events,
+                        format_args!("{ip} (via {proxy_ip}): refused: too many connections from this address"),
+                    );
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        stream.write_all(too_many().to_wire().as_bytes()),
+                    )
+                    .await;
+                    return;
+                };
+                _slot = Some(slot);
+                peer = Peer {
+                    ip: ip.to_string(),
+                    name: None,
+                };
+                peer_ip = Some(ip);
+                local = Some(crate::proxy::canonical(dst.ip()));
+            }
+            Ok(crate::proxy::Origin::Local) => {}
+            Err(e) => {
+                server.log(LogLevel::Events, format_args!("{proxy_ip}: {e}: closing"));
+                return;
+            }
+        }
+    }
+    let policy = server.policy(peer_ip);
+    let implicit = policy.tls == TlsMode::Implicit;
     let mut conn = Conn::Plain(stream);
     if implicit {
         let Some(tls) = &server.tls else { return };
@@ -419,6 +458,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut failures = 0u32;
     // Until it has authenticated, a session has this long in all.
     let unauth_deadline = started + server.limits.unauth_timeout;
+    let mut seen_line = false;
     loop {
         if !reader.complete_line() && send(&mut conn, &mut pending, &server).await.is_err() {
             return;
@@ -430,7 +470,24 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let max = if in_auth { AUTH_LINE } else { server.limits.max_line };
         let next = reader.next(&mut conn, max, deadline, &mut shutdown).await;
+        let first_line = !seen_line;
+        seen_line |= matches!(next, Next::Line(_));
         let mut out = match &next {
+            // A PROXY header from a peer not trusted to send one: never believed.
+            Next::Line(l)
+                if first_line
+                    && (l.starts_with(b"PROXY ")
+                        || (l.is_empty() && crate::proxy::looks_like_header(&[b"\r\n", &reader.buf[..]].concat()))) =>
+            {
+                server.log(
+                    LogLevel::Events,
+                    format_args!(
+                        "{}: PROXY header from an address not named by --proxy-protocol: refused",
+                        peer.ip
+                    ),
+                );
+                Output::ReplyThenClose(reply::PROXY_NOT_TRUSTED.into())
+            }
             Next::Line(l) => {
                 server.log(LogLevel::Debug, format_args!("< {}", trace_line(l, in_auth)));
                 session.handle(Input::Line(l))

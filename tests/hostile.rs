@@ -14,9 +14,9 @@ use crate::ofmipd::{as_nobody, setup};
 use crate::util::TestEnv;
 use crate::util::fake_smtp::{FakeSmtp, Policy};
 
-const ALICE_OK: &str = "AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=";
+pub(crate) const ALICE_OK: &str = "AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=";
 
-fn plain(user: &str, pass: &str) -> String {
+pub(crate) fn plain(user: &str, pass: &str) -> String {
     use base64::Engine as _;
     let raw = format!("\0{user}\0{pass}");
     format!("AUTH PLAIN {}", base64::engine::general_purpose::STANDARD.encode(raw))
@@ -127,6 +127,11 @@ impl Client {
         }
     }
 
+    /// Send bytes as they are.
+    pub fn send_raw(&mut self, b: &[u8]) {
+        self.w.write_all(b).unwrap();
+    }
+
     pub fn cmd(&mut self, s: &str) -> String {
         if self.w.write_all(format!("{s}\r\n").as_bytes()).is_err() {
             return String::new();
@@ -143,7 +148,7 @@ impl Client {
     }
 
     /// The connection is closed by the server (EOF or reset) within `within`.
-    fn closed_within(&mut self, within: Duration) -> bool {
+    pub fn closed_within(&mut self, within: Duration) -> bool {
         self.w.set_read_timeout(Some(within)).unwrap();
         let mut buf = [0u8; 4096];
         let start = Instant::now();
@@ -163,7 +168,7 @@ impl Client {
     }
 }
 
-fn code(reply: &str) -> &str {
+pub(crate) fn code(reply: &str) -> &str {
     reply.get(..3).unwrap_or("")
 }
 

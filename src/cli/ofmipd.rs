@@ -156,6 +156,12 @@ pub struct Args {
     /// raise it there
     #[arg(long = "connections-per-ip", value_name = "NUM", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub connections_per_ip: u32,
+    /// Connections from FROM (an address or a CIDR range; repeatable) must start with a
+    /// PROXY protocol header (v1 or v2, as haproxy's send-proxy and stunnel's protocol =
+    /// proxy send it), whose client address is then the client's; from anyone else a
+    /// header is refused
+    #[arg(long = "proxy-protocol", value_name = "FROM", help_heading = "Connection")]
+    pub proxy_protocol: Vec<crate::proxy::Cidr>,
     /// Seconds a TLS handshake may take (implicit TLS and STARTTLS; never more than --timeout)
     #[arg(
         long = "tls-timeout",
@@ -346,6 +352,22 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     Ok(s.into())
 }
 
+/// A listening socket passed by systemd (`Accept=no`), set up as [`bind`] would have.
+fn adopt(p: crate::systemd::Passed) -> Result<TcpListener, Error> {
+    let what = format!("socket {:?} passed by systemd", p.name);
+    let sock = socket2::Socket::from(p.fd);
+    let io = |e| Error::io(&what, e);
+    let listening = sock.is_listener().map_err(io)?;
+    if !listening || sock.r#type().map_err(io)? != socket2::Type::STREAM {
+        return Err(usage(format!(
+            "{what} is not a listening stream socket (use -1 with Accept=yes)"
+        )));
+    }
+    sock.set_tcp_nodelay(true).map_err(io)?;
+    sock.set_nonblocking(true).map_err(io)?;
+    Ok(sock.into())
+}
+
 /// fork, setsid, fork, chdir /, standard streams to /dev/null — before any threads exist.
 fn daemonize() -> Result<(), Error> {
     // SAFETY: called before the runtime or any thread is started.
@@ -418,6 +440,9 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
+    // Socket activation and notification: taken while the process has one thread.
+    let passed = crate::systemd::take_listen_fds().map_err(usage)?;
+    let notifier = crate::systemd::Notifier::from_env();
     let global = unsafe { libc::geteuid() } == 0;
     let home = crate::config::Namespace::default().expanduser("~");
 
@@ -548,27 +573,53 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         guard,
         failure_delay: Duration::from_millis(args.auth_delay),
         per_ip: Default::default(),
+        proxy: crate::proxy::Trusted::new(args.proxy_protocol.clone()),
     });
 
     // A daemon relays many messages: keep upstream connections open between them.
     crate::transport::smtp::enable_pooling();
     crate::transport::sendmail::set_timeout(server.delivery.timeout);
     if args.one_session {
+        // systemd Accept=yes passes the connection as descriptor 3 (LISTEN_FDS=1) and,
+        // with StandardInput=socket, as 0 and 1 too: serve it on 0 and 1 either way.
+        if let Some(p) = passed.first() {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 onto the standard descriptors, which this process owns; the
+            // passed descriptor stays open (closed when `passed` is dropped).
+            unsafe {
+                libc::dup2(p.fd.as_raw_fd(), 0);
+                libc::dup2(p.fd.as_raw_fd(), 1);
+            }
+        }
+        drop(passed);
+        if let Some(n) = &notifier {
+            let _ = n.notify("READY=1");
+        }
         if let Some(a) = &run_as {
             separate_privileges(&server, a, &self_exe, &args.pamauth)?;
         }
         return one_session(server);
     }
 
-    let mut specs: Vec<(String, bool)> = args.proxyport.iter().map(|s| (s.clone(), false)).collect();
-    specs.extend(args.ipv6proxyport.iter().map(|s| (s.clone(), true)));
-    if specs.is_empty() {
-        specs.push((format!("{hostname}:8025"), false));
-    }
     let mut listeners = vec![];
-    for (spec, v6) in &specs {
-        for addr in parse_listen(spec, *v6)? {
-            listeners.push(bind(addr)?);
+    if passed.is_empty() {
+        let mut specs: Vec<(String, bool)> = args.proxyport.iter().map(|s| (s.clone(), false)).collect();
+        specs.extend(args.ipv6proxyport.iter().map(|s| (s.clone(), true)));
+        if specs.is_empty() {
+            specs.push((format!("{hostname}:8025"), false));
+        }
+        for (spec, v6) in &specs {
+            for addr in parse_listen(spec, *v6)? {
+                listeners.push(bind(addr)?);
+            }
+        }
+    } else {
+        // Socket activation (Accept=no): the sockets systemd listens on replace -p and -6.
+        if !args.proxyport.is_empty() || !args.ipv6proxyport.is_empty() {
+            eprintln!("{name}: listening on the sockets systemd passed; -p and -6 are ignored");
+        }
+        for p in passed {
+            listeners.push(adopt(p)?);
         }
     }
     for l in &listeners {
@@ -602,7 +653,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?
     };
-    runtime.block_on(serve(listeners, server, args.connections as usize))
+    runtime.block_on(serve(listeners, server, args.connections as usize, notifier))
 }
 
 /// TMDA's default (no TLS, AUTH offered) sends passwords in clear: kept for
@@ -695,7 +746,17 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
     std::process::exit(0);
 }
 
-async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> Result<ExitCode, Error> {
+async fn serve(
+    listeners: Vec<TcpListener>,
+    server: Arc<Server>,
+    max: usize,
+    notifier: Option<crate::systemd::Notifier>,
+) -> Result<ExitCode, Error> {
+    let notify = |state: &str| {
+        if let Some(n) = &notifier {
+            let _ = n.notify(state);
+        }
+    };
     use tokio::signal::unix::{SignalKind, signal};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
@@ -716,16 +777,29 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("signal handler", e))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::io("signal handler", e))?;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
+    // WATCHDOG=1 from the event loop itself: a loop that is stuck stops sending it.
+    let watchdog_every = crate::systemd::watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+    // Listeners and TLS are loaded: ready to serve.
+    notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=accepting connections",
+        std::process::id()
+    ));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => if let Some(t) = &server.tls {
-                match t.reload() {
-                    Ok(()) => server.log(LogLevel::Events, "SIGHUP: TLS certificate reloaded"),
-                    Err(e) => eprintln!("tmda-ofmipd: SIGHUP: {e}; keeping the old certificate"),
+            _ = hup.recv() => {
+                notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", crate::systemd::monotonic_usec()));
+                if let Some(t) = &server.tls {
+                    match t.reload() {
+                        Ok(()) => server.log(LogLevel::Events, "SIGHUP: TLS certificate reloaded"),
+                        Err(e) => eprintln!("tmda-ofmipd: SIGHUP: {e}; keeping the old certificate"),
+                    }
                 }
+                notify("READY=1");
             },
+            _ = watchdog.tick(), if watchdog_every.is_some() => notify("WATCHDOG=1"),
             _ = tick.tick() => {
                 // Idle relay connections hold a process of the MTA each (Postfix's smtpd):
                 // say QUIT to those unused for a while rather than wait for the next message.
@@ -742,6 +816,7 @@ async fn serve(listeners: Vec<TcpListener>, server: Arc<Server>, max: usize) -> 
         }
     }
     server.log(LogLevel::Events, "shutting down");
+    notify("STOPPING=1");
     let _ = stop_tx.send(true);
     // Sessions answer 421 at their next command; a message being received or relayed
     // is finished first, within a grace period.
@@ -789,7 +864,14 @@ async fn accept_loop(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
-        let Some(slot) = server.per_ip.enter(ip, server.limits.per_ip_connections) else {
+        // A trusted proxy's connections are counted by the client address its header
+        // names, in the session (`server::drive`).
+        let slot = if server.proxy.expects_header(ip) {
+            Some(None)
+        } else {
+            server.per_ip.enter(ip, server.limits.per_ip_connections).map(Some)
+        };
+        let Some(slot) = slot else {
             // Over the per-address cap: told so at once, without holding a session slot.
             drop(permit);
             server.log(

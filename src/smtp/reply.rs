@@ -114,6 +114,8 @@ pub const CONFIG_ERROR: (u16, &str) = (
     451,
     "4.3.5 Delivery failed, try again later: configuration error; see the server log",
 );
+/// 554 5.7.0 — a PROXY header from a peer not trusted to send one.
+pub const PROXY_NOT_TRUSTED: (u16, &str) = (554, "5.7.0 PROXY header not accepted from this address");
 /// 452 4.5.3
 pub const TOO_MANY_RECIPIENTS: (u16, &str) = (452, "4.5.3 Too many recipients");
 /// 454 4.7.0 — no source accepted and one could not be asked (down or too slow): a

@@ -1,0 +1,130 @@
+//! Running behind proxies and under a service manager, with the real binary: PROXY
+//! protocol headers (v1 and v2) from a trusted peer give the client's real address to
+//! the Received field, the log, the per-address cap and the guessing budget; a header
+//! from anyone else, or none from a trusted peer, is refused. Socket activation and
+//! readiness notification as systemd does them.
+
+use std::time::Duration;
+
+use crate::hostile::{ALICE_OK, Client, code, daemon, plain};
+use crate::ofmipd::setup;
+use crate::util::fake_smtp::{FakeSmtp, Policy};
+
+fn v2_header(client: [u8; 4], port: u16) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    h.extend_from_slice(&client);
+    h.extend_from_slice(&[127, 0, 0, 1]);
+    h.extend_from_slice(&port.to_be_bytes());
+    h.extend_from_slice(&587u16.to_be_bytes());
+    h
+}
+
+/// Connect from 127.0.0.1 (the "proxy"), send `header`, then speak SMTP.
+fn proxied(port: u16, header: &[u8]) -> Client {
+    let mut c = Client::from("127.0.0.1", port);
+    c.send_raw(header);
+    assert!(c.reply().starts_with("220 "), "no greeting after the header");
+    assert!(c.cmd("EHLO t").starts_with("250"));
+    c
+}
+
+#[test]
+fn a_trusted_proxy_names_the_real_client() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let d = daemon(&env, &["--proxy-protocol", "127.0.0.0/30", "--auth-delay", "0"]);
+    for (i, header) in [
+        b"PROXY TCP4 192.0.2.10 127.0.0.1 40000 587\r\n".to_vec(),
+        v2_header([198, 51, 100, 20], 40001),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = proxied(d.port, &header);
+        assert_eq!(code(&c.cmd(ALICE_OK)), "235");
+        c.cmd("MAIL FROM:<alice@first.example>");
+        c.cmd("RCPT TO:<x@y.org>");
+        c.cmd("DATA");
+        assert_eq!(code(&c.cmd("Subject: t\r\n\r\nbody\r\n.")), "250");
+        let data = String::from_utf8_lossy(&up.transactions()[i].data).into_owned();
+        let want = ["[192.0.2.10]", "[198.51.100.20]"][i];
+        let received = data.lines().find(|l| l.starts_with("Received:")).unwrap_or("");
+        assert!(received.contains(want), "{received}");
+        assert!(!data.contains("127.0.0.1"), "{data}");
+    }
+    let log = d.log_text();
+    assert!(
+        log.contains("connection from 192.0.2.10") && log.contains("connection from 198.51.100.20"),
+        "{log}"
+    );
+}
+
+#[test]
+fn limits_and_budgets_follow_the_real_client() {
+    let env = setup(1);
+    let d = daemon(
+        &env,
+        &[
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--auth-delay",
+            "0",
+            "--auth-limit-ip",
+            "3",
+            "--connections-per-ip",
+            "2",
+        ],
+    );
+    // Three failures from 192.0.2.1 put that client over its budget...
+    let mut a = proxied(d.port, b"PROXY TCP4 192.0.2.1 127.0.0.1 1 587\r\n");
+    for _ in 0..3 {
+        a.cmd(&plain("bob", "wrong"));
+    }
+    let mut a = proxied(d.port, b"PROXY TCP4 192.0.2.1 127.0.0.1 2 587\r\n");
+    assert_eq!(code(&a.cmd(ALICE_OK)), "535");
+    // ...while another client of the same proxy is not affected.
+    let mut b = proxied(d.port, b"PROXY TCP4 192.0.2.2 127.0.0.1 3 587\r\n");
+    assert_eq!(code(&b.cmd(ALICE_OK)), "235");
+    // The per-address cap counts clients, not the proxy: 192.0.2.3 may hold two.
+    let _c1 = proxied(d.port, b"PROXY TCP4 192.0.2.3 127.0.0.1 4 587\r\n");
+    let _c2 = proxied(d.port, b"PROXY TCP4 192.0.2.3 127.0.0.1 5 587\r\n");
+    let mut c3 = Client::from("127.0.0.1", d.port);
+    c3.send_raw(b"PROXY TCP4 192.0.2.3 127.0.0.1 6 587\r\n");
+    assert_eq!(code(&c3.reply()), "421");
+    let _d1 = proxied(d.port, b"PROXY TCP4 192.0.2.4 127.0.0.1 7 587\r\n");
+}
+
+#[test]
+fn headers_are_required_from_the_proxy_and_refused_from_others() {
+    let env = setup(1);
+    let d = daemon(&env, &["--proxy-protocol", "127.0.0.1", "--timeout", "2"]);
+    // No header from the trusted peer: closed without a greeting.
+    let mut c = Client::from("127.0.0.1", d.port);
+    c.send_raw(b"EHLO sneaky\r\n");
+    assert!(c.closed_within(Duration::from_secs(5)));
+    // A silent trusted peer is closed at the deadline.
+    let mut c = Client::from("127.0.0.1", d.port);
+    assert!(c.closed_within(Duration::from_secs(5)));
+    // A malformed header: closed.
+    let mut c = Client::from("127.0.0.1", d.port);
+    c.send_raw(b"PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n");
+    assert!(c.closed_within(Duration::from_secs(5)));
+    // From an untrusted address, a header is refused, in either version.
+    let mut c = Client::from("127.0.0.2", d.port);
+    c.send_raw(b"PROXY TCP4 192.0.2.9 127.0.0.1 1 587\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("220"), "{r}");
+    let r = c.reply();
+    assert!(r.starts_with("554 5.7.0"), "{r}");
+    let mut c = Client::from("127.0.0.2", d.port);
+    c.send_raw(&v2_header([192, 0, 2, 9], 1));
+    assert!(c.reply().starts_with("220"));
+    assert!(c.reply().starts_with("554 5.7.0"));
+    // And an ordinary client there is served as before.
+    let mut c = Client::greeted("127.0.0.2", d.port);
+    assert_eq!(code(&c.cmd(ALICE_OK)), "235");
+    let log = d.log_text();
+    assert!(log.contains("does not start with a PROXY header"), "{log}");
+    assert!(log.contains("not named by --proxy-protocol"), "{log}");
+}
