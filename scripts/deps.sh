@@ -7,6 +7,7 @@ packages=(
   # interoperability peers, started by the tests on loopback high ports
   postfix dovecot-imapd dovecot-pop3d slapd ldap-utils swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp mutt curl openssl
   stunnel4 ucspi-tcp libpam-wrapper pamtester socat python3
+  haproxy systemd
   # benchmarks
   hyperfine time
 )

@@ -4,6 +4,7 @@
 //! to install: `scripts/deps.sh` installs them all. Nothing here is skipped.
 
 mod auth;
+mod deploy;
 mod global;
 mod ofmipd;
 mod peers;
