@@ -358,3 +358,46 @@ fn stunnel_protocol_proxy_with_tls_at_stunnel() {
     c.send("EHLO x\r\n");
     assert_eq!(c.reply(), "", "closed without a greeting");
 }
+
+/// The unit files and the haproxy example in contrib/ are valid for the real programs
+/// (with this build's path and test certificates put in).
+#[test]
+fn contrib_units_and_haproxy_example_are_valid() {
+    let tmp = shared_tempdir();
+    let (_, cert, key) = test_certificates(tmp.path());
+    let combined = tmp.path().join("combined.pem");
+    std::fs::write(&combined, [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib");
+    let fill = |text: String| {
+        text.replace("/usr/local/bin/tmda", tmda_bin().to_str().unwrap())
+            .replace("/etc/ssl/tmda/fullchain.pem", cert.to_str().unwrap())
+            .replace("/etc/ssl/tmda/privkey.pem", key.to_str().unwrap())
+            .replace("/etc/ssl/tmda/combined.pem", combined.to_str().unwrap())
+    };
+    let units = tmp.path().join("units");
+    std::fs::create_dir_all(units.join("user")).unwrap();
+    let mut names = vec![];
+    for name in [
+        "tmda-ofmipd.socket",
+        "tmda-ofmipd.service",
+        "tmda-ofmipd-once.socket",
+        "tmda-ofmipd-once@.service",
+        "user/tmda-ofmipd.service",
+    ] {
+        let text = std::fs::read_to_string(root.join("systemd").join(name)).unwrap();
+        std::fs::write(units.join(name), fill(text)).unwrap();
+        names.push(units.join(name));
+    }
+    let analyze = require("systemd-analyze", "systemd");
+    let out = Command::new(&analyze).args(["verify", "--man=no"]).args(&names).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    let text = fill(std::fs::read_to_string(root.join("haproxy/haproxy.cfg")).unwrap())
+        .replace("log /dev/log mail", "log stdout format raw local0")
+        .replace("bind :587", &format!("bind 127.0.0.1:{}", free_port()))
+        .replace("bind :465", &format!("bind 127.0.0.1:{}", free_port()));
+    let cfg = tmp.path().join("haproxy.cfg");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(require("haproxy", "haproxy")).args(["-c", "-f"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&out.stderr));
+}
