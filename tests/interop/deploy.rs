@@ -366,7 +366,11 @@ fn contrib_units_and_haproxy_example_are_valid() {
     let tmp = shared_tempdir();
     let (_, cert, key) = test_certificates(tmp.path());
     let combined = tmp.path().join("combined.pem");
-    std::fs::write(&combined, [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat()).unwrap();
+    std::fs::write(
+        &combined,
+        [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat(),
+    )
+    .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib");
     let fill = |text: String| {
         text.replace("/usr/local/bin/tmda", tmda_bin().to_str().unwrap())
@@ -389,15 +393,289 @@ fn contrib_units_and_haproxy_example_are_valid() {
         names.push(units.join(name));
     }
     let analyze = require("systemd-analyze", "systemd");
-    let out = Command::new(&analyze).args(["verify", "--man=no"]).args(&names).output().unwrap();
+    let out = Command::new(&analyze)
+        .args(["verify", "--man=no"])
+        .args(&names)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
     let text = fill(std::fs::read_to_string(root.join("haproxy/haproxy.cfg")).unwrap())
         .replace("log /dev/log mail", "log stdout format raw local0")
         .replace("bind :587", &format!("bind 127.0.0.1:{}", free_port()))
         .replace("bind :465", &format!("bind 127.0.0.1:{}", free_port()));
     let cfg = tmp.path().join("haproxy.cfg");
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(require("haproxy", "haproxy")).args(["-c", "-f"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(require("haproxy", "haproxy"))
+        .args(["-c", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- Many instances ----------------------------------------------------------------
+
+/// One submission client from its own loopback address, through haproxy.
+struct Submitter {
+    source: String,
+    port: u16,
+    conn: Option<(std::net::TcpStream, std::io::BufReader<std::net::TcpStream>)>,
+}
+
+/// How one attempt to send a message ended.
+enum Attempt {
+    Accepted,
+    /// Cut off or deferred before the end of DATA was sent: surely not delivered.
+    Retry,
+    /// Cut off after the end of DATA was sent and before its reply: maybe delivered.
+    Unsure,
+}
+
+impl Submitter {
+    fn connect(&mut self) -> std::io::Result<()> {
+        use socket2::{Domain, Socket, Type};
+        use std::io::{BufRead, Write};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        let local: std::net::SocketAddr = format!("{}:0", self.source).parse().unwrap();
+        s.bind(&local.into())?;
+        let remote: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        s.connect(&remote.into())?;
+        let w: std::net::TcpStream = s.into();
+        w.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut r = std::io::BufReader::new(w.try_clone()?);
+        let mut w2 = w.try_clone()?;
+        let mut reply = || -> std::io::Result<String> {
+            let mut all = String::new();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l)? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                all.push_str(&l);
+                if l.as_bytes().get(3) != Some(&b'-') {
+                    return Ok(all);
+                }
+            }
+        };
+        let ok = |r: String, want: &str| {
+            if r.starts_with(want) {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(r))
+            }
+        };
+        ok(reply()?, "220")?;
+        w2.write_all(b"EHLO client.test\r\n")?;
+        ok(reply()?, "250")?;
+        w2.write_all(b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n")?;
+        ok(reply()?, "235")?;
+        drop(reply);
+        self.conn = Some((w, r));
+        Ok(())
+    }
+
+    fn send(&mut self, rcpt: &str) -> Attempt {
+        use std::io::{BufRead, Write};
+        if self.conn.is_none() && self.connect().is_err() {
+            self.conn = None;
+            std::thread::sleep(Duration::from_millis(50));
+            return Attempt::Retry;
+        }
+        let (w, r) = self.conn.as_mut().unwrap();
+        let mut reply = || -> Option<String> {
+            let mut all = String::new();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).ok()? == 0 {
+                    return None;
+                }
+                all.push_str(&l);
+                if l.as_bytes().get(3) != Some(&b'-') {
+                    return Some(all);
+                }
+            }
+        };
+        let mut step = |line: String, want: &str| -> bool {
+            w.write_all(line.as_bytes()).is_ok() && reply().is_some_and(|r| r.starts_with(want))
+        };
+        let before_dot = step("MAIL FROM:<alice@example.org>\r\n".into(), "250")
+            && step(format!("RCPT TO:<{rcpt}>\r\n"), "250")
+            && step("DATA\r\n".into(), "354");
+        if !before_dot {
+            self.conn = None;
+            return Attempt::Retry;
+        }
+        let body = format!("Subject: {rcpt}\r\nMessage-ID: <{rcpt}>\r\n\r\nhello\r\n.\r\n");
+        if w.write_all(body.as_bytes()).is_err() {
+            self.conn = None;
+            return Attempt::Unsure;
+        }
+        match reply() {
+            Some(r) if r.starts_with("250") => Attempt::Accepted,
+            Some(r) if r.starts_with('4') => {
+                self.conn = None;
+                Attempt::Retry
+            }
+            Some(r) => panic!("{rcpt}: refused for good: {r}"),
+            None => {
+                self.conn = None;
+                Attempt::Unsure
+            }
+        }
+    }
+}
+
+/// Three instances behind haproxy (contrib/haproxy's configuration), relaying to a real
+/// Postfix smtpd: 3,000 messages from 30 clients, one instance killed half-way.
+#[test]
+fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let (_, cert, key) = test_certificates(tmp.path());
+    let postfix = Postfix::start(tmp.path(), &cert, &key, sink.port);
+    let home = ofmipd_home(tmp.path(), postfix.port, "");
+    let mut instances: Vec<Option<Ofmipd>> = (0..3)
+        .map(|_| Some(Ofmipd::start(&home, &["--proxy-protocol", "127.0.0.1", "-C", "50"])))
+        .collect();
+    let ports: Vec<u16> = instances.iter().map(|o| o.as_ref().unwrap().port).collect();
+    // contrib/haproxy/haproxy.cfg with this test's ports.
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/haproxy/haproxy.cfg")).unwrap();
+    let front = free_port();
+    let mut text = example
+        .replace("log /dev/log mail", "log stdout format raw local0")
+        .replace("bind :587", &format!("bind 127.0.0.1:{front}"))
+        .replace(
+            "bind :465 ssl crt /etc/ssl/tmda/combined.pem",
+            &format!("bind 127.0.0.1:{}", free_port()),
+        )
+        .replace("    log global\n    option tcplog\n", "");
+    for (i, p) in ports.iter().enumerate() {
+        text = text.replace(&format!("127.0.0.1:1058{}", 7 + i), &format!("127.0.0.1:{p}"));
+    }
+    // Check quickly, so the dead instance is taken out within a second or so.
+    text = text.replace(
+        "check check-send-proxy",
+        "check check-send-proxy inter 300 fall 2 rise 1",
+    );
+    let cfg = tmp.path().join("haproxy-many.cfg");
+    std::fs::write(&cfg, &text).unwrap();
+    let _h = Daemon {
+        child: Command::new(require("haproxy", "haproxy"))
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        name: "haproxy",
+    };
+    wait_for_port(front, "haproxy");
+
+    const CLIENTS: usize = 30;
+    const EACH: usize = 100;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let unsure: Arc<Mutex<HashSet<String>>> = Default::default();
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (accepted, unsure) = (accepted.clone(), unsure.clone());
+            std::thread::spawn(move || {
+                let mut s = Submitter {
+                    source: format!("127.0.1.{}", c + 1),
+                    port: front,
+                    conn: None,
+                };
+                for m in 0..EACH {
+                    let rcpt = format!("c{c}m{m}@example.net");
+                    let mut tries = 0;
+                    loop {
+                        tries += 1;
+                        assert!(tries < 200, "{rcpt}: no instance would take it");
+                        match s.send(&rcpt) {
+                            Attempt::Accepted => break,
+                            Attempt::Retry => {}
+                            Attempt::Unsure => {
+                                unsure.lock().unwrap().insert(rcpt.clone());
+                            }
+                        }
+                    }
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    // Kill the second instance half-way, without warning.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while accepted.load(Ordering::Relaxed) < CLIENTS * EACH / 2 {
+        assert!(Instant::now() < deadline, "too slow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = instances[1].take().unwrap();
+    let at_kill = accepted.load(Ordering::Relaxed);
+    drop(killed); // SIGKILL, then reaped
+    let delivered = |o: &Ofmipd| o.log_text().matches(": accepted").count();
+    let killed_log = std::fs::read_to_string(tmp.path().join(format!("ofmipd-{}.log", ports[1]))).unwrap();
+    assert!(
+        killed_log.matches(": accepted").count() > 0,
+        "haproxy never used the second instance"
+    );
+    for w in workers {
+        w.join().unwrap();
+    }
+    let total = CLIENTS * EACH;
+    assert_eq!(accepted.load(Ordering::Relaxed), total);
+    // Every message arrives, once (a message whose reply was cut off may arrive twice:
+    // the client could not know, as with any MTA).
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut counts: HashMap<String, usize>;
+    loop {
+        counts = HashMap::new();
+        for m in sink.messages() {
+            *counts
+                .entry(m.rcpt_to.trim_matches(['<', '>']).to_string())
+                .or_default() += 1;
+        }
+        if counts.len() >= total || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let unsure = unsure.lock().unwrap();
+    for c in 0..CLIENTS {
+        for m in 0..EACH {
+            let rcpt = format!("c{c}m{m}@example.net");
+            let n = counts.get(&rcpt).copied().unwrap_or(0);
+            assert!(n >= 1, "{rcpt} was accepted but never arrived");
+            assert!(n == 1 || unsure.contains(&rcpt), "{rcpt} arrived {n} times");
+        }
+    }
+    // Tagged, as ofmipd tags: a sample is checked with the key.
+    for m in sink.messages().iter().step_by(total / 20) {
+        assert_tag_verifies(m.mail_from.trim_matches(['<', '>']), None, &home);
+    }
+    // The survivors carried the load after the kill.
+    let survivors: usize = instances.iter().flatten().map(delivered).sum();
+    assert!(
+        survivors >= total - at_kill,
+        "survivors delivered {survivors}, {} were sent after the kill",
+        total - at_kill
+    );
+    eprintln!(
+        "{} messages, {} answered by the killed instance, {} cut off after their end of DATA",
+        total,
+        killed_log.matches(": accepted").count(),
+        unsure.len()
+    );
+    drop(postfix);
 }
