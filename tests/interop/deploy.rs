@@ -430,6 +430,22 @@ struct Submitter {
     conn: Option<(std::net::TcpStream, std::io::BufReader<std::net::TcpStream>)>,
 }
 
+/// One whole reply, all its lines; `None` when the connection failed.
+fn read_reply(r: &mut std::io::BufReader<std::net::TcpStream>) -> Option<String> {
+    use std::io::BufRead;
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).ok()? == 0 {
+            return None;
+        }
+        all.push_str(&l);
+        if l.as_bytes().get(3) != Some(&b'-') {
+            return Some(all);
+        }
+    }
+}
+
 /// How one attempt to send a message ended.
 enum Attempt {
     Accepted,
@@ -442,7 +458,7 @@ enum Attempt {
 impl Submitter {
     fn connect(&mut self) -> std::io::Result<()> {
         use socket2::{Domain, Socket, Type};
-        use std::io::{BufRead, Write};
+        use std::io::Write;
         let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
         let local: std::net::SocketAddr = format!("{}:0", self.source).parse().unwrap();
         s.bind(&local.into())?;
@@ -452,57 +468,28 @@ impl Submitter {
         w.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut r = std::io::BufReader::new(w.try_clone()?);
         let mut w2 = w.try_clone()?;
-        let mut reply = || -> std::io::Result<String> {
-            let mut all = String::new();
-            loop {
-                let mut l = String::new();
-                if r.read_line(&mut l)? == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                all.push_str(&l);
-                if l.as_bytes().get(3) != Some(&b'-') {
-                    return Ok(all);
-                }
-            }
+        let mut expect = |want: &str| match read_reply(&mut r) {
+            Some(reply) if reply.starts_with(want) => Ok(()),
+            other => Err(std::io::Error::other(format!("{other:?}"))),
         };
-        let ok = |r: String, want: &str| {
-            if r.starts_with(want) {
-                Ok(())
-            } else {
-                Err(std::io::Error::other(r))
-            }
-        };
-        ok(reply()?, "220")?;
+        expect("220")?;
         w2.write_all(b"EHLO client.test\r\n")?;
-        ok(reply()?, "250")?;
+        expect("250")?;
         w2.write_all(b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n")?;
-        ok(reply()?, "235")?;
-        drop(reply);
+        expect("235")?;
         self.conn = Some((w, r));
         Ok(())
     }
 
     fn send(&mut self, rcpt: &str) -> Attempt {
-        use std::io::{BufRead, Write};
+        use std::io::Write;
         if self.conn.is_none() && self.connect().is_err() {
             self.conn = None;
             std::thread::sleep(Duration::from_millis(50));
             return Attempt::Retry;
         }
         let (w, r) = self.conn.as_mut().unwrap();
-        let mut reply = || -> Option<String> {
-            let mut all = String::new();
-            loop {
-                let mut l = String::new();
-                if r.read_line(&mut l).ok()? == 0 {
-                    return None;
-                }
-                all.push_str(&l);
-                if l.as_bytes().get(3) != Some(&b'-') {
-                    return Some(all);
-                }
-            }
-        };
+        let mut reply = || read_reply(r);
         let mut step = |line: String, want: &str| -> bool {
             w.write_all(line.as_bytes()).is_ok() && reply().is_some_and(|r| r.starts_with(want))
         };
