@@ -23,8 +23,29 @@ pub enum TlsError {
     Config(String),
 }
 
+/// Session resumption state, kept across certificate reloads so that clients holding a
+/// ticket or session ID resume after a reload too: stateless TLS 1.3 tickets (keys
+/// drawn at start and rotated every 6 hours) and a cache of TLS 1.2 sessions.
+#[derive(Clone)]
+pub struct Resumption {
+    ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    cache: Arc<dyn rustls::server::StoresServerSessions>,
+}
+
+/// TLS 1.2 sessions remembered (a few hundred bytes each).
+const SESSION_CACHE: usize = 4096;
+
+impl Resumption {
+    pub fn new() -> Result<Resumption, TlsError> {
+        Ok(Resumption {
+            ticketer: rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?,
+            cache: rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE),
+        })
+    }
+}
+
 /// Build an acceptor from a PEM certificate chain and a PEM private key.
-pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+pub fn load_acceptor(cert: &Path, key: &Path, resumption: &Resumption) -> Result<TlsAcceptor, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| TlsError::Cert {
             path: cert.into(),
@@ -46,12 +67,14 @@ pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         message: e.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(format!("certificate and key do not match or are unusable: {e}")))?;
+    config.ticketer = resumption.ticketer.clone();
+    config.session_storage = resumption.cache.clone();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -59,6 +82,7 @@ pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
 pub struct Reloadable {
     cert: PathBuf,
     key: PathBuf,
+    resumption: Resumption,
     current: RwLock<(TlsAcceptor, Option<SystemTime>)>,
 }
 
@@ -68,10 +92,12 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 
 impl Reloadable {
     pub fn new(cert: &Path, key: &Path) -> Result<Reloadable, TlsError> {
-        let a = load_acceptor(cert, key)?;
+        let resumption = Resumption::new()?;
+        let a = load_acceptor(cert, key, &resumption)?;
         Ok(Reloadable {
             cert: cert.into(),
             key: key.into(),
+            resumption,
             current: RwLock::new((a, newest(cert, key))),
         })
     }
@@ -82,7 +108,7 @@ impl Reloadable {
 
     /// Reload from disk; on error the old certificate stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let a = load_acceptor(&self.cert, &self.key)?;
+        let a = load_acceptor(&self.cert, &self.key, &self.resumption)?;
         *self.current.write().expect("lock") = (a, newest(&self.cert, &self.key));
         Ok(())
     }

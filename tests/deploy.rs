@@ -128,3 +128,105 @@ fn headers_are_required_from_the_proxy_and_refused_from_others() {
     assert!(log.contains("does not start with a PROXY header"), "{log}");
     assert!(log.contains("not named by --proxy-protocol"), "{log}");
 }
+
+// ---- TLS session resumption ----------------------------------------------------------
+
+/// Accepts any server certificate: these tests look at resumption, not at trust.
+#[derive(Debug)]
+struct AnyCert(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn client_config(tls12_session_ids: bool) -> std::sync::Arc<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_session_ids {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    let mut c = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    if tls12_session_ids {
+        c.resumption = rustls::client::Resumption::in_memory_sessions(16)
+            .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+    }
+    std::sync::Arc::new(c)
+}
+
+/// One implicit-TLS session: greeting, EHLO, QUIT; whether the handshake resumed.
+fn tls_session(port: u16, config: &std::sync::Arc<rustls::ClientConfig>) -> bool {
+    use std::io::{BufRead, Write};
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut line = String::new();
+    tls.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    // TLS 1.3 tickets come after the handshake: a round trip makes sure they arrived.
+    tls.get_mut().write_all(b"EHLO c\r\n").unwrap();
+    loop {
+        line.clear();
+        tls.read_line(&mut line).unwrap();
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    }
+    let resumed = tls.get_ref().conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let _ = tls.get_mut().write_all(b"QUIT\r\n");
+    resumed
+}
+
+#[test]
+fn tls_sessions_resume_with_tickets_and_session_ids_even_after_a_reload() {
+    let env = setup(1);
+    let (cert, key) = crate::hostile::self_signed(&env);
+    let d = daemon(&env, &["--ssl", "--ssl-cert", &cert, "--ssl-key", &key]);
+    for (what, session_ids) in [("TLS 1.3 tickets", false), ("TLS 1.2 session IDs", true)] {
+        let config = client_config(session_ids);
+        assert!(
+            !tls_session(d.port, &config),
+            "{what}: the first handshake is a full one"
+        );
+        assert!(tls_session(d.port, &config), "{what}: not resumed");
+        // A certificate reload keeps what resumption needs.
+        unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(tls_session(d.port, &config), "{what}: not resumed after SIGHUP");
+    }
+}

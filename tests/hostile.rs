@@ -40,6 +40,10 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory of the daemon, in kB.
     fn rss_kb(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -381,7 +385,7 @@ fn endless_distinct_names_do_not_grow_the_daemon() {
 
 // ---- Slow and silent clients -----------------------------------------------------
 
-fn self_signed(env: &TestEnv) -> (String, String) {
+pub(crate) fn self_signed(env: &TestEnv) -> (String, String) {
     let (cert, key) = (env.path("cert.pem"), env.path("key.pem"));
     let st = std::process::Command::new("openssl")
         .args([
