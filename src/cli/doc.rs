@@ -231,7 +231,8 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
         )),
         "tmda-keygen" => v.push((
             "COMPATIBILITY",
-            "\\-\\-install and \\-\\-force are additions: TMDA only printed the key.".into(),
+            "\\-\\-install and \\-\\-force are additions: TMDA only printed the key. \\-\\-install refuses a directory \
+others can write to unless it has the sticky bit.".into(),
         )),
         "tmda-ofmipd" => {
             v.push((
@@ -296,8 +297,9 @@ safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains fi
 A password is stored as written (plain), or with a Dovecot scheme prefix: {CRAM\\-MD5} (the same as doveadm pw \\-s CRAM\\-MD5), \
 {SHA512\\-CRYPT}$6$..., {ARGON2ID}$argon2id$...; entries written by doveadm pw work too, and these prefixed entries can be \
 used by Dovecot's passwd\\-file passdb. TMDA itself only reads plain entries. Changes take a lock (.FILE.lock beside the \
-file), are written to a temporary file, synced and renamed into place, keeping mode and owner; a file readable by others \
-is refused.".into(),
+file, never opened through a symbolic link), are written to a temporary file, synced and renamed into place, keeping \
+mode and owner; a file readable by others is refused, and so is a directory others can write to unless it has the \
+sticky bit (they could swap the file or its lock).".into(),
         )),
         "tmda-sendmail" => {
             v.push((
