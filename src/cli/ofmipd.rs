@@ -443,6 +443,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     // Socket activation and notification: taken while the process has one thread.
     let passed = crate::systemd::take_listen_fds().map_err(usage)?;
     let notifier = crate::systemd::Notifier::from_env();
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let global = unsafe { libc::geteuid() } == 0;
     let home = crate::config::Namespace::default().expanduser("~");
 
@@ -464,6 +465,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     let owner = run_as
         .as_ref()
         .map(|a| a.uid)
+        // SAFETY: geteuid has no preconditions and cannot fail.
         .unwrap_or_else(|| unsafe { libc::geteuid() });
     let default_authfile = if global {
         PathBuf::from("/etc/tofmipd")
@@ -720,6 +722,8 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
             },
             Err(_) => {
                 use std::os::fd::FromRawFd;
+                // SAFETY: descriptor 0 stays open for the life of the process, and
+                // ManuallyDrop never closes it; a non-socket just fails peer_addr.
                 let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(0) });
                 Peer {
                     ip: s
