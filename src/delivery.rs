@@ -851,6 +851,34 @@ boss@other.org:bossuser
         assert_eq!(virtual_domain_user(&f, "no-domain"), None);
     }
 
+    /// See: #10 (8). The vhome script's arguments are positional: a login whose name or
+    /// domain begins with '-' must not reach it as an option.
+    #[test]
+    fn vhome_script_arguments_never_become_options() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("vhome");
+        std::fs::write(&script, "#!/bin/sh\necho \"/homes/$2/$1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let delivery = Delivery {
+            configdir: None,
+            vhome_script: Some(script),
+            vdomains_path: d.path().join("virtualdomains"),
+            pure_proxy: false,
+            throttle_script: None,
+            global: false,
+            launcher: Default::default(),
+            timeout: Duration::from_secs(10),
+        };
+        assert_eq!(
+            delivery.vhome("virt@virtual.test"),
+            Ok(Some(PathBuf::from("/homes/virtual.test/virt")))
+        );
+        for bad in ["-virt@virtual.test", "virt@-virtual.test", "-x", "a@b@c"] {
+            assert!(delivery.vhome(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn login_names_stay_inside_the_configdir() {
         for ok in ["alice", "alice@example.com", "a.b", "user-1"] {
