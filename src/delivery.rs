@@ -869,6 +869,7 @@ boss@other.org:bossuser
             global: false,
             launcher: Default::default(),
             timeout: Duration::from_secs(10),
+            restrict_sender: None,
         };
         assert_eq!(
             delivery.vhome("virt@virtual.test"),
