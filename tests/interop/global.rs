@@ -623,3 +623,75 @@ fn a_taken_over_network_process_gets_nothing_outside_the_contract() {
     );
     drop(daemon);
 }
+
+/// --restrict-sender in global mode: the launcher reads --sender-map for the login and
+/// gives the user's tmda sendmail the rule; a From that is not the user's gets 553, one
+/// the map allows goes out.
+#[test]
+fn global_mode_restricts_senders_through_the_launcher() {
+    require_root("the global-mode test");
+    let tmp = shared_tempdir();
+    let sink = SmtpSink::start(tmp.path());
+    let tofmipd = ensure_system_user("tofmipd", Path::new("/nonexistent"));
+    let home = tmp.path().join("tmdaglobal4");
+    std::fs::create_dir_all(home.join(".tmda")).unwrap();
+    std::fs::write(
+        home.join(".tmda/config"),
+        format!(
+            "USERNAME = 'tmdaglobal4'\nHOSTNAME = 'global.test'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{}'\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".tmda/crypt_key"),
+        "4444444444444444444444444444444444444444\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(home.join(".tmda/crypt_key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let acct = ensure_user("tmdaglobal4", &home);
+    chown_r(&home, &acct);
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let authfile = tmp.path().join("tofmipd");
+    std::fs::write(&authfile, "tmdaglobal4:pw\n").unwrap();
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_r(&authfile, &tofmipd);
+    // Readable by root alone: only the launcher can read it.
+    let map = tmp.path().join("senders");
+    std::fs::write(&map, "tmdaglobal4 boss@corp.example\n").unwrap();
+    std::fs::set_permissions(&map, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let child = Command::new(tmda_bin())
+        .args([
+            "ofmipd",
+            "-f",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "--restrict-sender",
+            "--sender-map",
+        ])
+        .arg(&map)
+        .arg("-a")
+        .arg(&authfile)
+        .env("GLOBAL_TMDARC", tmp.path().join("none"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon {
+        child,
+        name: "ofmipd (restrict-sender)",
+    };
+    wait_for_port(port, "ofmipd");
+    for (from, want) in [
+        ("someone@elsewhere.example", "553 5.7.1"),
+        ("boss@corp.example", "250 2.0.0"),
+        ("tmdaglobal4@global.test", "250 2.0.0"),
+    ] {
+        let mut c = Raw::connect(port);
+        c.reply();
+        assert!(c.auth_plain("tmdaglobal4", "pw").starts_with("235"));
+        let r = c.send_message(from, "to@x.org", &format!("From: {from}\r\nSubject: s\r\n\r\nbody"));
+        assert!(r.starts_with(want), "{from}: {r}");
+    }
+    assert_eq!(sink.wait_for(2).len(), 2);
+}
