@@ -484,7 +484,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__ofmipd)
-            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
+            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -495,6 +495,10 @@ _tmda() {
                     return 0
                     ;;
                 -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-uid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s V -d 'Show full ver
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l min-uid -d 'Started as root: deliver for, and check PAM passwords of, only accounts with at least this uid (system accounts have less) [default: UID_MIN from /etc/login.defs, else 1000]' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s p -l proxyport -d 'Listen on HOST:PORT (repeatable; ":PORT" or "0.0.0.0:PORT" means all IPv4 interfaces). Default: FQDN:8025' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 6 -l ipv6proxyport -d 'Listen on IPv6 HOST:PORT (repeatable; ":PORT" means all IPv6 interfaces)' -r

@@ -7,10 +7,10 @@
 //! else on a blocking thread.
 //! Global mode (started as root): every message is processed by a child process,
 //! `tmda sendmail`, running with the authenticated user's uid, gid and supplementary
-//! groups (never root, never another user), with HOME set to the user's home, started
-//! by the root launcher ([`crate::launcher`]) since this process has no root left; the
-//! Received field travels in `$TMDA_OFMIPD_RECEIVED` as it did for tmda-inject (and
-//! whether the client asked for SMTPUTF8 in `$TMDA_OFMIPD_SMTPUTF8`).
+//! groups, started by the root launcher ([`crate::launcher`]) since this process has no
+//! root left. This process only says who authenticated and hands over the message and
+//! its envelope; which account, program, arguments and environment is the launcher's
+//! decision (it serves ordinary accounts only).
 //!
 //! The user's config is `DIR/USER/config` with `--configdir DIR`, else `~USER/.tmda/config`.
 //! With `--pure-proxy` and no such file the message is passed to
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, LoadOptions};
 use crate::filter;
 use crate::inject::{InjectError, Injector, Options, SenderRestriction};
-use crate::launcher::{Launcher, Program, Request};
+use crate::launcher::{Answer, Launcher, Submission};
 use crate::message::Message;
 use crate::smtp::session::{DeliveryOutcome, Envelope};
 
@@ -124,7 +124,7 @@ pub struct Delivery {
     /// `--vhome-script`: prints a virtual user's home directory given (user, domain).
     pub vhome_script: Option<PathBuf>,
     /// `--vdomains-path`: qmail's virtualdomains file, which names the system user in
-    /// charge of a virtual domain (global mode with `--vhome-script`).
+    /// charge of a virtual domain (global mode with `--vhome-script`; the launcher reads it).
     pub vdomains_path: PathBuf,
     pub pure_proxy: bool,
     pub throttle_script: Option<PathBuf>,
@@ -201,11 +201,16 @@ impl SenderPolicy {
     }
 
     fn restriction(&self, env: &Envelope) -> Result<SenderRestriction, String> {
-        let map = self.load()?;
         Ok(SenderRestriction {
             envelope_sender: env.mail_from.clone(),
-            extra: map.get(&env.user.to_lowercase()).cloned().unwrap_or_default(),
+            extra: self.allowed_for(&env.user)?,
         })
+    }
+
+    /// The addresses the map gives `login` beyond its own (global mode: asked by the
+    /// launcher, which reads the map itself).
+    pub fn allowed_for(&self, login: &str) -> Result<Vec<String>, String> {
+        Ok(self.load()?.get(&login.to_lowercase()).cloned().unwrap_or_default())
     }
 }
 
@@ -230,41 +235,28 @@ impl Delivery {
     }
 
     /// A virtual user's home from `--vhome-script USER DOMAIN` (qmail vpopmail/vmailmgr),
-    /// run as `as_user` in global mode.
-    fn vhome(&self, user: &str, as_user: Option<&Account>) -> Result<Option<PathBuf>, String> {
+    /// in personal mode (global mode's is run by the launcher).
+    fn vhome(&self, user: &str) -> Result<Option<PathBuf>, String> {
         let Some(script) = &self.vhome_script else {
             return Ok(None);
         };
-        let (u, d) = user.split_once('@').unwrap_or((user, ""));
-        let (ok, stdout) = match as_user {
-            Some(a) => {
-                let req = Request {
-                    program: Program::Vhome,
-                    user: a.name.clone(),
-                    home: a.home.clone(),
-                    args: vec![u.into(), d.into()],
-                    env: Some(vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())]),
-                };
-                let (code, out) = self
-                    .launched_output(&req)
-                    .map_err(|e| format!("{}: {e}", script.display()))?;
-                (code == Some(0), out)
-            }
-            None => {
-                let mut cmd = Command::new(script);
-                cmd.args([u, d]).stdin(Stdio::null()).stdout(Stdio::piped());
-                let fail = |e: std::io::Error| format!("{}: {e}", script.display());
-                let mut child = crate::child::own_group(&mut cmd).spawn().map_err(fail)?;
-                let mut out_r = child.stdout.take().expect("piped");
-                let reader =
-                    std::thread::spawn(move || crate::child::read_head(&mut out_r, VHOME_OUTPUT).unwrap_or_default());
-                let status = crate::child::wait_until(&mut child, Instant::now() + self.timeout).map_err(fail)?;
-                let out = reader.join().unwrap_or_default();
-                (status.is_some_and(|s| s.success()), out)
-            }
+        // The arguments are positional: neither may become an option.
+        let (u, d) = match user.split_once('@') {
+            Some(_) => crate::launcher::vhome_args(user)
+                .ok_or_else(|| format!("{user:?} is not a virtual user@domain for {}", script.display()))?,
+            None if !user.starts_with('-') => (user, ""),
+            None => return Err(format!("login name {user:?} begins with '-'")),
         };
+        let mut cmd = Command::new(script);
+        cmd.args([u, d]).stdin(Stdio::null()).stdout(Stdio::piped());
+        let fail = |e: std::io::Error| format!("{}: {e}", script.display());
+        let mut child = crate::child::own_group(&mut cmd).spawn().map_err(fail)?;
+        let mut out_r = child.stdout.take().expect("piped");
+        let reader = std::thread::spawn(move || crate::child::read_head(&mut out_r, VHOME_OUTPUT).unwrap_or_default());
+        let status = crate::child::wait_until(&mut child, Instant::now() + self.timeout).map_err(fail)?;
+        let stdout = reader.join().unwrap_or_default();
         let home = String::from_utf8_lossy(&stdout).trim().to_string();
-        if !ok || home.is_empty() {
+        if !status.is_some_and(|s| s.success()) || home.is_empty() {
             return Err(format!("{} found no home for {user:?}", script.display()));
         }
         Ok(Some(PathBuf::from(home)))
@@ -273,6 +265,13 @@ impl Delivery {
     /// Process one message (the spool holds the data as received, LF line endings).
     fn deliver(&self, env: &Envelope, spool: Spooled) -> Ready {
         if let Some(script) = &self.throttle_script {
+            if env.user.starts_with('-') {
+                // The login is the script's argument: it must not read as an option.
+                return Ready::Done(DeliveryOutcome::Permanent(format!(
+                    "login name {:?} begins with '-'",
+                    env.user
+                )));
+            }
             // The login name is an argument, never shell text.
             let mut cmd = Command::new(script);
             cmd.arg(&env.user)
@@ -301,22 +300,10 @@ impl Delivery {
                 }
             }
         }
-        if self.global && self.vhome_script.is_some() {
-            return Ready::Done(self.deliver_virtual(env, spool));
-        }
         if self.global {
-            let Some(account) = Account::lookup(&env.user) else {
-                return Ready::Done(DeliveryOutcome::Permanent(format!(
-                    "no system account for user {:?}",
-                    env.user
-                )));
-            };
-            if account.uid == 0 {
-                return Ready::Done(DeliveryOutcome::Permanent("refusing to deliver as root".into()));
-            }
-            return Ready::Done(self.deliver_as(&account, env, spool));
+            return Ready::Done(self.deliver_launched(env, spool));
         }
-        let vhome = match self.vhome(&env.user, None) {
+        let vhome = match self.vhome(&env.user) {
             Ok(v) => v,
             Err(e) => return Ready::Done(DeliveryOutcome::Transient(e)),
         };
@@ -347,91 +334,6 @@ impl Delivery {
         Some(if exists { (path, home) } else { (None, None) })
     }
 
-    /// Global mode for qmail virtual domains (TMDA's process_message_vdomain): the
-    /// virtualdomains file names the system user in charge of the user's domain; the
-    /// vhome script, run as that user, gives the virtual user's home, whose
-    /// `.tmda/config` tags the message in a child running as that system user.
-    fn deliver_virtual(&self, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
-        let Some(prepend) = virtual_domain_user(&self.vdomains_path, &env.user) else {
-            return DeliveryOutcome::Permanent(format!(
-                "{:?} is not in a virtual domain of {}",
-                env.user,
-                self.vdomains_path.display()
-            ));
-        };
-        let Some(account) = Account::lookup(&prepend).filter(|a| a.uid != 0) else {
-            return DeliveryOutcome::Permanent(format!("virtual domain user {prepend:?} does not exist (or is root)"));
-        };
-        let home = match self.vhome(&env.user, Some(&account)) {
-            Ok(Some(h)) => h,
-            Ok(None) => unreachable!("vhome script configured"),
-            Err(e) => return DeliveryOutcome::Transient(e),
-        };
-        // HOME is the virtual user's home, so its .tmda/config is the child's default.
-        let virtual_account = Account { home, ..account };
-        self.run_sendmail_as(&virtual_account, None, env, spool)
-    }
-
-    /// Global mode: a child as the user (setgroups, setgid, setuid in that order, before exec).
-    fn deliver_as(&self, account: &Account, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
-        // With --configdir, DIR/USER/config if the user's process finds it.
-        let candidate = self
-            .configdir
-            .as_ref()
-            .and_then(|_| self.config_path(&env.user, Some(account)));
-        self.run_sendmail_as(account, candidate, env, spool)
-    }
-
-    /// `tmda sendmail -- RCPTS` as `account`, with HOME set to its home. Which config it
-    /// uses, and whether there is one (`--pure-proxy`), is found out by that process: this
-    /// one runs as -u USER and may not see into a private home or DIR/USER.
-    fn run_sendmail_as(
-        &self,
-        account: &Account,
-        candidate: Option<PathBuf>,
-        env: &Envelope,
-        spool: Spooled,
-    ) -> DeliveryOutcome {
-        let mut args: Vec<std::ffi::OsString> = vec!["sendmail".into(), "--".into()];
-        args.extend(env.recipients.iter().map(Into::into));
-        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = [
-            ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
-            ("USER", &account.name),
-            ("LOGNAME", &account.name),
-            ("LOGIN", &env.user),
-            ("TMDA_OFMIPD_RECEIVED", &env.received),
-            ("TMDA_OFMIPD_SMTPUTF8", if env.smtputf8 { "1" } else { "0" }),
-        ]
-        .iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-        if let Some(c) = candidate {
-            vars.push(("TMDA_OFMIPD_CONFIG".into(), c.into()));
-        }
-        if let Some(policy) = &self.restrict_sender {
-            let allowed = match policy.restriction(env) {
-                Ok(r) => r.extra.join(","),
-                Err(e) => return DeliveryOutcome::ConfigError(e),
-            };
-            vars.push(("TMDA_OFMIPD_RESTRICT_SENDER".into(), "1".into()));
-            vars.push(("TMDA_OFMIPD_ALLOWED_SENDERS".into(), allowed.into()));
-            vars.push(("TMDA_OFMIPD_MAIL_FROM".into(), (&env.mail_from).into()));
-        }
-        if self.pure_proxy {
-            vars.push(("TMDA_OFMIPD_PURE_PROXY".into(), "1".into()));
-            vars.push(("TMDA_OFMIPD_MAIL_FROM".into(), (&env.mail_from).into()));
-            vars.push(("TMDA_SENDMAIL_PROGRAM".into(), pass_through_program().into()));
-        }
-        let req = Request {
-            program: Program::Tmda,
-            user: account.name.clone(),
-            home: account.home.clone(),
-            args,
-            env: Some(vars),
-        };
-        self.run_launched(&req, spool)
-    }
-
     fn launcher(&self) -> std::io::Result<&Launcher> {
         self.launcher
             .get()
@@ -439,8 +341,20 @@ impl Delivery {
             .ok_or_else(|| std::io::Error::other("no launcher (global mode not set up)"))
     }
 
-    /// A child as a user, through the launcher, fed `spool`: [`run_child`]'s verdict.
-    fn run_launched(&self, req: &Request, spool: Spooled) -> DeliveryOutcome {
+    /// Global mode: the launcher delivers `spool` as the login's account (for a
+    /// virtual domain, TMDA's process_message_vdomain: as the domain's system user,
+    /// with the vhome script's answer as HOME), running `tmda sendmail`, which finds
+    /// out itself which configuration applies (this process runs as -u USER and may
+    /// not see into a private home or DIR/USER). Its standard error and exit code give
+    /// the client's answer ([`run_child`]'s verdict).
+    fn deliver_launched(&self, env: &Envelope, spool: Spooled) -> DeliveryOutcome {
+        let sub = Submission {
+            login: env.user.clone(),
+            mail_from: env.mail_from.clone(),
+            recipients: env.recipients.clone(),
+            received: env.received.clone(),
+            smtputf8: env.smtputf8,
+        };
         let started = (|| {
             let (stdin, bytes): (std::os::fd::OwnedFd, _) = match spool {
                 Spooled::File(f) => (f.into(), None),
@@ -450,9 +364,7 @@ impl Delivery {
                 }
             };
             let (err_r, err_w) = std::io::pipe()?;
-            let pending = self
-                .launcher()?
-                .run(req, stdin, crate::launcher::null_fd()?, err_w.into())?;
+            let pending = self.launcher()?.deliver(&sub, stdin, err_w.into())?;
             Ok::<_, std::io::Error>((pending, bytes, err_r))
         })();
         let (pending, bytes, mut err_r) = match started {
@@ -462,23 +374,18 @@ impl Delivery {
         // From a thread, so a chatty child cannot deadlock us.
         let writer = bytes.map(|(v, w)| feed(v, w));
         let err = crate::child::read_tail(&mut err_r, 8192);
-        let code = pending.wait();
+        let answer = pending.wait();
         if let Some(w) = writer {
             let _ = w.join();
         }
-        match code {
-            Ok(code) => verdict(code, &err),
+        match answer {
+            Ok(Answer::Exited(code)) => verdict(Some(code), &err),
+            Ok(Answer::Killed) => verdict(None, &err),
+            Ok(Answer::Failed(why)) => DeliveryOutcome::Transient(why),
+            Ok(Answer::ConfigError(why)) => DeliveryOutcome::ConfigError(why),
+            Ok(Answer::Refused(why)) => DeliveryOutcome::Permanent(why),
             Err(e) => DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
         }
-    }
-
-    /// A child as a user, through the launcher: its exit code and what it printed.
-    fn launched_output(&self, req: &Request) -> std::io::Result<(Option<i32>, Vec<u8>)> {
-        let (mut out_r, out_w) = std::io::pipe()?;
-        let null = crate::launcher::null_fd;
-        let pending = self.launcher()?.run(req, null()?, out_w.into(), null()?)?;
-        let out = crate::child::read_head(&mut out_r, VHOME_OUTPUT)?;
-        Ok((pending.wait()?, out))
     }
 }
 
@@ -942,6 +849,35 @@ boss@other.org:bossuser
         assert_eq!(virtual_domain_user(&f, "boss@other.org").as_deref(), Some("bossuser"));
         assert_eq!(virtual_domain_user(&f, "x@other.org"), None);
         assert_eq!(virtual_domain_user(&f, "no-domain"), None);
+    }
+
+    /// See: #10 (8). The vhome script's arguments are positional: a login whose name or
+    /// domain begins with '-' must not reach it as an option.
+    #[test]
+    fn vhome_script_arguments_never_become_options() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("vhome");
+        std::fs::write(&script, "#!/bin/sh\necho \"/homes/$2/$1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let delivery = Delivery {
+            configdir: None,
+            vhome_script: Some(script),
+            vdomains_path: d.path().join("virtualdomains"),
+            pure_proxy: false,
+            throttle_script: None,
+            global: false,
+            launcher: Default::default(),
+            timeout: Duration::from_secs(10),
+            restrict_sender: None,
+        };
+        assert_eq!(
+            delivery.vhome("virt@virtual.test"),
+            Ok(Some(PathBuf::from("/homes/virtual.test/virt")))
+        );
+        for bad in ["-virt@virtual.test", "virt@-virtual.test", "-x", "a@b@c"] {
+            assert!(delivery.vhome(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -545,6 +545,7 @@ impl<'a> Injector<'a> {
                 None => format!(
                     "by {} (tmda-sendmail, from uid {}); {}",
                     crate::config::fqdn(),
+                    // SAFETY: getuid has no preconditions and cannot fail.
                     unsafe { libc::getuid() },
                     crate::clock::rfc2822(self.now)
                 ),

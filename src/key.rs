@@ -167,6 +167,10 @@ impl CryptKey {
                     source: e,
                 })?;
         }
+        crate::safe_dir::check(&dir, "a key").map_err(|e| KeyError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".crypt_key.")
             .permissions(std::fs::Permissions::from_mode(0o600))

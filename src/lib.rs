@@ -32,6 +32,7 @@ pub mod key;
 pub mod launcher;
 pub mod message;
 pub mod proxy;
+pub mod safe_dir;
 pub mod server;
 pub mod smtp;
 pub mod systemd;

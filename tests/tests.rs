@@ -12,6 +12,7 @@ mod deploy;
 mod dialogs;
 mod generated;
 pub(crate) mod hostile;
+mod hostile_privsep;
 mod inject;
 mod keygen;
 mod multicall;

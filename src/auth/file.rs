@@ -343,6 +343,7 @@ mod tests {
 
     #[test]
     fn file_checks() {
+        // SAFETY: getuid has no preconditions and cannot fail.
         let uid = unsafe { libc::getuid() };
         let (_d, p) = file("a:b\n", 0o600);
         assert!(check_file(&p, uid).is_ok());

@@ -30,7 +30,8 @@ impl ConversationAdapter for Convo {
 }
 
 /// Global mode: PAM runs in the root launcher (modules such as pam_unix can only check
-/// other users' passwords as root, and the network process has no root left).
+/// other users' passwords as root, and the network process has no root left), which
+/// checks only ordinary accounts and limits the checks itself ([`crate::launcher`]).
 static VIA: std::sync::OnceLock<std::sync::Arc<crate::launcher::Launcher>> = std::sync::OnceLock::new();
 
 /// Send every later PAM check through `launcher`.

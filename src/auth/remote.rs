@@ -102,6 +102,7 @@ impl Remote {
         } else if dn.as_deref().is_some_and(|d| !d.is_empty()) {
             return Err("a DN only makes sense for ldap:// and ldaps://".into());
         }
+        // SAFETY: geteuid has no preconditions and cannot fail.
         let ipauthmap = if unsafe { libc::geteuid() } == 0 {
             PathBuf::from("/etc/ipauthmap")
         } else {

@@ -233,6 +233,7 @@ fn words(w: &[u32; 4]) -> [u8; 16] {
     out
 }
 
+// SAFETY: the signatures are libxcrypt's (crypt.h); callers uphold their contracts.
 #[link(name = "crypt")]
 unsafe extern "C" {
     fn crypt_r(phrase: *const libc::c_char, setting: *const libc::c_char, data: *mut libc::c_void)
@@ -258,6 +259,7 @@ pub fn crypt(password: &str, setting: &str) -> Option<String> {
     if out.is_null() {
         return None;
     }
+    // SAFETY: non-null, so a NUL-terminated string inside `data`, which is still alive.
     let r = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
     // libxcrypt signals failure with "*0" or "*1".
     (!r.starts_with('*')).then_some(r)
@@ -280,6 +282,7 @@ fn gensalt(prefix: &str) -> Option<String> {
     if r.is_null() {
         return None;
     }
+    // SAFETY: non-null, so the NUL-terminated setting written into `out`, still alive.
     Some(unsafe { CStr::from_ptr(r) }.to_string_lossy().into_owned())
 }
 

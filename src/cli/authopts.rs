@@ -62,6 +62,7 @@ pub fn chain(
 
 /// /etc/tofmipd as root, else ~/.tmda/tofmipd.
 pub fn default_authfile() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         PathBuf::from("/etc/tofmipd")
     } else {

@@ -231,7 +231,8 @@ Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12
         )),
         "tmda-keygen" => v.push((
             "COMPATIBILITY",
-            "\\-\\-install and \\-\\-force are additions: TMDA only printed the key.".into(),
+            "\\-\\-install and \\-\\-force are additions: TMDA only printed the key. \\-\\-install refuses a directory \
+others can write to unless it has the sticky bit.".into(),
         )),
         "tmda-ofmipd" => {
             v.push((
@@ -257,9 +258,17 @@ Authfile entries may be cleartext, {CRAM\\-MD5}, crypt(3) ($1$, $5$, $6$, $y$, D
 authenticated user if it is readable; which users exist is remembered for 30 seconds). A user's configuration, filter and key are parsed once and kept; their files are looked at again at most once a second, so an edit applies to messages from a \
 second later on. Relay connections are kept open between messages (up to 64 idle ones, each closed after 30 idle seconds). Global: started as root, ofmipd binds its ports, then runs as \\-u USER (default \
 tofmipd); each message is handed to a child process running tmda sendmail with the authenticated user's uid, gid and \
-groups and HOME, never as root; an unknown user is refused with 554. The network process keeps no way back to root (real, \
-effective and saved uids are all USER's): a launcher forked before it dropped root starts the per-user children and \
-runs the \\-m PAM checks. One session (\\-1): SMTP on standard input and \
+groups and HOME. The network process keeps no way back to root (real, effective and saved uids are all USER's): a \
+launcher forked before it dropped root starts the per-user children and runs the \\-m PAM checks, and trusts nothing \
+else from it. It may only be told \"this login authenticated, deliver this message\" or \"check this password \
+with PAM service S\" (one named with \\-m); it looks the account up itself and serves only ordinary accounts: uid at \
+least \\-\\-min\\-uid (default UID_MIN from /etc/login.defs, else 1000), not uid 65534, not with group 0 as its primary group, not USER, with a \
+home directory that exists (the login shell is not looked at: mail\\-only accounts often have nologin); anything else \
+is refused with 554 and logged by the launcher. It builds every program path, argument and variable itself: \
+recipients go after \\-\\-, the sender, the Received field and the login into variables, and a login beginning with \
+\\- or . or holding / or a control character is refused. PAM checks there are limited to 10 failures per login in 10 \
+minutes, 300 checks a minute and 8 at once, and one that takes over 10 seconds is stopped (each counts as a source that could not be asked). Checkpassword programs \
+(\\-A) run in the network process, as USER. One session (\\-1): SMTP on standard input and \
 output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket.".into(),
             ));
             v.push((
@@ -287,7 +296,7 @@ on with SMTPUTF8, and refused with 554 if the SMTP relay does not offer it; the 
 program as is; non\\-ASCII addresses without it get 553 5.6.7), timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout, \\-\\-delivery\\-timeout (a delivery program that overstays is stopped \
 with whatever it started, and the client told to retry). \\-\\-ciphers is accepted and ignored: rustls always uses its \
-safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home.".into(),
+safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home. That user must be an ordinary account too (for a vpopmail user below UID_MIN, lower \\-\\-min\\-uid); the vhome script gets the virtual user's name and domain as its two arguments, and a login whose name or domain begins with \\- is refused.".into(),
             ));
         }
         "tmda-passwd" => v.push((
@@ -296,8 +305,9 @@ safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains fi
 A password is stored as written (plain), or with a Dovecot scheme prefix: {CRAM\\-MD5} (the same as doveadm pw \\-s CRAM\\-MD5), \
 {SHA512\\-CRYPT}$6$..., {ARGON2ID}$argon2id$...; entries written by doveadm pw work too, and these prefixed entries can be \
 used by Dovecot's passwd\\-file passdb. TMDA itself only reads plain entries. Changes take a lock (.FILE.lock beside the \
-file), are written to a temporary file, synced and renamed into place, keeping mode and owner; a file readable by others \
-is refused.".into(),
+file, never opened through a symbolic link), are written to a temporary file, synced and renamed into place, keeping \
+mode and owner; a file readable by others is refused, and so is a directory others can write to unless it has the \
+sticky bit (they could swap the file or its lock).".into(),
         )),
         "tmda-sendmail" => {
             v.push((

@@ -58,6 +58,11 @@ pub struct Args {
     /// Run as this user when started as root (default: tofmipd)
     #[arg(short = 'u', long = "username", value_name = "USER", help_heading = "General")]
     pub username: Option<String>,
+    /// Started as root: deliver for, and check PAM passwords of, only accounts with at
+    /// least this uid (system accounts have less) [default: UID_MIN from
+    /// /etc/login.defs, else 1000]
+    #[arg(long = "min-uid", value_name = "UID", value_parser = clap::value_parser!(u32).range(1..), help_heading = "General")]
+    pub min_uid: Option<u32>,
     /// Find each user's config in DIR/USER/config instead of ~USER/.tmda/config
     #[arg(
         short = 'c',
@@ -400,16 +405,31 @@ fn daemonize() -> Result<(), Error> {
 /// Global mode: fork the launcher, which keeps root to start per-user children, then
 /// give up root for good in the network-facing process: real, effective and saved
 /// ids all become USER's (TMDA kept a saved uid of 0 for its children). Called while
-/// the process has one thread.
+/// the process has one thread. Everything the launcher may do is fixed here, from the
+/// command line and this process's environment ([`crate::launcher::Setup`]).
 fn separate_privileges(
     server: &Server,
     account: &Account,
     self_exe: &std::path::Path,
     pam: &[String],
+    min_uid: Option<u32>,
 ) -> Result<(), Error> {
-    let programs = [Some(self_exe.to_path_buf()), server.delivery.vhome_script.clone()];
-    let launcher = crate::launcher::Launcher::start(programs, server.delivery.timeout, pam.to_vec())
-        .map_err(|e| Error::io("starting the launcher", e))?;
+    let d = &server.delivery;
+    let setup = crate::launcher::Setup {
+        tmda: self_exe.to_path_buf(),
+        vhome_script: d.vhome_script.clone(),
+        vdomains: d.vdomains_path.clone(),
+        configdir: d.configdir.clone(),
+        pure_proxy: d.pure_proxy,
+        pass_through: crate::delivery::pass_through_program(),
+        restrict_sender: d.restrict_sender.clone(),
+        timeout: d.timeout,
+        pam_services: pam.to_vec(),
+        pam: Default::default(),
+        min_uid: min_uid.unwrap_or_else(crate::launcher::default_min_uid),
+        deny_uids: vec![account.uid],
+    };
+    let launcher = crate::launcher::Launcher::start(setup).map_err(|e| Error::io("starting the launcher", e))?;
     let launcher = Arc::new(launcher);
     let _ = server.delivery.launcher.set(launcher.clone());
     // PAM modules such as pam_unix check other users' passwords only as root.
@@ -443,6 +463,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     // Socket activation and notification: taken while the process has one thread.
     let passed = crate::systemd::take_listen_fds().map_err(usage)?;
     let notifier = crate::systemd::Notifier::from_env();
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let global = unsafe { libc::geteuid() } == 0;
     let home = crate::config::Namespace::default().expanduser("~");
 
@@ -464,6 +485,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     let owner = run_as
         .as_ref()
         .map(|a| a.uid)
+        // SAFETY: geteuid has no preconditions and cannot fail.
         .unwrap_or_else(|| unsafe { libc::geteuid() });
     let default_authfile = if global {
         PathBuf::from("/etc/tofmipd")
@@ -596,7 +618,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             let _ = n.notify("READY=1");
         }
         if let Some(a) = &run_as {
-            separate_privileges(&server, a, &self_exe, &args.pamauth)?;
+            separate_privileges(&server, a, &self_exe, &args.pamauth, args.min_uid)?;
         }
         return one_session(server);
     }
@@ -633,7 +655,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         daemonize()?;
     }
     if let Some(a) = &run_as {
-        separate_privileges(&server, a, &self_exe, &args.pamauth)?;
+        separate_privileges(&server, a, &self_exe, &args.pamauth, args.min_uid)?;
     }
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         // On two CPUs shared with the MTA, one network thread relayed about 13% more
@@ -720,6 +742,8 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
             },
             Err(_) => {
                 use std::os::fd::FromRawFd;
+                // SAFETY: descriptor 0 stays open for the life of the process, and
+                // ManuallyDrop never closes it; a non-socket just fails peer_addr.
                 let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(0) });
                 Peer {
                     ip: s

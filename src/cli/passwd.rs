@@ -170,14 +170,11 @@ fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tofmipd".into());
+    // Often run as root: a directory others can write to could have the lock or the
+    // file swapped for a symlink (see crate::safe_dir).
+    crate::safe_dir::check(&dir, "a password file").map_err(|e| Error::io(&dir, e))?;
     let lock_path = dir.join(format!(".{name}.lock"));
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
+    let lock = crate::safe_dir::open_lock(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
     let existing = std::fs::metadata(path).ok();
     if let Some(m) = &existing {
@@ -218,7 +215,7 @@ fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>)
     Ok(())
 }
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 
 pub fn run(mut args: Args) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {

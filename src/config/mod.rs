@@ -499,6 +499,7 @@ impl Config {
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
                 .or_else(|| {
                     python::passwd_field(
+                        // SAFETY: passwd_field passes valid out-pointers and a buffer of `l` bytes.
                         |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
                         |pw| pw.pw_name,
                     )
@@ -525,6 +526,7 @@ impl Config {
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
                 .or_else(|| {
                     python::passwd_field(
+                        // SAFETY: passwd_field passes valid out-pointers and a buffer of `l` bytes.
                         |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
                         |pw| pw.pw_gecos,
                     )

@@ -76,6 +76,7 @@ impl Namespace {
         let end = path.find('/').unwrap_or(path.len());
         let user = &path[1..end];
         let home = if user.is_empty() {
+            // SAFETY: getuid has no preconditions and cannot fail.
             self.getenv("HOME").or_else(|| home_of_uid(unsafe { libc::getuid() }))
         } else {
             home_of_user(user)
@@ -98,6 +99,8 @@ impl Namespace {
 pub fn home_of_user(user: &str) -> Option<String> {
     let name = std::ffi::CString::new(user).ok()?;
     passwd_field(
+        // SAFETY: `name` is NUL-terminated and outlives the call; passwd_field passes valid
+        // out-pointers and a buffer of `len` bytes.
         |pw, buf, len, res| unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf, len, res) },
         |pw| pw.pw_dir,
     )
@@ -106,6 +109,7 @@ pub fn home_of_user(user: &str) -> Option<String> {
 /// Home directory of a uid from the password database.
 pub fn home_of_uid(uid: libc::uid_t) -> Option<String> {
     passwd_field(
+        // SAFETY: passwd_field passes valid out-pointers and a buffer of `len` bytes.
         |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
         |pw| pw.pw_dir,
     )

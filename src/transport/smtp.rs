@@ -162,18 +162,26 @@ impl Smtp {
 
     /// A ready connection, and whether the relay offers PIPELINING.
     fn connect(&self) -> Result<(SmtpConnection, bool), DeliveryError> {
-        let addr = (self.settings.host.as_str(), self.settings.port);
-        let mut conn = match self.settings.tls {
-            SmtpTls::Implicit => {
-                let p = self.tls_parameters()?;
-                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, Some(&p), None)
-                    .map_err(|e| self.err(e))?
-            }
-            SmtpTls::None | SmtpTls::StartTls => {
-                SmtpConnection::connect(addr, Some(self.timeout), &self.hello, None, None).map_err(|e| self.err(e))?
-            }
+        // Resolved here, so that the addresses lettre connects to are the ones its socket
+        // is recognised by (see set_nodelay_on_new).
+        use std::net::ToSocketAddrs;
+        let addrs: Vec<std::net::SocketAddr> = (self.settings.host.as_str(), self.settings.port)
+            .to_socket_addrs()
+            .map_err(|e| DeliveryError::Smtp {
+                server: self.server(),
+                message: format!("cannot resolve {}: {e}", self.settings.host),
+                transient: true,
+                code: None,
+            })?
+            .collect();
+        let tls = match self.settings.tls {
+            SmtpTls::Implicit => Some(self.tls_parameters()?),
+            SmtpTls::None | SmtpTls::StartTls => None,
         };
-        set_nodelay_towards(addr);
+        let before = socket_inodes();
+        let mut conn = SmtpConnection::connect(&addrs[..], Some(self.timeout), &self.hello, tls.as_ref(), None)
+            .map_err(|e| self.err(e))?;
+        set_nodelay_on_new(&before, &addrs);
         if self.settings.tls == SmtpTls::StartTls {
             if !conn.can_starttls() {
                 conn.abort();
@@ -306,29 +314,78 @@ impl Smtp {
 /// This needs the default `panic = "unwind"`.)
 struct AbortData;
 
-/// Turn Nagle's algorithm off on our connection to the relay.
+/// Turn Nagle's algorithm off on the relay connection lettre just made.
 ///
 /// lettre writes the end-of-data marker as its own small packet right after the
 /// message; with Nagle on, that packet waits for the relay's delayed ACK (40 ms on
-/// Linux), which capped relaying at about 25 copies a second. lettre does not expose
-/// its socket, so we find it among our file descriptors by its peer address: this
-/// process holds one relay connection at a time.
-fn set_nodelay_towards(addr: (&str, u16)) {
-    use std::net::ToSocketAddrs;
-    use std::os::fd::FromRawFd;
-    let Ok(peers) = addr.to_socket_addrs() else { return };
-    let peers: Vec<std::net::SocketAddr> = peers.collect();
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    for fd in fds.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        // SAFETY: ManuallyDrop keeps the borrowed descriptor open; calls on a
-        // descriptor that is not a TCP socket just fail.
-        let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
-        if s.peer_addr().is_ok_and(|p| peers.contains(&p)) {
-            let _ = s.set_nodelay(true);
+/// Linux), which capped relaying at about 25 copies a second. lettre 0.11 neither sets
+/// TCP_NODELAY nor lets us hand it a socket of our own, and does not show us its
+/// socket. So the connection is found by what is new since `before` (socket inodes
+/// taken just before connecting) and connected to one of `peers` (the addresses lettre
+/// was given). Each candidate is looked at through a duplicate descriptor of our own,
+/// checked to be that very socket (same inode) before anything is set on it; a
+/// descriptor closed or reused by another thread meanwhile is just skipped, and no
+/// descriptor owned elsewhere is ever wrapped, used or closed. The one other socket
+/// this can reach is a relay connection another thread opens to the same relay at the
+/// same moment, which wants TCP_NODELAY just the same.
+fn set_nodelay_on_new(before: &std::collections::HashSet<u64>, peers: &[std::net::SocketAddr]) {
+    for (fd, inode) in sockets() {
+        if before.contains(&inode) {
+            continue;
+        }
+        let Some(dup) = duplicate(fd) else { continue };
+        let same = dup.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.ino() == inode
+        });
+        if !same {
+            continue;
+        }
+        let s = socket2::SockRef::from(&dup);
+        if s.peer_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|p| peers.contains(&p))
+        {
+            let _ = s.set_tcp_nodelay(true);
         }
     }
+}
+
+/// The socket inodes this process holds now.
+fn socket_inodes() -> std::collections::HashSet<u64> {
+    sockets().into_iter().map(|(_, inode)| inode).collect()
+}
+
+/// (descriptor number, inode) of each socket, from the /proc/self/fd links
+/// (`socket:[INODE]`); reading them touches no descriptor.
+fn sockets() -> Vec<(i32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return vec![];
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let fd = e.file_name().to_str()?.parse::<i32>().ok()?;
+        let link = std::fs::read_link(e.path()).ok()?;
+        let inode = link
+            .to_str()?
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()?;
+        Some((fd, inode))
+    })
+    .collect()
+}
+
+/// A new descriptor of our own for whatever `fd` refers to now (`None` if nothing).
+fn duplicate(fd: i32) -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC only reads the descriptor table: for any number it either
+    // fails (EBADF) or returns a new descriptor; the original is left as it was.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    // SAFETY: `dup` was just created by fcntl for us alone, so we own it (closed on drop).
+    (dup >= 0).then(|| unsafe { std::fs::File::from_raw_fd(dup) })
 }
 
 fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
@@ -532,6 +589,84 @@ mod tests {
             }
         });
         (port, rx)
+    }
+
+    /// A relay that greets and answers EHLO on every connection, reporting each
+    /// client's address (the only sure way to tell our connection from the test's).
+    fn greeting_relay() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<std::net::SocketAddr>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let _ = tx.send(stream.peer_addr().unwrap());
+                std::thread::spawn(move || {
+                    let mut w = stream.try_clone().unwrap();
+                    let mut r = BufReader::new(stream);
+                    let _ = w.write_all(b"220 relay ESMTP\r\n");
+                    let mut line = String::new();
+                    while r.read_line(&mut line).unwrap_or(0) > 0 {
+                        let reply: &[u8] = if line.to_ascii_uppercase().starts_with("EHLO") {
+                            b"250-relay\r\n250 PIPELINING\r\n"
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        line.clear();
+                        if w.write_all(reply).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    /// TCP_NODELAY of this process's socket whose local address is `local`, looked up
+    /// independently of the code under test.
+    fn nodelay_of_local(local: std::net::SocketAddr) -> Option<bool> {
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        for e in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let Some(fd) = e.ok().and_then(|e| e.file_name().to_str()?.parse::<i32>().ok()) else {
+                continue;
+            };
+            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor (or fails); the new one is ours.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                continue;
+            }
+            // SAFETY: `dup` was just returned by fcntl and nothing else owns it.
+            let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+            let fd = owned.as_fd();
+            let s = socket2::SockRef::from(&fd);
+            if s.local_addr().ok().and_then(|a| a.as_socket()) == Some(local) {
+                return s.tcp_nodelay().ok();
+            }
+        }
+        None
+    }
+
+    /// See: #10 (14). The relay connection gets TCP_NODELAY, and no other socket of the
+    /// process is touched, not even another one to the same relay.
+    #[test]
+    fn relay_connection_has_nodelay_and_nothing_else_is_touched() {
+        let (addr, clients) = greeting_relay();
+        let bystander = std::net::TcpStream::connect(addr).unwrap();
+        let _ = clients.recv_timeout(Duration::from_secs(10)).unwrap();
+        let smtp = Smtp::new(super::super::test_settings(addr.port()), "client.test".into());
+        let (_conn, pipelining) = smtp.connect().unwrap();
+        assert!(pipelining);
+        let ours = clients.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            nodelay_of_local(ours),
+            Some(true),
+            "the relay connection has TCP_NODELAY"
+        );
+        assert!(
+            !bystander.nodelay().unwrap(),
+            "another socket to the same relay was touched"
+        );
     }
 
     #[test]
