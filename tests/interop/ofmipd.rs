@@ -426,9 +426,16 @@ fn overlong_lines_and_idle_clients() {
     let o = s.start(&["--timeout", "1"]);
     let mut c = Raw::connect(o.port);
     c.reply();
-    let long = format!("NOOP {}", "x".repeat(5000));
+    // A line a little over the limit that arrives whole is refused, and the session goes on.
+    let long = format!("NOOP {}", "x".repeat(600));
     assert!(c.cmd(&long).starts_with("500 5.5.2 Error: line too long"));
     assert!(c.cmd("NOOP").starts_with("250"), "still usable after an overlong line");
+    // One that goes on and on is answered and the connection closed, not read to its end.
+    let mut d = Raw::connect(o.port);
+    d.reply();
+    let endless = format!("NOOP {}", "x".repeat(5000));
+    assert!(d.cmd(&endless).starts_with("500 5.5.2 Error: line too long"));
+    assert_eq!(d.reply(), "", "connection closed");
     let t = Instant::now();
     let r = c.reply();
     assert!(r.starts_with("421 4.4.2"), "idle client dropped: {r:?}");
