@@ -39,9 +39,29 @@ pub enum Error {
     Filter(#[from] crate::filter::ParseError),
     #[error(transparent)]
     Message(#[from] crate::message::MessageError),
+    #[error(transparent)]
+    AuthFile(#[from] crate::auth::file::AuthFileError),
     #[error("{0}")]
     Usage(String),
-    #[error("{}: {source}", path.display())]
+    /// An input file the command needs is not there (66).
+    #[error("{0}")]
+    NoInput(String),
+    /// A file is not safe to use, or may not be used (77).
+    #[error("{0}")]
+    NoPerm(String),
+    /// A program or service the command needs is not there (69).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The input given is not acceptable (65).
+    #[error("{0}")]
+    Data(String),
+    /// A user the command was told about is not there (67).
+    #[error("{0}")]
+    NoUser(String),
+    /// Something that would be replaced exists (73).
+    #[error("{0}")]
+    Exists(String),
+    #[error("{}: {}", path.display(), describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -73,7 +93,14 @@ impl Error {
             Error::Filter(_) => Sysexit::Config,
             Error::Message(crate::message::MessageError::Io(e)) => io_exit_code(e),
             Error::Message(_) => Sysexit::DataErr,
+            Error::AuthFile(e) => e.exit_code(),
             Error::Usage(_) => Sysexit::Usage,
+            Error::NoInput(_) => Sysexit::NoInput,
+            Error::NoPerm(_) => Sysexit::NoPerm,
+            Error::Unavailable(_) => Sysexit::Unavailable,
+            Error::Data(_) => Sysexit::DataErr,
+            Error::NoUser(_) => Sysexit::NoUser,
+            Error::Exists(_) => Sysexit::CantCreat,
             Error::Io { source, .. } => io_exit_code(source),
         }
     }
@@ -91,5 +118,73 @@ pub(crate) fn io_exit_code(e: &std::io::Error) -> Sysexit {
         PermissionDenied => Sysexit::NoPerm,
         Interrupted | WouldBlock | TimedOut => Sysexit::TempFail,
         _ => Sysexit::IoErr,
+    }
+}
+
+/// An I/O error in words for people: "no such file or directory", without Rust's
+/// "(os error 2)" and with a lower-case start, as it follows "path: " in a message.
+pub fn describe_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        // Only a capital followed by a small letter: "TLS ..." stays as it is.
+        Some(c) if c.is_uppercase() && chars.clone().next().is_some_and(char::is_lowercase) => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
+/// `s` as a shell word, quoted only when it needs to be (for commands that fix things).
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// A value in a message, as the user wrote it: in double quotes, with control
+/// characters (which could forge log lines or terminal output) escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_words() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(describe_io(&e), "no such file or directory");
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(describe_io(&e), "permission denied");
+        let e = std::io::Error::other("TLS handshake failed");
+        assert_eq!(describe_io(&e), "TLS handshake failed");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/etc/tofmipd"), "/etc/tofmipd");
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(quote("smpt"), "\"smpt\"");
+        assert_eq!(quote("a\nb\"c"), "\"a\\nb\\\"c\"");
     }
 }

@@ -175,9 +175,11 @@ impl CryptKey {
             .prefix(".crypt_key.")
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(&dir)
+            // Named as the key file: the temporary file's name (tempfile's message)
+            // means nothing to the user.
             .map_err(|e| KeyError::Io {
-                path: dir.clone(),
-                source: e,
+                path: path.to_path_buf(),
+                source: std::io::Error::from(e.kind()),
             })?;
         writeln!(tmp, "{}", self.to_hex()).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;

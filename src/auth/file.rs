@@ -19,18 +19,43 @@ pub struct AuthFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFileError {
-    #[error("authfile {}: {source}", path.display())]
+    #[error("authfile {}: {}", path.display(), crate::error::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("authfile {} must be chmod 600 or 400 (it is {mode:03o})", path.display())]
+    // The fix is part of the message: the administrator who meets it wants the command.
+    #[error("authfile {0} is mode {mode:03o}, but must be 600 or 400 so that no one else can read the passwords; \
+fix it with: chmod 600 {1}", path.display(), crate::error::shell_quote(&path.display().to_string()))]
     Mode { path: PathBuf, mode: u32 },
-    #[error("authfile {} must be owned by uid {want} (the user ofmipd runs as), not uid {owner}", path.display())]
-    Owner { path: PathBuf, owner: u32, want: u32 },
+    #[error("authfile {0} is owned by {owner}, but must be owned by {want}, the user ofmipd runs as; \
+fix it with: chown {want} {1}", path.display(), crate::error::shell_quote(&path.display().to_string()))]
+    Owner { path: PathBuf, owner: String, want: String },
     #[error("authfile {}:{line}: expected user:password", path.display())]
     Syntax { path: PathBuf, line: usize },
+}
+
+impl AuthFileError {
+    /// sysexits(3): missing 66, mode or owner 77 (as for a key file), malformed 65.
+    pub fn exit_code(&self) -> crate::error::Sysexit {
+        use crate::error::Sysexit;
+        match self {
+            AuthFileError::Io { source, .. } => crate::error::io_exit_code(source),
+            AuthFileError::Mode { .. } | AuthFileError::Owner { .. } => Sysexit::NoPerm,
+            AuthFileError::Syntax { .. } => Sysexit::DataErr,
+        }
+    }
+}
+
+/// A user's login name, or the number when the uid has none.
+pub fn user_name(uid: u32) -> String {
+    crate::config::python::passwd_field(
+        // SAFETY: getpwuid_r only writes into the buffers passwd_field hands it.
+        |pw, b, l, r| unsafe { libc::getpwuid_r(uid, pw, b, l, r) },
+        |pw| pw.pw_name,
+    )
+    .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// Refuse a password file others could read, one not owned by `owner`, or one that is malformed.
@@ -39,8 +64,8 @@ pub fn check_file(path: &Path, owner: u32) -> Result<(), AuthFileError> {
     if meta.uid() != owner {
         return Err(AuthFileError::Owner {
             path: path.into(),
-            owner: meta.uid(),
-            want: owner,
+            owner: user_name(meta.uid()),
+            want: user_name(owner),
         });
     }
     Ok(())
@@ -355,7 +380,17 @@ mod tests {
             Err(AuthFileError::Mode { mode: 0o644, .. })
         ));
         let (_d, p) = file("a:b\n", 0o600);
-        assert!(matches!(check_file(&p, uid + 1), Err(AuthFileError::Owner { .. })));
+        let e = check_file(&p, uid + 1).unwrap_err();
+        assert!(matches!(e, AuthFileError::Owner { .. }));
+        assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
+        assert!(
+            e.to_string().ends_with(&format!("fix it with: chown {} {}", user_name(uid + 1), p.display())),
+            "{e}"
+        );
+        let (_d, p) = file("a:b\n", 0o644);
+        let e = check_file(&p, uid).unwrap_err();
+        assert!(e.to_string().ends_with(&format!("fix it with: chmod 600 {}", p.display())), "{e}");
+        assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
         let (_d, p) = file("a:b\nnocolon\n", 0o600);
         assert_eq!(
             check_file(&p, uid).unwrap_err().to_string(),

@@ -143,10 +143,10 @@ impl Remote {
     fn connect(&self, host: &str, port: u16) -> Result<Box<dyn ReadWrite>, String> {
         let addr = (host, port)
             .to_socket_addrs()
-            .map_err(|e| format!("{host}: {e}"))?
+            .map_err(|e| format!("cannot resolve {host}: {}", crate::error::describe_io(&e)))?
             .next()
-            .ok_or_else(|| format!("{host}: no address"))?;
-        let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| format!("{host}:{port}: {e}"))?;
+            .ok_or_else(|| format!("{host} has no address"))?;
+        let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| crate::error::describe_io(&e))?;
         tcp.set_read_timeout(Some(self.timeout)).ok();
         tcp.set_write_timeout(Some(self.timeout)).ok();
         tcp.set_nodelay(true).ok();
@@ -446,7 +446,9 @@ impl Remote {
         match result {
             Ok(true) => Verdict::Accepted,
             Ok(false) => Verdict::Denied,
-            Err(e) => Verdict::Unavailable(format!("{host}:{port}: {e}")),
+            // The source's description names the server, unless ipauthmap chose it.
+            Err(e) if self.host == "0.0.0.0" => Verdict::Unavailable(format!("server {host}:{port}: {e}")),
+            Err(e) => Verdict::Unavailable(e),
         }
     }
 }

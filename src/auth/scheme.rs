@@ -48,7 +48,7 @@ pub enum Scheme {
     CramMd5,
     /// Argon2id (strongest; no CRAM-MD5; not readable by TMDA)
     Argon2id,
-    /// SHA-512 crypt, $6$ (no CRAM-MD5; not readable by TMDA)
+    /// SHA-512 crypt, as in /etc/shadow (no CRAM-MD5; not readable by TMDA)
     Sha512Crypt,
 }
 
@@ -103,6 +103,25 @@ impl Stored {
                         .is_ok()
                 })
             }
+        }
+    }
+
+    /// The scheme's name as `tmda passwd --scheme` and Dovecot spell it.
+    pub fn scheme_name(&self) -> &'static str {
+        match self {
+            Stored::Plain(_) => "plain",
+            Stored::CramMd5 { .. } => "cram-md5",
+            Stored::Crypt(h) => match h.get(..3).unwrap_or("") {
+                "$6$" => "sha512-crypt",
+                "$5$" => "sha256-crypt",
+                "$1$" => "md5-crypt",
+                "$y$" => "yescrypt",
+                "$2b" | "$2y" => "bcrypt",
+                _ => "des-crypt",
+            },
+            Stored::Argon2(h) if h.starts_with("$argon2id$") => "argon2id",
+            Stored::Argon2(h) if h.starts_with("$argon2d$") => "argon2d",
+            Stored::Argon2(_) => "argon2i",
         }
     }
 

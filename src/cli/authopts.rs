@@ -33,7 +33,7 @@ pub fn chain(
             Some(uid) => auth::file::check_file(p, uid),
             None => auth::file::check_mode(p).map(|_| ()),
         };
-        res.map_err(|e| Error::Usage(e.to_string()))
+        res.map_err(Error::from)
     };
     let mut sources: Vec<Box<dyn Source>> = vec![];
     for (_, kind, value) in order {
@@ -43,7 +43,10 @@ pub fn chain(
                 check(&p)?;
                 sources.push(Box::new(auth::file::AuthFile { path: p }));
             }
-            "authprog" => sources.push(Box::new(auth::checkpw::CheckPassword::new(value))),
+            "authprog" => {
+                check_program(value)?;
+                sources.push(Box::new(auth::checkpw::CheckPassword::new(value)))
+            }
             "remoteauth" => sources.push(Box::new(
                 auth::remote::Remote::parse(value).map_err(|e| Error::Usage(format!("-R {value}: {e}")))?,
             )),
@@ -58,6 +61,36 @@ pub fn chain(
         }));
     }
     Ok(Chain { sources })
+}
+
+/// A checkpassword program that is not there is a set-up mistake to report at once
+/// (exit 69), not an answer "try again later" at every login.
+fn check_program(command: &str) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = command.split_whitespace().next() else {
+        return Err(Error::Usage("-A needs a program".into()));
+    };
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(program))
+            .collect()
+    };
+    let runnable = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if candidates.iter().any(runnable) {
+        return Ok(());
+    }
+    Err(Error::Unavailable(format!(
+        "authprog {program}: {}",
+        if program.contains('/') && std::path::Path::new(program).exists() {
+            "not an executable file"
+        } else if program.contains('/') {
+            "no such program"
+        } else {
+            "no such program in $PATH"
+        }
+    )))
 }
 
 /// /etc/tofmipd as root, else ~/.tmda/tofmipd.

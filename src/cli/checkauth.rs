@@ -54,17 +54,29 @@ pub struct Args {
     /// Print version and exit
     #[arg(long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
-    /// The user to check (with --checkpassword: the program to run on success, and its arguments)
-    #[arg(
-        value_name = "USER",
-        trailing_var_arg = true,
-        required_unless_present = "full_version"
-    )]
+    /// The user whose password is checked. With --checkpassword: the program to run
+    /// when the credentials are right, then its arguments (options among them are the
+    /// program's)
+    #[arg(value_name = "USER", required_unless_present_any = ["full_version", "checkpassword"])]
     pub rest: Vec<String>,
 }
 
+/// In --checkpassword mode everything from the first argument on is the program and its
+/// own arguments; otherwise options may come before or after USER.
+fn parse(raw: &[std::ffi::OsString], name: &str) -> Result<Option<(Args, clap::ArgMatches)>, Error> {
+    if raw.iter().skip(1).any(|a| a == "--checkpassword") {
+        let parsed = super::parse_adjusted::<Args>(raw, name, |c| c.mut_arg("rest", |a| a.trailing_var_arg(true)))?;
+        // `--checkpassword` may also have been an argument of USER's...: then it was
+        // not this mode after all.
+        if parsed.as_ref().is_none_or(|(a, _)| a.checkpassword) {
+            return Ok(parsed);
+        }
+    }
+    super::parse_with_matches::<Args>(raw, name)
+}
+
 pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
-    let Some((args, matches)) = super::parse_with_matches::<Args>(raw, name)? else {
+    let Some((args, matches)) = parse(raw, name)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(code) = super::maybe_full_version(args.full_version)? {
@@ -104,7 +116,10 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
 
     let user = args.rest.first().cloned().unwrap_or_default();
     if args.rest.len() > 1 {
-        return Err(Error::Usage("only one USER can be checked at a time".into()));
+        return Err(Error::Usage(format!(
+            "only one USER can be checked at a time (got {})",
+            args.rest.join(" ")
+        )));
     }
     let password = super::passwd::read_password(args.stdin, "Password: ", false)?;
     let (outcome, trail) = chain.check(&user, &Secret::Password(password));

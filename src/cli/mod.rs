@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::error::{Error, Sysexit};
 
@@ -100,6 +100,14 @@ impl Applet {
 
     /// The clap command for this applet, named as its legacy program.
     pub fn command(self) -> clap::Command {
+        self.command_named(self.legacy_name())
+    }
+
+    /// The clap command for this applet, as invoked under `name` (`tmda-address`, or
+    /// `address` below `tmda`). Help, usage and `--version` come from this one
+    /// definition whichever name is used, so `tmda address --help` and
+    /// `tmda-address --help` say the same.
+    pub fn command_named(self, name: &str) -> clap::Command {
         let cmd = match self {
             Applet::Address => address::Args::command(),
             Applet::CheckAddress => check_address::Args::command(),
@@ -109,54 +117,59 @@ impl Applet {
             Applet::Passwd => passwd::Args::command(),
             Applet::Checkauth => checkauth::Args::command(),
         };
-        cmd.name(self.legacy_name()).bin_name(self.legacy_name())
+        uniform(cmd.name(name.to_string()).bin_name(name.to_string()))
     }
 }
 
-/// `tmda` with a subcommand.
-#[derive(Debug, Parser)]
-#[command(
-    name = "tmda",
-    version,
-    about = "TMDA client tools: tagged addresses, outgoing tagging, authenticated SMTP submission",
-    long_about = "tmda is a re-implementation of the client side of TMDA, the Tagged Message Delivery Agent. \
+/// What every applet's command shares: `--version` prints `tmda VERSION` whatever the
+/// name it was called by (`-V`, an argument of each applet, the full information).
+pub(crate) fn uniform(cmd: clap::Command) -> clap::Command {
+    cmd.version(env!("CARGO_PKG_VERSION")).display_name("tmda")
+}
+
+const ABOUT: &str = "TMDA client tools: tagged addresses, outgoing tagging, authenticated SMTP submission";
+const LONG_ABOUT: &str = "tmda is a re-implementation of the client side of TMDA, the Tagged Message Delivery Agent. \
 It reads TMDA's ~/.tmda/config and crypt_key unchanged, and the addresses it makes verify on an unmodified \
-TMDA server. Each subcommand is also available under its old program name through a symlink \
-(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail, tmda-ofmipd, tmda-passwd, tmda-checkauth).",
-    subcommand_required = true,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub applet: AppletArgs,
-}
+TMDA server. Each command is also available under its old program name through a symlink \
+(tmda-address, tmda-check-address, tmda-keygen, tmda-sendmail, tmda-inject, sendmail, tmda-ofmipd, tmda-passwd, \
+tmda-checkauth), where it takes the same options and arguments.";
 
-#[derive(Debug, Subcommand)]
+/// The parsed arguments of an applet that clap parses alone (ofmipd and checkauth
+/// need the order of their options, sendmail has sendmail's syntax).
+#[derive(Debug)]
 pub enum AppletArgs {
-    /// Print a tagged address (tmda-address)
     Address(address::Args),
-    /// Check a tagged address (tmda-check-address)
-    #[command(name = "check-address")]
     CheckAddress(check_address::Args),
-    /// Generate a new secret key (tmda-keygen)
     Keygen(keygen::Args),
-    /// Authenticated SMTP submission proxy that tags mail (tmda-ofmipd)
-    Ofmipd(Box<ofmipd::Args>),
-    /// Manage the tofmipd password file (tmda-passwd)
     Passwd(passwd::Args),
-    /// Check credentials against ofmipd's auth sources (tmda-checkauth)
-    Checkauth(Box<checkauth::Args>),
-    /// Tag outgoing mail and hand it to the MTA (tmda-sendmail, tmda-inject, sendmail); takes sendmail's options
-    #[command(disable_help_flag = true)]
-    Sendmail {
-        #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true, value_name = "SENDMAIL-ARGS")]
-        args: Vec<OsString>,
-    },
 }
 
-/// The whole `tmda` command tree (for help, man pages and completions).
+/// The whole `tmda` command tree (for help, man pages and completions): each
+/// subcommand is its applet's own command under the subcommand word.
 pub fn command() -> clap::Command {
-    Cli::command()
+    let mut cmd = clap::Command::new("tmda")
+        .about(ABOUT)
+        .long_about(LONG_ABOUT)
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_version_flag(true)
+        .subcommand_value_name("COMMAND")
+        .subcommand_help_heading("Commands")
+        .arg(
+            clap::Arg::new("full_version")
+                .short('V')
+                .action(clap::ArgAction::SetTrue)
+                .help("Show full version information and exit"),
+        )
+        .arg(
+            clap::Arg::new("version")
+                .long("version")
+                .action(clap::ArgAction::Version)
+                .help("Print version and exit"),
+        );
+    for a in Applet::ALL {
+        cmd = cmd.subcommand(a.command_named(a.word()));
+    }
+    cmd
 }
 
 /// A one-thread async runtime (one ofmipd session, one tmda sendmail relay).
@@ -184,72 +197,72 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tmda".into());
-    // sendmail's option syntax is not clap's: hand its arguments over untouched.
-    let from_argv0 = Applet::from_argv0(&argv0);
-    if from_argv0 == Some(Applet::Sendmail) {
-        let base = argv0.rsplit('/').next().unwrap_or("tmda-sendmail").to_string();
-        return sendmail::main(&base, &args[1..]);
-    }
-    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "sendmail") {
-        return sendmail::main("tmda sendmail", &args[2..]);
-    }
-    // ofmipd needs the order of its auth options, which the derived struct loses.
-    if from_argv0 == Some(Applet::Ofmipd) {
-        let base = argv0.rsplit('/').next().unwrap_or("tmda-ofmipd").to_string();
-        return finish(&base, ofmipd::run(&args, &base));
-    }
-    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "ofmipd") {
-        return finish("tmda ofmipd", ofmipd::run(&args[1..], "tmda ofmipd"));
-    }
-    if from_argv0 == Some(Applet::Checkauth) {
-        let base = argv0.rsplit('/').next().unwrap_or("tmda-checkauth").to_string();
-        return finish(&base, checkauth::run(&args, &base));
-    }
-    if from_argv0.is_none() && args.get(1).is_some_and(|a| a == "checkauth") {
-        return finish("tmda checkauth", checkauth::run(&args[1..], "tmda checkauth"));
-    }
-    let (applet, parsed) = match from_argv0 {
-        Some(applet) => {
-            let res = applet
-                .command()
-                .try_get_matches_from(&args)
-                .and_then(|m| applet_args_from(applet, &m));
-            (Some(applet), res)
-        }
-        None => {
-            let res = Cli::try_parse_from(&args).map(|c| c.applet);
-            (None, res)
-        }
+    // Through a symlink the program name is the applet; under `tmda`, the first word.
+    let (applet, name, rest) = match Applet::from_argv0(&argv0) {
+        Some(a) => (a, argv0.rsplit('/').next().unwrap_or(a.legacy_name()).to_string(), &args[..]),
+        None => match args
+            .get(1)
+            .and_then(|w| Applet::ALL.iter().find(|a| w == a.word()))
+        {
+            Some(&a) => (a, format!("tmda {}", a.word()), &args[1..]),
+            None => return top_level(&args),
+        },
+    };
+    let parsed = match applet {
+        // sendmail's option syntax is not clap's: hand its arguments over untouched.
+        Applet::Sendmail => return sendmail::main(&name, rest.get(1..).unwrap_or_default()),
+        // ofmipd and checkauth need the order of their auth options, which the derived
+        // structs lose.
+        Applet::Ofmipd => return finish(&name, ofmipd::run(rest, &name)),
+        Applet::Checkauth => return finish(&name, checkauth::run(rest, &name)),
+        _ => applet
+            .command_named(&name)
+            .try_get_matches_from(rest)
+            .and_then(|m| applet_args_from(applet, &m)),
     };
     let parsed = match parsed {
         Ok(p) => p,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(Sysexit::Usage as u8)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return clap_exit(e),
     };
-    let name = applet.map(Applet::legacy_name).unwrap_or_else(|| match &parsed {
-        AppletArgs::Address(_) => "tmda address",
-        AppletArgs::CheckAddress(_) => "tmda check-address",
-        AppletArgs::Keygen(_) => "tmda keygen",
-        AppletArgs::Sendmail { .. } => "tmda sendmail",
-        AppletArgs::Ofmipd(_) => "tmda ofmipd",
-        AppletArgs::Passwd(_) => "tmda passwd",
-        AppletArgs::Checkauth(_) => "tmda checkauth",
-    });
     let result = match parsed {
         AppletArgs::Address(a) => address::run(a),
         AppletArgs::CheckAddress(a) => check_address::run(a),
         AppletArgs::Keygen(a) => keygen::run(a),
-        AppletArgs::Sendmail { args } => return sendmail::main("tmda sendmail", &args),
-        AppletArgs::Ofmipd(_) | AppletArgs::Checkauth(_) => unreachable!("handled before clap"),
         AppletArgs::Passwd(a) => passwd::run(a),
     };
-    finish(name, result)
+    finish(&name, result)
+}
+
+/// `tmda` without a command word: `-V`, `--version`, `--help`, `help COMMAND`.
+fn top_level(args: &[OsString]) -> ExitCode {
+    if args.len() <= 1 {
+        let _ = write!(std::io::stderr(), "{}", command().render_help());
+        return ExitCode::from(Sysexit::Usage as u8);
+    }
+    let m = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
+    if m.get_flag("full_version") {
+        return finish("tmda", maybe_full_version(true).map(|c| c.unwrap_or(ExitCode::SUCCESS)));
+    }
+    finish(
+        "tmda",
+        Err(Error::Usage(
+            "name a command: address, check-address, keygen, sendmail, ofmipd, passwd or checkauth (see tmda --help)"
+                .into(),
+        )),
+    )
+}
+
+/// Print clap's message; help and version are a success, anything else a usage error.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(Sysexit::Usage as u8)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, clap::Error> {
@@ -258,7 +271,7 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::CheckAddress => AppletArgs::CheckAddress(check_address::Args::from_arg_matches(m)?),
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
         Applet::Passwd => AppletArgs::Passwd(passwd::Args::from_arg_matches(m)?),
-        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth => unreachable!("handled before clap"),
+        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth => unreachable!("parsed by the applet itself"),
     })
 }
 
@@ -271,7 +284,10 @@ pub(crate) fn finish(name: &str, result: Result<ExitCode, Error>) -> ExitCode {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
-                let s_text = s.to_string();
+                let s_text = match s.downcast_ref::<std::io::Error>() {
+                    Some(io) => crate::error::describe_io(io),
+                    None => s.to_string(),
+                };
                 if !msg.contains(&s_text) {
                     msg.push_str(": ");
                     msg.push_str(&s_text);
@@ -298,7 +314,17 @@ pub(crate) fn parse_with_matches<T: CommandFactory + FromArgMatches>(
     raw: &[OsString],
     name: &str,
 ) -> Result<Option<(T, clap::ArgMatches)>, Error> {
-    let matches = match T::command().name(name.to_string()).try_get_matches_from(raw) {
+    parse_adjusted::<T>(raw, name, |c| c)
+}
+
+/// [`parse_with_matches`] with the command changed by `adjust` first.
+pub(crate) fn parse_adjusted<T: CommandFactory + FromArgMatches>(
+    raw: &[OsString],
+    name: &str,
+    adjust: impl FnOnce(clap::Command) -> clap::Command,
+) -> Result<Option<(T, clap::ArgMatches)>, Error> {
+    let cmd = adjust(uniform(T::command().name(name.to_string()).bin_name(name.to_string())));
+    let matches = match cmd.try_get_matches_from(raw) {
         Ok(m) => m,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();

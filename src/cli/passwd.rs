@@ -5,7 +5,9 @@
 //! directory written with the file's mode (0600 for a new file) and owner, synced and
 //! renamed over the old one. So two concurrent runs never lose an entry, and a crash
 //! leaves either the old or the new file. Comments and line order survive. A file
-//! others could read (mode wider than 0600) is refused.
+//! others could read (mode wider than 0600) is refused. A file root creates for ofmipd
+//! (the default /etc/tofmipd, or any with `-u`) is given to the user ofmipd runs as,
+//! since ofmipd refuses a file it does not own.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -21,14 +23,20 @@ use crate::error::Error;
     disable_version_flag = true,
     about = "Manage the tofmipd password file of tmda ofmipd",
     long_about = "Add, change, remove, list and check users of the tofmipd file (default /etc/tofmipd as root, \
-else ~/.tmda/tofmipd). Passwords are read twice without echo, or once from standard input with --stdin. \
---scheme decides how a password is stored: plain (the default, readable by TMDA) and cram-md5 allow CRAM-MD5 \
-logins; argon2id and sha512-crypt are stronger against a stolen file but allow only PLAIN and LOGIN."
+else ~/.tmda/tofmipd). Passwords are asked twice without echo (three tries), or read once from standard input with \
+--stdin. --scheme decides how a password is stored: plain (the default, readable by TMDA) and cram-md5 allow CRAM-MD5 \
+logins; argon2id and sha512-crypt are stronger against a stolen file but allow only PLAIN and LOGIN. When root \
+creates /etc/tofmipd, the file is given to the user ofmipd runs as (tofmipd, or -u USER), because ofmipd refuses a \
+file it does not own."
 )]
 pub struct Args {
-    /// The password file
+    /// The password file [default: /etc/tofmipd as root, else ~/.tmda/tofmipd]
     #[arg(short = 'a', long = "authfile", value_name = "FILE", global = true)]
     pub authfile: Option<PathBuf>,
+    /// The user ofmipd runs as (its -u): a password file root creates for it is given
+    /// to this user [default: tofmipd, for /etc/tofmipd]
+    #[arg(short = 'u', long = "username", value_name = "USER", global = true)]
+    pub username: Option<String>,
     /// How new passwords are stored
     #[arg(long = "scheme", value_enum, default_value = "plain", global = true)]
     pub scheme: Scheme,
@@ -51,16 +59,31 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Add a user (asks before replacing an existing one)
-    Add { user: String },
+    Add {
+        /// The login name to add (case-insensitive, as ofmipd compares them)
+        user: String,
+    },
     /// Change an existing user's password
-    Change { user: String },
+    Change {
+        /// The login name whose password changes
+        user: String,
+    },
     /// Remove a user
-    Remove { user: String },
-    /// List the users and how their passwords are stored
+    Remove {
+        /// The login name to remove
+        user: String,
+    },
+    /// List the users and how their passwords are stored (the names --scheme takes)
     List,
-    /// Check a user's password against the file (exit 0 if right)
-    Check { user: String },
+    /// Check a user's password against the file (exit 0 if right, 1 if not)
+    Check {
+        /// The login name whose password is checked
+        user: String,
+    },
 }
+
+/// How many times a new password is asked for before giving up.
+const TRIES: usize = 3;
 
 /// Read a password: the first line of standard input, or twice without echo on the terminal.
 pub fn read_password(stdin: bool, prompt: &str, twice: bool) -> Result<String, Error> {
@@ -76,15 +99,23 @@ pub fn read_password(stdin: bool, prompt: &str, twice: bool) -> Result<String, E
             .unwrap_or(&line)
             .to_string());
     }
-    let first =
-        rpassword::prompt_password(prompt).map_err(|e| Error::io("the terminal (use --stdin in scripts)", e))?;
-    if twice {
-        let again = rpassword::prompt_password("Again: ").map_err(|e| Error::io("the terminal", e))?;
-        if again != first {
-            return Err(Error::Usage("the passwords do not match; nothing changed".into()));
-        }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| Error::io("the terminal (use --stdin in scripts)", e))
+    };
+    if !twice {
+        return ask(prompt);
     }
-    Ok(first)
+    // A typo is no reason to start over: ask again, a few times.
+    for _ in 0..TRIES {
+        let first = ask(prompt)?;
+        if ask("Again: ")? == first {
+            return Ok(first);
+        }
+        eprintln!("The passwords do not match; try again.");
+    }
+    Err(Error::Data(format!(
+        "the passwords did not match {TRIES} times; nothing changed"
+    )))
 }
 
 fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
@@ -106,7 +137,8 @@ fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
 fn valid_user(u: &str) -> Result<(), Error> {
     if u.is_empty() || u.contains([':', '\n', '\r', '\0', '#']) || u.contains(char::is_whitespace) {
         return Err(Error::Usage(format!(
-            "{u:?} is not a valid user name (no ':', '#', spaces or control characters)"
+            "{} is not a valid user name (no ':', '#', spaces or control characters)",
+            crate::error::quote(u)
         )));
     }
     Ok(())
@@ -114,13 +146,13 @@ fn valid_user(u: &str) -> Result<(), Error> {
 
 fn valid_password(p: &str, scheme: Scheme) -> Result<(), Error> {
     if p.is_empty() {
-        return Err(Error::Usage("an empty password is not allowed".into()));
+        return Err(Error::Data("an empty password is not allowed".into()));
     }
     if p.contains(['\n', '\r', '\0']) {
-        return Err(Error::Usage("a password cannot contain line breaks or NUL".into()));
+        return Err(Error::Data("a password cannot contain line breaks or NUL".into()));
     }
     if scheme == Scheme::Plain && (p.trim() != p || p.starts_with('{') || p.starts_with('$')) {
-        return Err(Error::Usage("with --scheme plain a password cannot start or end with white space, or start with { or $; choose another scheme".into()));
+        return Err(Error::Data("with --scheme plain a password cannot start or end with white space, or start with { or $; choose another scheme".into()));
     }
     Ok(())
 }
@@ -153,7 +185,12 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, Error> {
 }
 
 /// Run `change` on the file's lines under the lock and replace the file atomically.
-fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>) -> Result<(), Error> {
+/// `new_owner`: who gets the file if this creates it (uid, gid).
+fn update(
+    path: &Path,
+    new_owner: Option<(u32, u32)>,
+    change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -180,9 +217,10 @@ fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>)
     if let Some(m) = &existing {
         let mode = m.mode() & 0o7777;
         if mode & 0o177 != 0 {
-            return Err(Error::Usage(format!(
-                "{} is mode {mode:03o}: others could read it; chmod 600 it first",
-                path.display()
+            return Err(Error::NoPerm(format!(
+                "{} is mode {mode:03o}, so others could read it; fix it first with: chmod 600 {}",
+                path.display(),
+                crate::error::shell_quote(&path.display().to_string())
             )));
         }
     }
@@ -193,7 +231,8 @@ fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>)
         .prefix(&format!(".{name}."))
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
+        // Named as the file being written, not the temporary one (tempfile's message).
+        .map_err(|e| Error::io(path, std::io::Error::from(e.kind())))?;
     for l in &lines {
         let text = match l {
             Line::Entry { text, .. } | Line::Other(text) => text,
@@ -203,9 +242,9 @@ fn update(path: &Path, change: impl FnOnce(&mut Vec<Line>) -> Result<(), Error>)
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io(tmp.path(), e))?;
-    if let Some(m) = &existing {
-        // Keep the owner (e.g. tofmipd for /etc/tofmipd when root edits it).
-        std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid())).map_err(|e| Error::io(tmp.path(), e))?;
+    // Keep the owner (e.g. tofmipd for /etc/tofmipd when root edits it).
+    if let Some((uid, gid)) = existing.as_ref().map(|m| (m.uid(), m.gid())).or(new_owner) {
+        std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid)).map_err(|e| Error::io(path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -227,19 +266,19 @@ pub fn run(mut args: Args) -> Result<ExitCode, Error> {
         ));
     };
     let path = args.authfile.clone().unwrap_or_else(super::authopts::default_authfile);
+    if !matches!(action, Action::Add { .. }) && !path.exists() {
+        return Err(Error::NoInput(format!(
+            "{} does not exist (tmda passwd add USER creates it)",
+            path.display()
+        )));
+    }
     match action {
         Action::List => {
             let mut out = String::new();
             for l in read_lines(&path)? {
                 if let Line::Entry { user, text } = l {
                     let stored = text.split_once(':').map(|(_, p)| p.trim()).unwrap_or("");
-                    let kind = match Stored::parse(stored) {
-                        Ok(Stored::Plain(_)) => "plain",
-                        Ok(Stored::CramMd5 { .. }) => "cram-md5",
-                        Ok(Stored::Crypt(_)) => "crypt",
-                        Ok(Stored::Argon2(_)) => "argon2",
-                        Err(_) => "unknown scheme",
-                    };
+                    let kind = Stored::parse(stored).map_or("unknown scheme", |s| s.scheme_name());
                     out.push_str(&format!("{user}\t{kind}\n"));
                 }
             }
@@ -248,8 +287,7 @@ pub fn run(mut args: Args) -> Result<ExitCode, Error> {
         }
         Action::Check { user } => {
             let pw = read_password(args.stdin, "Password: ", false)?;
-            let ok = crate::auth::file::parse(&path)
-                .map_err(|e| Error::Usage(e.to_string()))?
+            let ok = crate::auth::file::parse(&path)?
                 .into_iter()
                 .find(|(u, _)| *u == user.to_lowercase())
                 .is_some_and(|(_, p)| Stored::parse(&p).is_ok_and(|s| s.verify(&pw)));
@@ -267,17 +305,18 @@ pub fn run(mut args: Args) -> Result<ExitCode, Error> {
                 .iter()
                 .any(|l| matches!(l, Line::Entry { user: u, .. } if *u == lower));
             if !exists {
-                return Err(Error::Usage(format!("no user {user:?} in {}", path.display())));
+                return Err(Error::NoUser(format!("no user {user} in {}", path.display())));
             }
             if !confirm(&format!("Remove {user} from {}?", path.display()), args.yes)? {
                 return Err(Error::Usage(
                     "not removed (use --yes to confirm without a terminal)".into(),
                 ));
             }
-            update(&path, |lines| {
+            update(&path, None, |lines| {
                 lines.retain(|l| !matches!(l, Line::Entry { user: u, .. } if *u == lower));
                 Ok(())
             })?;
+            super::print_stdout(&format!("removed {user} from {}\n", path.display()))?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Add { user } => set_password(&path, &user, true, &args),
@@ -285,52 +324,102 @@ pub fn run(mut args: Args) -> Result<ExitCode, Error> {
     }
 }
 
+/// Who gets a password file this run creates: as root, the user ofmipd runs as, for
+/// /etc/tofmipd or whenever `-u` names one (ofmipd refuses a file it does not own).
+/// `Err`: the note to print instead, when that user does not exist.
+fn owner_for_new_file(path: &Path, args: &Args) -> Result<Option<crate::delivery::Account>, String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let default_global = args.authfile.is_none() || path == Path::new("/etc/tofmipd");
+    if !root || (args.username.is_none() && !default_global) {
+        return Ok(None);
+    }
+    let name = args.username.as_deref().unwrap_or("tofmipd");
+    match crate::delivery::Account::lookup(name) {
+        Some(a) if a.uid != 0 => Ok(Some(a)),
+        Some(_) => Ok(None),
+        None => Err(format!(
+            "note: user {name} does not exist, so {file} stays root's; tmda ofmipd refuses it until you create the \
+user (useradd --system {name}) and give it the file: chown {name} {file}",
+            file = crate::error::shell_quote(&path.display().to_string())
+        )),
+    }
+}
+
 /// add (`adding`) or change a user's password.
 fn set_password(path: &Path, user: &str, adding: bool, args: &Args) -> Result<ExitCode, Error> {
-    {
-        {
-            valid_user(user)?;
-            let lower = user.to_lowercase();
-            let exists = read_lines(path)?
-                .iter()
-                .any(|l| matches!(l, Line::Entry { user: u, .. } if *u == lower));
-            if !adding && !exists {
-                return Err(Error::Usage(format!("no user {user:?} in {}; use add", path.display())));
-            }
-            if adding
-                && exists
-                && !confirm(
-                    &format!("{user} exists in {}; replace the password?", path.display()),
-                    args.yes,
-                )?
-            {
-                return Err(Error::Usage(format!(
-                    "{user} already exists; use change, or --yes to replace"
-                )));
-            }
-            let pw = read_password(args.stdin, &format!("New password for {user}: "), !args.stdin)?;
-            valid_password(&pw, args.scheme)?;
-            let stored = scheme::hash(args.scheme, &pw).map_err(Error::Usage)?;
-            let entry = format!("{user}:{stored}");
-            update(path, |lines| {
-                match lines
-                    .iter_mut()
-                    .find(|l| matches!(l, Line::Entry { user: u, .. } if *u == lower))
-                {
-                    Some(l) => {
-                        *l = Line::Entry {
-                            user: lower.clone(),
-                            text: entry,
-                        }
-                    }
-                    None => lines.push(Line::Entry {
-                        user: lower.clone(),
-                        text: entry,
-                    }),
-                }
-                Ok(())
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+    valid_user(user)?;
+    // Made up on the spot, a directory would be neither where ofmipd looks nor as
+    // private as it should be: a typo in -a is reported instead.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if args.authfile.is_some() && !dir.is_dir() {
+        return Err(Error::NoInput(format!(
+            "directory {} does not exist (create it first, or name another file with -a)",
+            dir.display()
+        )));
     }
+    let lower = user.to_lowercase();
+    let exists = read_lines(path)?
+        .iter()
+        .any(|l| matches!(l, Line::Entry { user: u, .. } if *u == lower));
+    if !adding && !exists {
+        return Err(Error::NoUser(format!("no user {user} in {}; use add", path.display())));
+    }
+    if adding
+        && exists
+        && !confirm(
+            &format!("{user} exists in {}; replace the password?", path.display()),
+            args.yes,
+        )?
+    {
+        return Err(Error::Exists(format!(
+            "{user} already exists in {}; use change, or --yes to replace",
+            path.display()
+        )));
+    }
+    let creating = !path.exists();
+    let (owner, note) = match creating.then(|| owner_for_new_file(path, args)) {
+        Some(Ok(a)) => (a, None),
+        Some(Err(note)) => (None, Some(note)),
+        None => (None, None),
+    };
+    let pw = read_password(args.stdin, &format!("New password for {user}: "), !args.stdin)?;
+    valid_password(&pw, args.scheme)?;
+    let stored = scheme::hash(args.scheme, &pw).map_err(Error::Usage)?;
+    let entry = format!("{user}:{stored}");
+    update(path, owner.as_ref().map(|a| (a.uid, a.gid)), |lines| {
+        match lines
+            .iter_mut()
+            .find(|l| matches!(l, Line::Entry { user: u, .. } if *u == lower))
+        {
+            Some(l) => {
+                *l = Line::Entry {
+                    user: lower.clone(),
+                    text: entry,
+                }
+            }
+            None => lines.push(Line::Entry {
+                user: lower.clone(),
+                text: entry,
+            }),
+        }
+        Ok(())
+    })?;
+    let mut out = String::new();
+    if let Some(a) = &owner {
+        out.push_str(&format!(
+            "created {}, mode 600, owned by {} (the user tmda ofmipd runs as)\n",
+            path.display(),
+            a.name
+        ));
+    }
+    out.push_str(&match (adding, exists) {
+        (true, false) => format!("added {user} to {}\n", path.display()),
+        _ => format!("changed the password of {user} in {}\n", path.display()),
+    });
+    super::print_stdout(&out)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -335,17 +335,18 @@ pub fn main(name: &str, raw: &[OsString]) -> ExitCode {
             return ExitCode::from(Sysexit::Usage as u8);
         }
     };
-    let result = run(parsed);
+    let result = run(parsed, name);
     super::finish(name, result)
 }
 
-fn run(args: Args) -> Result<ExitCode, Error> {
+fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     if args.help {
-        super::print_stdout(&format!("{}", command().render_help()))?;
+        let mut cmd = super::Applet::Sendmail.command_named(name);
+        super::print_stdout(&format!("{}", cmd.render_long_help()))?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.version {
-        super::print_stdout(concat!("tmda-sendmail ", env!("CARGO_PKG_VERSION"), "\n"))?;
+        super::print_stdout(&super::uniform(command()).render_version())?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(code) = super::maybe_full_version(args.full_version)? {
@@ -375,7 +376,7 @@ fn run(args: Args) -> Result<ExitCode, Error> {
     let filter_path = match &args.filter_file {
         Some(p) => {
             if !p.exists() {
-                return Err(Error::Usage(format!("outgoing filter {}: no such file", p.display())));
+                return Err(Error::NoInput(format!("outgoing filter {}: no such file", p.display())));
             }
             p.clone()
         }
