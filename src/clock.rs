@@ -14,7 +14,8 @@ pub fn now() -> Result<u64, crate::Error> {
     match std::env::var(NOW_VAR) {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
             crate::Error::Usage(format!(
-                "{NOW_VAR} must be a whole number of seconds since the epoch, not {v:?}"
+                "{NOW_VAR} must be a whole number of seconds since the epoch, not {}",
+                crate::error::quote(&v)
             ))
         }),
         Err(_) => Ok(SystemTime::now()

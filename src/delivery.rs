@@ -257,7 +257,7 @@ impl Delivery {
         let stdout = reader.join().unwrap_or_default();
         let home = String::from_utf8_lossy(&stdout).trim().to_string();
         if !status.is_some_and(|s| s.success()) || home.is_empty() {
-            return Err(format!("{} found no home for {user:?}", script.display()));
+            return Err(format!("{} found no home for {}", script.display(), crate::error::quote(user)));
         }
         Ok(Some(PathBuf::from(home)))
     }

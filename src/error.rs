@@ -187,4 +187,41 @@ mod tests {
         assert_eq!(quote("smpt"), "\"smpt\"");
         assert_eq!(quote("a\nb\"c"), "\"a\\nb\\\"c\"");
     }
+
+    /// Debug output (`Some("smpt")`, `Transient(...)`) is for programmers: every
+    /// `{..:?}` outside test code and hand-written Debug impls is an error here, so
+    /// messages and log lines name values as people wrote them (see [`quote`]).
+    #[test]
+    fn no_debug_formatting_reaches_people() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = vec![];
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        assert!(files.len() > 20, "the sources were not found");
+        let mut found = vec![];
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let mut in_debug_impl = false;
+            for (i, line) in code.lines().enumerate() {
+                if line.starts_with("impl") || line.starts_with("fn ") || line.starts_with("pub fn ") {
+                    in_debug_impl = line.starts_with("impl") && line.contains("Debug for");
+                }
+                let debug_spec = line.match_indices(":?}").any(|(at, _)| line[..at].contains('{'))
+                    || line.contains(":#?}");
+                if debug_spec && !in_debug_impl && !line.trim_start().starts_with("//") {
+                    found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "Debug formatting in messages:\n{}", found.join("\n"));
+    }
 }

@@ -510,7 +510,8 @@ impl<'a> Injector<'a> {
             let words: Vec<&str> = x.split_whitespace().collect();
             if words.len() != 1 {
                 return Err(InjectError::Action(format!(
-                    "X-TMDA: {x:?}: expected one action such as dated=5d, sender or kw=lists"
+                    "X-TMDA: {}: expected one action such as dated=5d, sender or kw=lists",
+                    crate::error::quote(&x)
                 )));
             }
             let a = Action::parse(words[0]).map_err(|e| InjectError::Action(format!("X-TMDA: {e}")))?;
@@ -762,7 +763,7 @@ impl<'a> Injector<'a> {
             Cookie::Extension => {
                 let (user, host) = from
                     .split_once('@')
-                    .ok_or_else(|| InjectError::Action(format!("{from:?} has no '@'")))?;
+                    .ok_or_else(|| InjectError::Action(format!("{} has no '@'", crate::error::quote(&from))))?;
                 Ok(format!(
                     "{user}{}{}@{host}",
                     self.config.recipient_delimiter,
@@ -992,7 +993,8 @@ pub fn append_unique(path: &Path, address: &str) -> Result<(), InjectError> {
 fn envelope_address(role: &str, address: &str) -> Result<(), InjectError> {
     if address.chars().any(char::is_control) {
         return Err(InjectError::Action(format!(
-            "envelope {role} {address:?} contains a control character"
+            "envelope {role} {} contains a control character",
+            crate::error::quote(address)
         )));
     }
     Ok(())

@@ -632,7 +632,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                 };
                                 server.log(
                                     LogLevel::Events,
-                                    format_args!("{}: auth {:?} via {source}: {v}", peer.ip, attempt.user),
+                                    format_args!("{}: auth {} via {source}: {v}", peer.ip, crate::error::quote(&attempt.user)),
                                 );
                             }
                             outcome
@@ -646,8 +646,9 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                             server.log(
                                 LogLevel::Events,
                                 format_args!(
-                                    "{}: auth {:?} refused: too many recent failures for {whose}",
-                                    peer.ip, attempt.user
+                                    "{}: auth {} refused: too many recent failures for {whose}",
+                                    peer.ip,
+                                    crate::error::quote(&attempt.user)
                                 ),
                             );
                             AuthOutcome::Denied

@@ -56,7 +56,7 @@ fn unknown_name_falls_back_to_subcommands() {
 #[test]
 fn no_arguments_shows_usage() {
     let env = TestEnv::new();
-    env.tmda().assert().code(64).stderr(contains("Usage: tmda <COMMAND>"));
+    env.tmda().assert().code(64).stderr(contains("Usage: tmda [OPTIONS] [COMMAND]"));
 }
 
 #[test]
@@ -67,4 +67,64 @@ fn ofmipd_needs_at_least_one_thread() {
         .assert()
         .code(64)
         .stderr(contains("--threads"));
+}
+
+/// See: #11. Help and version say the same through every name: `tmda WORD --help`
+/// and `tmda-WORD --help` differ only in the name on the usage line.
+#[test]
+fn r11_help_and_version_are_the_same_through_every_name() {
+    let env = TestEnv::new();
+    let version = format!("tmda {}\n", env!("CARGO_PKG_VERSION"));
+    let full = stdout_of(env.tmda().arg("-V"));
+    assert!(full.lines().count() > 1, "tmda -V gives full version information: {full}");
+    assert_eq!(stdout_of(env.tmda().arg("--version")), version);
+    for (word, legacy) in [
+        ("address", "tmda-address"),
+        ("check-address", "tmda-check-address"),
+        ("keygen", "tmda-keygen"),
+        ("sendmail", "tmda-sendmail"),
+        ("ofmipd", "tmda-ofmipd"),
+        ("passwd", "tmda-passwd"),
+        ("checkauth", "tmda-checkauth"),
+    ] {
+        for flag in ["--help", "-h"] {
+            if word == "sendmail" && flag == "-h" {
+                continue;
+            }
+            let sub = stdout_of(env.tmda().args([word, flag]));
+            let old = stdout_of(env.symlink_as(legacy).arg(flag));
+            assert!(sub.contains(&format!("Usage: tmda {word}")), "{word} {flag}: {sub}");
+            assert_eq!(
+                sub.replace(&format!("Usage: tmda {word}"), &format!("Usage: {legacy}")),
+                old,
+                "tmda {word} {flag} and {legacy} {flag} differ"
+            );
+        }
+        assert_eq!(stdout_of(env.tmda().args([word, "--version"])), version, "tmda {word} --version");
+        assert_eq!(stdout_of(env.symlink_as(legacy).arg("--version")), version, "{legacy} --version");
+        assert_eq!(stdout_of(env.tmda().args([word, "-V"])), full, "tmda {word} -V");
+        assert_eq!(stdout_of(env.symlink_as(legacy).arg("-V")), full, "{legacy} -V");
+    }
+    // `tmda help sendmail` shows sendmail's options, like `tmda sendmail --help`.
+    let help = stdout_of(env.tmda().args(["help", "sendmail"]));
+    assert!(help.contains("-t") && help.contains("-O <FILE>"), "{help}");
+    assert_eq!(help, stdout_of(env.tmda().args(["sendmail", "--help"])));
+}
+
+/// See: #11. tmda-address documents which option wins, under both names.
+#[test]
+fn r11_address_precedence_is_documented_under_both_names() {
+    let env = TestEnv::new();
+    for flag in ["-h", "--help"] {
+        for out in [
+            stdout_of(env.tmda().args(["address", flag])),
+            stdout_of(env.symlink_as("tmda-address").arg(flag)),
+        ] {
+            let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                words.contains("(wins over -s, -d and -t") && words.contains("(wins over -d and -t)"),
+                "{flag}: {out}"
+            );
+        }
+    }
 }

@@ -21,7 +21,10 @@ fn add(env: &TestEnv, file: &std::path::Path, user: &str, pw: &str, scheme: &str
 fn add_change_remove_list_check() {
     let env = TestEnv::bare();
     let f = env.path("auth/tofmipd");
-    add(&env, &f, "alice", "wonderland", "plain").success();
+    std::fs::create_dir(env.path("auth")).unwrap();
+    add(&env, &f, "alice", "wonderland", "plain")
+        .success()
+        .stdout(format!("added alice to {}\n", f.display()));
     assert_eq!(
         std::fs::metadata(&f).unwrap().mode() & 0o777,
         0o600,
@@ -32,11 +35,12 @@ fn add_change_remove_list_check() {
     add(&env, &f, "dave", "pw-dave", "argon2id").success();
     assert_eq!(
         stdout_of(env.tmda().args(["passwd", "-a"]).arg(&f).arg("list")),
-        "alice\tplain\nbob\tcram-md5\ncarol\tcrypt\ndave\targon2\n"
+        "alice\tplain\nbob\tcram-md5\ncarol\tsha512-crypt\ndave\targon2id\n",
+        "list names the schemes as --scheme does"
     );
     // Adding an existing user needs --yes without a terminal; change needs an existing user.
     add(&env, &f, "Alice", "x", "plain")
-        .code(64)
+        .code(73)
         .stderr(contains("already exists"));
     env.tmda()
         .args(["passwd", "--stdin", "-a"])
@@ -44,14 +48,16 @@ fn add_change_remove_list_check() {
         .args(["change", "nobody"])
         .write_stdin("x\n")
         .assert()
-        .code(64);
+        .code(67)
+        .stderr(contains("no user nobody"));
     env.tmda()
         .args(["passwd", "--stdin", "-a"])
         .arg(&f)
         .args(["change", "alice"])
         .write_stdin("looking-glass\n")
         .assert()
-        .success();
+        .success()
+        .stdout(format!("changed the password of alice in {}\n", f.display()));
     for (u, pw, ok) in [
         ("alice", "looking-glass", true),
         ("alice", "wonderland", false),
@@ -85,15 +91,16 @@ fn add_change_remove_list_check() {
         .arg(&f)
         .args(["remove", "bob"])
         .assert()
-        .success();
+        .success()
+        .stdout(format!("removed bob from {}\n", f.display()));
     assert!(!std::fs::read_to_string(&f).unwrap().contains("bob:"));
     // Bad input is refused before anything is written.
     add(&env, &f, "ev:il", "x", "plain").code(64);
     add(&env, &f, "eve", " padded", "plain")
-        .code(64)
+        .code(65)
         .stderr(contains("white space"));
     add(&env, &f, "eve", "", "plain")
-        .code(64)
+        .code(65)
         .stderr(contains("empty password"));
 }
 
@@ -120,8 +127,8 @@ fn comments_order_mode_and_owner_survive_edits() {
     // A file others can read is refused.
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     add(&env, &f, "x", "y", "plain")
-        .code(64)
-        .stderr(contains("others could read it"));
+        .code(77)
+        .stderr(contains("others could read it").and(contains(format!("chmod 600 {}", f.display()))));
     assert!(!std::fs::read_to_string(&f).unwrap().contains("x:y"));
 }
 
@@ -226,10 +233,13 @@ def run(args, answers):
 code, out = run(["passwd", "-a", {f:?}, "add", "alice"], ["wonderland", "wonderland"])
 assert code == 0, (code, out)
 assert "wonderland" not in out, out   # no echo
-code, out = run(["passwd", "-a", {f:?}, "add", "bob"], ["one", "two"])
-assert code == 64 and "do not match" in out, (code, out)
+# A mismatch asks again, three times in all.
+code, out = run(["passwd", "-a", {f:?}, "add", "bob"], ["one", "two", "builder", "builder"])
+assert code == 0 and "try again" in out and "added bob" in out, (code, out)
+code, out = run(["passwd", "-a", {f:?}, "add", "carol"], ["one", "two", "three", "four", "five", "six"])
+assert code == 65 and "did not match 3 times" in out, (code, out)
 code, out = run(["passwd", "-a", {f:?}, "add", "alice"], ["n"])
-assert code == 64 and "replace" in out, (code, out)
+assert code == 73 and "replace" in out, (code, out)
 code, out = run(["passwd", "-a", {f:?}, "add", "alice"], ["y", "looking-glass", "looking-glass"])
 assert code == 0, (code, out)
 print("ok")
@@ -257,6 +267,82 @@ print("ok")
         .write_stdin("looking-glass\n")
         .assert()
         .success();
+    for (user, pw) in [("bob", "builder"), ("carol", "six")] {
+        let a = env
+            .tmda()
+            .args(["passwd", "--stdin", "-a"])
+            .arg(&f)
+            .args(["check", user])
+            .write_stdin(format!("{pw}\n"))
+            .assert();
+        if user == "bob" { a.success() } else { a.code(1) };
+    }
+}
+
+/// See: #11. A typo in -a is reported, not turned into a new directory; commands that
+/// read the file say when it is not there.
+#[test]
+fn r11_missing_files_and_directories_are_named() {
+    let env = TestEnv::bare();
+    let f = env.path("no/such/dir/tofmipd");
+    add(&env, &f, "jason", "pw", "plain")
+        .code(66)
+        .stderr(contains(format!("directory {} does not exist", env.path("no/such/dir").display())));
+    assert!(!env.path("no").exists(), "no directory was made");
+    let f = env.path("tofmipd");
+    for action in [&["list"][..], &["check", "jason"], &["change", "jason"], &["remove", "jason"]] {
+        env.tmda()
+            .args(["passwd", "--stdin", "--yes", "-a"])
+            .arg(&f)
+            .args(action)
+            .write_stdin("pw\n")
+            .assert()
+            .code(66)
+            .stdout("")
+            .stderr(contains(format!("{} does not exist", f.display())));
+    }
+}
+
+/// See: #11. --help says where the file is by default.
+#[test]
+fn r11_help_states_the_default_file() {
+    let env = TestEnv::bare();
+    for args in [&["passwd", "--help"][..], &["passwd", "-h"]] {
+        env.tmda()
+            .args(args)
+            .assert()
+            .success()
+            .stdout(contains("/etc/tofmipd as root, else ~/.tmda/tofmipd"));
+    }
+}
+
+/// See: #11. Options may come after USER; only --checkpassword's program keeps its own.
+#[test]
+fn r11_checkauth_options_after_the_user() {
+    let env = TestEnv::bare();
+    let f = env.path("tofmipd");
+    add(&env, &f, "alice", "wonderland", "plain").success();
+    let accepted = format!("authfile {}: accepted\n", f.display());
+    for args in [
+        vec!["-a", f.to_str().unwrap(), "alice", "--stdin"],
+        vec!["alice", "-a", f.to_str().unwrap(), "--stdin"],
+        vec!["--stdin", "alice", "-a", f.to_str().unwrap()],
+    ] {
+        env.tmda()
+            .arg("checkauth")
+            .args(&args)
+            .write_stdin("wonderland\n")
+            .assert()
+            .success()
+            .stdout(accepted.clone());
+    }
+    env.tmda()
+        .args(["checkauth", "alice", "bob", "--stdin", "-a"])
+        .arg(&f)
+        .write_stdin("wonderland\n")
+        .assert()
+        .code(64)
+        .stderr(contains("only one USER"));
 }
 
 #[test]
@@ -317,7 +403,7 @@ fn checkauth_as_a_checkpassword_program() {
         std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(format!(
-                "exec {} checkauth --checkpassword -a {} /bin/echo welcome 3<{}",
+                "exec {} checkauth --checkpassword -a {} /bin/echo welcome -a --stdin 3<{}",
                 crate::util::bin().display(),
                 f.display(),
                 file.display()
@@ -329,7 +415,8 @@ fn checkauth_as_a_checkpassword_program() {
     let ok = sh(&creds);
     assert_eq!(
         (ok.status.code(), String::from_utf8_lossy(&ok.stdout).as_ref()),
-        (Some(0), "welcome\n")
+        (Some(0), "welcome -a --stdin\n"),
+        "the program's own arguments are not checkauth's options"
     );
     assert_eq!(sh(&bad).status.code(), Some(1));
 }

@@ -71,7 +71,7 @@ impl Source for CheckPassword {
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Verdict::Unavailable(format!("no answer within {:?}", self.timeout));
+                    return Verdict::Unavailable(format!("no answer within {} seconds", self.timeout.as_secs_f32()));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) => return Verdict::Unavailable(e.to_string()),

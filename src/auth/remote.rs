@@ -72,7 +72,8 @@ impl Remote {
             "ldaps" => Proto::Ldaps,
             other => {
                 return Err(format!(
-                    "protocol {other:?} is not supported (imap, imaps, pop3, pop3s, apop, ldap, ldaps)"
+                    "protocol {} is not supported (imap, imaps, pop3, pop3s, apop, ldap, ldaps)",
+                    crate::error::quote(other)
                 ));
             }
         };
@@ -90,7 +91,7 @@ impl Remote {
             }
         };
         let port = match port {
-            Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
+            Some(p) => p.parse().map_err(|_| format!("bad port {}", crate::error::quote(p)))?,
             None => proto.default_port(),
         };
         let host = if host.is_empty() { "localhost".to_string() } else { host };
@@ -230,7 +231,7 @@ fn imap_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str) -> Result<bool
     let mut r = BufReader::new(stream);
     let greet = line(&mut r)?;
     if !greet.starts_with("* OK") {
-        return Err(format!("unexpected greeting {greet:?}"));
+        return Err(format!("unexpected greeting {}", crate::error::quote(&greet)));
     }
     let (u, ulit) = imap_string(user);
     let (p, plit) = imap_string(pass);
@@ -270,7 +271,7 @@ fn pop3_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str, apop: bool) ->
     let mut r = BufReader::new(stream);
     let greet = line(&mut r)?;
     if !greet.starts_with("+OK") {
-        return Err(format!("unexpected greeting {greet:?}"));
+        return Err(format!("unexpected greeting {}", crate::error::quote(&greet)));
     }
     let cmd = |r: &mut BufReader<Box<dyn ReadWrite>>, c: &str| -> Result<bool, String> {
         r.get_mut()

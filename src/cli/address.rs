@@ -29,10 +29,10 @@ pub struct Args {
     /// Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME
     #[arg(short = 'a', long = "address", value_name = "ADDRESS")]
     pub address: Option<String>,
-    /// Make a keyword address for KEYWORD
+    /// Make a keyword address for KEYWORD (wins over -s, -d and -t, as in TMDA)
     #[arg(short = 'k', long = "keyword", value_name = "KEYWORD")]
     pub keyword: Option<String>,
-    /// Make a sender address for ADDRESS, which may also be a domain
+    /// Make a sender address for ADDRESS, which may also be a domain (wins over -d and -t)
     #[arg(short = 's', long = "sender", value_name = "ADDRESS")]
     pub sender: Option<String>,
     /// Make a dated address with the default timeout (DATED_TIMEOUT, or $TMDA_TIMEOUT)

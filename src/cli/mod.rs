@@ -374,6 +374,28 @@ mod tests {
         }
     }
 
+    /// See: #11. Every argument and subcommand says what it is (help, man pages and
+    /// completions show these texts).
+    #[test]
+    fn r11_every_argument_is_described() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if a.get_help().is_none() && !a.is_hide_set() && a.get_id() != "help" && a.get_id() != "version" {
+                    missing.push(format!("{path}: {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}: no about", sub.get_name()));
+                }
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = vec![];
+        check(&command(), "tmda", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+
     #[test]
     fn clap_definitions_are_consistent() {
         command().debug_assert();

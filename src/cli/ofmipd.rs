@@ -307,7 +307,7 @@ fn usage(msg: impl Into<String>) -> Error {
 }
 
 fn parse_listen(spec: &str, v6: bool) -> Result<Vec<SocketAddr>, Error> {
-    let bad = || usage(format!("bad listen address {spec:?}: expected HOST:PORT or :PORT"));
+    let bad = || usage(format!("bad listen address {}: expected HOST:PORT or :PORT", crate::error::quote(spec)));
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
         let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
         (h.to_string(), p)
@@ -472,7 +472,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         let user = args.username.clone().unwrap_or_else(|| "tofmipd".into());
         let acct = Account::lookup(&user).ok_or_else(|| {
             usage(format!(
-                "user {user:?} does not exist: create it or name another with -u"
+                "user {user} does not exist: create it (useradd --system {user}) or name another with -u"
             ))
         })?;
         if acct.uid == 0 {

@@ -331,13 +331,13 @@ impl Config {
                 return Err(bad(
                     &ns,
                     "MAIL_TRANSPORT",
-                    format!("must be \"smtp\" or \"sendmail\", not {other:?}"),
+                    format!("must be \"smtp\" or \"sendmail\", not {}", other.map_or("None".into(), crate::error::quote)),
                 ));
             }
         };
         let smtphost = str_of(&ns, "SMTPHOST")?.unwrap_or_else(|| "localhost".into());
         let (host, port) = split_host_port(&smtphost)
-            .ok_or_else(|| bad(&ns, "SMTPHOST", format!("{smtphost:?} is not HOST or HOST:PORT")))?;
+            .ok_or_else(|| bad(&ns, "SMTPHOST", format!("{} is not HOST or HOST:PORT", crate::error::quote(&smtphost))))?;
         let smtp = SmtpSettings {
             host,
             port,
@@ -352,7 +352,7 @@ impl Config {
                         return Err(bad(
                             &ns,
                             "SMTPSSL",
-                            format!("must be True, False, \"starttls\" or \"implicit\", not {t:?}"),
+                            format!("must be True, False, \"starttls\" or \"implicit\", not {}", crate::error::quote(t)),
                         ));
                     }
                 },
@@ -712,7 +712,7 @@ fn style(ns: &Namespace, name: &str) -> Result<HeaderStyle, ConfigError> {
         Some(other) => Err(bad(
             ns,
             name,
-            format!("must be \"angles\" or \"address\", not {other:?}"),
+            format!("must be \"angles\" or \"address\", not {}", crate::error::quote(other)),
         )),
     }
 }

@@ -338,7 +338,7 @@ impl<'a> Lexer<'a> {
                             '>' => ">",
                             '/' => "/",
                             _ => {
-                                return Err(self.err(line, col, format!("unexpected character {c:?}"), None));
+                                return Err(self.err(line, col, format!("unexpected character '{}'", c.escape_default()), None));
                             }
                         },
                     };
@@ -526,7 +526,7 @@ impl<'a> Lexer<'a> {
             None => Err(self.err(
                 line,
                 col,
-                format!("invalid number {text:?}"),
+                format!("invalid number {}", crate::error::quote(&text)),
                 Some("octal numbers are written 0o600"),
             )),
         }

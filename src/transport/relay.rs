@@ -147,8 +147,8 @@ impl Conn {
                     .filter(|c| (200..600).contains(c));
                 let Some(code) = code else {
                     return Err(Failure::Io(format!(
-                        "not an SMTP reply: {:?}",
-                        String::from_utf8_lossy(&line[..line.len().min(80)])
+                        "not an SMTP reply: {}",
+                        crate::error::quote(&String::from_utf8_lossy(&line[..line.len().min(80)]))
                     )));
                 };
                 lines.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
@@ -394,11 +394,11 @@ impl Envelope {
         let sender = match copy.sender.as_str() {
             "" | "<>" => String::new(),
             s => lettre::Address::from_str(s)
-                .map_err(|e| Failure::Refused(format!("envelope sender {s:?} is not a valid address: {e}")))?
+                .map_err(|e| Failure::Refused(format!("envelope sender {} is not a valid address: {e}", crate::error::quote(s))))?
                 .to_string(),
         };
         let rcpt = lettre::Address::from_str(&copy.recipient)
-            .map_err(|e| Failure::Refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?
+            .map_err(|e| Failure::Refused(format!("recipient {} is not a valid address: {e}", crate::error::quote(&copy.recipient))))?
             .to_string();
         let eight_bit = body.eight_bit || !header.is_ascii();
         let mut commands = format!("MAIL FROM:<{sender}>");

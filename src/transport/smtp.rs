@@ -230,11 +230,11 @@ impl Smtp {
             "" | "<>" => None,
             s => Some(
                 Address::from_str(s)
-                    .map_err(|e| refused(format!("envelope sender {s:?} is not a valid address: {e}")))?,
+                    .map_err(|e| refused(format!("envelope sender {} is not a valid address: {e}", crate::error::quote(s))))?,
             ),
         };
         let rcpt = Address::from_str(copy.recipient)
-            .map_err(|e| refused(format!("recipient {:?} is not a valid address: {e}", copy.recipient)))?;
+            .map_err(|e| refused(format!("recipient {} is not a valid address: {e}", crate::error::quote(&copy.recipient))))?;
         let conn = self.conn.as_mut().expect("connected");
         let mut params = vec![];
         if eight_bit {
