@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Install the Debian packages the build and the interoperability tests need.
-# Idempotent and quick when everything is there already. Needs root (or sudo).
+# Install the Debian packages tmda needs. Idempotent and quick when everything is
+# there already. Needs root (or sudo).
+#   scripts/deps.sh             the build, the interoperability tests and the benchmarks
+#   scripts/deps.sh quickstart  only what scripts/quickstart needs (the build, smtp-sink, python3)
 set -euo pipefail
+build=(ca-certificates gcc libc6-dev libpam0g-dev)
+quickstart=(postfix python3)
 packages=(
-  ca-certificates libpam0g-dev
+  "${build[@]}" "${quickstart[@]}"
   # interoperability peers, started by the tests on loopback high ports
-  postfix dovecot-imapd dovecot-pop3d slapd ldap-utils swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp mutt curl openssl
-  stunnel4 ucspi-tcp libpam-wrapper pamtester socat python3
+  dovecot-imapd dovecot-pop3d slapd ldap-utils swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp mutt curl openssl
+  stunnel4 ucspi-tcp libpam-wrapper pamtester socat
   haproxy systemd
+  # the shells the completion files are loaded in, and man for the pages
+  bash zsh fish man-db
   # benchmarks
   hyperfine time
 )
+case "${1:-all}" in
+  quickstart) packages=("${build[@]}" "${quickstart[@]}") ;;
+  all) ;;
+  *) echo "usage: scripts/deps.sh [quickstart]" >&2; exit 64 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

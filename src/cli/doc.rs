@@ -203,18 +203,57 @@ busy connection (RFC 2920) instead of taking another.",
     ),
 ];
 
-const EXIT_STATUS: &str = "0 success; 1 (check\\-address) the address does not verify; \
-64 usage error; 65 bad data; 66 input file missing; 69 service unavailable; 73 cannot create a file; \
-74 I/O error; 75 temporary failure, try again later; 77 permission denied; 78 configuration error.";
+/// sysexits(3) as every command uses them (tests/exit_codes.rs checks each command's
+/// error cases against this table).
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (0, "success"),
+    (1, "the answer is no: check\\-address: the address does not verify; passwd check, checkauth: the password is wrong"),
+    (64, "usage error: unknown option, missing or extra argument"),
+    (65, "bad data: a password or address that is not acceptable, a malformed password file"),
+    (66, "an input file is missing: a file named with \\-a, \\-O, \\-c, or the password file"),
+    (67, "no such user (passwd change and remove)"),
+    (69, "unavailable: a program that is needed (\\-A, the sendmail program) is missing"),
+    (73, "cannot create: the key or user exists (use \\-\\-force, \\-\\-yes)"),
+    (74, "I/O error"),
+    (75, "temporary failure, try again later (an auth source or the relay could not be reached)"),
+    (77, "permission denied: a file others can read (key, password file) or with the wrong owner"),
+    (78, "configuration error"),
+];
+
+fn exit_status() -> String {
+    let mut s = String::from("Exit codes follow sysexits(3):");
+    for (code, text) in EXIT_CODES {
+        s.push_str(&format!("\n.TP\n.B {code}\n{text}"));
+    }
+    s
+}
 
 /// Hand-written sections per page: (title, roff text).
 fn extra_sections(page: &str) -> Vec<(&'static str, String)> {
-    let files = "~/.tmda/config (or $TMDARC, or \\-c FILE), /etc/tmdarc (or $GLOBAL_TMDARC), ~/.tmda/crypt_key (CRYPT_KEY_FILE)".to_string();
-    let env = "TMDA_NOW pins the clock (seconds since the epoch) for reproducible output; TMDA_TIMEOUT overrides DATED_TIMEOUT; \
-HOME, TMDAUSER, TMDAHOST, TMDANAME and their qmail equivalents supply defaults as in TMDA."
-        .to_string();
+    let config_files = "~/.tmda/config (or $TMDARC, or \\-c FILE), /etc/tmdarc (or $GLOBAL_TMDARC), ~/.tmda/crypt_key (CRYPT_KEY_FILE)";
+    let authfile = "/etc/tofmipd when run as root, else ~/.tmda/tofmipd: the password file (\\-a), user:password lines, \
+mode 600 or 400";
+    let files = match page {
+        "tmda-passwd" => format!("{authfile}; .tofmipd.lock beside it while a change is made."),
+        "tmda-checkauth" => format!("{authfile}; /etc/ipauthmap (as root) or ~/.tmda/ipauthmap for \\-R with host 0.0.0.0."),
+        "tmda-ofmipd" => format!(
+            "{authfile}, owned by the user ofmipd runs as; /etc/ipauthmap or ~/.tmda/ipauthmap; each user's {config_files}; \
+~/.tmda/filters/outgoing."
+        ),
+        "tmda-sendmail" => format!("{config_files}; ~/.tmda/filters/outgoing (FILTER_OUTGOING, or \\-O FILE)."),
+        "tmda" => format!("{config_files}; {authfile}."),
+        _ => format!("{config_files}."),
+    };
+    let env = match page {
+        "tmda-passwd" | "tmda-checkauth" => "HOME locates ~/.tmda/tofmipd. SSL_CERT_FILE names CA certificates to trust for \\-R (checkauth)."
+            .to_string(),
+        _ => "TMDA_NOW pins the clock (seconds since the epoch) for reproducible output; TMDA_TIMEOUT overrides DATED_TIMEOUT; \
+HOME, TMDAUSER, TMDAHOST, TMDANAME and their qmail equivalents supply defaults as in TMDA. TMDA_NO_WARN=1 silences \
+the warnings about the configuration (an unknown variable, USERNAME or HOSTNAME not set)."
+            .to_string(),
+    };
     let mut v = vec![
-        ("EXIT STATUS", EXIT_STATUS.to_string()),
+        ("EXIT STATUS", exit_status()),
         ("FILES", files),
         ("ENVIRONMENT", env),
     ];
@@ -357,15 +396,163 @@ means try again later (exit 75), anything else is a permanent failure.".into(),
     v
 }
 
+/// Text for roff: backslashes and hyphens escaped, a leading dot or quote neutralised.
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// One option or argument as the synopsis shows it: `[-a|--authfile FILE]`.
+fn synopsis_arg(a: &clap::Arg) -> Option<String> {
+    if a.is_hide_set() {
+        return None;
+    }
+    let values = a
+        .get_value_names()
+        .map(|v| v.iter().map(|n| format!("\\fI{}\\fR", roff(n))).collect::<Vec<_>>().join(" "));
+    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values()) && !matches!(
+        a.get_action(),
+        clap::ArgAction::SetTrue | clap::ArgAction::Help | clap::ArgAction::Version | clap::ArgAction::HelpLong
+    );
+    let many = a.get_num_args().is_some_and(|n| n.max_values() > 1);
+    if a.is_positional() {
+        let v = values.unwrap_or_else(|| format!("\\fI{}\\fR", roff(a.get_id().as_str())));
+        let v = if many { format!("{v}...") } else { v };
+        return Some(if a.is_required_set() { v } else { format!("[{v}]") });
+    }
+    let mut names = vec![];
+    if let Some(c) = a.get_short() {
+        names.push(format!("\\fB\\-{}\\fR", roff(&c.to_string())));
+    }
+    if let Some(l) = a.get_long() {
+        names.push(format!("\\fB\\-\\-{}\\fR", roff(l)));
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let mut s = names.join("|");
+    if takes_value {
+        let v = values.unwrap_or_else(|| format!("\\fI{}\\fR", roff(&a.get_id().as_str().to_uppercase())));
+        s.push(' ');
+        s.push_str(&v);
+    }
+    Some(if a.is_required_set() { s } else { format!("[{s}]") })
+}
+
+/// SYNOPSIS: every option with its value (clap_mangen's shows `[-f ]` for a short
+/// option with a value), and one line per subcommand.
+fn synopsis(cmd: &clap::Command, page: &str) -> String {
+    let name = format!("\\fB{}\\fR", roff(page));
+    let options: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_positional())
+        .filter_map(synopsis_arg)
+        .collect();
+    let positionals: Vec<String> = cmd.get_positionals().filter_map(synopsis_arg).collect();
+    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+    let mut lines = vec![];
+    if page == "tmda" {
+        lines.push(format!("{name} \\fICOMMAND\\fR [\\fIOPTION\\fR...] [\\fIARGUMENT\\fR...]"));
+        lines.push(format!("{name} {}", options.join(" ")));
+    } else if subs.is_empty() {
+        lines.push(format!("{name} {} {}", options.join(" "), positionals.join(" ")).trim_end().to_string());
+    } else {
+        for sub in subs {
+            let args: Vec<String> = sub.get_positionals().filter_map(synopsis_arg).collect();
+            lines.push(format!(
+                "{name} [\\fIOPTION\\fR...] \\fB{}\\fR {}",
+                roff(sub.get_name()),
+                args.join(" ")
+            )
+            .trim_end()
+            .to_string());
+        }
+        lines.push(format!("where \\fIOPTION\\fR is {}", options.join(" ")));
+    }
+    lines.join("\n.br\n")
+}
+
+/// The pages a page's SEE ALSO names: every one is in man/ (tested) or a system page.
+fn see_also(page: &str) -> &'static str {
+    match page {
+        "tmda" => "tmda\\-address(1), tmda\\-check\\-address(1), tmda\\-keygen(1), tmda\\-passwd(1), tmda\\-checkauth(1), \
+tmda\\-sendmail(8), tmda\\-ofmipd(8), tmda\\-config(5), tmda\\-filter(5)",
+        "tmda-address" | "tmda-check-address" | "tmda-keygen" => "tmda(1), tmda\\-config(5)",
+        "tmda-sendmail" => "tmda(1), tmda\\-filter(5), tmda\\-config(5), tmda\\-ofmipd(8), sendmail(8)",
+        "tmda-ofmipd" => "tmda(1), tmda\\-passwd(1), tmda\\-checkauth(1), tmda\\-sendmail(8), tmda\\-config(5)",
+        "tmda-passwd" => "tmda(1), tmda\\-ofmipd(8), tmda\\-checkauth(1)",
+        "tmda-checkauth" => "tmda(1), tmda\\-ofmipd(8), tmda\\-passwd(1)",
+        _ => "tmda(1)",
+    }
+}
+
+/// COMMANDS: the subcommands, with the page that describes each (tmda(1)) or their
+/// arguments (tmda-passwd(1)).
+fn commands_section(cmd: &clap::Command, page: &str) -> Option<String> {
+    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+    if subs.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    for sub in subs {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        if page == "tmda" {
+            let applet = super::Applet::ALL.iter().find(|a| a.word() == sub.get_name())?;
+            let section = if matches!(applet, super::Applet::Sendmail | super::Applet::Ofmipd) { 8 } else { 1 };
+            s.push_str(&format!(
+                ".TP\n\\fBtmda {}\\fR (also \\fB{}\\fR)\n{}. See {}({section}).\n",
+                roff(sub.get_name()),
+                roff(applet.legacy_name()),
+                roff(about.trim_end_matches('.')),
+                roff(applet.legacy_name())
+            ));
+        } else {
+            let args: Vec<String> = sub.get_positionals().filter_map(synopsis_arg).collect();
+            s.push_str(&format!(
+                ".TP\n\\fB{}\\fR {}\n{}\n",
+                roff(sub.get_name()),
+                args.join(" "),
+                roff(&about)
+            ));
+            for a in sub.get_positionals() {
+                if let Some(h) = a.get_help() {
+                    s.push_str(&format!(
+                        ".RS\n.TP\n{}\n{}\n.RE\n",
+                        synopsis_arg(a).unwrap_or_default().trim_matches(['[', ']']),
+                        roff(&h.to_string())
+                    ));
+                }
+            }
+        }
+    }
+    Some(s)
+}
+
 fn render_man(cmd: clap::Command, section: &str, page: &str) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let man = clap_mangen::Man::new(cmd)
-        .section(section)
-        .source(format!("tmda {}", env!("CARGO_PKG_VERSION")));
-    man.render(&mut buf).expect("rendering to memory cannot fail");
+    let mut cmd = cmd;
+    cmd.build();
+    let mut buf = format!(
+        ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH {page} {section} \"\" \"tmda {}\"\n.SH NAME\n{} \\- {}\n.SH SYNOPSIS\n{}\n",
+        env!("CARGO_PKG_VERSION"),
+        roff(page),
+        roff(&cmd.get_about().map(|a| a.to_string()).unwrap_or_default()),
+        synopsis(&cmd, page),
+    )
+    .into_bytes();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_description_section(&mut buf).expect("rendering to memory cannot fail");
+    man.render_options_section(&mut buf).expect("rendering to memory cannot fail");
+    if let Some(text) = commands_section(&cmd, page) {
+        buf.extend_from_slice(format!(".SH COMMANDS\n{text}").as_bytes());
+    }
     for (title, text) in extra_sections(page) {
         buf.extend_from_slice(format!(".SH \"{title}\"\n{text}\n").as_bytes());
     }
+    buf.extend_from_slice(format!(".SH \"SEE ALSO\"\n{}\n", see_also(page)).as_bytes());
     buf
 }
 
@@ -537,6 +724,17 @@ pub fn render_all() -> Vec<Generated> {
     ] {
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut super::command(), "tmda", &mut buf);
+        // The old names (tmda-address, tmda-inject, ...) are commands of their own in
+        // scripts and shells; bash and fish files can complete several commands. (A
+        // zsh #compdef file completes the one command it is named after.)
+        if shell != Shell::Zsh {
+            for a in Applet::ALL {
+                let names = std::iter::once(a.legacy_name()).chain(a.aliases().iter().copied().filter(|n| n.starts_with("tmda")));
+                for name in names {
+                    clap_complete::generate(shell, &mut a.command_named(name), name, &mut buf);
+                }
+            }
+        }
         out.push(Generated {
             path: format!("completions/{file}"),
             contents: buf,
@@ -548,6 +746,28 @@ pub fn render_all() -> Vec<Generated> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// fish expands `$` inside the double-quoted value lists clap_complete writes, so
+    /// one `$6$` in a value's help kept the whole file from loading (see: #11; the
+    /// interop tier loads the file in fish itself).
+    #[test]
+    fn r11_no_dollar_in_value_help() {
+        fn check(cmd: &clap::Command, bad: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                for v in a.get_possible_values() {
+                    if v.get_help().is_some_and(|h| h.to_string().contains('$')) {
+                        bad.push(format!("{} {}: {}", cmd.get_name(), a.get_id(), v.get_name()));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, bad);
+            }
+        }
+        let mut bad = vec![];
+        check(&super::super::command(), &mut bad);
+        assert!(bad.is_empty(), "{bad:?}");
+    }
 
     /// Postfix-style check: every setting tmda reads is documented in tmda-config(5).
     #[test]

@@ -63,7 +63,7 @@ impl Applet {
     }
 
     /// Other program names that mean this applet.
-    fn aliases(self) -> &'static [&'static str] {
+    pub(crate) fn aliases(self) -> &'static [&'static str] {
         match self {
             Applet::Sendmail => &["tmda-inject"],
             _ => &[],
@@ -100,7 +100,7 @@ impl Applet {
 
     /// The clap command for this applet, named as its legacy program.
     pub fn command(self) -> clap::Command {
-        self.command_named(self.legacy_name())
+        self.command_named(self.legacy_name()).bin_name(self.legacy_name())
     }
 
     /// The clap command for this applet, as invoked under `name` (`tmda-address`, or
@@ -117,7 +117,7 @@ impl Applet {
             Applet::Passwd => passwd::Args::command(),
             Applet::Checkauth => checkauth::Args::command(),
         };
-        uniform(cmd.name(name.to_string()).bin_name(name.to_string()))
+        uniform(cmd.name(name.to_string()))
     }
 }
 
@@ -217,6 +217,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Applet::Checkauth => return finish(&name, checkauth::run(rest, &name)),
         _ => applet
             .command_named(&name)
+            .bin_name(&name)
             .try_get_matches_from(rest)
             .and_then(|m| applet_args_from(applet, &m)),
     };

@@ -341,7 +341,7 @@ pub fn main(name: &str, raw: &[OsString]) -> ExitCode {
 
 fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     if args.help {
-        let mut cmd = super::Applet::Sendmail.command_named(name);
+        let mut cmd = super::Applet::Sendmail.command_named(name).bin_name(name);
         super::print_stdout(&format!("{}", cmd.render_long_help()))?;
         return Ok(ExitCode::SUCCESS);
     }

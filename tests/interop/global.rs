@@ -15,7 +15,7 @@ use crate::peers::*;
 static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A system account (uid below UID_MIN), like the daemon's own `tofmipd`.
-fn ensure_system_user(name: &str, home: &Path) -> tmda::delivery::Account {
+pub(crate) fn ensure_system_user(name: &str, home: &Path) -> tmda::delivery::Account {
     ensure(name, home, true)
 }
 

@@ -5,6 +5,7 @@
 
 mod auth;
 mod deploy;
+mod docs;
 mod global;
 mod ofmipd;
 mod peers;
