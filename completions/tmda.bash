@@ -136,7 +136,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__address)
-            opts="-c -n -a -k -s -d -t -V -h --config-file --no-newline --address --keyword --sender --dated --timeout --version --help"
+            opts="-c -n -a -k -s -d -t -V -h --config-file --no-newline --address --keyword --sender --dated --timeout --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,7 +190,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__check__subcmd__address)
-            opts="-c -l -V -h --config-file --localtime --version --help"
+            opts="-c -l -v -V -h --config-file --localtime --verbose --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,7 +454,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__keygen)
-            opts="-d -b -c -V -h --device --batch --install --force --config-file --version --help"
+            opts="-d -b -c -V -h --device --batch --install --force --config-file --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -992,7 +992,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__sendmail)
-            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --help"
+            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,7 +1102,7 @@ _tmda__address() {
 
     case "${cmd}" in
         tmda__address)
-            opts="-c -n -a -k -s -d -t -V -h --config-file --no-newline --address --keyword --sender --dated --timeout --version --help"
+            opts="-c -n -a -k -s -d -t -V -h --config-file --no-newline --address --keyword --sender --dated --timeout --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1188,7 +1188,7 @@ _tmda__check__address() {
 
     case "${cmd}" in
         tmda__check__address)
-            opts="-c -l -V -h --config-file --localtime --version --help"
+            opts="-c -l -v -V -h --config-file --localtime --verbose --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,7 +1242,7 @@ _tmda__keygen() {
 
     case "${cmd}" in
         tmda__keygen)
-            opts="-d -b -c -V -h --device --batch --install --force --config-file --version --help"
+            opts="-d -b -c -V -h --device --batch --install --force --config-file --quiet --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1304,7 +1304,7 @@ _tmda__sendmail() {
 
     case "${cmd}" in
         tmda__sendmail)
-            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --help"
+            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1414,7 +1414,7 @@ _tmda__inject() {
 
     case "${cmd}" in
         tmda__inject)
-            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --help"
+            opts="-t -f -r -F -i -o -b -B -N -R -e -p -L -X -A -v -m -x -E -J -U -G -n -c -O -M -q -V -h --version --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

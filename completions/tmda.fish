@@ -40,13 +40,16 @@ complete -c tmda -n "__fish_tmda_using_subcommand address" -s a -l address -d 'B
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s k -l keyword -d 'Make a keyword address for KEYWORD (wins over -s, -d and -t, as in TMDA)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s s -l sender -d 'Make a sender address for ADDRESS, which may also be a domain (wins over -d and -t)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s t -l timeout -d 'Make a dated address valid for TIMEOUT: a number and a unit, Y M w d h m or s (e.g. 5d, 24h); implies -d' -r
-complete -c tmda -n "__fish_tmda_using_subcommand address" -s n -l no-newline -d 'Do not print a newline after the address (for calling from other programs)'
+complete -c tmda -n "__fish_tmda_using_subcommand address" -s n -l no-newline -d 'Do not print a newline after the address (for calling from other programs; also keeps warnings off standard error, which some callers mix into the address)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s d -l dated -d 'Make a dated address with the default timeout (DATED_TIMEOUT, or $TMDA_TIMEOUT)'
+complete -c tmda -n "__fish_tmda_using_subcommand address" -l quiet -d 'Do not warn about the configuration (unknown variables, USERNAME or HOSTNAME not set); TMDA_NO_WARN=1 does the same'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tmda -n "__fish_tmda_using_subcommand check-address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand check-address" -s l -l localtime -d 'Show dates in the local time zone instead of UTC'
+complete -c tmda -n "__fish_tmda_using_subcommand check-address" -s v -l verbose -d 'Also say (on standard error) which key file was used, and USERNAME and HOSTNAME when they were guessed from the login or machine name'
+complete -c tmda -n "__fish_tmda_using_subcommand check-address" -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda -n "__fish_tmda_using_subcommand check-address" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand check-address" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand check-address" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -55,6 +58,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s c -l config-file -d
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s b -l batch -d 'Print only the key'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l install -d 'Write the key to CRYPT_KEY_FILE (mode 0600, atomically) instead of printing it'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l force -d 'With --install: replace an existing key (invalidates all tagged addresses made with it)'
+complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand keygen" -s h -l help -d 'Print help'
@@ -88,6 +92,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s q -d 'Exit 99 aft
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s h -d 'Show this help and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l version -d 'Print version and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l help -d 'Show this help and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l min-uid -d 'Started as root: deliver for, and check PAM passwords of, only accounts with at least this uid (system accounts have less) [default: UID_MIN from /etc/login.defs, else 1000]' -r
@@ -236,13 +241,16 @@ complete -c tmda-address -s a -l address -d 'Base the tagged address on ADDRESS 
 complete -c tmda-address -s k -l keyword -d 'Make a keyword address for KEYWORD (wins over -s, -d and -t, as in TMDA)' -r
 complete -c tmda-address -s s -l sender -d 'Make a sender address for ADDRESS, which may also be a domain (wins over -d and -t)' -r
 complete -c tmda-address -s t -l timeout -d 'Make a dated address valid for TIMEOUT: a number and a unit, Y M w d h m or s (e.g. 5d, 24h); implies -d' -r
-complete -c tmda-address -s n -l no-newline -d 'Do not print a newline after the address (for calling from other programs)'
+complete -c tmda-address -s n -l no-newline -d 'Do not print a newline after the address (for calling from other programs; also keeps warnings off standard error, which some callers mix into the address)'
 complete -c tmda-address -s d -l dated -d 'Make a dated address with the default timeout (DATED_TIMEOUT, or $TMDA_TIMEOUT)'
+complete -c tmda-address -l quiet -d 'Do not warn about the configuration (unknown variables, USERNAME or HOSTNAME not set); TMDA_NO_WARN=1 does the same'
 complete -c tmda-address -s V -d 'Show full version information and exit'
 complete -c tmda-address -l version -d 'Print version and exit'
 complete -c tmda-address -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tmda-check-address -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda-check-address -s l -l localtime -d 'Show dates in the local time zone instead of UTC'
+complete -c tmda-check-address -s v -l verbose -d 'Also say (on standard error) which key file was used, and USERNAME and HOSTNAME when they were guessed from the login or machine name'
+complete -c tmda-check-address -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-check-address -s V -d 'Show full version information and exit'
 complete -c tmda-check-address -l version -d 'Print version and exit'
 complete -c tmda-check-address -s h -l help -d 'Print help (see more with \'--help\')'
@@ -251,6 +259,7 @@ complete -c tmda-keygen -s c -l config-file -d 'Configuration file that names CR
 complete -c tmda-keygen -s b -l batch -d 'Print only the key'
 complete -c tmda-keygen -l install -d 'Write the key to CRYPT_KEY_FILE (mode 0600, atomically) instead of printing it'
 complete -c tmda-keygen -l force -d 'With --install: replace an existing key (invalidates all tagged addresses made with it)'
+complete -c tmda-keygen -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-keygen -s V -d 'Show full version information and exit'
 complete -c tmda-keygen -l version -d 'Print version and exit'
 complete -c tmda-keygen -s h -l help -d 'Print help'
@@ -284,6 +293,7 @@ complete -c tmda-sendmail -s q -d 'Exit 99 after a successful delivery, so qmail
 complete -c tmda-sendmail -s V -d 'Show full version information and exit'
 complete -c tmda-sendmail -s h -d 'Show this help and exit'
 complete -c tmda-sendmail -l version -d 'Print version and exit'
+complete -c tmda-sendmail -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-sendmail -l help -d 'Show this help and exit'
 complete -c tmda-inject -s f -d 'Envelope sender: ignored, the From field decides the tagged envelope sender (as in TMDA)' -r
 complete -c tmda-inject -s r -d 'Same as -f' -r
@@ -315,6 +325,7 @@ complete -c tmda-inject -s q -d 'Exit 99 after a successful delivery, so qmail\'
 complete -c tmda-inject -s V -d 'Show full version information and exit'
 complete -c tmda-inject -s h -d 'Show this help and exit'
 complete -c tmda-inject -l version -d 'Print version and exit'
+complete -c tmda-inject -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-inject -l help -d 'Show this help and exit'
 complete -c tmda-ofmipd -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
 complete -c tmda-ofmipd -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F

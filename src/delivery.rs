@@ -486,7 +486,13 @@ fn feed(message: Vec<u8>, mut to: impl std::io::Write + Send + 'static) -> std::
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as
 /// the client's answer.
 fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
-    let why = err.lines().last().unwrap_or("").trim().to_string();
+    let why = err
+        .lines()
+        .filter(|l| !take_warning(l))
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     match code {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.
@@ -494,6 +500,34 @@ fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
         Some(77) if why.contains(SENDER_REFUSED) => DeliveryOutcome::SenderRefused(why),
         Some(75) | Some(77) | Some(66) | Some(74) | None => DeliveryOutcome::Transient(why),
         Some(_) => DeliveryOutcome::Permanent(why),
+    }
+}
+
+/// The prefix of the configuration warnings `tmda sendmail` prints (see
+/// `cli::warn_about_config`).
+const CHILD_WARNING: &str = "tmda sendmail: warning: ";
+
+/// A child's configuration warning goes to ofmipd's log (once), never into the
+/// client's answer. True if `line` was one.
+fn take_warning(line: &str) -> bool {
+    match line.strip_prefix(CHILD_WARNING) {
+        Some(w) => {
+            log_warning_once(w);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Log a warning about a user's configuration, the first time it is seen (a daemon
+/// would otherwise repeat it for every message).
+fn log_warning_once(text: &str) {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> = std::sync::Mutex::new(None);
+    let Ok(mut seen) = SEEN.lock() else { return };
+    let seen = seen.get_or_insert_with(Default::default);
+    // Bounded: past this many distinct warnings, the log has made its point.
+    if seen.len() < 10_000 && seen.insert(text.to_string()) {
+        eprintln!("tmda-ofmipd[{}]: warning: {text}", std::process::id());
     }
 }
 
@@ -572,6 +606,11 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
         home,
     })
     .map_err(|e| e.to_string())?;
+    if crate::cli::warnings_wanted(false) {
+        for u in config.unknown_variables() {
+            log_warning_once(&u.to_string());
+        }
+    }
     let lookup = |n: &str| crate::cli::sendmail::config_var(&config, n);
     let filter = filter::parse_file(&config.filter_outgoing, &lookup).map_err(|e| e.to_string().replace('\n', "; "))?;
     let global = std::env::var("GLOBAL_TMDARC")

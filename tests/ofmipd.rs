@@ -55,6 +55,11 @@ impl Drop for Running {
 }
 
 fn start(env: &TestEnv, extra: &[&str]) -> Running {
+    start_logging(env, extra, None)
+}
+
+/// [`start`], with ofmipd's standard error (its log) in `log`.
+fn start_logging(env: &TestEnv, extra: &[&str], log: Option<&std::path::Path>) -> Running {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -71,7 +76,10 @@ fn start(env: &TestEnv, extra: &[&str]) -> Running {
             &format!("127.0.0.1:{port}"),
         ])
         .args(extra);
-    std_cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    std_cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(match log {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    });
     as_nobody(&mut std_cmd, env);
     let child = std_cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -820,4 +828,36 @@ fn relay_without_esmtp_is_greeted_with_helo() {
         2,
     );
     assert!(t.iter().all(|x| !x.pipelined && x.mail_params.is_empty()), "{t:?}");
+}
+
+/// See: #11. A misspelt variable in a user's configuration is logged by ofmipd once,
+/// however many messages are tagged with it (and after the file is read again), and
+/// never reaches the client's replies.
+#[test]
+fn r11_unknown_config_variable_is_logged_once_never_replied() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let cfg = env.path(".tmda/config");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "FILTER_OUTGONG = '~/.tmda/filters/out'\n";
+    std::fs::write(&cfg, &text).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let o = start_logging(&env, &[], Some(log.path()));
+    let mut c = session(o.port);
+    let mut replies = String::new();
+    for i in 0..2 {
+        replies.push_str(&c.send_one(&format!("r{i}@x.org")));
+    }
+    rewrite_config(&cfg, &text);
+    replies.push_str(&c.send_one("r2@x.org"));
+    replies.push_str(&c.cmd("QUIT"));
+    assert_eq!(up.transactions().len(), 3);
+    assert!(!replies.contains("FILTER_OUTGONG") && !replies.contains("warning"), "{replies}");
+    drop(o);
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    let warnings: Vec<&str> = logged.lines().filter(|l| l.contains("FILTER_OUTGONG")).collect();
+    assert_eq!(warnings.len(), 1, "{logged}");
+    assert!(
+        warnings[0].contains("warning: ") && warnings[0].contains("did you mean FILTER_OUTGOING?"),
+        "{logged}"
+    );
 }

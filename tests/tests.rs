@@ -20,3 +20,4 @@ pub(crate) mod ofmipd;
 mod passwd;
 mod robustness;
 mod sendmail;
+mod warnings;

@@ -17,13 +17,16 @@ use crate::interval::Interval;
     about = "Generate a tagged e-mail address and print it to stdout",
     long_about = "Generate a tagged e-mail address and print it to stdout. If no options are given, a dated \
 address is made with the DATED_TIMEOUT of your configuration (5 days by default). -k wins over -s, and -s \
-over -d/-t."
+over -d/-t, as in TMDA. Unknown upper-case variables in the configuration (a misspelt setting is otherwise \
+ignored) and a USERNAME or HOSTNAME guessed from the login or machine name are warned about on standard \
+error, except with -n, --quiet or TMDA_NO_WARN=1."
 )]
 pub struct Args {
     /// Read this configuration file instead of ~/.tmda/config
     #[arg(short = 'c', long = "config-file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
-    /// Do not print a newline after the address (for calling from other programs)
+    /// Do not print a newline after the address (for calling from other programs; also
+    /// keeps warnings off standard error, which some callers mix into the address)
     #[arg(short = 'n', long = "no-newline")]
     pub no_newline: bool,
     /// Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME
@@ -41,6 +44,10 @@ pub struct Args {
     /// Make a dated address valid for TIMEOUT: a number and a unit, Y M w d h m or s (e.g. 5d, 24h); implies -d
     #[arg(short = 't', long = "timeout", value_name = "TIMEOUT", value_parser = parse_interval)]
     pub timeout: Option<Interval>,
+    /// Do not warn about the configuration (unknown variables, USERNAME or HOSTNAME
+    /// not set); TMDA_NO_WARN=1 does the same
+    #[arg(long = "quiet")]
+    pub quiet: bool,
     /// Show full version information and exit
     #[arg(short = 'V')]
     pub full_version: bool,
@@ -53,7 +60,8 @@ pub(crate) fn parse_interval(s: &str) -> Result<Interval, String> {
     Interval::parse(s).map_err(|e| e.to_string())
 }
 
-pub fn run(args: Args) -> Result<ExitCode, Error> {
+/// `name`: the program as invoked, for messages.
+pub fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
@@ -61,6 +69,9 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
         config_file: args.config_file,
         home: None,
     })?;
+    // Emacs's shell-command-to-string, which Gnus users call `tmda-address -dn` with,
+    // returns standard error mixed with the address: -n means a program is reading.
+    super::warn_about_config(name, &config, args.quiet || args.no_newline, args.address.is_none());
     let tagger = config.tagger()?;
     let base = match &args.address {
         Some(a) => a.clone(),

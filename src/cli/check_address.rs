@@ -27,6 +27,13 @@ pub struct Args {
     /// Show dates in the local time zone instead of UTC
     #[arg(short = 'l', long = "localtime")]
     pub localtime: bool,
+    /// Also say (on standard error) which key file was used, and USERNAME and
+    /// HOSTNAME when they were guessed from the login or machine name
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same
+    #[arg(long = "quiet")]
+    pub quiet: bool,
     /// Show full version information and exit
     #[arg(short = 'V')]
     pub full_version: bool,
@@ -41,7 +48,8 @@ pub struct Args {
     pub sender: Option<String>,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, Error> {
+/// `name`: the program as invoked, for messages.
+pub fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
@@ -49,6 +57,14 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
         config_file: args.config_file,
         home: None,
     })?;
+    super::warn_about_config(name, &config, args.quiet, false);
+    if args.verbose {
+        let mut notes = vec![format!("key: {}", config.crypt_key_file.display())];
+        notes.extend(config.identity_fallbacks());
+        for n in notes {
+            eprintln!("{name}: {n}");
+        }
+    }
     let tagger = config.tagger()?;
     let address = args.address.unwrap_or_default();
     let now = crate::clock::now()?;

@@ -30,6 +30,9 @@ pub struct Args {
     /// Configuration file that names CRYPT_KEY_FILE (for --install)
     #[arg(short = 'c', long = "config-file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same
+    #[arg(long = "quiet")]
+    pub quiet: bool,
     /// Show full version information and exit
     #[arg(short = 'V')]
     pub full_version: bool,
@@ -38,7 +41,8 @@ pub struct Args {
     version: Option<bool>,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, Error> {
+/// `name`: the program as invoked, for messages.
+pub fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     if let Some(code) = super::maybe_full_version(args.full_version)? {
         return Ok(code);
     }
@@ -47,6 +51,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
             config_file: args.config_file,
             home: None,
         })?;
+        super::warn_about_config(name, &config, args.quiet, false);
         let key = CryptKey::generate(&args.device)?;
         key.install(&config.crypt_key_file, args.force)?;
         if !args.batch {

@@ -226,9 +226,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(e) => return clap_exit(e),
     };
     let result = match parsed {
-        AppletArgs::Address(a) => address::run(a),
-        AppletArgs::CheckAddress(a) => check_address::run(a),
-        AppletArgs::Keygen(a) => keygen::run(a),
+        AppletArgs::Address(a) => address::run(a, &name),
+        AppletArgs::CheckAddress(a) => check_address::run(a, &name),
+        AppletArgs::Keygen(a) => keygen::run(a, &name),
         AppletArgs::Passwd(a) => passwd::run(a),
     };
     finish(&name, result)
@@ -335,6 +335,30 @@ pub(crate) fn parse_adjusted<T: CommandFactory + FromArgMatches>(
     };
     let args = T::from_arg_matches(&matches).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Some((args, matches)))
+}
+
+/// Whether warnings about the configuration are wanted: not with `--quiet`, nor with
+/// `TMDA_NO_WARN` set (to anything but "" or "0").
+pub fn warnings_wanted(quiet: bool) -> bool {
+    !quiet && !std::env::var_os("TMDA_NO_WARN").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Say what in the configuration is probably a mistake: unknown upper-case variables
+/// (with the setting meant), and with `identity` the USERNAME and HOSTNAME that were
+/// guessed. Printed once, before anything else the command writes.
+pub(crate) fn warn_about_config(name: &str, config: &crate::config::Config, quiet: bool, identity: bool) {
+    if !warnings_wanted(quiet) {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    for u in config.unknown_variables() {
+        let _ = writeln!(err, "{name}: warning: {u}");
+    }
+    if identity {
+        for note in config.identity_fallbacks() {
+            let _ = writeln!(err, "{name}: warning: {note}");
+        }
+    }
 }
 
 /// Shared `-V` handling.

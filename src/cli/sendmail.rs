@@ -194,6 +194,8 @@ pub struct Args {
     pub full_version: bool,
     pub help: bool,
     pub version: bool,
+    /// `--quiet`: no warnings about the configuration.
+    pub quiet: bool,
     pub recipients: Vec<String>,
 }
 
@@ -216,6 +218,11 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--version" => {
                 out.version = true;
+                i += 1;
+                continue;
+            }
+            "--quiet" => {
+                out.quiet = true;
                 i += 1;
                 continue;
             }
@@ -313,6 +320,12 @@ e.g. set sendmail=\"tmda sendmail\" in Mutt. Exits 0 only when every copy was ac
             .help("Print version and exit"),
     )
     .arg(
+        clap::Arg::new("quiet")
+            .long("quiet")
+            .action(clap::ArgAction::SetTrue)
+            .help("Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same"),
+    )
+    .arg(
         clap::Arg::new("help")
             .long("help")
             .action(clap::ArgAction::Help)
@@ -365,6 +378,8 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
         config_file,
         home: None,
     })?;
+    // Under ofmipd's global mode these lines reach ofmipd's log, not the client.
+    super::warn_about_config(name, &config, args.quiet, false);
     // ofmipd --pure-proxy: a user without a configuration of their own (the TMDARC that
     // loading settled on was not there to read) gets the message passed through.
     if std::env::var_os("TMDA_OFMIPD_PURE_PROXY").is_some_and(|v| v == "1") {

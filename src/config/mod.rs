@@ -229,6 +229,98 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "X_TMDA_IN_SUBJECT",
 ];
 
+/// Every variable TMDA itself defines or reads (its Defaults.py, and the names its
+/// modules look up there), including the incoming side that tmda does not use: a
+/// configuration shared with a TMDA server sets those, and they are not mistakes.
+const TMDA_VARIABLES: &[&str] = &[
+    "ACTION_EXPIRED_DATED", "ACTION_FAIL_DATED", "ACTION_FAIL_KEYWORD", "ACTION_FAIL_SENDER",
+    "ACTION_HEADER_INCOMING", "ACTION_INCOMING", "ACTION_INVALID_CONFIRMATION",
+    "ACTION_MISSING_PENDING", "ACTION_OUTGOING", "ADDED_HEADERS", "ADDED_HEADERS_CLIENT",
+    "ADDED_HEADERS_SERVER", "ALLOW_MODE_640", "AUTORESPONSE_INCLUDE_SENDER_COPY", "BARE_APPEND",
+    "BOUNCE_ENV_SENDER", "CGI_ACTIVE", "CGI_SETTINGS", "CGI_URL", "CGI_VIRTUALUSER", "CONFIG_EXEC",
+    "CONFIRM_ACCEPT_CC", "CONFIRM_ACCEPT_NOTIFY", "CONFIRM_ADDRESS", "CONFIRM_APPEND",
+    "CONFIRM_CC", "CONFIRM_MAX_MESSAGE_SIZE", "CRYPT_KEY", "CRYPT_KEY_FILE", "DATADIR",
+    "DATED_TEMPLATE_VARS", "DATED_TIMEOUT", "DB_BARE_APPEND", "DB_CONFIRM_APPEND", "DB_CONNECTION",
+    "DELIVERED_CACHE", "DELIVERY", "EX_OK", "EX_TEMPFAIL", "FILTER_BOUNCE_CC", "FILTER_DROP_CC",
+    "FILTER_INCOMING", "FILTER_OUTGOING", "FINGERPRINT", "FULLNAME", "GLOBAL_TMDARC", "HMAC_BYTES",
+    "HOMEDIR", "HOSTNAME", "LOCALDATE", "LOGFILE_DEBUG", "LOGFILE_INCOMING", "LOGFILE_OUTGOING",
+    "MAIL_FOLLOWUP_TO", "MAIL_TRANSFER_AGENT", "MAIL_TRANSPORT", "MAX_AUTORESPONSES_PER_DAY",
+    "MESSAGE_FROM_STYLE", "MESSAGE_TAG_HEADER_STYLE", "OFF", "OUTGOINGMAIL", "PARENTDIR",
+    "PENDING_BLACKLIST_APPEND", "PENDING_CACHE", "PENDING_CACHE_LEN", "PENDING_CLEANUP_ODDS",
+    "PENDING_DELETE_APPEND", "PENDING_DIR", "PENDING_LIFETIME", "PENDING_QUEUE_FORMAT",
+    "PENDING_RELEASE_APPEND", "PENDING_WHITELIST_APPEND", "PENDING_WHITELIST_RELEASE", "PID",
+    "PRIMARY_ADDRESS_MATCH", "PURGED_HEADERS", "PURGED_HEADERS_CLIENT", "PURGED_HEADERS_DELIVERY",
+    "PURGED_HEADERS_SERVER", "RECIPIENT_DELIMITER", "RECIPIENT_HEADER", "RESPONSE_DIR",
+    "SACRED_FILE", "SENDER_TEMPLATE_VARS", "SENDMAIL_PROGRAM", "SMTPAUTH_PASSWORD",
+    "SMTPAUTH_USERNAME", "SMTPHOST", "SMTPSSL", "SMTPSSL_CERTFILE", "SMTPSSL_KEYFILE",
+    "SMTP_MAX_SESSIONS_PER_CONNECTION", "SUMMARY_HEADERS", "TAGS_CONFIRM", "TAGS_DATED",
+    "TAGS_KEYWORD", "TAGS_SENDER", "TEMPLATE_DIR", "TEMPLATE_DIR_MATCH_RECIPIENT",
+    "TEMPLATE_DIR_MATCH_SENDER", "TEMPLATE_EMAIL_HEADERS", "TEMPLATE_ENCODED_HEADERS",
+    "TERSE_SUMMARY_HEADERS", "TIMEOUT", "TIMEOUT_UNITS", "TMDAINJECT", "TMDARC", "TMDA_CGI_MODE",
+    "TMDA_HOMEPAGE", "TMDA_VERSION", "USERNAME", "USEVIRTUALDOMAINS", "VIRTUALDOMAINS",
+    "X_TMDA_IN_SUBJECT",
+    "NO", "YES", "TRUE", "FALSE",
+];
+
+/// Settings tmda reads that TMDA does not have.
+const TMDA_RS_VARIABLES: &[&str] = &["SMTPSSL_CAFILE", "SMTPSSL_VERIFY"];
+
+/// A variable a configuration file set that neither TMDA nor tmda knows: most likely
+/// a misspelt setting (`USERNMAE`), which would otherwise be silently ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    pub name: String,
+    pub origin: Origin,
+    /// The known name it is closest to, if one is close.
+    pub suggestion: Option<&'static str>,
+}
+
+impl fmt::Display for UnknownVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} is not a TMDA setting", self.origin, self.name)?;
+        match self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => f.write_str(" (a variable of your own? lower-case names are not checked)"),
+        }
+    }
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment): a swapped pair of
+/// letters (`NMAE`) counts as one slip.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The known variable `name` is most likely a slip for, if any is close enough.
+fn nearest_known(name: &str) -> Option<&'static str> {
+    let known = TMDA_VARIABLES.iter().chain(TMDA_RS_VARIABLES).chain(KNOWN_SETTINGS);
+    let (best, dist) = known.map(|k| (*k, edit_distance(name, k))).min_by_key(|(_, d)| *d)?;
+    // One slip in a short name, up to three in a long one.
+    (dist <= (name.len() / 5).clamp(1, 3)).then_some(best)
+}
+
+fn is_known_variable(name: &str) -> bool {
+    TMDA_VARIABLES.contains(&name) || TMDA_RS_VARIABLES.contains(&name) || KNOWN_SETTINGS.contains(&name)
+}
+
 impl Config {
     /// Load the configuration as the TMDA tools do.
     pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
@@ -469,6 +561,67 @@ impl Config {
             ns,
             files,
         })
+    }
+
+    /// Upper-case variables the files set that no TMDA knows, in file order. Lower-case
+    /// names are a user's own helpers (TMDA's files are Python) and are not checked.
+    pub fn unknown_variables(&self) -> Vec<UnknownVariable> {
+        let mut out: Vec<UnknownVariable> = self
+            .ns
+            .vars
+            .iter()
+            .filter(|(name, (_, origin))| {
+                matches!(origin, Origin::File { .. })
+                    && name.bytes().any(|b| b.is_ascii_uppercase())
+                    && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    && !name.starts_with('_')
+                    && !is_known_variable(name)
+            })
+            .map(|(name, (_, origin))| UnknownVariable {
+                name: name.clone(),
+                origin: origin.clone(),
+                suggestion: nearest_known(name),
+            })
+            .collect();
+        out.sort_by(|a, b| match (&a.origin, &b.origin) {
+            (Origin::File { path: pa, line: la }, Origin::File { path: pb, line: lb }) => {
+                let rank = |p: &PathBuf| self.files.iter().position(|f| f == p);
+                (rank(pa), la).cmp(&(rank(pb), lb))
+            }
+            _ => std::cmp::Ordering::Equal,
+        });
+        out
+    }
+
+    /// USERNAME and HOSTNAME when the configuration does not set them and they came
+    /// from the login name or this machine's name rather than a TMDA variable of the
+    /// environment ($TMDAUSER, $TMDAHOST, ...): "USERNAME is not set; using jason (the
+    /// login name)". People who move a configuration between machines meet these.
+    pub fn identity_fallbacks(&self) -> Vec<String> {
+        let mut notes = vec![];
+        if str_of(&self.ns, "USERNAME").ok().flatten().is_none()
+            && !["TMDAUSER", "QMAILUSER"]
+                .iter()
+                .any(|v| self.env(v).is_some_and(|s| !s.is_empty()))
+        {
+            let from = ["USER", "LOGNAME"]
+                .iter()
+                .find(|v| self.env(v).is_some_and(|s| !s.is_empty()))
+                .map(|v| format!("${v}, the login name"))
+                .unwrap_or_else(|| "the login name".into());
+            notes.push(format!("USERNAME is not set; using {} ({from})", self.username()));
+        }
+        if str_of(&self.ns, "HOSTNAME").ok().flatten().is_none()
+            && !["TMDAHOST", "QMAILHOST", "MAILHOST"]
+                .iter()
+                .any(|v| self.env(v).is_some_and(|s| !s.is_empty()))
+        {
+            notes.push(format!(
+                "HOSTNAME is not set; using {} (this machine's name)",
+                self.hostname()
+            ));
+        }
+        notes
     }
 
     /// Any variable the configuration set (known or not), for `${NAME}` in filters.
@@ -789,6 +942,49 @@ mod tests {
         ns.env.insert("HOME".into(), "/home/jason".into());
         python::exec(src, Path::new("config"), &mut ns)?;
         Config::from_namespace(ns, vec![])
+    }
+
+    /// See: #11. Unknown upper-case variables are found with the setting probably
+    /// meant; TMDA's own (incoming side included), tmda's additions and lower-case
+    /// helpers are not.
+    #[test]
+    fn r11_unknown_variables_and_suggestions() {
+        let c = load(
+            "USERNMAE = 'jason'\nACTION_INCOMING = 'ok'\nPENDING_DIR = '~/p'\nDELIVERY = '~/Maildir/'\n\
+             mine = 1\nMY_OWN_LIST = ['a']\nSMTPSSL_VERIFY = False\nHMAC_BYTE = 3\nX = 1\n_PRIVATE = 2\n",
+        )
+        .unwrap();
+        let found: Vec<(String, Option<&str>, String)> = c
+            .unknown_variables()
+            .into_iter()
+            .map(|u| (u.name.clone(), u.suggestion, u.to_string()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "USERNMAE".into(),
+                    Some("USERNAME"),
+                    "config:1: USERNMAE is not a TMDA setting; did you mean USERNAME?".into()
+                ),
+                (
+                    "MY_OWN_LIST".into(),
+                    None,
+                    "config:6: MY_OWN_LIST is not a TMDA setting (a variable of your own? lower-case names are not checked)"
+                        .into()
+                ),
+                ("HMAC_BYTE".into(), Some("HMAC_BYTES"), "config:8: HMAC_BYTE is not a TMDA setting; did you mean HMAC_BYTES?".into()),
+                ("X".into(), None, "config:9: X is not a TMDA setting (a variable of your own? lower-case names are not checked)".into()),
+            ]
+        );
+        // Every setting tmda reads and every TMDA variable is known.
+        for name in KNOWN_SETTINGS.iter().chain(TMDA_VARIABLES).chain(TMDA_RS_VARIABLES) {
+            assert!(is_known_variable(name), "{name}");
+        }
+        assert_eq!(edit_distance("USERNMAE", "USERNAME"), 1);
+        assert_eq!(edit_distance("", "ABC"), 3);
+        assert_eq!(nearest_known("SMTPHOTS"), Some("SMTPHOST"));
+        assert_eq!(nearest_known("COMPLETELY_DIFFERENT"), None);
     }
 
     #[test]

@@ -84,7 +84,9 @@ fn global_mode_delivers_as_the_authenticated_user() {
         std::fs::create_dir_all(home.join(".tmda")).unwrap();
         std::fs::write(
             home.join(".tmda/config"),
-            format!("USERNAME = '{name}'\nHOSTNAME = 'global.test'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{}'\nLOGFILE_OUTGOING = '~/outgoing.log'\n", sink.port),
+            // FILTER_OUTGONG: a misspelt setting, which the child's warning reports to
+            // ofmipd's log, never to the client (see: #11).
+            format!("USERNAME = '{name}'\nHOSTNAME = 'global.test'\nMAIL_TRANSPORT = 'smtp'\nSMTPHOST = '127.0.0.1:{}'\nLOGFILE_OUTGOING = '~/outgoing.log'\nFILTER_OUTGONG = 'x'\n", sink.port),
         )
         .unwrap();
         std::fs::write(home.join(".tmda/crypt_key"), format!("{key}\n")).unwrap();
@@ -190,10 +192,19 @@ fn global_mode_delivers_as_the_authenticated_user() {
             "Subject: global\r\n\r\nhello",
         );
         assert!(
-            r.starts_with("250 2.0.0"),
+            r.starts_with("250 2.0.0") && !r.contains("warning"),
             "{r}\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
+    }
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    for (acct, home) in &users {
+        let config = home.join(".tmda/config");
+        let lines: Vec<&str> = logged
+            .lines()
+            .filter(|l| l.contains(&format!("warning: {}:6: FILTER_OUTGONG", config.display())))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}'s misspelt setting is logged once:\n{logged}", acct.name);
     }
     // A user in the authfile without a system account: refused, not a crash.
     let mut c = Raw::connect(port);
