@@ -86,6 +86,9 @@ impl Error {
     /// The exit status a command-line tool reports for this error.
     pub fn exit_code(&self) -> Sysexit {
         match self {
+            // A file named with -c or $TMDARC that is not there is a missing input
+            // (66), one that cannot be read a permission problem (77).
+            Error::Config(crate::config::ConfigError::Io { source, .. }) => io_exit_code(source),
             Error::Config(_) => Sysexit::Config,
             Error::Key(e) => e.exit_code(),
             Error::Address(_) => Sysexit::DataErr,

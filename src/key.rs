@@ -30,7 +30,7 @@ impl fmt::Debug for CryptKey {
 pub enum KeyError {
     #[error("can't find key file {}: run 'tmda keygen --install' to create one", path.display())]
     Missing { path: PathBuf },
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), crate::error::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -134,10 +134,10 @@ impl CryptKey {
             path: device.to_path_buf(),
             reason,
         };
-        let mut f = std::fs::File::open(device).map_err(|e| rnd(e.to_string()))?;
+        let mut f = std::fs::File::open(device).map_err(|e| rnd(crate::error::describe_io(&e)))?;
         let mut buf = vec![0u8; KEY_BYTES];
         f.read_exact(&mut buf)
-            .map_err(|e| rnd(format!("could not read {KEY_BYTES} bytes: {e}")))?;
+            .map_err(|e| rnd(format!("could not read {KEY_BYTES} bytes: {}", crate::error::describe_io(&e))))?;
         Ok(CryptKey(buf))
     }
 

@@ -10,6 +10,7 @@ mod check_address;
 mod config_errors;
 mod deploy;
 mod dialogs;
+mod exit_codes;
 mod generated;
 pub(crate) mod hostile;
 mod hostile_privsep;

@@ -43,7 +43,7 @@ pub enum ConfigError {
         origin: Origin,
         message: String,
     },
-    #[error("config file {}: {source}", path.display())]
+    #[error("config file {}: {}", path.display(), crate::error::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
