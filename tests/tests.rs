@@ -19,6 +19,7 @@ mod keygen;
 mod multicall;
 pub(crate) mod ofmipd;
 mod passwd;
+mod readme;
 mod robustness;
 mod sendmail;
 mod warnings;

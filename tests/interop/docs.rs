@@ -213,3 +213,27 @@ fn r11_readme_first_steps_as_root() {
     assert!(!Path::new("/etc/tofmipd").exists() || std::fs::read_to_string("/etc/tofmipd").is_ok_and(|t| !t.contains("jason:secret")),
         "the machine's /etc/tofmipd was changed");
 }
+
+/// See: #11. The README's first command sets up what it needs (scripts/deps.sh
+/// quickstart) and relays a tagged test message; `--once` stops it afterwards and
+/// TMDA_BIN spares the test a release build.
+#[test]
+fn r11_quickstart_runs_through() {
+    require("smtp-sink", "postfix");
+    let tmp = shared_tempdir();
+    let out = Command::new(root().join("scripts/quickstart"))
+        .arg("--once")
+        .env("TMDA_BIN", tmda_bin())
+        .env("TMDA_DEMO_DIR", tmp.path().join("demo"))
+        .env("QUICKSTART_PORT", free_port().to_string())
+        .env("QUICKSTART_SINK_PORT", free_port().to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("From: Demo User <demo-dated-") && text.contains("X-Rcpt-Args: <friend@example.org>"),
+        "{text}"
+    );
+}
