@@ -87,3 +87,29 @@ fn force_needs_install() {
     let env = TestEnv::bare();
     env.tmda().args(["keygen", "--force"]).assert().code(64);
 }
+
+/// See: #11. An install that cannot write names the key file, not the temporary file
+/// it would have renamed (`/etc/.crypt_key.UM5B2W`).
+#[test]
+fn r11_install_failure_names_the_key_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::bare();
+    let dir = env.path("readonly");
+    std::fs::create_dir(&dir).unwrap();
+    let key = dir.join("crypt_key");
+    env.write_config(&format!("CRYPT_KEY_FILE = '{}'\n", key.display()));
+    let mut cmd = env.std_tmda();
+    cmd.args(["keygen", "--install"]);
+    // Root may write anywhere: run as nobody, who then owns the directory but has
+    // taken away its own write permission.
+    crate::ofmipd::as_nobody(&mut cmd, &env);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("tmda keygen: {}: permission denied\n", key.display()),
+        "names the key file, in words"
+    );
+}

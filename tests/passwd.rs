@@ -370,6 +370,20 @@ fn checkauth_reports_each_source() {
         .stdout(contains("refused: bad credentials").and(contains(format!("authfile {}: accepted", f.display()))));
     run("alice", "wonderlan").code(1);
     run("down", "x").code(75).stdout(contains("could not check"));
+    // A server that is down is named once, by the source's own description (#11).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = env
+        .tmda()
+        .args(["checkauth", "--stdin", "-R"])
+        .arg(format!("imap://127.0.0.1:{port}"))
+        .arg("alice")
+        .write_stdin("x\n")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(text.matches("127.0.0.1").count(), 1, "{text}");
+    assert!(text.contains("could not check: connection refused"), "{text}");
     // The order given is the order tried.
     let out = stdout_of(
         env.tmda()

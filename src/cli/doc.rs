@@ -147,6 +147,11 @@ busy connection (RFC 2920) instead of taking another.",
     ),
     ("SMTPSSL", "False", "Use STARTTLS with the upstream SMTP server."),
     (
+        "SMTPSSL_CAFILE",
+        "None",
+        "A PEM file of CA certificates to trust, besides the system's, for the upstream SMTP server (a private CA). New in tmda.",
+    ),
+    (
         "SMTPSSL_CERTFILE",
         "None",
         "Client certificate chain (PEM) for the upstream SMTP server.",
@@ -155,6 +160,11 @@ busy connection (RFC 2920) instead of taking another.",
         "SMTPSSL_KEYFILE",
         "None",
         "Client key (PEM) for the upstream SMTP server.",
+    ),
+    (
+        "SMTPSSL_VERIFY",
+        "True",
+        "Verify the upstream SMTP server's certificate and name (TMDA never did). New in tmda.",
     ),
     (
         "SMTP_MAX_SESSIONS_PER_CONNECTION",
@@ -261,12 +271,17 @@ the warnings about the configuration (an unknown variable, USERNAME or HOSTNAME 
         "tmda-address" => v.push((
             "COMPATIBILITY",
             "Output is identical to TMDA's tmda\\-address for the same key, configuration and time. \
-Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12 also let \\(aq.\\(aq and \\(aq,\\(aq through)."
+Keywords are sanitised with the RFC 2822 atom set of later TMDA releases (1.1.12 also let \\(aq.\\(aq and \\(aq,\\(aq through). \
+Unlike TMDA, an unknown upper\\-case variable in the configuration (a misspelt setting) and a USERNAME or HOSTNAME guessed \
+from the login or machine name are warned about on standard error, except with \\-n, \\-\\-quiet or TMDA_NO_WARN=1 (Emacs\\(aqs \
+shell\\-command\\-to\\-string, which Gnus users call tmda\\-address \\-dn with, mixes standard error into the address)."
                 .into(),
         )),
         "tmda-check-address" => v.push((
             "COMPATIBILITY",
-            "Output is TMDA's. Unlike TMDA, the exit status is 1 when the address does not verify.".into(),
+            "Output is TMDA's. Unlike TMDA, the exit status is 1 when the address does not verify, \\-v (which key, and a \
+guessed USERNAME or HOSTNAME) is new, and unknown upper\\-case variables in the configuration are warned about on standard \
+error (\\-\\-quiet or TMDA_NO_WARN=1 silence it).".into(),
         )),
         "tmda-keygen" => v.push((
             "COMPATIBILITY",
@@ -335,7 +350,10 @@ on with SMTPUTF8, and refused with 554 if the SMTP relay does not offer it; the 
 program as is; non\\-ASCII addresses without it get 553 5.6.7), timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout, \\-\\-delivery\\-timeout (a delivery program that overstays is stopped \
 with whatever it started, and the client told to retry). \\-\\-ciphers is accepted and ignored: rustls always uses its \
-safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home. That user must be an ordinary account too (for a vpopmail user below UID_MIN, lower \\-\\-min\\-uid); the vhome script gets the virtual user's name and domain as its two arguments, and a login whose name or domain begins with \\- is refused.".into(),
+safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home. That user must be an ordinary account too (for a vpopmail user below UID_MIN, lower \\-\\-min\\-uid); the vhome script gets the virtual user's name and domain as its two arguments, and a login whose name or domain begins with \\- is refused. \
+A \\-A program that does not exist stops ofmipd at start\\-up (exit 69) instead of failing every login; an authfile refused for \
+its mode or owner is reported with the chmod or chown that fixes it (exit 77). An unknown upper\\-case variable in a user's \
+configuration is logged once per file (TMDA ignored it), never sent to the client.".into(),
             ));
         }
         "tmda-passwd" => v.push((
@@ -346,7 +364,11 @@ A password is stored as written (plain), or with a Dovecot scheme prefix: {CRAM\
 used by Dovecot's passwd\\-file passdb. TMDA itself only reads plain entries. Changes take a lock (.FILE.lock beside the \
 file, never opened through a symbolic link), are written to a temporary file, synced and renamed into place, keeping \
 mode and owner; a file readable by others is refused, and so is a directory others can write to unless it has the \
-sticky bit (they could swap the file or its lock).".into(),
+sticky bit (they could swap the file or its lock). A file readable by others is refused with exit 77 and the chmod that \
+fixes it. A new file is mode 600; when root creates /etc/tofmipd (or any file with \\-u USER) it is given to the user ofmipd \
+runs as, tofmipd unless \\-u says otherwise, since ofmipd refuses a file it does not own. A file named with \\-a in a \
+directory that does not exist is refused (exit 66), and add, change and remove each print one line saying what they did \
+to which file.".into(),
         )),
         "tmda-sendmail" => {
             v.push((
@@ -388,7 +410,10 @@ second word. \\-autocdb and \\-autodbm are accepted and the text file is read di
 (SMTPSSL = \"implicit\"), reuses one connection for all copies, and refuses to continue without TLS when STARTTLS was \
 asked for but not offered.\n\
 .IP \\(bu 2\nThe sendmail program never inherits standard output, and its exit status is reported: 75 or a signal \
-means try again later (exit 75), anything else is a permanent failure.".into(),
+means try again later (exit 75), anything else is a permanent failure.\n\
+.IP \\(bu 2\nAn unknown upper\\-case variable in the configuration (a misspelt setting, which TMDA ignored) is warned about \
+on standard error, once, with the setting probably meant; \\-\\-quiet or TMDA_NO_WARN=1 silence it. Under tmda\\-ofmipd the \
+warning goes to ofmipd\\(aqs log, never into an SMTP reply.".into(),
             ));
         }
         _ => {}
@@ -585,7 +610,12 @@ With CONFIG_EXEC = False in the global file, the user's file is read as INI: a [
 (names case-insensitive), %(name)s interpolation and indented continuation lines. Unlike TMDA, whole numbers become integers and \
 true/yes/on and false/no/off become booleans (TMDA kept \"False\" as a string, which counted as true).\n\
 .PP\n\
-Every variable a file sets is kept, including ones tmda does not use, so outgoing filters can refer to it as ${NAME}.\n");
+Every variable a file sets is kept, including ones tmda does not use, so outgoing filters can refer to it as ${NAME}.\n\
+.PP\n\
+An upper\\-case variable that neither TMDA (any of its variables, the incoming side included) nor tmda knows is most likely \
+a misspelt setting, which would do nothing: the commands warn about it on standard error, once per run, with the setting \
+probably meant (USERNMAE: did you mean USERNAME?). Lower\\-case names, your own helpers, are not checked. \\-\\-quiet or \
+TMDA_NO_WARN=1 silences the warning; tmda ofmipd logs it once per file.\n");
     s.push_str(".SH SETTINGS\nSettings tmda reads, with their defaults. Paths have ~ expanded.\n");
     for (name, dflt, text) in SETTINGS {
         s.push_str(&format!(

@@ -216,8 +216,10 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "SMTPAUTH_USERNAME",
     "SMTPHOST",
     "SMTPSSL",
+    "SMTPSSL_CAFILE",
     "SMTPSSL_CERTFILE",
     "SMTPSSL_KEYFILE",
+    "SMTPSSL_VERIFY",
     "SMTP_MAX_SESSIONS_PER_CONNECTION",
     "TAGS_CONFIRM",
     "TAGS_DATED",
@@ -261,9 +263,6 @@ const TMDA_VARIABLES: &[&str] = &[
     "X_TMDA_IN_SUBJECT",
     "NO", "YES", "TRUE", "FALSE",
 ];
-
-/// Settings tmda reads that TMDA does not have.
-const TMDA_RS_VARIABLES: &[&str] = &["SMTPSSL_CAFILE", "SMTPSSL_VERIFY"];
 
 /// A variable a configuration file set that neither TMDA nor tmda knows: most likely
 /// a misspelt setting (`USERNMAE`), which would otherwise be silently ignored.
@@ -311,14 +310,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The known variable `name` is most likely a slip for, if any is close enough.
 fn nearest_known(name: &str) -> Option<&'static str> {
-    let known = TMDA_VARIABLES.iter().chain(TMDA_RS_VARIABLES).chain(KNOWN_SETTINGS);
+    let known = TMDA_VARIABLES.iter().chain(KNOWN_SETTINGS);
     let (best, dist) = known.map(|k| (*k, edit_distance(name, k))).min_by_key(|(_, d)| *d)?;
     // One slip in a short name, up to three in a long one.
     (dist <= (name.len() / 5).clamp(1, 3)).then_some(best)
 }
 
 fn is_known_variable(name: &str) -> bool {
-    TMDA_VARIABLES.contains(&name) || TMDA_RS_VARIABLES.contains(&name) || KNOWN_SETTINGS.contains(&name)
+    TMDA_VARIABLES.contains(&name) || KNOWN_SETTINGS.contains(&name)
 }
 
 impl Config {
@@ -978,7 +977,7 @@ mod tests {
             ]
         );
         // Every setting tmda reads and every TMDA variable is known.
-        for name in KNOWN_SETTINGS.iter().chain(TMDA_VARIABLES).chain(TMDA_RS_VARIABLES) {
+        for name in KNOWN_SETTINGS.iter().chain(TMDA_VARIABLES) {
             assert!(is_known_variable(name), "{name}");
         }
         assert_eq!(edit_distance("USERNMAE", "USERNAME"), 1);
