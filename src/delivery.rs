@@ -486,13 +486,9 @@ fn feed(message: Vec<u8>, mut to: impl std::io::Write + Send + 'static) -> std::
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as
 /// the client's answer.
 fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
-    let why = err
-        .lines()
-        .filter(|l| !take_warning(l))
-        .last()
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    // Every line is looked at: each warning is logged, and the rest is the reason.
+    let reasons: Vec<&str> = err.lines().filter(|l| !take_warning(l)).collect();
+    let why = reasons.last().copied().unwrap_or("").trim().to_string();
     match code {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.

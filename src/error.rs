@@ -144,7 +144,10 @@ pub fn describe_io(e: &std::io::Error) -> String {
 
 /// `s` as a shell word, quoted only when it needs to be (for commands that fix things).
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -207,7 +210,10 @@ mod tests {
             }
         }
         let mut files = vec![];
-        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
         assert!(files.len() > 20, "the sources were not found");
         let mut found = vec![];
         for f in files {
@@ -218,8 +224,8 @@ mod tests {
                 if line.starts_with("impl") || line.starts_with("fn ") || line.starts_with("pub fn ") {
                     in_debug_impl = line.starts_with("impl") && line.contains("Debug for");
                 }
-                let debug_spec = line.match_indices(":?}").any(|(at, _)| line[..at].contains('{'))
-                    || line.contains(":#?}");
+                let debug_spec =
+                    line.match_indices(":?}").any(|(at, _)| line[..at].contains('{')) || line.contains(":#?}");
                 if debug_spec && !in_debug_impl && !line.trim_start().starts_with("//") {
                     found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
                 }

@@ -763,7 +763,7 @@ impl<'a> Injector<'a> {
             Cookie::Extension => {
                 let (user, host) = from
                     .split_once('@')
-                    .ok_or_else(|| InjectError::Action(format!("{} has no '@'", crate::error::quote(&from))))?;
+                    .ok_or_else(|| InjectError::Action(format!("{} has no '@'", crate::error::quote(from))))?;
                 Ok(format!(
                     "{user}{}{}@{host}",
                     self.config.recipient_delimiter,

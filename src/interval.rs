@@ -14,7 +14,10 @@ pub struct Interval {
 
 /// Why an interval did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid timeout value {}: expected a number followed by one of Y, M, w, d, h, m, s (e.g. 5d, 24h)", crate::error::quote(text))]
+#[error(
+    "invalid timeout value {}: expected a number followed by one of Y, M, w, d, h, m, s (e.g. 5d, 24h)",
+    crate::error::quote(text)
+)]
 pub struct IntervalError {
     pub text: String,
 }

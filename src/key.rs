@@ -136,8 +136,12 @@ impl CryptKey {
         };
         let mut f = std::fs::File::open(device).map_err(|e| rnd(crate::error::describe_io(&e)))?;
         let mut buf = vec![0u8; KEY_BYTES];
-        f.read_exact(&mut buf)
-            .map_err(|e| rnd(format!("could not read {KEY_BYTES} bytes: {}", crate::error::describe_io(&e))))?;
+        f.read_exact(&mut buf).map_err(|e| {
+            rnd(format!(
+                "could not read {KEY_BYTES} bytes: {}",
+                crate::error::describe_io(&e)
+            ))
+        })?;
         Ok(CryptKey(buf))
     }
 

@@ -632,7 +632,11 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                 };
                                 server.log(
                                     LogLevel::Events,
-                                    format_args!("{}: auth {} via {source}: {v}", peer.ip, crate::error::quote(&attempt.user)),
+                                    format_args!(
+                                        "{}: auth {} via {source}: {v}",
+                                        peer.ip,
+                                        crate::error::quote(&attempt.user)
+                                    ),
                                 );
                             }
                             outcome

@@ -53,7 +53,7 @@ fn explicitly_named_missing_config() {
     env.tmda()
         .args(["address", "-c", "/nonexistent/tmda.cfg"])
         .assert()
-        .code(78)
+        .code(66)
         .stderr(contains("config file /nonexistent/tmda.cfg: no such file"));
 }
 

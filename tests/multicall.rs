@@ -56,7 +56,10 @@ fn unknown_name_falls_back_to_subcommands() {
 #[test]
 fn no_arguments_shows_usage() {
     let env = TestEnv::new();
-    env.tmda().assert().code(64).stderr(contains("Usage: tmda [OPTIONS] [COMMAND]"));
+    env.tmda()
+        .assert()
+        .code(64)
+        .stderr(contains("Usage: tmda [OPTIONS] [COMMAND]"));
 }
 
 #[test]
@@ -76,7 +79,10 @@ fn r11_help_and_version_are_the_same_through_every_name() {
     let env = TestEnv::new();
     let version = format!("tmda {}\n", env!("CARGO_PKG_VERSION"));
     let full = stdout_of(env.tmda().arg("-V"));
-    assert!(full.lines().count() > 1, "tmda -V gives full version information: {full}");
+    assert!(
+        full.lines().count() > 1,
+        "tmda -V gives full version information: {full}"
+    );
     assert_eq!(stdout_of(env.tmda().arg("--version")), version);
     for (word, legacy) in [
         ("address", "tmda-address"),
@@ -100,8 +106,16 @@ fn r11_help_and_version_are_the_same_through_every_name() {
                 "tmda {word} {flag} and {legacy} {flag} differ"
             );
         }
-        assert_eq!(stdout_of(env.tmda().args([word, "--version"])), version, "tmda {word} --version");
-        assert_eq!(stdout_of(env.symlink_as(legacy).arg("--version")), version, "{legacy} --version");
+        assert_eq!(
+            stdout_of(env.tmda().args([word, "--version"])),
+            version,
+            "tmda {word} --version"
+        );
+        assert_eq!(
+            stdout_of(env.symlink_as(legacy).arg("--version")),
+            version,
+            "{legacy} --version"
+        );
         assert_eq!(stdout_of(env.tmda().args([word, "-V"])), full, "tmda {word} -V");
         assert_eq!(stdout_of(env.symlink_as(legacy).arg("-V")), full, "{legacy} -V");
     }

@@ -851,7 +851,10 @@ fn r11_unknown_config_variable_is_logged_once_never_replied() {
     replies.push_str(&c.send_one("r2@x.org"));
     replies.push_str(&c.cmd("QUIT"));
     assert_eq!(up.transactions().len(), 3);
-    assert!(!replies.contains("FILTER_OUTGONG") && !replies.contains("warning"), "{replies}");
+    assert!(
+        !replies.contains("FILTER_OUTGONG") && !replies.contains("warning"),
+        "{replies}"
+    );
     drop(o);
     let logged = std::fs::read_to_string(log.path()).unwrap();
     let warnings: Vec<&str> = logged.lines().filter(|l| l.contains("FILTER_OUTGONG")).collect();

@@ -275,7 +275,11 @@ print("ok")
             .args(["check", user])
             .write_stdin(format!("{pw}\n"))
             .assert();
-        if user == "bob" { a.success() } else { a.code(1) };
+        if user == "bob" {
+            a.success()
+        } else {
+            a.code(1)
+        };
     }
 }
 
@@ -285,12 +289,18 @@ print("ok")
 fn r11_missing_files_and_directories_are_named() {
     let env = TestEnv::bare();
     let f = env.path("no/such/dir/tofmipd");
-    add(&env, &f, "jason", "pw", "plain")
-        .code(66)
-        .stderr(contains(format!("directory {} does not exist", env.path("no/such/dir").display())));
+    add(&env, &f, "jason", "pw", "plain").code(66).stderr(contains(format!(
+        "directory {} does not exist",
+        env.path("no/such/dir").display()
+    )));
     assert!(!env.path("no").exists(), "no directory was made");
     let f = env.path("tofmipd");
-    for action in [&["list"][..], &["check", "jason"], &["change", "jason"], &["remove", "jason"]] {
+    for action in [
+        &["list"][..],
+        &["check", "jason"],
+        &["change", "jason"],
+        &["remove", "jason"],
+    ] {
         env.tmda()
             .args(["passwd", "--stdin", "--yes", "-a"])
             .arg(&f)
@@ -371,7 +381,11 @@ fn checkauth_reports_each_source() {
     run("alice", "wonderlan").code(1);
     run("down", "x").code(75).stdout(contains("could not check"));
     // A server that is down is named once, by the source's own description (#11).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = env
         .tmda()
         .args(["checkauth", "--stdin", "-R"])

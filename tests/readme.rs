@@ -11,7 +11,10 @@ use crate::util::{TestEnv, fake_sendmail, fake_sendmail_outputs};
 
 /// Lines (by how they start) that are not run here, and where they are tested.
 const NOT_HERE: &[(&str, &str)] = &[
-    ("scripts/quickstart", "starts daemons: tests/interop/docs.rs runs it with --once"),
+    (
+        "scripts/quickstart",
+        "starts daemons: tests/interop/docs.rs runs it with --once",
+    ),
     ("scripts/test", "the test suite itself"),
     ("cargo install", "builds and installs into the system"),
     ("cd /usr/local/bin", "installs into the system"),
@@ -21,7 +24,10 @@ const NOT_HERE: &[(&str, &str)] = &[
         "tmda passwd add jason",
         "asks on the terminal: tests/passwd.rs answers through a pseudo-terminal; as root, tests/interop/docs.rs",
     ),
-    ("tmda passwd --scheme argon2id add jason", "asks on the terminal: tests/passwd.rs"),
+    (
+        "tmda passwd --scheme argon2id add jason",
+        "asks on the terminal: tests/passwd.rs",
+    ),
     ("tmda checkauth -R", "asks a remote server: tests/interop/auth.rs"),
     (
         "tmda checkauth --checkpassword",
@@ -129,7 +135,11 @@ fn r11_readme_examples_run_as_shown() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         // A check-address example showing another STATUS than VALID exits 1.
-        let want_code = if ex.expected.iter().any(|e| e.starts_with("STATUS: ") && e != "STATUS: VALID") {
+        let want_code = if ex
+            .expected
+            .iter()
+            .any(|e| e.starts_with("STATUS: ") && e != "STATUS: VALID")
+        {
             1
         } else {
             0
@@ -179,5 +189,8 @@ fn expiry_dates_compare_by_shape() {
         shape("EXPIRES: Sat Dec 12 22:40:43 2026 UTC"),
         shape("EXPIRES: Wed Jan 13 07:56:26 2010 UTC")
     );
-    assert_ne!(shape("EXPIRES: Sat Dec 12 22:40:43 2026 UTC"), shape("EXPIRES: 1796942443"));
+    assert_ne!(
+        shape("EXPIRES: Sat Dec 12 22:40:43 2026 UTC"),
+        shape("EXPIRES: 1796942443")
+    );
 }

@@ -174,7 +174,7 @@ fn error_cases() {
         .args(["sendmail", "-c", "/nonexistent/cfg", "a@x.org"])
         .write_stdin(MSG)
         .assert()
-        .code(78)
+        .code(66)
         .stderr(contains("/nonexistent/cfg"));
     // Unreadable key (mode too wide).
     std::fs::set_permissions(

@@ -20,7 +20,12 @@ const MISSPELT: &str = "USERNMAE = 'jason'\nHOSTNAME = 'example.com'\n";
 #[test]
 fn r11_misspelt_variable_is_warned_about_once_with_the_name_meant() {
     let env = env_with(MISSPELT);
-    let out = env.tmda().args(["address", "-s", "x@y.org"]).env("TMDA_NOW", NOW).output().unwrap();
+    let out = env
+        .tmda()
+        .args(["address", "-s", "x@y.org"])
+        .env("TMDA_NOW", NOW)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     let config = env.path(".tmda/config");
@@ -64,7 +69,12 @@ fn r11_tmda_variables_tmda_does_not_use_are_not_warned_about() {
          ADDED_HEADERS_SERVER = {}\nPURGED_HEADERS_SERVER = []\nSUMMARY_HEADERS = []\nmy_domain = 'example.org'\n\
          SMTPSSL_VERIFY = True\n",
     );
-    env.tmda().arg("address").env("TMDA_NOW", NOW).assert().success().stderr("");
+    env.tmda()
+        .arg("address")
+        .env("TMDA_NOW", NOW)
+        .assert()
+        .success()
+        .stderr("");
 }
 
 #[test]
@@ -82,7 +92,11 @@ fn r11_quiet_no_warn_and_no_newline_silence_the_warnings() {
             cmd.env("TMDA_NO_WARN", v);
         }
         let out = cmd.output().unwrap();
-        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     env.tmda()
         .args(["sendmail", "--quiet", "-M", "a@b.org", "c@d.org"])
@@ -118,7 +132,7 @@ fn r11_guessed_username_and_hostname_are_said() {
              tmda address: warning: HOSTNAME is not set; using {host} (this machine's name)\n"
         )
     );
-    assert!(String::from_utf8(out.stdout).unwrap().starts_with(&format!("jason-dated-")));
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("jason-dated-"));
     // Set through TMDA's own environment variables, they are choices: nothing to say.
     env.tmda()
         .arg("address")
@@ -128,7 +142,11 @@ fn r11_guessed_username_and_hostname_are_said() {
         .success()
         .stderr("");
     // With -a the address is given: USERNAME and HOSTNAME are not used.
-    env.tmda().args(["address", "-a", "j@example.com"]).assert().success().stderr("");
+    env.tmda()
+        .args(["address", "-a", "j@example.com"])
+        .assert()
+        .success()
+        .stderr("");
     // check-address says so only when asked (-v), with the key file it used.
     env.tmda()
         .args(["check-address", "x@y"])

@@ -384,12 +384,17 @@ mod tests {
         assert!(matches!(e, AuthFileError::Owner { .. }));
         assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
         assert!(
-            e.to_string().ends_with(&format!("fix it with: chown {} {}", user_name(uid + 1), p.display())),
+            e.to_string()
+                .ends_with(&format!("fix it with: chown {} {}", user_name(uid + 1), p.display())),
             "{e}"
         );
         let (_d, p) = file("a:b\n", 0o644);
         let e = check_file(&p, uid).unwrap_err();
-        assert!(e.to_string().ends_with(&format!("fix it with: chmod 600 {}", p.display())), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(&format!("fix it with: chmod 600 {}", p.display())),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
         let (_d, p) = file("a:b\nnocolon\n", 0o600);
         assert_eq!(

@@ -217,16 +217,34 @@ busy connection (RFC 2920) instead of taking another.",
 /// error cases against this table).
 pub const EXIT_CODES: &[(u8, &str)] = &[
     (0, "success"),
-    (1, "the answer is no: check\\-address: the address does not verify; passwd check, checkauth: the password is wrong"),
+    (
+        1,
+        "the answer is no: check\\-address: the address does not verify; passwd check, checkauth: the password is wrong",
+    ),
     (64, "usage error: unknown option, missing or extra argument"),
-    (65, "bad data: a password or address that is not acceptable, a malformed password file"),
-    (66, "an input file is missing: a file named with \\-a, \\-O, \\-c, or the password file"),
+    (
+        65,
+        "bad data: a password or address that is not acceptable, a malformed password file",
+    ),
+    (
+        66,
+        "an input file is missing: a file named with \\-a, \\-O, \\-c, or the password file",
+    ),
     (67, "no such user (passwd change and remove)"),
-    (69, "unavailable: a program that is needed (\\-A, the sendmail program) is missing"),
+    (
+        69,
+        "unavailable: a program that is needed (\\-A, the sendmail program) is missing",
+    ),
     (73, "cannot create: the key or user exists (use \\-\\-force, \\-\\-yes)"),
     (74, "I/O error"),
-    (75, "temporary failure, try again later (an auth source or the relay could not be reached)"),
-    (77, "permission denied: a file others can read (key, password file) or with the wrong owner"),
+    (
+        75,
+        "temporary failure, try again later (an auth source or the relay could not be reached)",
+    ),
+    (
+        77,
+        "permission denied: a file others can read (key, password file) or with the wrong owner",
+    ),
     (78, "configuration error"),
 ];
 
@@ -245,7 +263,9 @@ fn extra_sections(page: &str) -> Vec<(&'static str, String)> {
 mode 600 or 400";
     let files = match page {
         "tmda-passwd" => format!("{authfile}; .tofmipd.lock beside it while a change is made."),
-        "tmda-checkauth" => format!("{authfile}; /etc/ipauthmap (as root) or ~/.tmda/ipauthmap for \\-R with host 0.0.0.0."),
+        "tmda-checkauth" => {
+            format!("{authfile}; /etc/ipauthmap (as root) or ~/.tmda/ipauthmap for \\-R with host 0.0.0.0.")
+        }
         "tmda-ofmipd" => format!(
             "{authfile}, owned by the user ofmipd runs as; /etc/ipauthmap or ~/.tmda/ipauthmap; each user's {config_files}; \
 ~/.tmda/filters/outgoing."
@@ -262,11 +282,7 @@ HOME, TMDAUSER, TMDAHOST, TMDANAME and their qmail equivalents supply defaults a
 the warnings about the configuration (an unknown variable, USERNAME or HOSTNAME not set)."
             .to_string(),
     };
-    let mut v = vec![
-        ("EXIT STATUS", exit_status()),
-        ("FILES", files),
-        ("ENVIRONMENT", env),
-    ];
+    let mut v = vec![("EXIT STATUS", exit_status()), ("FILES", files), ("ENVIRONMENT", env)];
     match page {
         "tmda-address" => v.push((
             "COMPATIBILITY",
@@ -436,13 +452,17 @@ fn synopsis_arg(a: &clap::Arg) -> Option<String> {
     if a.is_hide_set() {
         return None;
     }
-    let values = a
-        .get_value_names()
-        .map(|v| v.iter().map(|n| format!("\\fI{}\\fR", roff(n))).collect::<Vec<_>>().join(" "));
-    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values()) && !matches!(
-        a.get_action(),
-        clap::ArgAction::SetTrue | clap::ArgAction::Help | clap::ArgAction::Version | clap::ArgAction::HelpLong
-    );
+    let values = a.get_value_names().map(|v| {
+        v.iter()
+            .map(|n| format!("\\fI{}\\fR", roff(n)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values())
+        && !matches!(
+            a.get_action(),
+            clap::ArgAction::SetTrue | clap::ArgAction::Help | clap::ArgAction::Version | clap::ArgAction::HelpLong
+        );
     let many = a.get_num_args().is_some_and(|n| n.max_values() > 1);
     if a.is_positional() {
         let v = values.unwrap_or_else(|| format!("\\fI{}\\fR", roff(a.get_id().as_str())));
@@ -481,20 +501,28 @@ fn synopsis(cmd: &clap::Command, page: &str) -> String {
     let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
     let mut lines = vec![];
     if page == "tmda" {
-        lines.push(format!("{name} \\fICOMMAND\\fR [\\fIOPTION\\fR...] [\\fIARGUMENT\\fR...]"));
+        lines.push(format!(
+            "{name} \\fICOMMAND\\fR [\\fIOPTION\\fR...] [\\fIARGUMENT\\fR...]"
+        ));
         lines.push(format!("{name} {}", options.join(" ")));
     } else if subs.is_empty() {
-        lines.push(format!("{name} {} {}", options.join(" "), positionals.join(" ")).trim_end().to_string());
+        lines.push(
+            format!("{name} {} {}", options.join(" "), positionals.join(" "))
+                .trim_end()
+                .to_string(),
+        );
     } else {
         for sub in subs {
             let args: Vec<String> = sub.get_positionals().filter_map(synopsis_arg).collect();
-            lines.push(format!(
-                "{name} [\\fIOPTION\\fR...] \\fB{}\\fR {}",
-                roff(sub.get_name()),
-                args.join(" ")
-            )
-            .trim_end()
-            .to_string());
+            lines.push(
+                format!(
+                    "{name} [\\fIOPTION\\fR...] \\fB{}\\fR {}",
+                    roff(sub.get_name()),
+                    args.join(" ")
+                )
+                .trim_end()
+                .to_string(),
+            );
         }
         lines.push(format!("where \\fIOPTION\\fR is {}", options.join(" ")));
     }
@@ -504,8 +532,10 @@ fn synopsis(cmd: &clap::Command, page: &str) -> String {
 /// The pages a page's SEE ALSO names: every one is in man/ (tested) or a system page.
 fn see_also(page: &str) -> &'static str {
     match page {
-        "tmda" => "tmda\\-address(1), tmda\\-check\\-address(1), tmda\\-keygen(1), tmda\\-passwd(1), tmda\\-checkauth(1), \
-tmda\\-sendmail(8), tmda\\-ofmipd(8), tmda\\-config(5), tmda\\-filter(5)",
+        "tmda" => {
+            "tmda\\-address(1), tmda\\-check\\-address(1), tmda\\-keygen(1), tmda\\-passwd(1), tmda\\-checkauth(1), \
+tmda\\-sendmail(8), tmda\\-ofmipd(8), tmda\\-config(5), tmda\\-filter(5)"
+        }
         "tmda-address" | "tmda-check-address" | "tmda-keygen" => "tmda(1), tmda\\-config(5)",
         "tmda-sendmail" => "tmda(1), tmda\\-filter(5), tmda\\-config(5), tmda\\-ofmipd(8), sendmail(8)",
         "tmda-ofmipd" => "tmda(1), tmda\\-passwd(1), tmda\\-checkauth(1), tmda\\-sendmail(8), tmda\\-config(5)",
@@ -527,7 +557,11 @@ fn commands_section(cmd: &clap::Command, page: &str) -> Option<String> {
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
         if page == "tmda" {
             let applet = super::Applet::ALL.iter().find(|a| a.word() == sub.get_name())?;
-            let section = if matches!(applet, super::Applet::Sendmail | super::Applet::Ofmipd) { 8 } else { 1 };
+            let section = if matches!(applet, super::Applet::Sendmail | super::Applet::Ofmipd) {
+                8
+            } else {
+                1
+            };
             s.push_str(&format!(
                 ".TP\n\\fBtmda {}\\fR (also \\fB{}\\fR)\n{}. See {}({section}).\n",
                 roff(sub.get_name()),
@@ -569,8 +603,10 @@ fn render_man(cmd: clap::Command, section: &str, page: &str) -> Vec<u8> {
     )
     .into_bytes();
     let man = clap_mangen::Man::new(cmd.clone());
-    man.render_description_section(&mut buf).expect("rendering to memory cannot fail");
-    man.render_options_section(&mut buf).expect("rendering to memory cannot fail");
+    man.render_description_section(&mut buf)
+        .expect("rendering to memory cannot fail");
+    man.render_options_section(&mut buf)
+        .expect("rendering to memory cannot fail");
     if let Some(text) = commands_section(&cmd, page) {
         buf.extend_from_slice(format!(".SH COMMANDS\n{text}").as_bytes());
     }
@@ -759,7 +795,8 @@ pub fn render_all() -> Vec<Generated> {
         // zsh #compdef file completes the one command it is named after.)
         if shell != Shell::Zsh {
             for a in Applet::ALL {
-                let names = std::iter::once(a.legacy_name()).chain(a.aliases().iter().copied().filter(|n| n.starts_with("tmda")));
+                let names = std::iter::once(a.legacy_name())
+                    .chain(a.aliases().iter().copied().filter(|n| n.starts_with("tmda")));
                 for name in names {
                     clap_complete::generate(shell, &mut a.command_named(name), name, &mut buf);
                 }

@@ -199,11 +199,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .unwrap_or_else(|| "tmda".into());
     // Through a symlink the program name is the applet; under `tmda`, the first word.
     let (applet, name, rest) = match Applet::from_argv0(&argv0) {
-        Some(a) => (a, argv0.rsplit('/').next().unwrap_or(a.legacy_name()).to_string(), &args[..]),
-        None => match args
-            .get(1)
-            .and_then(|w| Applet::ALL.iter().find(|a| w == a.word()))
-        {
+        Some(a) => (
+            a,
+            argv0.rsplit('/').next().unwrap_or(a.legacy_name()).to_string(),
+            &args[..],
+        ),
+        None => match args.get(1).and_then(|w| Applet::ALL.iter().find(|a| w == a.word())) {
             Some(&a) => (a, format!("tmda {}", a.word()), &args[1..]),
             None => return top_level(&args),
         },

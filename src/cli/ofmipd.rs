@@ -307,7 +307,12 @@ fn usage(msg: impl Into<String>) -> Error {
 }
 
 fn parse_listen(spec: &str, v6: bool) -> Result<Vec<SocketAddr>, Error> {
-    let bad = || usage(format!("bad listen address {}: expected HOST:PORT or :PORT", crate::error::quote(spec)));
+    let bad = || {
+        usage(format!(
+            "bad listen address {}: expected HOST:PORT or :PORT",
+            crate::error::quote(spec)
+        ))
+    };
     let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
         let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
         (h.to_string(), p)

@@ -351,7 +351,10 @@ fn set_password(path: &Path, user: &str, adding: bool, args: &Args) -> Result<Ex
     valid_user(user)?;
     // Made up on the spot, a directory would be neither where ofmipd looks nor as
     // private as it should be: a typo in -a is reported instead.
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if args.authfile.is_some() && !dir.is_dir() {
         return Err(Error::NoInput(format!(
             "directory {} does not exist (create it first, or name another file with -a)",

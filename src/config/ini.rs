@@ -50,7 +50,10 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {
-                return Err(err(lineno, format!("malformed section header {}", crate::error::quote(trimmed))));
+                return Err(err(
+                    lineno,
+                    format!("malformed section header {}", crate::error::quote(trimmed)),
+                ));
             };
             current = Some(name.to_string());
             sections.entry(name.to_string()).or_default();
@@ -130,7 +133,10 @@ fn interpolate(raw: &str, all: &BTreeMap<String, (String, usize)>, depth: usize)
             rest = r;
         } else if let Some(r) = rest.strip_prefix('(') {
             let Some(close) = r.find(")s") else {
-                return Err(format!("bad interpolation in {}: expected %(name)s", crate::error::quote(raw)));
+                return Err(format!(
+                    "bad interpolation in {}: expected %(name)s",
+                    crate::error::quote(raw)
+                ));
             };
             let name = r[..close].to_lowercase();
             let Some((v, _)) = all.get(&name) else {
@@ -139,7 +145,10 @@ fn interpolate(raw: &str, all: &BTreeMap<String, (String, usize)>, depth: usize)
             out.push_str(&interpolate(v, all, depth + 1)?);
             rest = &r[close + 2..];
         } else {
-            return Err(format!("'%' must be followed by '%' or '(name)s' in {}", crate::error::quote(raw)));
+            return Err(format!(
+                "'%' must be followed by '%' or '(name)s' in {}",
+                crate::error::quote(raw)
+            ));
         }
     }
     out.push_str(rest);

@@ -235,33 +235,124 @@ pub const KNOWN_SETTINGS: &[&str] = &[
 /// modules look up there), including the incoming side that tmda does not use: a
 /// configuration shared with a TMDA server sets those, and they are not mistakes.
 const TMDA_VARIABLES: &[&str] = &[
-    "ACTION_EXPIRED_DATED", "ACTION_FAIL_DATED", "ACTION_FAIL_KEYWORD", "ACTION_FAIL_SENDER",
-    "ACTION_HEADER_INCOMING", "ACTION_INCOMING", "ACTION_INVALID_CONFIRMATION",
-    "ACTION_MISSING_PENDING", "ACTION_OUTGOING", "ADDED_HEADERS", "ADDED_HEADERS_CLIENT",
-    "ADDED_HEADERS_SERVER", "ALLOW_MODE_640", "AUTORESPONSE_INCLUDE_SENDER_COPY", "BARE_APPEND",
-    "BOUNCE_ENV_SENDER", "CGI_ACTIVE", "CGI_SETTINGS", "CGI_URL", "CGI_VIRTUALUSER", "CONFIG_EXEC",
-    "CONFIRM_ACCEPT_CC", "CONFIRM_ACCEPT_NOTIFY", "CONFIRM_ADDRESS", "CONFIRM_APPEND",
-    "CONFIRM_CC", "CONFIRM_MAX_MESSAGE_SIZE", "CRYPT_KEY", "CRYPT_KEY_FILE", "DATADIR",
-    "DATED_TEMPLATE_VARS", "DATED_TIMEOUT", "DB_BARE_APPEND", "DB_CONFIRM_APPEND", "DB_CONNECTION",
-    "DELIVERED_CACHE", "DELIVERY", "EX_OK", "EX_TEMPFAIL", "FILTER_BOUNCE_CC", "FILTER_DROP_CC",
-    "FILTER_INCOMING", "FILTER_OUTGOING", "FINGERPRINT", "FULLNAME", "GLOBAL_TMDARC", "HMAC_BYTES",
-    "HOMEDIR", "HOSTNAME", "LOCALDATE", "LOGFILE_DEBUG", "LOGFILE_INCOMING", "LOGFILE_OUTGOING",
-    "MAIL_FOLLOWUP_TO", "MAIL_TRANSFER_AGENT", "MAIL_TRANSPORT", "MAX_AUTORESPONSES_PER_DAY",
-    "MESSAGE_FROM_STYLE", "MESSAGE_TAG_HEADER_STYLE", "OFF", "OUTGOINGMAIL", "PARENTDIR",
-    "PENDING_BLACKLIST_APPEND", "PENDING_CACHE", "PENDING_CACHE_LEN", "PENDING_CLEANUP_ODDS",
-    "PENDING_DELETE_APPEND", "PENDING_DIR", "PENDING_LIFETIME", "PENDING_QUEUE_FORMAT",
-    "PENDING_RELEASE_APPEND", "PENDING_WHITELIST_APPEND", "PENDING_WHITELIST_RELEASE", "PID",
-    "PRIMARY_ADDRESS_MATCH", "PURGED_HEADERS", "PURGED_HEADERS_CLIENT", "PURGED_HEADERS_DELIVERY",
-    "PURGED_HEADERS_SERVER", "RECIPIENT_DELIMITER", "RECIPIENT_HEADER", "RESPONSE_DIR",
-    "SACRED_FILE", "SENDER_TEMPLATE_VARS", "SENDMAIL_PROGRAM", "SMTPAUTH_PASSWORD",
-    "SMTPAUTH_USERNAME", "SMTPHOST", "SMTPSSL", "SMTPSSL_CERTFILE", "SMTPSSL_KEYFILE",
-    "SMTP_MAX_SESSIONS_PER_CONNECTION", "SUMMARY_HEADERS", "TAGS_CONFIRM", "TAGS_DATED",
-    "TAGS_KEYWORD", "TAGS_SENDER", "TEMPLATE_DIR", "TEMPLATE_DIR_MATCH_RECIPIENT",
-    "TEMPLATE_DIR_MATCH_SENDER", "TEMPLATE_EMAIL_HEADERS", "TEMPLATE_ENCODED_HEADERS",
-    "TERSE_SUMMARY_HEADERS", "TIMEOUT", "TIMEOUT_UNITS", "TMDAINJECT", "TMDARC", "TMDA_CGI_MODE",
-    "TMDA_HOMEPAGE", "TMDA_VERSION", "USERNAME", "USEVIRTUALDOMAINS", "VIRTUALDOMAINS",
+    "ACTION_EXPIRED_DATED",
+    "ACTION_FAIL_DATED",
+    "ACTION_FAIL_KEYWORD",
+    "ACTION_FAIL_SENDER",
+    "ACTION_HEADER_INCOMING",
+    "ACTION_INCOMING",
+    "ACTION_INVALID_CONFIRMATION",
+    "ACTION_MISSING_PENDING",
+    "ACTION_OUTGOING",
+    "ADDED_HEADERS",
+    "ADDED_HEADERS_CLIENT",
+    "ADDED_HEADERS_SERVER",
+    "ALLOW_MODE_640",
+    "AUTORESPONSE_INCLUDE_SENDER_COPY",
+    "BARE_APPEND",
+    "BOUNCE_ENV_SENDER",
+    "CGI_ACTIVE",
+    "CGI_SETTINGS",
+    "CGI_URL",
+    "CGI_VIRTUALUSER",
+    "CONFIG_EXEC",
+    "CONFIRM_ACCEPT_CC",
+    "CONFIRM_ACCEPT_NOTIFY",
+    "CONFIRM_ADDRESS",
+    "CONFIRM_APPEND",
+    "CONFIRM_CC",
+    "CONFIRM_MAX_MESSAGE_SIZE",
+    "CRYPT_KEY",
+    "CRYPT_KEY_FILE",
+    "DATADIR",
+    "DATED_TEMPLATE_VARS",
+    "DATED_TIMEOUT",
+    "DB_BARE_APPEND",
+    "DB_CONFIRM_APPEND",
+    "DB_CONNECTION",
+    "DELIVERED_CACHE",
+    "DELIVERY",
+    "EX_OK",
+    "EX_TEMPFAIL",
+    "FILTER_BOUNCE_CC",
+    "FILTER_DROP_CC",
+    "FILTER_INCOMING",
+    "FILTER_OUTGOING",
+    "FINGERPRINT",
+    "FULLNAME",
+    "GLOBAL_TMDARC",
+    "HMAC_BYTES",
+    "HOMEDIR",
+    "HOSTNAME",
+    "LOCALDATE",
+    "LOGFILE_DEBUG",
+    "LOGFILE_INCOMING",
+    "LOGFILE_OUTGOING",
+    "MAIL_FOLLOWUP_TO",
+    "MAIL_TRANSFER_AGENT",
+    "MAIL_TRANSPORT",
+    "MAX_AUTORESPONSES_PER_DAY",
+    "MESSAGE_FROM_STYLE",
+    "MESSAGE_TAG_HEADER_STYLE",
+    "OFF",
+    "OUTGOINGMAIL",
+    "PARENTDIR",
+    "PENDING_BLACKLIST_APPEND",
+    "PENDING_CACHE",
+    "PENDING_CACHE_LEN",
+    "PENDING_CLEANUP_ODDS",
+    "PENDING_DELETE_APPEND",
+    "PENDING_DIR",
+    "PENDING_LIFETIME",
+    "PENDING_QUEUE_FORMAT",
+    "PENDING_RELEASE_APPEND",
+    "PENDING_WHITELIST_APPEND",
+    "PENDING_WHITELIST_RELEASE",
+    "PID",
+    "PRIMARY_ADDRESS_MATCH",
+    "PURGED_HEADERS",
+    "PURGED_HEADERS_CLIENT",
+    "PURGED_HEADERS_DELIVERY",
+    "PURGED_HEADERS_SERVER",
+    "RECIPIENT_DELIMITER",
+    "RECIPIENT_HEADER",
+    "RESPONSE_DIR",
+    "SACRED_FILE",
+    "SENDER_TEMPLATE_VARS",
+    "SENDMAIL_PROGRAM",
+    "SMTPAUTH_PASSWORD",
+    "SMTPAUTH_USERNAME",
+    "SMTPHOST",
+    "SMTPSSL",
+    "SMTPSSL_CERTFILE",
+    "SMTPSSL_KEYFILE",
+    "SMTP_MAX_SESSIONS_PER_CONNECTION",
+    "SUMMARY_HEADERS",
+    "TAGS_CONFIRM",
+    "TAGS_DATED",
+    "TAGS_KEYWORD",
+    "TAGS_SENDER",
+    "TEMPLATE_DIR",
+    "TEMPLATE_DIR_MATCH_RECIPIENT",
+    "TEMPLATE_DIR_MATCH_SENDER",
+    "TEMPLATE_EMAIL_HEADERS",
+    "TEMPLATE_ENCODED_HEADERS",
+    "TERSE_SUMMARY_HEADERS",
+    "TIMEOUT",
+    "TIMEOUT_UNITS",
+    "TMDAINJECT",
+    "TMDARC",
+    "TMDA_CGI_MODE",
+    "TMDA_HOMEPAGE",
+    "TMDA_VERSION",
+    "USERNAME",
+    "USEVIRTUALDOMAINS",
+    "VIRTUALDOMAINS",
     "X_TMDA_IN_SUBJECT",
-    "NO", "YES", "TRUE", "FALSE",
+    "NO",
+    "YES",
+    "TRUE",
+    "FALSE",
 ];
 
 /// A variable a configuration file set that neither TMDA nor tmda knows: most likely
@@ -292,8 +383,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -422,13 +513,21 @@ impl Config {
                 return Err(bad(
                     &ns,
                     "MAIL_TRANSPORT",
-                    format!("must be \"smtp\" or \"sendmail\", not {}", other.map_or("None".into(), crate::error::quote)),
+                    format!(
+                        "must be \"smtp\" or \"sendmail\", not {}",
+                        other.map_or("None".into(), crate::error::quote)
+                    ),
                 ));
             }
         };
         let smtphost = str_of(&ns, "SMTPHOST")?.unwrap_or_else(|| "localhost".into());
-        let (host, port) = split_host_port(&smtphost)
-            .ok_or_else(|| bad(&ns, "SMTPHOST", format!("{} is not HOST or HOST:PORT", crate::error::quote(&smtphost))))?;
+        let (host, port) = split_host_port(&smtphost).ok_or_else(|| {
+            bad(
+                &ns,
+                "SMTPHOST",
+                format!("{} is not HOST or HOST:PORT", crate::error::quote(&smtphost)),
+            )
+        })?;
         let smtp = SmtpSettings {
             host,
             port,
@@ -443,7 +542,10 @@ impl Config {
                         return Err(bad(
                             &ns,
                             "SMTPSSL",
-                            format!("must be True, False, \"starttls\" or \"implicit\", not {}", crate::error::quote(t)),
+                            format!(
+                                "must be True, False, \"starttls\" or \"implicit\", not {}",
+                                crate::error::quote(t)
+                            ),
                         ));
                     }
                 },
@@ -572,7 +674,9 @@ impl Config {
             .filter(|(name, (_, origin))| {
                 matches!(origin, Origin::File { .. })
                     && name.bytes().any(|b| b.is_ascii_uppercase())
-                    && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                     && !name.starts_with('_')
                     && !is_known_variable(name)
             })

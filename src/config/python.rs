@@ -338,7 +338,12 @@ impl<'a> Lexer<'a> {
                             '>' => ">",
                             '/' => "/",
                             _ => {
-                                return Err(self.err(line, col, format!("unexpected character '{}'", c.escape_default()), None));
+                                return Err(self.err(
+                                    line,
+                                    col,
+                                    format!("unexpected character '{}'", c.escape_default()),
+                                    None,
+                                ));
                             }
                         },
                     };

@@ -318,10 +318,11 @@ impl Filter {
                             match hit {
                                 None => None,
                                 Some(None) => Some(rule.actions.clone()),
-                                Some(Some(text)) => Some(
-                                    parse::parse_actions(&text, rule.source.name())
-                                        .map_err(|m| err(format!("{}: entry {}: {m}", path.display(), crate::error::quote(&text))))?,
-                                ),
+                                Some(Some(text)) => {
+                                    Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
+                                        err(format!("{}: entry {}: {m}", path.display(), crate::error::quote(&text)))
+                                    })?)
+                                }
                             }
                         }
                     }
@@ -345,10 +346,9 @@ impl Filter {
                         Some(v) if v.is_empty() => Some(rule.actions.clone()),
                         Some(v) => {
                             let text = String::from_utf8_lossy(&v).trim().to_string();
-                            Some(
-                                parse::parse_actions(&text, rule.source.name())
-                                    .map_err(|m| err(format!("{}: value {}: {m}", path.display(), crate::error::quote(&text))))?,
-                            )
+                            Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
+                                err(format!("{}: value {}: {m}", path.display(), crate::error::quote(&text)))
+                            })?)
                         }
                     }
                 }

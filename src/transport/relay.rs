@@ -394,11 +394,21 @@ impl Envelope {
         let sender = match copy.sender.as_str() {
             "" | "<>" => String::new(),
             s => lettre::Address::from_str(s)
-                .map_err(|e| Failure::Refused(format!("envelope sender {} is not a valid address: {e}", crate::error::quote(s))))?
+                .map_err(|e| {
+                    Failure::Refused(format!(
+                        "envelope sender {} is not a valid address: {e}",
+                        crate::error::quote(s)
+                    ))
+                })?
                 .to_string(),
         };
         let rcpt = lettre::Address::from_str(&copy.recipient)
-            .map_err(|e| Failure::Refused(format!("recipient {} is not a valid address: {e}", crate::error::quote(&copy.recipient))))?
+            .map_err(|e| {
+                Failure::Refused(format!(
+                    "recipient {} is not a valid address: {e}",
+                    crate::error::quote(&copy.recipient)
+                ))
+            })?
             .to_string();
         let eight_bit = body.eight_bit || !header.is_ascii();
         let mut commands = format!("MAIL FROM:<{sender}>");

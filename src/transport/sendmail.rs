@@ -68,7 +68,14 @@ impl Transport for Sendmail {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| fail(format!("cannot run: {}", crate::error::describe_io(&e)), false, None, String::new()))?;
+            .map_err(|e| {
+                fail(
+                    format!("cannot run: {}", crate::error::describe_io(&e)),
+                    false,
+                    None,
+                    String::new(),
+                )
+            })?;
         let mut stderr = child.stderr.take().expect("piped");
         // Read stderr concurrently so a chatty program cannot deadlock us.
         let err_reader =

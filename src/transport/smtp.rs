@@ -228,13 +228,19 @@ impl Smtp {
         let refused = |m: String| DeliveryError::Refused(m);
         let sender = match copy.sender {
             "" | "<>" => None,
-            s => Some(
-                Address::from_str(s)
-                    .map_err(|e| refused(format!("envelope sender {} is not a valid address: {e}", crate::error::quote(s))))?,
-            ),
+            s => Some(Address::from_str(s).map_err(|e| {
+                refused(format!(
+                    "envelope sender {} is not a valid address: {e}",
+                    crate::error::quote(s)
+                ))
+            })?),
         };
-        let rcpt = Address::from_str(copy.recipient)
-            .map_err(|e| refused(format!("recipient {} is not a valid address: {e}", crate::error::quote(&copy.recipient))))?;
+        let rcpt = Address::from_str(copy.recipient).map_err(|e| {
+            refused(format!(
+                "recipient {} is not a valid address: {e}",
+                crate::error::quote(copy.recipient)
+            ))
+        })?;
         let conn = self.conn.as_mut().expect("connected");
         let mut params = vec![];
         if eight_bit {

@@ -27,7 +27,11 @@ fn shell(program: &str, package: &str, args: &[&str], script: &str) -> String {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    assert!(out.status.success() && stderr.is_empty(), "{program}: {:?}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "{program}: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
     stdout
 }
 
@@ -88,9 +92,17 @@ fn man_pages_render_without_warnings() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.is_empty(), "{}: {stderr}", page.display());
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{}: {stderr}",
+            page.display()
+        );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("NAME") && text.contains("SEE ALSO"), "{}: {text}", page.display());
+        assert!(
+            text.contains("NAME") && text.contains("SEE ALSO"),
+            "{}: {text}",
+            page.display()
+        );
     }
 }
 
@@ -161,7 +173,10 @@ fn r11_readme_first_steps_as_root() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let daemon = Daemon { child, name: "tmda ofmipd -d -f" };
+    let daemon = Daemon {
+        child,
+        name: "tmda ofmipd -d -f",
+    };
     // ofmipd says where it listens (FQDN:8025 by default).
     let deadline = Instant::now() + Duration::from_secs(20);
     let addr = loop {
@@ -174,7 +189,8 @@ fn r11_readme_first_steps_as_root() {
     };
     let passwd_out = std::fs::read_to_string(tmp.path().join("passwd.out")).unwrap();
     assert!(
-        passwd_out.contains("created /etc/tofmipd, mode 600, owned by tofmipd") && passwd_out.contains("added jason to /etc/tofmipd"),
+        passwd_out.contains("created /etc/tofmipd, mode 600, owned by tofmipd")
+            && passwd_out.contains("added jason to /etc/tofmipd"),
         "{passwd_out}"
     );
     let ls = std::fs::read_to_string(tmp.path().join("ls.out")).unwrap();
@@ -210,8 +226,11 @@ fn r11_readme_first_steps_as_root() {
     let r = reply(Some("AUTH PLAIN AGphc29uAHNlY3JldA=="));
     assert!(r.starts_with("235"), "{r}\n{}", std::fs::read_to_string(&log).unwrap());
     drop(daemon);
-    assert!(!Path::new("/etc/tofmipd").exists() || std::fs::read_to_string("/etc/tofmipd").is_ok_and(|t| !t.contains("jason:secret")),
-        "the machine's /etc/tofmipd was changed");
+    assert!(
+        !Path::new("/etc/tofmipd").exists()
+            || std::fs::read_to_string("/etc/tofmipd").is_ok_and(|t| !t.contains("jason:secret")),
+        "the machine's /etc/tofmipd was changed"
+    );
 }
 
 /// See: #11. The README's first command sets up what it needs (scripts/deps.sh

@@ -204,7 +204,12 @@ fn global_mode_delivers_as_the_authenticated_user() {
             .lines()
             .filter(|l| l.contains(&format!("warning: {}:6: FILTER_OUTGONG", config.display())))
             .collect();
-        assert_eq!(lines.len(), 1, "{}'s misspelt setting is logged once:\n{logged}", acct.name);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{}'s misspelt setting is logged once:\n{logged}",
+            acct.name
+        );
     }
     // A user in the authfile without a system account: refused, not a crash.
     let mut c = Raw::connect(port);
