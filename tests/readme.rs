@@ -112,6 +112,9 @@ fn r11_readme_examples_run_as_shown() {
     std::os::unix::fs::symlink(crate::util::bin(), bin_dir.join("tmda")).unwrap();
     std::fs::set_permissions(&bin_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // As root, `tmda passwd` would edit the machine's /etc/tofmipd: the examples run as
+    // nobody, whose HOME this becomes.
+    let nobody = crate::util::nobody_if_root(&env);
     let mut ran = 0;
     let mut problems = vec![];
     for ex in examples() {
@@ -119,7 +122,12 @@ fn r11_readme_examples_run_as_shown() {
             continue;
         }
         ran += 1;
-        let out = std::process::Command::new("/bin/sh")
+        let mut cmd = std::process::Command::new("/bin/sh");
+        if let Some((uid, gid)) = nobody {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        let out = cmd
             .arg("-c")
             .arg(&ex.command)
             .current_dir(env.home())

@@ -133,7 +133,7 @@ pub static DEFAULT_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// See: #11. The README's first steps for global mode, as root, exactly as written:
 /// `tmda passwd add jason` makes /etc/tofmipd, and `tmda ofmipd -d -f` accepts it (it
 /// once refused it for being root's). /etc is an overlay in a mount namespace of the
-/// test's own, so the machine's /etc/tofmipd is never touched.
+/// test's own, so the machine's /etc/tofmipd is never touched (nor, if it has one, used).
 #[test]
 fn r11_readme_first_steps_as_root() {
     require_root("the first-steps test");
@@ -141,6 +141,9 @@ fn r11_readme_first_steps_as_root() {
     let steps = readme_block_with("tmda passwd add jason");
     assert_eq!(steps, ["tmda passwd add jason", "tmda ofmipd -d -f"], "the README's block changed");
     crate::global::ensure_system_user("tofmipd", Path::new("/nonexistent"));
+    // The overlay's lower layer is the live /etc: no useradd or usermod of the other
+    // tests may rewrite /etc/passwd under it meanwhile.
+    let _users = crate::global::USERS.lock().unwrap_or_else(|e| e.into_inner());
     let script_bin = require("script", "bsdutils");
     let unshare = require("unshare", "util-linux");
     let tmp = shared_tempdir();
@@ -154,6 +157,7 @@ fn r11_readme_first_steps_as_root() {
     let script = format!(
         "set -e\n\
          mount -t overlay overlay -o lowerdir=/etc,upperdir={t}/upper,workdir={t}/work /etc\n\
+         rm -f /etc/tofmipd /etc/.tofmipd.lock\n\
          (sleep 1; printf 'secret\\n'; sleep 1; printf 'secret\\n'; sleep 2) | {script_bin} -qec '{first}' {t}/typescript > {t}/passwd.out\n\
          ls -ln /etc/tofmipd > {t}/ls.out\n\
          exec {second}\n",

@@ -12,7 +12,7 @@ use std::process::Command;
 use crate::peers::*;
 
 /// useradd/usermod lock /etc/passwd: tests creating users take turns.
-static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A system account (uid below UID_MIN), like the daemon's own `tofmipd`.
 pub(crate) fn ensure_system_user(name: &str, home: &Path) -> tmda::delivery::Account {

@@ -584,8 +584,14 @@ fn authfile_with_wide_mode_refuses_to_start() {
         .env("HOME", &s.home);
     as_nobody_if_root(&mut cmd);
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must be chmod 600 or 400 (it is 644)"));
+    // 77, as for a key file with the same mode, and the command that fixes it (#11).
+    assert_eq!(out.status.code(), Some(77));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is mode 644, but must be 600 or 400")
+            && stderr.contains(&format!("fix it with: chmod 600 {}", f.display())),
+        "{stderr}"
+    );
 }
 
 /// `tmda ofmipd -1 ARGS` under tcpserver on a free port (as nobody), once it listens.

@@ -95,6 +95,26 @@ impl TestEnv {
     }
 }
 
+/// When the tests run as root: HOME is handed to nobody, and nobody's (uid, gid) are
+/// returned for commands that must not act as root (root's defaults are system files
+/// such as /etc/tofmipd).
+pub fn nobody_if_root(env: &TestEnv) -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let a = tmda::delivery::Account::lookup("nobody").expect("user nobody");
+    let st = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", a.uid, a.gid))
+        .arg(env.home())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::set_permissions(env.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some((a.uid, a.gid))
+}
+
 /// The binary under test; `TMDA_TEST_BIN` points the tests at another build (to show
 /// that a test fails against the code from before a fix).
 pub fn bin() -> PathBuf {
