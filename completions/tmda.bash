@@ -1524,7 +1524,7 @@ _tmda__ofmipd() {
 
     case "${cmd}" in
         tmda__ofmipd)
-            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
+            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1535,6 +1535,10 @@ _tmda__ofmipd() {
                     return 0
                     ;;
                 -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-uid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1622,6 +1626,10 @@ _tmda__ofmipd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --proxy-protocol)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tls-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1659,6 +1667,10 @@ _tmda__ofmipd() {
                     return 0
                     ;;
                 --budget-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sender-map)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -328,6 +328,7 @@ complete -c tmda-inject -l version -d 'Print version and exit'
 complete -c tmda-inject -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-inject -l help -d 'Show this help and exit'
 complete -c tmda-ofmipd -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
+complete -c tmda-ofmipd -l min-uid -d 'Started as root: deliver for, and check PAM passwords of, only accounts with at least this uid (system accounts have less) [default: UID_MIN from /etc/login.defs, else 1000]' -r
 complete -c tmda-ofmipd -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F
 complete -c tmda-ofmipd -s p -l proxyport -d 'Listen on HOST:PORT (repeatable; ":PORT" or "0.0.0.0:PORT" means all IPv4 interfaces). Default: FQDN:8025' -r
 complete -c tmda-ofmipd -s 6 -l ipv6proxyport -d 'Listen on IPv6 HOST:PORT (repeatable; ":PORT" means all IPv6 interfaces)' -r
@@ -346,6 +347,7 @@ complete -c tmda-ofmipd -l data-timeout -d 'Seconds to wait for more DATA before
 complete -c tmda-ofmipd -l delivery-timeout -d 'Seconds a delivery program (the sendmail program, global mode\'s per-user tmda sendmail, the throttle and vhome scripts) may run before it is stopped and the client told to try again (RFC 5321 has clients wait 10 minutes for the answer)' -r
 complete -c tmda-ofmipd -l threads -d 'Threads serving connections [default: one less than the number of CPUs, at least one, leaving a CPU to the MTA that ofmipd relays to]' -r
 complete -c tmda-ofmipd -l connections-per-ip -d 'Connections at once from one client address; more are told 421 and closed. Behind a proxy without the PROXY protocol every client has the proxy\'s address: raise it there' -r
+complete -c tmda-ofmipd -l proxy-protocol -d 'Connections from FROM (an address or a CIDR range; repeatable) must start with a PROXY protocol header (v1 or v2, as haproxy\'s send-proxy and stunnel\'s protocol = proxy send it), whose client address is then the client\'s; from anyone else a header is refused' -r
 complete -c tmda-ofmipd -l tls-timeout -d 'Seconds a TLS handshake may take (implicit TLS and STARTTLS; never more than --timeout)' -r
 complete -c tmda-ofmipd -l min-data-rate -d 'Bytes a second DATA must average once --data-timeout has passed (0: no minimum; --data-timeout then applies to each read)' -r
 complete -c tmda-ofmipd -l unauth-timeout -d 'Seconds a session may last before it has authenticated' -r
@@ -356,6 +358,7 @@ complete -c tmda-ofmipd -l auth-limit-user -d 'Refused AUTH attempts for one use
 complete -c tmda-ofmipd -l auth-window -d 'Seconds a failed AUTH attempt is remembered' -r
 complete -c tmda-ofmipd -l auth-memory -d 'Addresses and users remembered (each); beyond it expired, then the oldest, are forgotten' -r
 complete -c tmda-ofmipd -l budget-file -d 'With -1: the file that one-session processes share failed-AUTH counts in (locked, mode 0600, at most 2,000 entries each). Default: /run/tmda/ofmipd-budget when started as root, else $XDG_RUNTIME_DIR/tmda-ofmipd-budget, else /run/tmda if writable, else ~/.tmda/ofmipd-budget' -r -F
+complete -c tmda-ofmipd -l sender-map -d 'For --restrict-sender: lines \'login address...\' (an address \'@domain\' allows the whole domain; re-read when it changes)' -r -F
 complete -c tmda-ofmipd -s a -l authfile -d 'Check credentials against this tofmipd file (user:password lines, mode 600 or 400). Default: /etc/tofmipd as root, else ~/.tmda/tofmipd' -r -F
 complete -c tmda-ofmipd -s A -l authprog -d 'Check credentials with a checkpassword program (user, password, time on descriptor 3)' -r
 complete -c tmda-ofmipd -s R -l remoteauth -d 'Check credentials against a remote server: imap, imaps, pop3, pop3s, apop, ldap or ldaps URL' -r
@@ -369,6 +372,7 @@ complete -c tmda-ofmipd -s f -l foreground -d 'Do not detach; run in the foregro
 complete -c tmda-ofmipd -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
 complete -c tmda-ofmipd -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'
 complete -c tmda-ofmipd -l ssl -d 'TLS from the first byte (port 465 style); needs --ssl-cert and --ssl-key'
+complete -c tmda-ofmipd -l restrict-sender -d 'Refuse (553 5.7.1) a message whose From, Sender or envelope sender is not one of the user\'s own: USERNAME@HOSTNAME and its tagged forms, the config\'s OFMIPD_ALLOWED_SENDERS, or the --sender-map entries (Postfix\'s reject_sender_login_mismatch)'
 complete -c tmda-ofmipd -l tls-auth-only -d 'Offer AUTH only over TLS (after STARTTLS or with --ssl), as Postfix\'s smtpd_tls_auth_only'
 complete -c tmda-ofmipd -s F -l fallback -d 'With -R or -A, also try the default authfile last'
 complete -c tmda-ofmipd -s V -d 'Show full version information and exit'

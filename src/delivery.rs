@@ -242,10 +242,15 @@ impl Delivery {
         };
         // The arguments are positional: neither may become an option.
         let (u, d) = match user.split_once('@') {
-            Some(_) => crate::launcher::vhome_args(user)
-                .ok_or_else(|| format!("{user:?} is not a virtual user@domain for {}", script.display()))?,
+            Some(_) => crate::launcher::vhome_args(user).ok_or_else(|| {
+                format!(
+                    "{} is not a virtual user@domain for {}",
+                    crate::error::quote(user),
+                    script.display()
+                )
+            })?,
             None if !user.starts_with('-') => (user, ""),
-            None => return Err(format!("login name {user:?} begins with '-'")),
+            None => return Err(format!("login name {} begins with '-'", crate::error::quote(user))),
         };
         let mut cmd = Command::new(script);
         cmd.args([u, d]).stdin(Stdio::null()).stdout(Stdio::piped());
@@ -257,7 +262,11 @@ impl Delivery {
         let stdout = reader.join().unwrap_or_default();
         let home = String::from_utf8_lossy(&stdout).trim().to_string();
         if !status.is_some_and(|s| s.success()) || home.is_empty() {
-            return Err(format!("{} found no home for {}", script.display(), crate::error::quote(user)));
+            return Err(format!(
+                "{} found no home for {}",
+                script.display(),
+                crate::error::quote(user)
+            ));
         }
         Ok(Some(PathBuf::from(home)))
     }
@@ -268,8 +277,8 @@ impl Delivery {
             if env.user.starts_with('-') {
                 // The login is the script's argument: it must not read as an option.
                 return Ready::Done(DeliveryOutcome::Permanent(format!(
-                    "login name {:?} begins with '-'",
-                    env.user
+                    "login name {} begins with '-'",
+                    crate::error::quote(&env.user)
                 )));
             }
             // The login name is an argument, never shell text.

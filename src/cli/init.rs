@@ -112,13 +112,13 @@ pub fn check_smtp(hostport: &str, helo: &str) -> Result<String, String> {
     };
     let greeting = reply(&mut r)?;
     if !greeting.starts_with("220") {
-        return Err(format!("{hostport}: greeted with {:?}", greeting.trim_end()));
+        return Err(format!("{hostport}: greeted with {}", crate::error::quote(greeting.trim_end())));
     }
     w.write_all(format!("EHLO {helo}\r\n").as_bytes()).map_err(|e| fail("write", &e))?;
     let ehlo = reply(&mut r)?;
     let _ = w.write_all(b"QUIT\r\n");
     if !ehlo.starts_with("250") {
-        return Err(format!("{hostport}: EHLO answered {:?}", ehlo.trim_end()));
+        return Err(format!("{hostport}: EHLO answered {}", crate::error::quote(ehlo.trim_end())));
     }
     Ok(ehlo.lines().next().unwrap_or("").trim_start_matches("250").trim_start_matches(['-', ' ']).to_string())
 }
@@ -314,7 +314,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     )?;
     for (what, v) in [("user name", &username), ("domain", &hostname)] {
         if v.is_empty() || v.contains(['@', ' ', '"', '\\']) || v.chars().any(char::is_control) {
-            return Err(Error::Usage(format!("{what} {v:?} cannot be part of an address")));
+            return Err(Error::Usage(format!("{what} {} cannot be part of an address", crate::error::quote(v))));
         }
     }
     let transport = choose_transport(&ui, &args, &hostname)?;

@@ -364,7 +364,7 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// A listening socket passed by systemd (`Accept=no`), set up as [`bind`] would have.
 fn adopt(p: crate::systemd::Passed) -> Result<TcpListener, Error> {
-    let what = format!("socket {:?} passed by systemd", p.name);
+    let what = format!("socket {} passed by systemd", crate::error::quote(&p.name));
     let sock = socket2::Socket::from(p.fd);
     let io = |e| Error::io(&what, e);
     let listening = sock.is_listener().map_err(io)?;

@@ -303,7 +303,10 @@ impl State {
                     "the PAM check did not finish within {} seconds",
                     self.pam.limits.timeout.as_secs()
                 );
-                log(&format!("stopped a PAM check for {login:?}: {why}"));
+                log(&format!(
+                    "stopped a PAM check for {}: {why}",
+                    crate::error::quote(login)
+                ));
                 let _ = reply.write_all(&Answer::Failed(why).encode());
             }
         }
@@ -437,8 +440,14 @@ pub fn serve(sock: UnixStream, setup: &Setup, log: &mut dyn FnMut(&str)) {
 /// For the log: what was asked, without secrets.
 fn describe(req: &Result<Request, &'static str>) -> String {
     match req {
-        Ok(Request::Deliver(s)) => format!("a delivery for {:?}", s.login),
-        Ok(Request::PamCheck { service, login, .. }) => format!("a PAM check ({service:?}) for {login:?}"),
+        Ok(Request::Deliver(s)) => format!("a delivery for {}", crate::error::quote(&s.login)),
+        Ok(Request::PamCheck { service, login, .. }) => {
+            format!(
+                "a PAM check ({}) for {}",
+                crate::error::quote(service),
+                crate::error::quote(login)
+            )
+        }
         Err(_) => "a request".into(),
     }
 }
@@ -514,7 +523,11 @@ fn virtual_home(setup: &Setup, script: &Path, account: &Account, u: &str, d: &st
     let out = reader.join().unwrap_or_default();
     let home = PathBuf::from(String::from_utf8_lossy(&out).trim());
     if answer != Answer::Exited(0) || !home.is_absolute() || !home_exists(&home) {
-        return Err(format!("{} found no home for {u:?}@{d:?}", script.display()));
+        return Err(format!(
+            "{} found no home for {}",
+            script.display(),
+            crate::error::quote(&format!("{u}@{d}"))
+        ));
     }
     Ok(home)
 }

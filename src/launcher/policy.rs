@@ -98,7 +98,10 @@ pub fn check_account(setup: &Setup, a: &Account) -> Result<(), Refusal> {
     } else {
         return Ok(());
     };
-    Err(Refusal::permanent(format!("account {:?} is not served: {why}", a.name)))
+    Err(Refusal::permanent(format!(
+        "account {} is not served: {why}",
+        crate::error::quote(&a.name)
+    )))
 }
 
 /// An absolute path to a directory. One root cannot look into (a root-squashed network
@@ -128,7 +131,8 @@ pub fn check_login(login: &str) -> Result<(), Refusal> {
         return Ok(());
     };
     Err(Refusal::permanent(format!(
-        "login name {login:?} is not acceptable: {bad}"
+        "login name {} is not acceptable: {bad}",
+        crate::error::quote(login)
     )))
 }
 
@@ -271,22 +275,23 @@ pub(super) fn decide(
                 Some(_) => {
                     let Some((u, d)) = vhome_args(&sub.login) else {
                         return Err(Refusal::permanent(format!(
-                            "{:?} is not a virtual user@domain",
-                            sub.login
+                            "{} is not a virtual user@domain",
+                            crate::error::quote(&sub.login)
                         )));
                     };
                     let Some(owner) = crate::delivery::virtual_domain_user(&setup.vdomains, &sub.login) else {
                         return Err(Refusal::permanent(format!(
-                            "{:?} is not in a virtual domain of {}",
-                            sub.login,
+                            "{} is not in a virtual domain of {}",
+                            crate::error::quote(&sub.login),
                             setup.vdomains.display()
                         )));
                     };
                     (owner, Some((u.to_string(), d.to_string())))
                 }
             };
-            let account =
-                lookup(&name).ok_or_else(|| Refusal::permanent(format!("no system account for user {name:?}")))?;
+            let account = lookup(&name).ok_or_else(|| {
+                Refusal::permanent(format!("no system account for user {}", crate::error::quote(&name)))
+            })?;
             check_account(setup, &account)?;
             let allowed_senders = match &setup.restrict_sender {
                 None => None,
@@ -305,14 +310,18 @@ pub(super) fn decide(
             password,
         } => {
             if !setup.pam_services.contains(&service) {
-                return Err(Refusal::permanent(format!("PAM service {service:?} is not configured")));
+                return Err(Refusal::permanent(format!(
+                    "PAM service {} is not configured",
+                    crate::error::quote(&service)
+                )));
             }
             check_login(&login)?;
             if password.contains('\0') {
                 return Err(Refusal::permanent("the password contains NUL"));
             }
-            let account =
-                lookup(&login).ok_or_else(|| Refusal::permanent(format!("no system account for user {login:?}")))?;
+            let account = lookup(&login).ok_or_else(|| {
+                Refusal::permanent(format!("no system account for user {}", crate::error::quote(&login)))
+            })?;
             check_account(setup, &account)?;
             Ok(Job::Pam {
                 service,

@@ -139,7 +139,11 @@ fn r11_readme_first_steps_as_root() {
     require_root("the first-steps test");
     let _port = DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner());
     let steps = readme_block_with("tmda passwd add jason");
-    assert_eq!(steps, ["tmda passwd add jason", "tmda ofmipd -d -f"], "the README's block changed");
+    assert_eq!(
+        steps,
+        ["tmda passwd add jason", "tmda ofmipd -d -f"],
+        "the README's block changed"
+    );
     crate::global::ensure_system_user("tofmipd", Path::new("/nonexistent"));
     // The overlay's lower layer is the live /etc: no useradd or usermod of the other
     // tests may rewrite /etc/passwd under it meanwhile.
