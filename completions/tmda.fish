@@ -34,6 +34,7 @@ complete -c tmda -n "__fish_tmda_needs_command" -f -a "sendmail" -d 'Tag outgoin
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
+complete -c tmda -n "__fish_tmda_needs_command" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s a -l address -d 'Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME' -r
@@ -223,14 +224,26 @@ complete -c tmda -n "__fish_tmda_using_subcommand checkauth" -l checkpassword -d
 complete -c tmda -n "__fish_tmda_using_subcommand checkauth" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand checkauth" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand checkauth" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l username -d 'USERNAME: the local part of your address [default: your login name]' -r
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l hostname -d 'HOSTNAME: the domain of your address [default: this machine\'s FQDN]' -r
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l smtp -d 'Send through this SMTP relay (checked: it must answer EHLO)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l sendmail -d 'Send through this sendmail program (checked: it must exist and be executable) [default: /usr/sbin/sendmail]' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l ofmipd-user -d 'Also add USER to ~/.tmda/tofmipd, for a personal tmda ofmipd (password asked, or read from standard input with --yes)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand init" -s c -l config-file -d 'Write the configuration here instead of ~/.tmda/config' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand init" -s y -l yes -d 'Ask nothing: take the values from the options (and defaults)'
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l force -d 'Replace files that exist (the key too: every address made with the old key stops verifying)'
+complete -c tmda -n "__fish_tmda_using_subcommand init" -s V -d 'Show full version information and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l version -d 'Print version and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user (asks before replacing an existing one)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "change" -d 'Change an existing user\'s password'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "remove" -d 'Remove a user'
@@ -482,3 +495,14 @@ complete -c tmda-checkauth -l checkpassword -d 'Act as a checkpassword program: 
 complete -c tmda-checkauth -s V -d 'Show full version information and exit'
 complete -c tmda-checkauth -l version -d 'Print version and exit'
 complete -c tmda-checkauth -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda-init -l username -d 'USERNAME: the local part of your address [default: your login name]' -r
+complete -c tmda-init -l hostname -d 'HOSTNAME: the domain of your address [default: this machine\'s FQDN]' -r
+complete -c tmda-init -l smtp -d 'Send through this SMTP relay (checked: it must answer EHLO)' -r
+complete -c tmda-init -l sendmail -d 'Send through this sendmail program (checked: it must exist and be executable) [default: /usr/sbin/sendmail]' -r -F
+complete -c tmda-init -l ofmipd-user -d 'Also add USER to ~/.tmda/tofmipd, for a personal tmda ofmipd (password asked, or read from standard input with --yes)' -r
+complete -c tmda-init -s c -l config-file -d 'Write the configuration here instead of ~/.tmda/config' -r -F
+complete -c tmda-init -s y -l yes -d 'Ask nothing: take the values from the options (and defaults)'
+complete -c tmda-init -l force -d 'Replace files that exist (the key too: every address made with the old key stops verifying)'
+complete -c tmda-init -s V -d 'Show full version information and exit'
+complete -c tmda-init -l version -d 'Print version and exit'
+complete -c tmda-init -s h -l help -d 'Print help (see more with \'--help\')'

@@ -13,7 +13,7 @@ packages=(
   stunnel4 ucspi-tcp libpam-wrapper pamtester socat
   haproxy systemd
   # the shells the completion files are loaded in, and man for the pages
-  bash zsh fish man-db
+  bash zsh fish man-db tmux
   # benchmarks
   hyperfine time
 )

@@ -30,6 +30,14 @@ const NOT_HERE: &[(&str, &str)] = &[
     ),
     ("tmda checkauth -R", "asks a remote server: tests/interop/auth.rs"),
     (
+        "tmda init --yes --username jo --hostname example.org --smtp",
+        "checks a relay on the network: tests/init.rs, against a relay of its own",
+    ),
+    (
+        "tmda init --yes --sendmail /usr/sbin/sendmail",
+        "needs the system's sendmail: tests/init.rs, with a program of its own",
+    ),
+    (
         "tmda checkauth --checkpassword",
         "reads descriptor 3 and root's /etc/tofmipd: tests/passwd.rs",
     ),

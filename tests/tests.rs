@@ -14,6 +14,7 @@ mod exit_codes;
 mod generated;
 pub(crate) mod hostile;
 mod hostile_privsep;
+mod init;
 mod inject;
 mod keygen;
 mod multicall;

@@ -81,9 +81,8 @@ pub fn check_sendmail(path: &Path) -> Result<(), String> {
 /// The SMTP relay: it must greet and answer EHLO within a few seconds.
 pub fn check_smtp(hostport: &str, helo: &str) -> Result<String, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("{hostport}: {what}: {e}");
-    let spec = if hostport.contains(':') && !hostport.starts_with('[') && hostport.matches(':').count() == 1 {
-        hostport.to_string()
-    } else if hostport.contains(':') {
+    // HOST:PORT, [V6]:PORT, or a bare host on port 25.
+    let spec = if hostport.contains(':') {
         hostport.to_string()
     } else {
         format!("{hostport}:25")
@@ -94,7 +93,8 @@ pub fn check_smtp(hostport: &str, helo: &str) -> Result<String, String> {
         .next()
         .ok_or_else(|| format!("{hostport}: no address"))?;
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| fail("cannot connect", &e))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| fail("socket", &e))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| fail("socket", &e))?;
     let mut w = s.try_clone().map_err(|e| fail("socket", &e))?;
     let mut r = BufReader::new(s);
     let reply = |r: &mut BufReader<TcpStream>| -> Result<String, String> {
@@ -112,15 +112,28 @@ pub fn check_smtp(hostport: &str, helo: &str) -> Result<String, String> {
     };
     let greeting = reply(&mut r)?;
     if !greeting.starts_with("220") {
-        return Err(format!("{hostport}: greeted with {}", crate::error::quote(greeting.trim_end())));
+        return Err(format!(
+            "{hostport}: greeted with {}",
+            crate::error::quote(greeting.trim_end())
+        ));
     }
-    w.write_all(format!("EHLO {helo}\r\n").as_bytes()).map_err(|e| fail("write", &e))?;
+    w.write_all(format!("EHLO {helo}\r\n").as_bytes())
+        .map_err(|e| fail("write", &e))?;
     let ehlo = reply(&mut r)?;
     let _ = w.write_all(b"QUIT\r\n");
     if !ehlo.starts_with("250") {
-        return Err(format!("{hostport}: EHLO answered {}", crate::error::quote(ehlo.trim_end())));
+        return Err(format!(
+            "{hostport}: EHLO answered {}",
+            crate::error::quote(ehlo.trim_end())
+        ));
     }
-    Ok(ehlo.lines().next().unwrap_or("").trim_start_matches("250").trim_start_matches(['-', ' ']).to_string())
+    Ok(ehlo
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("250")
+        .trim_start_matches(['-', ' '])
+        .to_string())
 }
 
 /// The configuration file's text, in TMDA's syntax.
@@ -129,7 +142,11 @@ pub fn config_text(username: &str, hostname: &str, transport: &Transport) -> Str
         "# ~/.tmda/config, written by `tmda init`. TMDA's syntax: NAME = value lines.\n\
          # Every setting and its default: man tmda-config (section 5).\n\n",
     );
-    s.push_str(&format!("USERNAME = {}\nHOSTNAME = {}\n\n", py_str(username), py_str(hostname)));
+    s.push_str(&format!(
+        "USERNAME = {}\nHOSTNAME = {}\n\n",
+        py_str(username),
+        py_str(hostname)
+    ));
     match transport {
         Transport::Sendmail(p) => s.push_str(&format!(
             "# Outgoing mail is handed to this program.\nMAIL_TRANSPORT = \"sendmail\"\nSENDMAIL_PROGRAM = {}\n",
@@ -314,7 +331,10 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     )?;
     for (what, v) in [("user name", &username), ("domain", &hostname)] {
         if v.is_empty() || v.contains(['@', ' ', '"', '\\']) || v.chars().any(char::is_control) {
-            return Err(Error::Usage(format!("{what} {} cannot be part of an address", crate::error::quote(v))));
+            return Err(Error::Usage(format!(
+                "{what} {} cannot be part of an address",
+                crate::error::quote(v)
+            )));
         }
     }
     let transport = choose_transport(&ui, &args, &hostname)?;
@@ -369,7 +389,11 @@ fn choose_transport(ui: &Ui, args: &Args, hostname: &str) -> Result<Transport, E
                     "a sendmail program on this machine (Postfix, Exim, ...)",
                     "an SMTP relay",
                 ];
-                let pick = ui.select("How does your mail leave this machine?", &items, usize::from(smtp.is_some()))?;
+                let pick = ui.select(
+                    "How does your mail leave this machine?",
+                    &items,
+                    usize::from(smtp.is_some()),
+                )?;
                 if pick == 0 {
                     let p = sendmail.clone().unwrap_or_else(|| default_sendmail.clone());
                     Transport::Sendmail(PathBuf::from(ui.text("Sendmail program", &p.display().to_string())?))
@@ -388,7 +412,9 @@ fn choose_transport(ui: &Ui, args: &Args, hostname: &str) -> Result<Transport, E
                 return Ok(transport);
             }
             Err(e) if !ui.ask => {
-                return Err(Error::Unavailable(format!("{e} (choose another with --smtp or --sendmail)")));
+                return Err(Error::Unavailable(format!(
+                    "{e} (choose another with --smtp or --sendmail)"
+                )));
             }
             Err(e) => {
                 eprintln!("tmda init: {e}");
@@ -411,7 +437,10 @@ fn add_ofmipd_user(file: &Path, user: &str, _config: &Path, password_on_stdin: b
     cmd.args(["add", user]);
     let st = cmd.status().map_err(|e| Error::io("tmda passwd", e))?;
     if !st.success() {
-        return Err(Error::Unavailable(format!("adding {user} to {} failed", file.display())));
+        return Err(Error::Unavailable(format!(
+            "adding {user} to {} failed",
+            file.display()
+        )));
     }
     Ok(())
 }
@@ -471,7 +500,10 @@ mod tests {
             let mut ns = crate::config::Namespace::default();
             crate::config::python::exec(&std::fs::read_to_string(&p).unwrap(), &p, &mut ns).unwrap();
             assert_eq!(ns.get("USERNAME"), Some(&crate::config::Value::Str("jo\"e".into())));
-            assert_eq!(ns.get("HOSTNAME"), Some(&crate::config::Value::Str("example.org".into())));
+            assert_eq!(
+                ns.get("HOSTNAME"),
+                Some(&crate::config::Value::Str("example.org".into()))
+            );
         }
     }
 
@@ -497,7 +529,14 @@ mod tests {
         assert!(check_sendmail(Path::new("/bin/sh")).is_ok());
         assert!(check_sendmail(Path::new("/etc/passwd")).is_err());
         assert!(check_sendmail(Path::new("/nonexistent/sendmail")).is_err());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        assert!(check_smtp(&format!("127.0.0.1:{port}"), "x").is_err(), "nothing listens there");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert!(
+            check_smtp(&format!("127.0.0.1:{port}"), "x").is_err(),
+            "nothing listens there"
+        );
     }
 }

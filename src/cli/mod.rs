@@ -13,6 +13,7 @@ pub mod authopts;
 pub mod check_address;
 pub mod checkauth;
 pub mod doc;
+pub mod init;
 pub mod keygen;
 pub mod ofmipd;
 pub mod passwd;
@@ -36,6 +37,7 @@ pub enum Applet {
     Ofmipd,
     Passwd,
     Checkauth,
+    Init,
 }
 
 impl Applet {
@@ -47,6 +49,7 @@ impl Applet {
         Applet::Ofmipd,
         Applet::Passwd,
         Applet::Checkauth,
+        Applet::Init,
     ];
 
     /// The subcommand word (`tmda WORD`).
@@ -59,6 +62,7 @@ impl Applet {
             Applet::Ofmipd => "ofmipd",
             Applet::Passwd => "passwd",
             Applet::Checkauth => "checkauth",
+            Applet::Init => "init",
         }
     }
 
@@ -80,6 +84,8 @@ impl Applet {
             Applet::Ofmipd => "tmda-ofmipd",
             Applet::Passwd => "tmda-passwd",
             Applet::Checkauth => "tmda-checkauth",
+            // New: TMDA had no such program.
+            Applet::Init => "tmda-init",
         }
     }
 
@@ -116,6 +122,7 @@ impl Applet {
             Applet::Ofmipd => ofmipd::Args::command(),
             Applet::Passwd => passwd::Args::command(),
             Applet::Checkauth => checkauth::Args::command(),
+            Applet::Init => init::Args::command(),
         };
         uniform(cmd.name(name.to_string()))
     }
@@ -142,6 +149,7 @@ pub enum AppletArgs {
     CheckAddress(check_address::Args),
     Keygen(keygen::Args),
     Passwd(passwd::Args),
+    Init(init::Args),
 }
 
 /// The whole `tmda` command tree (for help, man pages and completions): each
@@ -231,6 +239,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         AppletArgs::CheckAddress(a) => check_address::run(a, &name),
         AppletArgs::Keygen(a) => keygen::run(a, &name),
         AppletArgs::Passwd(a) => passwd::run(a),
+        AppletArgs::Init(a) => init::run(a),
     };
     finish(&name, result)
 }
@@ -251,7 +260,7 @@ fn top_level(args: &[OsString]) -> ExitCode {
     finish(
         "tmda",
         Err(Error::Usage(
-            "name a command: address, check-address, keygen, sendmail, ofmipd, passwd or checkauth (see tmda --help)"
+            "name a command: init, address, check-address, keygen, sendmail, ofmipd, passwd or checkauth (see tmda --help)"
                 .into(),
         )),
     )
@@ -273,6 +282,7 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::CheckAddress => AppletArgs::CheckAddress(check_address::Args::from_arg_matches(m)?),
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
         Applet::Passwd => AppletArgs::Passwd(passwd::Args::from_arg_matches(m)?),
+        Applet::Init => AppletArgs::Init(init::Args::from_arg_matches(m)?),
         Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth => unreachable!("parsed by the applet itself"),
     })
 }

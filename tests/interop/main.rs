@@ -10,3 +10,4 @@ mod global;
 mod ofmipd;
 mod peers;
 mod sendmail;
+mod terminal;

@@ -1,0 +1,209 @@
+//! `tmda init` without a terminal (`--yes`): the files it writes, their modes, the
+//! transport check, what it keeps, and that the address it shows verifies. The
+//! terminal dialogue is driven through tmux in the interop tier.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::fake_smtp::{FakeSmtp, Policy};
+use crate::util::{TestEnv, fake_sendmail};
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn yes_with_a_sendmail_program_sets_up_a_working_home() {
+    let env = TestEnv::bare();
+    let sendmail = fake_sendmail(&env);
+    let out = env
+        .tmda()
+        .args([
+            "init",
+            "--yes",
+            "--username",
+            "jo",
+            "--hostname",
+            "example.org",
+            "--sendmail",
+        ])
+        .arg(&sendmail)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(mode(&env.path(".tmda/crypt_key")), 0o600);
+    assert_eq!(mode(&env.path(".tmda/config")), 0o600);
+    let config = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    assert!(
+        config.contains("USERNAME = \"jo\"") && config.contains("HOSTNAME = \"example.org\""),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("SENDMAIL_PROGRAM = \"{}\"", sendmail.display())),
+        "{config}"
+    );
+    assert!(env.path(".tmda/filters/outgoing").exists());
+    assert!(stderr.contains("checked:"), "{stderr}");
+    // The address it shows is a dated one for jo@example.org, and its check says VALID.
+    let address = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("jo-dated-"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(address.ends_with("@example.org"), "{address}");
+    assert!(stdout.contains("STATUS: VALID"), "{stdout}");
+    // The same address verifies with the installed key, as the user would check it.
+    let check = env.tmda().args(["check-address", address]).output().unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // tmda sendmail works with what was written.
+    let sent = env
+        .tmda()
+        .args(["sendmail", "friend@example.net"])
+        .write_stdin("From: jo@example.org\nSubject: hi\n\nhello\n")
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+}
+
+#[test]
+fn existing_files_are_kept_unless_forced() {
+    let env = TestEnv::new();
+    let sendmail = fake_sendmail(&env);
+    let key_before = std::fs::read_to_string(env.path(".tmda/crypt_key")).unwrap();
+    let config_before = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    let run = |force: bool| {
+        let mut c = env.tmda();
+        c.args([
+            "init",
+            "--yes",
+            "--username",
+            "jo",
+            "--hostname",
+            "example.org",
+            "--sendmail",
+        ])
+        .arg(&sendmail);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("keeping the existing secret key"), "{stderr}");
+    assert!(stderr.contains("keeping the existing configuration"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(env.path(".tmda/crypt_key")).unwrap(),
+        key_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path(".tmda/config")).unwrap(),
+        config_before
+    );
+    let out = run(true);
+    assert!(out.status.success(), "{out:?}");
+    assert_ne!(
+        std::fs::read_to_string(env.path(".tmda/crypt_key")).unwrap(),
+        key_before
+    );
+    assert!(
+        std::fs::read_to_string(env.path(".tmda/config"))
+            .unwrap()
+            .contains("\"jo\"")
+    );
+}
+
+#[test]
+fn an_smtp_relay_is_checked_with_ehlo() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = TestEnv::bare();
+    let out = env
+        .tmda()
+        .args([
+            "init",
+            "--yes",
+            "--username",
+            "jo",
+            "--hostname",
+            "example.org",
+            "--smtp",
+        ])
+        .arg(format!("127.0.0.1:{}", up.port))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let config = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    assert!(config.contains("MAIL_TRANSPORT = \"smtp\""), "{config}");
+    assert!(
+        config.contains(&format!("SMTPHOST = \"127.0.0.1:{}\"", up.port)),
+        "{config}"
+    );
+    // A relay that does not answer: nothing is written, exit 69.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = TestEnv::bare();
+    let out = env
+        .tmda()
+        .args(["init", "--yes", "--smtp"])
+        .arg(format!("127.0.0.1:{dead}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
+        "{out:?}"
+    );
+    assert!(!env.path(".tmda/config").exists() && !env.path(".tmda/crypt_key").exists());
+    // A sendmail program that is not there: the same.
+    let out = env
+        .tmda()
+        .args(["init", "--yes", "--sendmail", "/nonexistent/sendmail"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+}
+
+#[test]
+fn without_a_terminal_it_needs_yes_and_can_add_an_ofmipd_login() {
+    let env = TestEnv::bare();
+    let out = env.tmda().arg("init").output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"), "{out:?}");
+    let sendmail = fake_sendmail(&env);
+    let out = env
+        .tmda()
+        .args([
+            "init",
+            "--yes",
+            "--username",
+            "jo",
+            "--hostname",
+            "example.org",
+            "--ofmipd-user",
+            "jo",
+            "--sendmail",
+        ])
+        .arg(&sendmail)
+        .write_stdin("s3cret-pass\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tofmipd = env.path(".tmda/tofmipd");
+    assert_eq!(mode(&tofmipd), 0o600);
+    let check = env
+        .tmda()
+        .args(["passwd", "-a"])
+        .arg(&tofmipd)
+        .args(["--stdin", "check", "jo"])
+        .write_stdin("s3cret-pass\n")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}
