@@ -88,6 +88,13 @@ impl Command {
         }
     }
 
+    /// Whether `line` is MAIL, RCPT or DATA (well-formed or not): the commands that are
+    /// refused before AUTH whatever their arguments.
+    pub fn needs_auth(line: &str) -> bool {
+        let verb = line.split(' ').next().unwrap_or_default();
+        ["MAIL", "RCPT", "DATA"].iter().any(|v| verb.eq_ignore_ascii_case(v))
+    }
+
     /// Commands `--tls=on` allows before STARTTLS (TMDA's list, plus HELO and RSET).
     pub fn allowed_before_tls(&self) -> bool {
         matches!(
@@ -105,6 +112,10 @@ fn path(arg: &str, keyword: &str) -> Option<(String, Params)> {
         return None;
     }
     let rest = arg[keyword.len()..].trim_start();
+    // Nothing after the colon is no address at all: only `<>` is the null sender.
+    if rest.is_empty() {
+        return None;
+    }
     let (addr, rest) = if let Some(inner) = rest.strip_prefix('<') {
         let close = inner.find('>')?;
         (&inner[..close], &inner[close + 1..])
@@ -167,6 +178,10 @@ mod tests {
                 Ok(mail("a@b.c", &[("SIZE", Some("1000")), ("BODY", Some("8BITMIME"))])),
             ),
             ("MAIL FROM:<>", Ok(mail("", &[]))),
+            ("MAIL FROM: <>", Ok(mail("", &[]))),
+            // Only <> is the null sender: nothing after the colon is a syntax error.
+            ("MAIL FROM:", Err(SyntaxError("MAIL FROM:<address>"))),
+            ("MAIL FROM:   ", Err(SyntaxError("MAIL FROM:<address>"))),
             ("MAIL FROM:<> AUTH=<>", Ok(mail("", &[("AUTH", Some("<>"))]))),
             ("MAIL FROM:a@b.c", Ok(mail("a@b.c", &[]))),
             (

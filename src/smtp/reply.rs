@@ -151,8 +151,11 @@ pub const NEED_RCPT: (u16, &str) = (503, "5.5.1 Error: need RCPT command");
 pub const DUPLICATE_AUTH: (u16, &str) = (503, "5.5.1 Error: already authenticated");
 /// 503 5.5.1 — AUTH inside a mail transaction (RFC 4954 section 4).
 pub const AUTH_IN_TRANSACTION: (u16, &str) = (503, "5.5.1 Error: AUTH not allowed during a mail transaction");
-/// 503 5.5.1 — STARTTLS when not offered or already active.
+/// 503 5.5.1 — STARTTLS when TLS is already active (or disallowed on this connection).
 pub const STARTTLS_NOT_ALLOWED: (u16, &str) = (503, "5.5.1 Error: duplicate or disallowed STARTTLS");
+/// 502 5.5.1 — STARTTLS on a server with no TLS configured: not offered, so not
+/// implemented (RFC 5321 section 4.2.4; TMDA's test suite expects a 502).
+pub const STARTTLS_NOT_OFFERED: (u16, &str) = (502, "5.5.1 Error: STARTTLS not available (no TLS configured)");
 /// 504 5.5.4
 pub const UNKNOWN_MECHANISM: (u16, &str) = (504, "5.5.4 Unrecognized authentication type");
 /// 530 5.7.0

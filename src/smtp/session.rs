@@ -5,8 +5,11 @@
 //! ([`Output::Authenticate`], [`Output::Deliver`]); their results come back as input.
 //! Per-verb logic is a `check_*` (preconditions, returning the refusal) and a `do_*`.
 //!
-//! Fixed on purpose, compared with TMDA's tmda-ofmipd: HELO exists; MAIL, RCPT and
-//! DATA all need AUTH; QUIT ends an AUTH exchange; a lone "." right after DATA is an
+//! Kept from TMDA's tmda-ofmipd for its old clients: AUTH right after the greeting,
+//! MAIL (RCPT, DATA) before AUTH answered 530 whatever its arguments, STARTTLS without
+//! TLS configured answered 502. Fixed on purpose: HELO exists; MAIL, RCPT and
+//! DATA all need AUTH and a greeting; `MAIL FROM:` with nothing after the colon is a
+//! syntax error (only `<>` is the null sender); QUIT ends an AUTH exchange; a lone "." right after DATA is an
 //! empty message; a failed relay is answered (451/554) instead of dropping the
 //! connection; the Received field is built per session, never in global state; the
 //! null sender is "", not the text "<>"; invalid base64 is refused with 501.
@@ -305,6 +308,15 @@ impl Session {
         if text.trim().is_empty() {
             return Output::Reply(reply::BAD_SYNTAX.into());
         }
+        // MAIL, RCPT and DATA before AUTH are answered 530 whatever their arguments, as
+        // TMDA did: a client is told what it lacks before its syntax is looked at.
+        if self.user.is_none() && Command::needs_auth(text) {
+            return Output::Reply(if self.policy.tls == TlsMode::Required && !self.tls_active {
+                reply::STARTTLS_FIRST.into()
+            } else {
+                reply::AUTH_REQUIRED.into()
+            });
+        }
         let cmd = match Command::parse(text) {
             Ok(c) => c,
             Err(e) => return Output::Reply(reply::syntax(e.0)),
@@ -331,7 +343,9 @@ impl Session {
             Command::Help => Output::Reply(reply::HELP.into()),
             Command::Vrfy => Output::Reply(reply::CANNOT_VRFY.into()),
             Command::StartTls => {
-                if self.can_starttls() {
+                if self.policy.tls == TlsMode::None {
+                    Output::Reply(reply::STARTTLS_NOT_OFFERED.into())
+                } else if self.can_starttls() {
                     Output::ReplyThenStartTls(reply::READY_FOR_TLS.into())
                 } else {
                     Output::Reply(reply::STARTTLS_NOT_ALLOWED.into())
@@ -393,12 +407,13 @@ impl Session {
         Reply::multi(250, lines)
     }
 
+    /// MAIL, RCPT and DATA: AUTH first (TMDA's order), and a greeting.
     fn check_session(&self) -> Check {
-        if self.helo.is_none() {
-            return Err(reply::NEED_HELO.into());
-        }
         if self.user.is_none() {
             return Err(reply::AUTH_REQUIRED.into());
+        }
+        if self.helo.is_none() {
+            return Err(reply::NEED_HELO.into());
         }
         Ok(())
     }
@@ -532,10 +547,9 @@ impl Session {
         )
     }
 
+    /// AUTH needs no EHLO or HELO first: TMDA accepted it right after the greeting, and
+    /// its test suite and scripts written against tmda-ofmipd rely on that.
     fn check_auth(&self, mechanism: &str) -> Check {
-        if self.helo.is_none() {
-            return Err(reply::NEED_HELO.into());
-        }
         if self.user.is_some() {
             return Err(reply::DUPLICATE_AUTH.into());
         }
@@ -753,20 +767,27 @@ mod tests {
         let table: &[(&str, [u16; 5])] = &[
             ("EHLO c", [250, 250, 250, 250, 250]),
             ("HELO c", [250, 250, 250, 250, 250]),
-            ("MAIL FROM:<x@y>", [503, 530, 250, 503, 503]),
-            ("RCPT TO:<x@y>", [503, 530, 503, 250, 250]),
-            ("DATA", [503, 530, 503, 503, 354]),
+            // MAIL, RCPT and DATA before AUTH: 530 first, whatever the arguments (TMDA).
+            ("MAIL FROM:<x@y>", [530, 530, 250, 503, 503]),
+            ("MAIL TO: x@y", [530, 530, 501, 501, 501]),
+            ("MAIL FROM:", [530, 530, 501, 501, 501]),
+            ("RCPT TO:<x@y>", [530, 530, 503, 250, 250]),
+            ("rcpt to:", [530, 530, 501, 501, 501]),
+            ("DATA", [530, 530, 503, 503, 354]),
+            ("DATA now", [530, 530, 501, 501, 501]),
             ("RSET", [250, 250, 250, 250, 250]),
             ("NOOP", [250, 250, 250, 250, 250]),
             ("VRFY x", [252, 252, 252, 252, 252]),
             ("HELP", [214, 214, 214, 214, 214]),
-            ("AUTH PLAIN", [503, 334, 503, 503, 503]),
-            ("AUTH PLAIN AGEAYg==", [503, 1, 503, 503, 503]),
-            ("AUTH CRAM-MD5", [503, 334, 503, 503, 503]),
-            ("AUTH NTLM", [503, 504, 503, 503, 503]),
-            ("STARTTLS", [503, 503, 503, 503, 503]),
+            // AUTH right after the greeting, as TMDA allowed.
+            ("AUTH PLAIN", [334, 334, 503, 503, 503]),
+            ("AUTH PLAIN AGEAYg==", [1, 1, 503, 503, 503]),
+            ("AUTH CRAM-MD5", [334, 334, 503, 503, 503]),
+            ("AUTH NTLM", [504, 504, 503, 503, 503]),
+            // No TLS configured: not offered, so not implemented.
+            ("STARTTLS", [502, 502, 502, 502, 502]),
             ("FROB", [502, 502, 502, 502, 502]),
-            ("MAIL", [501, 501, 501, 501, 501]),
+            ("MAIL", [530, 530, 501, 501, 501]),
             ("QUIT", [221, 221, 221, 221, 221]),
         ];
         let states = [
@@ -815,13 +836,46 @@ mod tests {
         ));
         assert_eq!(s.handle(Input::TlsEstablished), Output::Nothing);
         assert!(s.is_tls());
-        assert_eq!(
-            code(s.handle(Input::Line(b"AUTH PLAIN AGEAYg=="))),
-            503,
-            "EHLO again first"
-        );
-        s.handle(Input::Line(b"EHLO c"));
+        // AUTH needs no new EHLO (as right after the greeting), but MAIL does.
         assert_eq!(code(s.handle(Input::Line(b"AUTH PLAIN AGEAYg=="))), 1);
+        s.handle(Input::AuthResult(AuthOutcome::Accepted));
+        assert_eq!(code(s.handle(Input::Line(b"MAIL FROM:<a@b>"))), 503, "EHLO again first");
+        s.handle(Input::Line(b"EHLO c"));
+        assert_eq!(code(s.handle(Input::Line(b"MAIL FROM:<a@b>"))), 250);
+    }
+
+    /// The dialogue TMDA's own test suite and old scripts use: AUTH right after the
+    /// greeting, then a greeting before MAIL.
+    #[test]
+    fn auth_right_after_the_greeting() {
+        let mut s = session_in(State::Fresh, TlsMode::None);
+        assert!(matches!(
+            s.handle(Input::Line(b"AUTH PLAIN AGEAYg==")),
+            Output::Authenticate(_)
+        ));
+        assert_eq!(code(s.handle(Input::AuthResult(AuthOutcome::Accepted))), 235);
+        assert_eq!(code(s.handle(Input::Line(b"MAIL FROM:<a@b>"))), 503, "a greeting first");
+        assert_eq!(code(s.handle(Input::Line(b"HELO c"))), 250);
+        assert_eq!(code(s.handle(Input::Line(b"MAIL FROM:<a@b>"))), 250);
+        // With TLS required, AUTH still waits for the handshake.
+        let mut s = session_in(State::Fresh, TlsMode::Required);
+        assert_eq!(code(s.handle(Input::Line(b"AUTH PLAIN AGEAYg=="))), 530);
+        assert_eq!(code(s.handle(Input::Line(b"MAIL TO: x@y"))), 530);
+    }
+
+    #[test]
+    fn starttls_without_tls_configured_is_not_implemented() {
+        for state in [State::Fresh, State::Greeted, State::Authed] {
+            match session_in(state, TlsMode::None).handle(Input::Line(b"STARTTLS")) {
+                Output::Reply(r) => assert_eq!((r.code, &r.lines[0][..5]), (502, "5.5.1"), "{state:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Configured but already active: a duplicate, 503 as before.
+        assert_eq!(
+            code(session_in(State::Fresh, TlsMode::Implicit).handle(Input::Line(b"STARTTLS"))),
+            503
+        );
     }
 
     #[test]
