@@ -864,3 +864,80 @@ fn r11_unknown_config_variable_is_logged_once_never_replied() {
         "{logged}"
     );
 }
+
+/// `tmda ofmipd -1` with the session's socket on descriptor 0 and standard output sent
+/// to a log file, as a wrapper may do: TMDA's help says the session is on stdin, "used
+/// both for input & output".
+fn one_session_on_a_socket(server_end: std::os::fd::OwnedFd, env: &TestEnv) -> (Child, std::path::PathBuf) {
+    let stdout_file = env.path("stdout.log");
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "--hostname", "mx.test"])
+        .env("TCPREMOTEIP", "192.0.2.7")
+        .stdin(Stdio::from(server_end))
+        .stdout(std::fs::File::create(&stdout_file).unwrap())
+        .stderr(Stdio::null());
+    as_nobody(&mut cmd, env);
+    (cmd.spawn().unwrap(), stdout_file)
+}
+
+/// Talk ONE_MESSAGE's dialogue over `stream`, one command at a time; the replies.
+fn dialogue_over<S: std::io::Read + Write>(stream: S) -> String {
+    let mut r = BufReader::new(stream);
+    let mut text = String::new();
+    let mut reply = |r: &mut BufReader<S>| loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 {
+            return;
+        }
+        text.push_str(&l);
+        if l.as_bytes().get(3) != Some(&b'-') {
+            return;
+        }
+    };
+    reply(&mut r);
+    for line in [
+        "EHLO c",
+        "AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=",
+        "MAIL FROM:<a@b>",
+        "RCPT TO:<sock@x.org>",
+        "DATA",
+        "Subject: s\r\n\r\nb\r\n.",
+        "QUIT",
+    ] {
+        r.get_mut().write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        reply(&mut r);
+    }
+    text
+}
+
+#[test]
+fn one_session_reads_and_writes_a_socket_on_descriptor_0() {
+    // A stream socket pair, as stunnel's exec and systemd's Accept=yes hand over...
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut child, log) = one_session_on_a_socket(theirs.into(), &env);
+    let text = dialogue_over(&ours);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        text.starts_with("220 mx.test") && text.contains("250 2.0.0 Ok") && text.ends_with("221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "", "nothing on standard output");
+    assert_eq!(up.transactions().len(), 1);
+    // ... and a TCP connection, as inetd and tcpserver do.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (theirs, _) = l.accept().unwrap();
+    let (mut child, log) = one_session_on_a_socket(theirs.into(), &env);
+    let text = dialogue_over(&ours);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        text.contains("250 2.0.0 Ok") && text.ends_with("221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+    assert_eq!(up.transactions().len(), 2);
+}

@@ -727,7 +727,24 @@ fn prepare_run_dir(file: &std::path::Path, run_as: Option<&Account>) -> Result<(
     Ok(())
 }
 
+/// The session's socket when descriptor 0 is one (a copy of it), else `None`: a pipe
+/// pair, where standard input is read and standard output written.
+fn socket_on_stdin() -> Option<socket2::Socket> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata().ok()?.file_type().is_socket() {
+        return None;
+    }
+    Some(socket2::Socket::from(std::os::fd::OwnedFd::from(file)))
+}
+
 fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
+    // TMDA's -1 served "one session on stdin (used both for input & output)": with a
+    // socket there, replies go to it too, so a wrapper that sends standard output to a
+    // log file still works. A pipe pair (stdin in, stdout out) is served as before.
+    let socket = socket_on_stdin();
     // The peer: tcpserver's variables, else xinetd's REMOTE_HOST, else the socket itself.
     // These go into the Received field; a name from a reverse lookup is the client's to
     // choose, so only ordinary host-name and address characters are taken.
@@ -745,29 +762,46 @@ fn one_session(server: Arc<Server>) -> Result<ExitCode, Error> {
                 ip: env("REMOTE_HOST").unwrap_or_else(|| "unknown".into()),
                 name: None,
             },
-            Err(_) => {
-                use std::os::fd::FromRawFd;
-                // SAFETY: descriptor 0 stays open for the life of the process, and
-                // ManuallyDrop never closes it; a non-socket just fails peer_addr.
-                let s = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(0) });
-                Peer {
-                    ip: s
-                        .peer_addr()
-                        .map(|a| a.ip().to_string())
-                        .unwrap_or_else(|_| "127.0.0.1".into()),
-                    name: None,
-                }
-            }
+            Err(_) => Peer {
+                ip: socket
+                    .as_ref()
+                    .and_then(|s| s.peer_addr().ok()?.as_socket())
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|| "127.0.0.1".into()),
+                name: None,
+            },
         },
     };
+    let local = std::env::var("TCPLOCALIP").ok().and_then(|s| s.parse().ok());
     super::current_thread_runtime()?.block_on(async {
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        let stream = server::Stdio {
-            r: tokio::io::stdin(),
-            w: tokio::io::stdout(),
-        };
-        let local = std::env::var("TCPLOCALIP").ok().and_then(|s| s.parse().ok());
-        server::drive(stream, peer, local, server, rx).await;
+        let is_unix = socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.is_unix());
+        match (socket, is_unix) {
+            (Some(s), Some(true)) => {
+                let s = std::os::unix::net::UnixStream::from(s);
+                match s
+                    .set_nonblocking(true)
+                    .and_then(|_| tokio::net::UnixStream::from_std(s))
+                {
+                    Ok(stream) => server::drive(stream, peer, local, server, rx).await,
+                    Err(e) => eprintln!("tmda-ofmipd: the socket on standard input: {e}"),
+                }
+            }
+            (Some(s), Some(false)) => {
+                let s = std::net::TcpStream::from(s);
+                match s.set_nonblocking(true).and_then(|_| tokio::net::TcpStream::from_std(s)) {
+                    Ok(stream) => server::drive(stream, peer, local, server, rx).await,
+                    Err(e) => eprintln!("tmda-ofmipd: the socket on standard input: {e}"),
+                }
+            }
+            _ => {
+                let stream = server::Stdio {
+                    r: tokio::io::stdin(),
+                    w: tokio::io::stdout(),
+                };
+                server::drive(stream, peer, local, server, rx).await
+            }
+        }
         crate::transport::relay::close_pool();
     });
     crate::transport::smtp::close_pool();
