@@ -546,12 +546,16 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__ofmipd)
-            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
+            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --syslog --pid-file --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1586,12 +1590,16 @@ _tmda__ofmipd() {
 
     case "${cmd}" in
         tmda__ofmipd)
-            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
+            opts="-d -L -b -f -u -c -p -6 -C -1 -P -t -a -A -R -m -F -S -v -V -h --debug --log --background --syslog --pid-file --foreground --username --min-uid --configdir --proxyport --ipv6proxyport --connections --one-session --pure-proxy --throttle-script --ssl --tls --ssl-cert --ssl-key --ciphers --hostname --max-size --timeout --data-timeout --delivery-timeout --threads --connections-per-ip --proxy-protocol --tls-timeout --min-data-rate --unauth-timeout --max-auth-failures --auth-delay --auth-limit-ip --auth-limit-user --auth-window --auth-memory --budget-file --restrict-sender --sender-map --tls-auth-only --authfile --authprog --remoteauth --pamauth --fallback --vhome-script --vdomains-path --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

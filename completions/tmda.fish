@@ -81,7 +81,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s O -d 'Use this ou
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s M -d 'Show which outgoing filter rule matches RECIPIENT for SENDER, check the filter for errors, and exit (tmda-inject)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s t -d 'Take the recipients from the To, Cc and Bcc fields (Resent- fields when resending); recipient arguments are ignored, as in TMDA'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s i -d 'Ignore lines with a single dot (always the case: the message ends at end of input)'
-complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s v -d 'Verbose: ignored'
+complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s v -d 'Verbose: show the conversation with the MTA on standard error (AUTH data redacted), as msmtp -v and sendmail -v do'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s m -d 'Also send to me: ignored'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s x -d 'Ignored'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s E -d 'Ignored'
@@ -95,6 +95,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -s h -d 'Show this h
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda -n "__fish_tmda_using_subcommand sendmail" -l help -d 'Show this help and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l pid-file -d 'Write the daemon\'s process id to FILE (after detaching; removed on exit when it can be)' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l min-uid -d 'Started as root: deliver for, and check PAM passwords of, only accounts with at least this uid (system accounts have less) [default: UID_MIN from /etc/login.defs, else 1000]' -r
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F
@@ -136,6 +137,7 @@ complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s v -l vdomains-path 
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s d -l debug -d 'Log the protocol trace too (AUTH data and passwords are never logged)'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s L -l log -d 'Log sessions, authentication and delivery results to standard error'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s b -l background -d 'Detach and run in the background (the default)'
+complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -l syslog -d 'Log to syslog (facility mail) instead of standard error; the default when detached, whose standard error is /dev/null. $TMDA_SYSLOG_SOCKET names another socket than /dev/log'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s f -l foreground -d 'Do not detach; run in the foreground'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
 complete -c tmda -n "__fish_tmda_using_subcommand ofmipd" -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'
@@ -294,7 +296,7 @@ complete -c tmda-sendmail -s O -d 'Use this outgoing filter instead of FILTER_OU
 complete -c tmda-sendmail -s M -d 'Show which outgoing filter rule matches RECIPIENT for SENDER, check the filter for errors, and exit (tmda-inject)' -r
 complete -c tmda-sendmail -s t -d 'Take the recipients from the To, Cc and Bcc fields (Resent- fields when resending); recipient arguments are ignored, as in TMDA'
 complete -c tmda-sendmail -s i -d 'Ignore lines with a single dot (always the case: the message ends at end of input)'
-complete -c tmda-sendmail -s v -d 'Verbose: ignored'
+complete -c tmda-sendmail -s v -d 'Verbose: show the conversation with the MTA on standard error (AUTH data redacted), as msmtp -v and sendmail -v do'
 complete -c tmda-sendmail -s m -d 'Also send to me: ignored'
 complete -c tmda-sendmail -s x -d 'Ignored'
 complete -c tmda-sendmail -s E -d 'Ignored'
@@ -326,7 +328,7 @@ complete -c tmda-inject -s O -d 'Use this outgoing filter instead of FILTER_OUTG
 complete -c tmda-inject -s M -d 'Show which outgoing filter rule matches RECIPIENT for SENDER, check the filter for errors, and exit (tmda-inject)' -r
 complete -c tmda-inject -s t -d 'Take the recipients from the To, Cc and Bcc fields (Resent- fields when resending); recipient arguments are ignored, as in TMDA'
 complete -c tmda-inject -s i -d 'Ignore lines with a single dot (always the case: the message ends at end of input)'
-complete -c tmda-inject -s v -d 'Verbose: ignored'
+complete -c tmda-inject -s v -d 'Verbose: show the conversation with the MTA on standard error (AUTH data redacted), as msmtp -v and sendmail -v do'
 complete -c tmda-inject -s m -d 'Also send to me: ignored'
 complete -c tmda-inject -s x -d 'Ignored'
 complete -c tmda-inject -s E -d 'Ignored'
@@ -340,6 +342,7 @@ complete -c tmda-inject -s h -d 'Show this help and exit'
 complete -c tmda-inject -l version -d 'Print version and exit'
 complete -c tmda-inject -l quiet -d 'Do not warn about the configuration (unknown variables); TMDA_NO_WARN=1 does the same'
 complete -c tmda-inject -l help -d 'Show this help and exit'
+complete -c tmda-ofmipd -l pid-file -d 'Write the daemon\'s process id to FILE (after detaching; removed on exit when it can be)' -r -F
 complete -c tmda-ofmipd -s u -l username -d 'Run as this user when started as root (default: tofmipd)' -r
 complete -c tmda-ofmipd -l min-uid -d 'Started as root: deliver for, and check PAM passwords of, only accounts with at least this uid (system accounts have less) [default: UID_MIN from /etc/login.defs, else 1000]' -r
 complete -c tmda-ofmipd -s c -l configdir -d 'Find each user\'s config in DIR/USER/config instead of ~USER/.tmda/config' -r -F
@@ -381,6 +384,7 @@ complete -c tmda-ofmipd -s v -l vdomains-path -d 'qmail\'s virtualdomains file (
 complete -c tmda-ofmipd -s d -l debug -d 'Log the protocol trace too (AUTH data and passwords are never logged)'
 complete -c tmda-ofmipd -s L -l log -d 'Log sessions, authentication and delivery results to standard error'
 complete -c tmda-ofmipd -s b -l background -d 'Detach and run in the background (the default)'
+complete -c tmda-ofmipd -l syslog -d 'Log to syslog (facility mail) instead of standard error; the default when detached, whose standard error is /dev/null. $TMDA_SYSLOG_SOCKET names another socket than /dev/log'
 complete -c tmda-ofmipd -s f -l foreground -d 'Do not detach; run in the foreground'
 complete -c tmda-ofmipd -s 1 -l one-session -d 'Serve one SMTP session on standard input and output instead of listening'
 complete -c tmda-ofmipd -s P -l pure-proxy -d 'Relay mail of users without a TMDA config unaltered through $TMDA_SENDMAIL_PROGRAM (default /usr/sbin/sendmail)'

@@ -138,6 +138,9 @@ pub struct Delivery {
     pub timeout: std::time::Duration,
     /// `--restrict-sender`: only the user's own addresses as From and envelope sender.
     pub restrict_sender: Option<Arc<SenderPolicy>>,
+    /// This host's name (`--hostname`): delivery status notifications come from
+    /// MAILER-DAEMON@ it.
+    pub hostname: String,
 }
 
 /// `--restrict-sender` and its optional `--sender-map FILE` (`login address...` lines,
@@ -326,7 +329,7 @@ impl Delivery {
         match self.personal_key(path, home) {
             None => Ready::Done(pass_through(env, spool, self.timeout)),
             Some((path, home)) => match self.restriction(env) {
-                Ok(r) => deliver_in_process(path, home, env, spool, r),
+                Ok(r) => deliver_in_process(path, home, env, spool, r, &self.hostname),
                 Err(e) => Ready::Done(DeliveryOutcome::ConfigError(e)),
             },
         }
@@ -382,7 +385,8 @@ impl Delivery {
         };
         // From a thread, so a chatty child cannot deadlock us.
         let writer = bytes.map(|(v, w)| feed(v, w));
-        let err = crate::child::read_tail(&mut err_r, 8192);
+        // Room for a line per recipient (see `verdict`).
+        let err = crate::child::read_tail(&mut err_r, FATES_OUTPUT);
         let answer = pending.wait();
         if let Some(w) = writer {
             let _ = w.join();
@@ -492,12 +496,33 @@ fn feed(message: Vec<u8>, mut to: impl std::io::Write + Send + 'static) -> std::
     })
 }
 
+/// The most of a global-mode `tmda sendmail`'s standard error that is kept: one line
+/// per recipient of a message whose copies did not all go through.
+const FATES_OUTPUT: usize = 256 * 1024;
+
 /// A delivery child's exit code (`None`: killed by a signal) and standard error as
-/// the client's answer.
+/// the client's answer. A `tmda sendmail` whose copies did not all go through names
+/// each recipient's fate on a line of its own, and the notification it sent (see
+/// [`crate::dsn`]).
 fn verdict(code: Option<i32>, err: &str) -> DeliveryOutcome {
     // Every line is looked at: each warning is logged, and the rest is the reason.
     let reasons: Vec<&str> = err.lines().filter(|l| !take_warning(l)).collect();
     let why = reasons.last().copied().unwrap_or("").trim().to_string();
+    let fates: Vec<crate::dsn::RecipientFate> = err.lines().filter_map(crate::dsn::RecipientFate::parse).collect();
+    if code != Some(0) && fates.iter().any(|f| f.failure.is_some()) {
+        let notice = err
+            .lines()
+            .find_map(|l| {
+                let after = |marker: &str| l.find(marker).map(|i| l[i + marker.len()..].trim().to_string());
+                if let Some(to) = after(crate::dsn::NOTICE_SENT) {
+                    let to = to.trim_start_matches('<').trim_end_matches('>').to_string();
+                    return Some(crate::dsn::Notice::Sent(to));
+                }
+                after(crate::dsn::NOTICE_NOT_SENT).map(crate::dsn::Notice::NotSent)
+            })
+            .unwrap_or(crate::dsn::Notice::NotNeeded);
+        return DeliveryOutcome::Partial { fates, notice };
+    }
     match code {
         Some(0) => DeliveryOutcome::Accepted,
         // Temporary, or the user's setup is broken (config, key, input): keep the message.
@@ -654,6 +679,7 @@ fn deliver_in_process(
     env: &Envelope,
     spool: Spooled,
     restrict: Option<SenderRestriction>,
+    hostname: &str,
 ) -> Ready {
     let prepared = match prepare(config_file, home) {
         Ok(p) => p,
@@ -664,7 +690,7 @@ fn deliver_in_process(
         Spooled::Memory(v) => Message::from_vec(v),
     };
     match msg {
-        Ok(msg) => process(prepared, env, msg, restrict),
+        Ok(msg) => process(prepared, env, msg, restrict, hostname),
         Err(e) => Ready::Done(DeliveryOutcome::Permanent(e.to_string())),
     }
 }
@@ -698,7 +724,13 @@ pub(crate) fn async_relay(cfg: &Config) -> bool {
 
 /// Tag a parsed message (where blocking is allowed): the copies to send from the
 /// async task, or the whole pipeline run here with the user's transport.
-fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message, restrict: Option<SenderRestriction>) -> Ready {
+fn process(
+    prepared: Arc<Prepared>,
+    env: &Envelope,
+    msg: Message,
+    restrict: Option<SenderRestriction>,
+    hostname: &str,
+) -> Ready {
     let opts = options(env, restrict);
     let now = crate::clock::now().unwrap_or(0);
     // A large message stays in its spool file and is streamed by the synchronous client
@@ -710,6 +742,8 @@ fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message, restrict: Opti
                 prepared: prepared.clone(),
                 msg,
                 plan,
+                sender: env.mail_from.clone(),
+                hostname: hostname.to_string(),
             })),
             Err(e) => Ready::Done(outcome_of(&e)),
         };
@@ -720,6 +754,11 @@ fn process(prepared: Arc<Prepared>, env: &Envelope, msg: Message, restrict: Opti
     };
     Ready::Done(match injector(&prepared, now).inject(&msg, &opts, transport.as_mut()) {
         Ok(_) => DeliveryOutcome::Accepted,
+        Err(InjectError::Delivery(fates)) => {
+            let fates = fates.report();
+            let notice = crate::inject::notify(transport.as_mut(), hostname, &env.mail_from, &msg, &fates);
+            DeliveryOutcome::Partial { fates, notice }
+        }
         Err(e) => outcome_of(&e),
     })
 }
@@ -751,6 +790,9 @@ pub struct Outgoing {
     prepared: Arc<Prepared>,
     msg: Message,
     plan: crate::inject::Plan,
+    /// The envelope sender, who is told about failed recipients.
+    sender: String,
+    hostname: String,
 }
 
 impl Outgoing {
@@ -758,6 +800,33 @@ impl Outgoing {
         let smtp = &self.prepared.config.smtp;
         match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.plan).await {
             Ok(()) => DeliveryOutcome::Accepted,
+            Err(InjectError::Delivery(fates)) => {
+                let fates = fates.report();
+                if !crate::dsn::wanted(&fates) {
+                    return DeliveryOutcome::Partial {
+                        fates,
+                        notice: crate::dsn::Notice::NotNeeded,
+                    };
+                }
+                // Rare: the synchronous client sends the notification, from a thread
+                // that may block.
+                let Outgoing {
+                    prepared,
+                    msg,
+                    sender,
+                    hostname,
+                    ..
+                } = self;
+                tokio::task::spawn_blocking(move || {
+                    let notice = match crate::cli::sendmail::transport_for(&prepared.config) {
+                        Ok(mut t) => crate::inject::notify(t.as_mut(), &hostname, &sender, &msg, &fates),
+                        Err(e) => crate::dsn::Notice::NotSent(e.to_string()),
+                    };
+                    DeliveryOutcome::Partial { fates, notice }
+                })
+                .await
+                .unwrap_or_else(|e| DeliveryOutcome::Transient(format!("delivery crashed: {e}")))
+            }
             Err(e) => outcome_of(&e),
         }
     }
@@ -803,7 +872,13 @@ impl Delivery {
         let planned = injector.plan(&msg, &options(env, restrict.clone()));
         drop(injector);
         match planned {
-            Ok(plan) => Route::Ready(Ready::Send(Box::new(Outgoing { prepared, msg, plan }))),
+            Ok(plan) => Route::Ready(Ready::Send(Box::new(Outgoing {
+                prepared,
+                msg,
+                plan,
+                sender: env.mail_from.clone(),
+                hostname: self.hostname.clone(),
+            }))),
             Err(InjectError::WouldBlock) => Route::Blocking(BlockingJob::Parsed(prepared, Box::new(msg), restrict)),
             Err(e) => Route::Ready(Ready::Done(outcome_of(&e))),
         }
@@ -813,14 +888,23 @@ impl Delivery {
     pub fn run(&self, env: &Envelope, job: BlockingJob) -> Ready {
         match job {
             BlockingJob::Spool(spool) => self.deliver(env, spool),
-            BlockingJob::Parsed(prepared, msg, restrict) => process(prepared, env, *msg, restrict),
+            BlockingJob::Parsed(prepared, msg, restrict) => process(prepared, env, *msg, restrict, &self.hostname),
         }
     }
 }
 
 fn outcome_of(e: &InjectError) -> DeliveryOutcome {
     match e {
-        InjectError::Delivery { source, .. } if !source.is_transient() => DeliveryOutcome::Permanent(e.to_string()),
+        // The callers that can meet it send the notification themselves.
+        InjectError::Delivery(fates) => {
+            let fates = fates.report();
+            let notice = if crate::dsn::wanted(&fates) {
+                crate::dsn::Notice::NotSent("not attempted".into())
+            } else {
+                crate::dsn::Notice::NotNeeded
+            };
+            DeliveryOutcome::Partial { fates, notice }
+        }
         InjectError::Action(_) | InjectError::NoRecipients => DeliveryOutcome::Permanent(e.to_string()),
         InjectError::Config(_) | InjectError::Filter(_) => DeliveryOutcome::ConfigError(e.to_string()),
         InjectError::SenderNotAllowed { .. } => DeliveryOutcome::SenderRefused(e.to_string()),
@@ -914,6 +998,7 @@ boss@other.org:bossuser
             launcher: Default::default(),
             timeout: Duration::from_secs(10),
             restrict_sender: None,
+            hostname: "mx.test".into(),
         };
         assert_eq!(
             delivery.vhome("virt@virtual.test"),

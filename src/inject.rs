@@ -122,12 +122,9 @@ pub enum InjectError {
     /// `--restrict-sender`: the message claims an address that is not the user's.
     #[error("sender address {address} is not one of {user}'s own")]
     SenderNotAllowed { address: String, user: String },
-    #[error("{}{source}", delivered_prefix(delivered, failed))]
-    Delivery {
-        delivered: Vec<String>,
-        failed: String,
-        source: Box<DeliveryError>,
-    },
+    /// Every copy was tried and at least one failed: each recipient's fate.
+    #[error("{0}")]
+    Delivery(Fates),
     /// The pipeline was asked not to block ([`Injector::set_inline`]) and needs to run
     /// a program or write a file: run it again where blocking is allowed.
     #[error("this message needs a blocking step (a shell action or a file written)")]
@@ -140,11 +137,75 @@ pub enum InjectError {
     },
 }
 
-fn delivered_prefix(delivered: &[String], failed: &str) -> String {
-    if delivered.is_empty() {
-        format!("not delivered to {failed}: ")
-    } else {
-        format!("delivered to {} but not to {failed}: ", delivered.join(", "))
+/// What became of one recipient's copy.
+#[derive(Debug, Clone)]
+pub struct Fate {
+    pub recipient: String,
+    /// `None`: the MTA accepted the copy.
+    pub failure: Option<DeliveryError>,
+}
+
+impl Fate {
+    /// The transport-neutral record (for a delivery status notification and reports).
+    pub fn report(&self) -> crate::dsn::RecipientFate {
+        crate::dsn::RecipientFate {
+            recipient: self.recipient.clone(),
+            failure: self.failure.as_ref().map(|e| crate::dsn::Failure {
+                status: e.status(),
+                diagnostic: e.diagnostic(),
+            }),
+        }
+    }
+}
+
+/// Every recipient's fate when some copy failed.
+#[derive(Debug, Clone)]
+pub struct Fates(pub Vec<Fate>);
+
+impl Fates {
+    pub fn report(&self) -> Vec<crate::dsn::RecipientFate> {
+        self.0.iter().map(Fate::report).collect()
+    }
+
+    pub fn failed(&self) -> impl Iterator<Item = (&str, &DeliveryError)> {
+        self.0
+            .iter()
+            .filter_map(|f| f.failure.as_ref().map(|e| (f.recipient.as_str(), e)))
+    }
+
+    pub fn delivered(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(|f| f.failure.is_none())
+            .map(|f| f.recipient.as_str())
+    }
+
+    /// The worst exit status: a permanent failure's (the first one's) over a temporary one.
+    pub fn exit_code(&self) -> Sysexit {
+        let codes: Vec<Sysexit> = self.failed().map(|(_, e)| e.exit_code()).collect();
+        codes
+            .iter()
+            .copied()
+            .find(|c| *c != Sysexit::TempFail)
+            .or(codes.first().copied())
+            .unwrap_or(Sysexit::Ok)
+    }
+}
+
+impl std::fmt::Display for Fates {
+    /// One line: who got it, and who did not and why.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let delivered: Vec<&str> = self.delivered().collect();
+        let mut sep = "";
+        if !delivered.is_empty() {
+            write!(f, "delivered to {}", delivered.join(", "))?;
+            sep = "; ";
+        }
+        for (rcpt, e) in self.failed() {
+            write!(f, "{sep}not delivered to {rcpt}: {e}")?;
+            sep = "; ";
+        }
+        Ok(())
     }
 }
 
@@ -155,7 +216,7 @@ impl InjectError {
             InjectError::Key(k) => k.exit_code(),
             InjectError::Action(_) | InjectError::NoRecipients => Sysexit::DataErr,
             InjectError::SenderNotAllowed { .. } => Sysexit::NoPerm,
-            InjectError::Delivery { source, .. } => source.exit_code(),
+            InjectError::Delivery(fates) => fates.exit_code(),
             InjectError::Io { source, .. } => crate::error::io_exit_code(source),
             InjectError::WouldBlock => Sysexit::Software,
         }
@@ -386,11 +447,14 @@ impl<'a> Injector<'a> {
         Ok(self.tagger.get_or_init(|| t))
     }
 
-    /// Run the whole pipeline: every copy goes to `transport`; `Ok` only if all were accepted.
+    /// Run the whole pipeline: every copy goes to `transport`, whatever became of the
+    /// ones before it (TMDA stopped at the first failure, so later recipients were never
+    /// tried); `Ok` only if all were accepted, else every recipient's fate.
     pub fn inject(&self, msg: &Message, opts: &Options, transport: &mut dyn Transport) -> Result<Report, InjectError> {
         let plan = self.plan(msg, opts)?;
         let mut report: Report = vec![];
-        let result = (|| {
+        let mut fates = Vec::with_capacity(plan.copies.len());
+        let result = (|| -> Result<(), InjectError> {
             for planned in &plan.copies {
                 let rendered = plan.render(planned, msg)?;
                 self.write_log(&rendered)?;
@@ -401,17 +465,23 @@ impl<'a> Injector<'a> {
                     message: msg,
                     utf8: planned.utf8,
                 };
-                transport.send(&copy).map_err(|source| InjectError::Delivery {
-                    delivered: report.iter().map(|(_, r)| r.clone()).collect(),
-                    failed: planned.recipient.clone(),
-                    source: Box::new(source),
-                })?;
-                report.push((planned.sender.clone(), planned.recipient.clone()));
+                let failure = transport.send(&copy).err();
+                if failure.is_none() {
+                    report.push((planned.sender.clone(), planned.recipient.clone()));
+                }
+                fates.push(Fate {
+                    recipient: planned.recipient.clone(),
+                    failure,
+                });
             }
             Ok(())
         })();
         transport.close();
-        result.map(|_| report)
+        result?;
+        if fates.iter().any(|f| f.failure.is_some()) {
+            return Err(InjectError::Delivery(Fates(fates)));
+        }
+        Ok(report)
     }
 
     /// Decide every copy without sending any: a problem with one recipient's rule stops
@@ -805,6 +875,55 @@ impl<'a> Injector<'a> {
             )));
         }
         Ok(text)
+    }
+}
+
+/// Tell `sender` through `transport` which recipients of `msg` did not get it (when
+/// some did: [`crate::dsn::wanted`]), with a delivery status notification from
+/// MAILER-DAEMON@`hostname` sent with the null envelope sender. Never for a message
+/// whose own sender is null (RFC 3461 section 6.2: that would be a bounce of a bounce).
+pub fn notify(
+    transport: &mut dyn Transport,
+    hostname: &str,
+    sender: &str,
+    msg: &Message,
+    fates: &[crate::dsn::RecipientFate],
+) -> crate::dsn::Notice {
+    use crate::dsn::Notice;
+    if !crate::dsn::wanted(fates) {
+        return Notice::NotNeeded;
+    }
+    if sender.is_empty() || sender == "<>" {
+        return Notice::NotSent("the message's envelope sender is null (<>)".into());
+    }
+    let mut header = msg.header.to_bytes();
+    header.extend_from_slice(msg.header.eol.as_bytes());
+    let report = crate::dsn::Report {
+        hostname,
+        sender,
+        fates,
+        header: &header,
+        now: crate::clock::now().unwrap_or(0),
+        unique: crate::server::random_u64(),
+    };
+    let dsn = match Message::from_vec(report.render()) {
+        Ok(m) => m,
+        Err(e) => return Notice::NotSent(e.to_string()),
+    };
+    let mut dsn_header = dsn.header.to_bytes();
+    dsn_header.extend_from_slice(dsn.header.eol.as_bytes());
+    let copy = Copy {
+        sender: "",
+        recipient: sender,
+        header: &dsn_header,
+        message: &dsn,
+        utf8: !sender.is_ascii(),
+    };
+    let sent = transport.send(&copy);
+    transport.close();
+    match sent {
+        Ok(()) => Notice::Sent(sender.to_string()),
+        Err(e) => Notice::NotSent(e.to_string()),
     }
 }
 

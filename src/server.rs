@@ -29,6 +29,7 @@ use crate::smtp::data::Decoder;
 use crate::smtp::reply;
 use crate::smtp::session::{AuthOutcome, DeliveryOutcome, Peer};
 use crate::smtp::{Input, Output, Policy, Reply, Session, TlsMode};
+use crate::syslog::field;
 use crate::tls::Reloadable;
 
 /// `--tls`/`--ssl` as configured (before `localoptional` is resolved per client).
@@ -102,6 +103,8 @@ pub struct Server {
     /// AUTH only over TLS (`--tls-auth-only`).
     pub tls_auth_only: bool,
     pub log: LogLevel,
+    /// Where log lines go.
+    pub sink: LogSink,
     /// Failed AUTH attempts per client address and per user, across connections.
     pub guard: Guard,
     /// Delay before answering a refused or undecided AUTH, per such attempt so far in
@@ -111,6 +114,14 @@ pub struct Server {
     pub per_ip: PerIp,
     /// Peers that must start with a PROXY header (`--proxy-protocol`).
     pub proxy: crate::proxy::Trusted,
+}
+
+/// Where `ofmipd` logs.
+pub enum LogSink {
+    /// Standard error, `tmda-ofmipd[PID]: ` before each line.
+    Stderr,
+    /// syslog, facility mail (`--syslog`, the default when detached).
+    Syslog(crate::syslog::Syslog),
 }
 
 /// Connections open per client address, for `Limits::per_ip_connections`.
@@ -167,6 +178,21 @@ impl Server {
     /// so nothing a client sends can start a log line of its own.
     pub fn log(&self, level: LogLevel, msg: impl std::fmt::Display) {
         if self.log >= level && level > LogLevel::Quiet {
+            let severity = match level {
+                LogLevel::Debug => crate::syslog::Severity::Debug,
+                _ => crate::syslog::Severity::Info,
+            };
+            self.write_log(severity, msg);
+        }
+    }
+
+    /// A problem the operator must hear of, logged even without `-L`.
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        self.write_log(crate::syslog::Severity::Err, msg);
+    }
+
+    fn write_log(&self, severity: crate::syslog::Severity, msg: impl std::fmt::Display) {
+        {
             let mut text = msg.to_string();
             if text.chars().any(char::is_control) {
                 text = text
@@ -180,7 +206,10 @@ impl Server {
                     })
                     .collect();
             }
-            eprintln!("tmda-ofmipd[{}]: {text}", std::process::id());
+            match &self.sink {
+                LogSink::Stderr => eprintln!("tmda-ofmipd[{}]: {text}", std::process::id()),
+                LogSink::Syslog(s) => s.send(severity, &text),
+            }
         }
     }
 
@@ -346,13 +375,18 @@ impl Reader {
     }
 }
 
-async fn send<S: AsyncWrite + Unpin>(conn: &mut S, pending: &mut String, server: &Server) -> std::io::Result<()> {
+async fn send<S: AsyncWrite + Unpin>(
+    conn: &mut S,
+    pending: &mut String,
+    server: &Server,
+    client: &str,
+) -> std::io::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     if server.log >= LogLevel::Debug {
         for l in pending.lines() {
-            server.log(LogLevel::Debug, format_args!("> {l}"));
+            server.log(LogLevel::Debug, format_args!("client={client} > {l}"));
         }
     }
     conn.write_all(pending.as_bytes()).await?;
@@ -404,7 +438,9 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(slot) = server.per_ip.enter(ip, server.limits.per_ip_connections) else {
                     server.log(
                         LogLevel::Events,
-                        format_args!("{ip} (via {proxy_ip}): refused: too many connections from this address"),
+                        format_args!(
+                            "client={ip} proxy={proxy_ip} event=refused reason=\"too many connections from this address\""
+                        ),
                     );
                     let _ = tokio::time::timeout(
                         Duration::from_secs(2),
@@ -423,7 +459,10 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(crate::proxy::Origin::Local) => {}
             Err(e) => {
-                server.log(LogLevel::Events, format_args!("{proxy_ip}: {e}: closing"));
+                server.log(
+                    LogLevel::Events,
+                    format_args!("proxy={proxy_ip} event=disconnect reason={}", field(&e.to_string())),
+                );
                 return;
             }
         }
@@ -441,18 +480,28 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(plain)).await {
             Ok(Ok(t)) => conn = Conn::Tls(Box::new(t)),
             Ok(Err(e)) => {
-                server.log(LogLevel::Events, format_args!("{}: TLS handshake failed: {e}", peer.ip));
+                server.log(
+                    LogLevel::Events,
+                    format_args!(
+                        "client={} event=tls-failed reason={}",
+                        peer.ip,
+                        field(&format!("TLS handshake failed: {e}"))
+                    ),
+                );
                 return;
             }
             Err(_) => {
-                server.log(LogLevel::Events, format_args!("{}: TLS handshake timed out", peer.ip));
+                server.log(
+                    LogLevel::Events,
+                    format_args!("client={} event=tls-failed reason=\"TLS handshake timed out\"", peer.ip),
+                );
                 return;
             }
         }
     }
     let mut session = Session::new(policy, peer.clone());
     session.set_challenge_seed(challenge_seed());
-    server.log(LogLevel::Events, format_args!("connection from {}", peer.ip));
+    server.log(LogLevel::Events, format_args!("client={} event=connect", peer.ip));
     let mut pending = session.greeting().to_wire();
     let mut reader = Reader { buf: vec![] };
     let mut failures = 0u32;
@@ -460,7 +509,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let unauth_deadline = started + server.limits.unauth_timeout;
     let mut seen_line = false;
     loop {
-        if !reader.complete_line() && send(&mut conn, &mut pending, &server).await.is_err() {
+        if !reader.complete_line() && send(&mut conn, &mut pending, &server, &peer.ip).await.is_err() {
             return;
         }
         let in_auth = session.in_auth_exchange();
@@ -482,33 +531,39 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 server.log(
                     LogLevel::Events,
                     format_args!(
-                        "{}: PROXY header from an address not named by --proxy-protocol: refused",
+                        "client={} event=refused reason=\"PROXY header from an address not named by --proxy-protocol\"",
                         peer.ip
                     ),
                 );
                 Output::ReplyThenClose(reply::PROXY_NOT_TRUSTED.into())
             }
             Next::Line(l) => {
-                server.log(LogLevel::Debug, format_args!("< {}", trace_line(l, in_auth)));
+                server.log(
+                    LogLevel::Debug,
+                    format_args!("client={} < {}", peer.ip, trace_line(l, in_auth)),
+                );
                 session.handle(Input::Line(l))
             }
             Next::TooLong => session.handle(Input::LineTooLong),
             Next::Overflow => {
                 server.log(
                     LogLevel::Events,
-                    format_args!("{}: command line over {max} octets: closing", peer.ip),
+                    format_args!(
+                        "client={} event=disconnect reason=\"command line over {max} octets\"",
+                        peer.ip
+                    ),
                 );
                 Output::ReplyThenClose(reply::LINE_TOO_LONG.into())
             }
             Next::Timeout => {
-                server.log(LogLevel::Events, format_args!("{}: timeout", peer.ip));
+                server.log(LogLevel::Events, format_args!("client={} event=timeout", peer.ip));
                 session.handle(Input::Timeout)
             }
             Next::Shutdown => Output::ReplyThenClose(reply::SHUTTING_DOWN.into()),
             Next::Eof => {
                 server.log(
                     LogLevel::Events,
-                    format_args!("{}: connection closed by client", peer.ip),
+                    format_args!("client={} event=disconnect reason=\"closed by the client\"", peer.ip),
                 );
                 return;
             }
@@ -523,17 +578,17 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Output::ReplyThenClose(r) => {
                     pending.push_str(&r.to_wire());
-                    let _ = send(&mut conn, &mut pending, &server).await;
+                    let _ = send(&mut conn, &mut pending, &server, &peer.ip).await;
                     // TLS says close_notify; a plain connection just closes (dropping it).
                     if matches!(conn, Conn::Tls(_)) {
                         let _ = conn.shutdown().await;
                     }
-                    server.log(LogLevel::Events, format_args!("{}: session ended", peer.ip));
+                    server.log(LogLevel::Events, format_args!("client={} event=disconnect", peer.ip));
                     return;
                 }
                 Output::ReplyThenStartTls(r) => {
                     pending.push_str(&r.to_wire());
-                    if send(&mut conn, &mut pending, &server).await.is_err() {
+                    if send(&mut conn, &mut pending, &server, &peer.ip).await.is_err() {
                         return;
                     }
                     if !reader.buf.is_empty() {
@@ -541,7 +596,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         server.log(
                             LogLevel::Events,
                             format_args!(
-                                "{}: discarded {} bytes pipelined after STARTTLS",
+                                "client={} event=starttls discarded={} reason=\"bytes pipelined after STARTTLS\"",
                                 peer.ip,
                                 reader.buf.len()
                             ),
@@ -556,7 +611,13 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(plain)).await {
                         Ok(Ok(t)) => conn = Conn::Tls(Box::new(t)),
                         _ => {
-                            server.log(LogLevel::Events, format_args!("{}: STARTTLS handshake failed", peer.ip));
+                            server.log(
+                                LogLevel::Events,
+                                format_args!(
+                                    "client={} event=tls-failed reason=\"STARTTLS handshake failed\"",
+                                    peer.ip
+                                ),
+                            );
                             return;
                         }
                     }
@@ -564,7 +625,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Output::ReplyThenData(r) => {
                     pending.push_str(&r.to_wire());
-                    if send(&mut conn, &mut pending, &server).await.is_err() {
+                    if send(&mut conn, &mut pending, &server, &peer.ip).await.is_err() {
                         return;
                     }
                     match receive_data(&mut conn, &mut reader, &session, &server, &mut shutdown).await {
@@ -589,15 +650,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                         Ready::Send(outgoing) => outgoing.send().await,
                                         Ready::Done(outcome) => outcome,
                                     };
-                                    server.log(
-                                        LogLevel::Events,
-                                        format_args!(
-                                            "{}: user {} to {}: {outcome}",
-                                            peer.ip,
-                                            env.user,
-                                            env.recipients.join(",")
-                                        ),
-                                    );
+                                    log_delivery(&server, &peer.ip, &env, &outcome);
                                     session.handle(Input::Delivered(outcome))
                                 }
                                 other => other,
@@ -610,7 +663,11 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     let now = Instant::now();
                     let unix = crate::clock::now().unwrap_or(0);
                     let decision = server.guard.check(peer_ip, &attempt.user, unix).unwrap_or_else(|e| {
-                        server.log(LogLevel::Events, format_args!("guessing budget unusable: {e}"));
+                        server.error(format_args!(
+                            "client={} event=error reason={}",
+                            peer.ip,
+                            field(&format!("guessing budget unusable: {e}"))
+                        ));
                         Decision::Ask
                     });
                     let outcome = match decision {
@@ -625,17 +682,18 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                                 }
                             };
                             for (source, verdict) in trail {
-                                let v = match verdict {
-                                    Verdict::Accepted => "accepted".to_string(),
-                                    Verdict::Denied => "denied".to_string(),
-                                    Verdict::Unavailable(why) => format!("unavailable ({why})"),
+                                let (v, why) = match verdict {
+                                    Verdict::Accepted => ("accepted", String::new()),
+                                    Verdict::Denied => ("denied", String::new()),
+                                    Verdict::Unavailable(why) => ("unavailable", format!(" reason={}", field(&why))),
                                 };
                                 server.log(
                                     LogLevel::Events,
                                     format_args!(
-                                        "{}: auth {} via {source}: {v}",
+                                        "client={} login={} auth={v} source={}{why}",
                                         peer.ip,
-                                        crate::error::quote(&attempt.user)
+                                        field(&attempt.user),
+                                        field(&source.to_string())
                                     ),
                                 );
                             }
@@ -650,9 +708,10 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                             server.log(
                                 LogLevel::Events,
                                 format_args!(
-                                    "{}: auth {} refused: too many recent failures for {whose}",
+                                    "client={} login={} auth=refused reason={}",
                                     peer.ip,
-                                    crate::error::quote(&attempt.user)
+                                    field(&attempt.user),
+                                    field(&format!("too many recent failures for {whose}"))
                                 ),
                             );
                             AuthOutcome::Denied
@@ -666,7 +725,11 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         (Decision::Ask, AuthOutcome::Temporary) => crate::budget::Outcome::AddressOnly,
                     };
                     if let Err(e) = server.guard.record(peer_ip, &attempt.user, record, unix) {
-                        server.log(LogLevel::Events, format_args!("guessing budget unusable: {e}"));
+                        server.error(format_args!(
+                            "client={} event=error reason={}",
+                            peer.ip,
+                            field(&format!("guessing budget unusable: {e}"))
+                        ));
                     }
                     if outcome != AuthOutcome::Accepted {
                         // Slow down guessing: each refused or undecided attempt in a session
@@ -684,6 +747,42 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Output::Deliver(_) => unreachable!("delivery follows DataDone"),
             };
+        }
+    }
+}
+
+/// The outcome of a message, one line for the message and, when its copies fared
+/// differently, one per recipient.
+fn log_delivery(server: &Server, client: &str, env: &crate::smtp::Envelope, outcome: &DeliveryOutcome) {
+    if server.log < LogLevel::Events {
+        return;
+    }
+    let id = format!("{:010X}", random_u64() & 0xFF_FFFF_FFFF);
+    let who = format!("client={client} login={} id={id}", field(&env.user));
+    let reason = outcome
+        .reason()
+        .map(|r| format!(" reason={}", field(&r)))
+        .unwrap_or_default();
+    let rcpts: Vec<String> = env.recipients.iter().map(|r| format!("<{r}>")).collect();
+    server.log(
+        LogLevel::Events,
+        format_args!(
+            "{who} from=<{}> to={} outcome={}{reason}",
+            field(&env.mail_from),
+            field(&rcpts.join(",")),
+            outcome.word()
+        ),
+    );
+    if let DeliveryOutcome::Partial { fates, .. } = outcome {
+        for f in fates {
+            let what = match &f.failure {
+                None => "outcome=delivered".to_string(),
+                Some(why) => format!("outcome=failed status={} reason={}", why.status, field(&why.diagnostic)),
+            };
+            server.log(
+                LogLevel::Events,
+                format_args!("{who} to={} {what}", field(&format!("<{}>", f.recipient))),
+            );
         }
     }
 }

@@ -55,7 +55,7 @@ fn a_trusted_proxy_names_the_real_client() {
     }
     let log = d.log_text();
     assert!(
-        log.contains("connection from 192.0.2.10") && log.contains("connection from 198.51.100.20"),
+        log.contains("client=192.0.2.10 event=connect") && log.contains("client=198.51.100.20 event=connect"),
         "{log}"
     );
 }

@@ -104,6 +104,7 @@ mod launcher {
             pam: PamLimits::default(),
             min_uid: 1000,
             deny_uids: vec![],
+            hostname: "mx.test".into(),
         }
     }
 

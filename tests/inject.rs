@@ -537,14 +537,15 @@ fn qmailrcpts() {
     );
 }
 
+/// TMDA stopped at the first failed copy, so later recipients were never tried.
 #[test]
-fn delivery_failure_reports_partial_progress() {
+fn every_copy_is_tried_and_each_fate_reported() {
     let s = setup("", "");
     let m = Message::read_from("From: jason@example.com\nTo: a@x, b@x, c@x\n\nb\n".as_bytes()).unwrap();
     let mut stub = Stub {
         fail_at: Some((1, || DeliveryError::Smtp {
             server: "relay:25".into(),
-            message: "451 try later".into(),
+            message: "451 4.2.2 try later".into(),
             transient: true,
             code: Some(451),
         })),
@@ -555,11 +556,24 @@ fn delivery_failure_reports_partial_progress() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "delivered to a@x but not to b@x: SMTP relay relay:25: 451 try later"
+        "delivered to a@x, c@x; not delivered to b@x: SMTP relay relay:25: 451 4.2.2 try later"
     );
     assert!(e.is_transient());
     assert_eq!(e.exit_code() as u8, 75);
-    assert_eq!(stub.sent.len(), 1, "nothing after the failure");
+    let sent: Vec<&str> = stub.sent.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(sent, ["a@x", "c@x"], "the copy after the failure was sent too");
+    let tmda::inject::InjectError::Delivery(fates) = e else {
+        panic!()
+    };
+    let lines: Vec<String> = fates.report().iter().map(|f| f.line()).collect();
+    assert_eq!(
+        lines,
+        [
+            "delivered to <a@x>",
+            "not delivered to <b@x>: 4.2.2; smtp; 451 4.2.2 try later",
+            "delivered to <c@x>"
+        ]
+    );
 }
 
 #[test]

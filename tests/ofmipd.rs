@@ -585,6 +585,21 @@ fn setup_with(upstream: u16, extra_config: &str) -> TestEnv {
     env
 }
 
+/// The copy of a delivery status notification the fake relay got: (envelope, text).
+fn notifications(up: &FakeSmtp) -> Vec<(String, Vec<String>, String)> {
+    up.transactions()
+        .into_iter()
+        .filter(|t| t.mail_from == "<>")
+        .map(|t| {
+            (
+                t.mail_from,
+                t.rcpt_to,
+                String::from_utf8_lossy(&t.data).replace("\r\n", "\n"),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn relay_refusals_and_deferrals_reach_the_client() {
     let mut relay = rig(Policy {
@@ -593,23 +608,126 @@ fn relay_refusals_and_deferrals_reach_the_client() {
     });
     // Twice: the first message of a user is tagged on a worker thread (cold caches),
     // later ones on the session's own task; both must report the same way.
-    for _ in 0..2 {
-        let r = send_to(&mut relay.c, &["ok@x.org", "bad@x.org"], "Subject: t\r\n\r\nbody\r\n");
-        assert!(r.starts_with("554 5."), "{r}");
+    for i in 0..2 {
+        // Some got it, one failed for good: 250, and the sender is told which (a 451
+        // would have the client send it again to the one who got it).
+        let r = send_to(
+            &mut relay.c,
+            &["ok@x.org", "bad@x.org", "later@x.org"],
+            "Subject: t\r\n\r\nbody\r\n",
+        );
         assert!(
-            r.contains("delivered to ok@x.org but not to bad@x.org") && r.contains("550 5.1.1 no such user"),
+            r.starts_with("250 2.0.0") && r.contains("delivery status notification"),
             "{r}"
         );
+        let dsn = notifications(&relay.up);
+        assert_eq!(dsn.len(), i + 1);
+        let (_, rcpt, text) = &dsn[i];
+        assert_eq!(rcpt, &["<alice@first.example>"], "to the envelope sender, from <>");
+        for want in [
+            "From: Mail Delivery System <MAILER-DAEMON@mx.test>\n",
+            "Content-Type: multipart/report; report-type=delivery-status;",
+            "Reporting-MTA: dns; mx.test\n",
+            "Final-Recipient: rfc822; bad@x.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 no such user\n",
+            "Content-Type: text/rfc822-headers\n\nSubject: t\n",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        assert!(!text.contains("Final-Recipient: rfc822; ok@x.org"), "{text}");
     }
+    let delivered: Vec<Vec<String>> = relay
+        .up
+        .transactions()
+        .into_iter()
+        .filter(|t| t.mail_from != "<>")
+        .map(|t| t.rcpt_to)
+        .collect();
+    assert_eq!(delivered.len(), 4, "ok@ and later@ twice: {delivered:?}");
+    // Nobody got it and the failure is for good: 554, no notification.
+    let r = send_to(&mut relay.c, &["bad@x.org"], "Subject: t\r\n\r\nbody\r\n");
+    assert!(
+        r.starts_with("554 5.0.0") && r.contains("550 5.1.1 no such user"),
+        "{r}"
+    );
+    assert_eq!(notifications(&relay.up).len(), 2);
+    // A null sender is never sent a notification: the client hears who got it.
+    assert!(relay.c.cmd("MAIL FROM:<>").starts_with("250"));
+    relay.c.cmd("RCPT TO:<ok@x.org>");
+    relay.c.cmd("RCPT TO:<bad@x.org>");
+    relay.c.cmd("DATA");
+    let r = relay.c.cmd("Subject: t\r\n\r\nbody\r\n.");
+    assert!(
+        r.starts_with("554 5.0.0") && r.contains("delivered to ok@x.org") && r.contains("envelope sender is null"),
+        "{r}"
+    );
+    assert_eq!(notifications(&relay.up).len(), 2);
     let mut deferring = rig(Policy {
         mail_reply: Some("451 4.3.0 try again later".into()),
         ..Default::default()
     });
     for _ in 0..2 {
-        let r = send_to(&mut deferring.c, &["ok@x.org"], "Subject: t\r\n\r\nbody\r\n");
+        let r = send_to(&mut deferring.c, &["ok@x.org", "b@x.org"], "Subject: t\r\n\r\nbody\r\n");
         assert!(r.starts_with("451 4.") && r.contains("try again later"), "{r}");
     }
     assert!(deferring.up.transactions().is_empty());
+}
+
+/// With the sendmail program as the transport: some recipients refused for good, some
+/// for now, some accepted. The answer is 250 and one notification names the refused
+/// ones, the temporary failure as failed (nothing will retry it); with nobody
+/// accepted, 451 when every failure may pass later, else 554.
+#[test]
+fn mixed_outcomes_through_the_sendmail_program() {
+    let env = TestEnv::new();
+    let prog = script(
+        &env,
+        "picky",
+        &format!(
+            "for a; do r=$a; done\ncat > \"{dir}/msg-$r\"\necho \"$*\" >> {dir}/args\n\
+             case $r in perm*) echo \"picky: $r: no such user\" >&2; exit 67;; temp*) echo 'picky: queue full' >&2; exit 75;; esac\nexit 0",
+            dir = env.home().display()
+        ),
+    );
+    env.write_config(&format!(
+        "USERNAME = 'alice'\nHOSTNAME = 'first.example'\nSENDMAIL_PROGRAM = '{}'\nMAIL_TRANSFER_AGENT = 'postfix'\n",
+        prog.display()
+    ));
+    let f = env.write(".tmda/tofmipd", "alice:wonderland\n");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = start(&env, &["-L"]);
+    let mut c = session(o.port);
+    let r = send_to(
+        &mut c,
+        &["ok@x.org", "perm@x.org", "temp@x.org"],
+        "Subject: mixed\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let args = std::fs::read_to_string(env.path("args")).unwrap();
+    assert!(
+        args.ends_with("-i -f  -- alice@first.example\n"),
+        "null sender, to the sender: {args}"
+    );
+    let dsn = std::fs::read_to_string(env.path("msg-alice@first.example")).unwrap();
+    for want in [
+        "Final-Recipient: rfc822; perm@x.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: x-unix; ",
+        "exited 67: picky: perm@x.org: no such user\n",
+        "Final-Recipient: rfc822; temp@x.org\nAction: failed\nStatus: 4.0.0\nDiagnostic-Code: x-unix; ",
+        "it will not be retried",
+        "Subject: mixed\n",
+    ] {
+        assert!(dsn.contains(want), "{want:?} missing:\n{dsn}");
+    }
+    assert!(!dsn.contains("Final-Recipient: rfc822; ok@x.org"), "{dsn}");
+    // Only temporary failures, but one got it: 250 and a notification too.
+    std::fs::remove_file(env.path("msg-alice@first.example")).unwrap();
+    let r = send_to(&mut c, &["ok@x.org", "temp@x.org"], "Subject: t\r\n\r\nbody\r\n");
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert!(env.path("msg-alice@first.example").exists());
+    // Nobody got it: 451 when every failure is temporary, 554 when one is for good.
+    let r = send_to(&mut c, &["temp@x.org", "temp2@x.org"], "Subject: t\r\n\r\nbody\r\n");
+    assert!(r.starts_with("451 4.3.0") && r.contains("queue full"), "{r}");
+    let r = send_to(&mut c, &["temp@x.org", "perm@x.org"], "Subject: t\r\n\r\nbody\r\n");
+    assert!(r.starts_with("554 5.0.0") && r.contains("no such user"), "{r}");
 }
 
 /// `n` messages through one session of an ofmipd relaying to a fake with `policy`; what
@@ -940,4 +1058,167 @@ fn one_session_reads_and_writes_a_socket_on_descriptor_0() {
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
     assert_eq!(up.transactions().len(), 2);
+}
+
+/// Records arriving on a datagram socket the test listens on ($TMDA_SYSLOG_SOCKET),
+/// read all the time as a syslog daemon does (a full queue drops records).
+struct SyslogSocket {
+    path: std::path::PathBuf,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SyslogSocket {
+    fn bind(env: &TestEnv) -> SyslogSocket {
+        let path = env.path("syslog.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        // ofmipd runs as nobody when the tests run as root.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let records = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = socket.recv(&mut buf) {
+                records
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+        SyslogSocket { path, seen }
+    }
+
+    /// Wait until a record contains every one of `wanted`; all records so far.
+    fn wait_for(&mut self, wanted: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.iter().any(|r| wanted.iter().all(|w| r.contains(w))) {
+                return seen.join("\n");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no record with {wanted:?}:\n{}",
+                seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The detached daemon's descriptors 0-2 are /dev/null: without syslog every log line
+/// was lost and its pid unknown. It logs to syslog (facility mail) by default, one
+/// event a line in key=value form, and --pid-file says who it is.
+#[test]
+fn a_detached_daemon_logs_to_syslog_and_writes_its_pid() {
+    let up = FakeSmtp::start(Policy {
+        reject_rcpt: Some(("bad@".into(), "550 5.1.1 no such user".into())),
+        ..Default::default()
+    });
+    let env = setup(up.port);
+    let mut log = SyslogSocket::bind(&env);
+    let pid_file = env.path("ofmipd.pid");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = env.std_tmda();
+    cmd.args([
+        "ofmipd",
+        "-L",
+        "--hostname",
+        "mx.test",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .arg("--pid-file")
+    .arg(&pid_file)
+    .env("TMDA_SYSLOG_SOCKET", &log.path);
+    as_nobody(&mut cmd, &env);
+    let st = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    log.wait_for(&["<22>", &format!("tmda-ofmipd[{pid}]: event=start pid={pid} ")]);
+    log.wait_for(&[&format!("event=listen address=127.0.0.1:{port}")]);
+    // A wrong password, then a message that one recipient refuses.
+    let mut c = Client::connect(port);
+    c.reply();
+    c.cmd("EHLO t");
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n").starts_with("535"));
+    assert!(c.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=").starts_with("235"));
+    assert!(send_to(&mut c, &["ok@x.org", "bad@x.org"], "Subject: t\r\n\r\nbody\r\n").starts_with("250"));
+    log.wait_for(&["client=127.0.0.1 event=connect"]);
+    // What fail2ban would match: the client's address and the login, one line.
+    log.wait_for(&["client=127.0.0.1 login=alice auth=denied source=\"authfile "]);
+    log.wait_for(&["client=127.0.0.1 login=alice auth=accepted"]);
+    log.wait_for(&[
+        "client=127.0.0.1 login=alice id=",
+        "from=<alice@first.example> to=<ok@x.org>,<bad@x.org> outcome=partly-delivered",
+        "reason=\"delivery status notification sent to <alice@first.example>\"",
+    ]);
+    log.wait_for(&["to=<ok@x.org> outcome=delivered"]);
+    let all = log.wait_for(&["to=<bad@x.org> outcome=failed status=5.1.1 reason=\"smtp; 550 5.1.1 no such user\""]);
+    assert!(!all.contains("wonderland") && !all.contains("AGFsaWNl"), "{all}");
+    // The same queue id on the message's lines.
+    let id = all
+        .split(" id=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(all.matches(&format!("id={id} ")).count() >= 3, "{all}");
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    log.wait_for(&["event=stop"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pid_file.exists() {
+        assert!(Instant::now() < deadline, "pid file left behind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// --syslog in the foreground too; standard error stays quiet then.
+#[test]
+fn syslog_on_request_in_the_foreground() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let mut log = SyslogSocket::bind(&env);
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "-L", "--syslog", "--hostname", "mx.test"])
+        .env("TCPREMOTEIP", "192.0.2.7")
+        .env("TMDA_SYSLOG_SOCKET", &log.path);
+    as_nobody(&mut cmd, &env);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(ONE_MESSAGE);
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("250 2.0.0 Ok"));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    log.wait_for(&["client=192.0.2.7 login=alice id=", "to=<stdio@x.org> outcome=delivered"]);
+    // Nothing listening: --syslog is refused rather than logging nowhere.
+    let mut cmd = env.std_tmda();
+    cmd.args(["ofmipd", "-1", "--syslog"])
+        .env("TMDA_SYSLOG_SOCKET", env.path("nothing-here"));
+    as_nobody(&mut cmd, &env);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing-here"), "{out:?}");
 }

@@ -118,6 +118,98 @@ fn filter_match_option() {
     assert!(out.ends_with("MATCH: to x@else.org tag from kw=other\n"), "{out}");
 }
 
+/// TMDA said only "Sorry, no matching lines." when the filter file was not there at all.
+#[test]
+fn filter_match_without_a_filter_file_says_so() {
+    let env = sendmail_env();
+    let f = env.path(".tmda/filters/outgoing");
+    let out = crate::util::stdout_of(env.tmda().args(["sendmail", "-M", "x@else.org", "me@home.org"]));
+    assert!(
+        out.ends_with(&format!(
+            "{} does not exist, so no rule matches.\nACTION_OUTGOING applies: dated (the default)\n",
+            f.display()
+        )),
+        "{out}"
+    );
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    let cfg_path = env.write_config(&format!("{cfg}ACTION_OUTGOING = 'bare'\n"));
+    let out = crate::util::stdout_of(env.tmda().args(["sendmail", "-M", "x@else.org", "me@home.org"]));
+    assert!(
+        out.ends_with(&format!(
+            "ACTION_OUTGOING applies: bare (set at {}:5)\n",
+            cfg_path.display()
+        )),
+        "{out}"
+    );
+}
+
+/// `-v` shows the conversation with the MTA, as `msmtp -v` and `sendmail -v` do; AUTH
+/// data never.
+#[test]
+fn verbose_shows_the_smtp_dialogue_without_secrets() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let big = big_message();
+    for (text, login_only) in [(MSG, false), (MSG, true), (big.as_str(), false)] {
+        let server = FakeSmtp::start(Policy {
+            auth: Some(("jason".into(), "s3cret".into())),
+            login_only,
+            ..Default::default()
+        });
+        let env = smtp_env(
+            server.port,
+            "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 's3cret'\n",
+        );
+        let out = env
+            .tmda()
+            .args(["sendmail", "-v", "a@x.org"])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        for want in [
+            "--> EHLO ",
+            "<-- 250-fake.example",
+            "--> MAIL FROM:<testuser",
+            "--> RCPT TO:<a@x.org>",
+            "<-- 354 go ahead",
+            "<-- 250 2.0.0 queued",
+        ] {
+            assert!(
+                err.contains(want),
+                "{want:?} missing ({} bytes, login only {login_only}):\n{err}",
+                text.len()
+            );
+        }
+        assert!(err.contains("<redacted>"), "{err}");
+        for secret in ["s3cret", &b64("\0jason\0s3cret"), &b64("s3cret"), &b64("jason")] {
+            assert!(!err.contains(secret), "{secret:?} shown:\n{err}");
+        }
+    }
+    // Through the sendmail program: its command line and how it ended.
+    let env = sendmail_env();
+    let out = env
+        .tmda()
+        .args(["sendmail", "-v", "a@x.org"])
+        .write_stdin(MSG)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fake-sendmail -i -f \"testuser-dated-") && err.contains("-- a@x.org\n<-- exit status: 0"),
+        "{err}"
+    );
+    // Without -v, nothing.
+    let out = env
+        .tmda()
+        .args(["sendmail", "a@x.org"])
+        .write_stdin(MSG)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 #[test]
 fn bad_filter_line_names_file_and_line() {
     let env = sendmail_env();
@@ -216,7 +308,8 @@ fn program_refusing_or_deferring() {
         .write_stdin(MSG)
         .assert()
         .code(75)
-        .stderr(contains("not delivered to a@x.org"))
+        .stderr(contains("not delivered to <a@x.org>: 4.0.0; x-unix; "))
+        .stderr(contains("not delivered to <b@x.org>"))
         .stderr(contains("exited 75 (temporary failure): fake-sendmail: refusing"));
     env.write("exit-code", "67");
     env.tmda()
@@ -239,6 +332,57 @@ fn program_refusing_or_deferring() {
         .assert()
         .code(69)
         .stderr(contains("cannot run"));
+}
+
+/// A sendmail program that refuses some recipients: b@ for good (67), c@ for now (75).
+fn picky_sendmail_env() -> TestEnv {
+    let env = sendmail_env();
+    let prog = env.write(
+        "bin/picky",
+        "#!/bin/sh\nfor a; do r=$a; done\necho \"$r\" >> \"$(dirname \"$0\")/../tried\"\ncat >/dev/null\n\
+         case $r in b@*) echo \"picky: $r: no such user\" >&2; exit 67;; c@*) echo 'picky: queue full' >&2; exit 75;; esac\n",
+    );
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&cfg.replace("fake-sendmail", "picky"));
+    env
+}
+
+/// TMDA stopped at the first failed copy: with the second of three recipients refused,
+/// the third was never tried. Every copy is tried, and each failure named with its reason.
+#[test]
+fn every_recipient_is_tried_and_every_failure_named() {
+    let env = picky_sendmail_env();
+    let out = env
+        .tmda()
+        .args(["sendmail", "-t"])
+        .write_stdin("From: testuser@testsite.com\nTo: a@x.org, b@x.org, c@x.org, d@x.org\nSubject: s\n\nbody\n")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(67), "the worst status wins over 75: {err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("tried")).unwrap(),
+        "a@x.org\nb@x.org\nc@x.org\nd@x.org\n"
+    );
+    for want in [
+        "tmda sendmail: delivered to <a@x.org>\n",
+        "tmda sendmail: not delivered to <b@x.org>: 5.1.1; x-unix; ",
+        "exited 67: picky: b@x.org: no such user\n",
+        "tmda sendmail: not delivered to <c@x.org>: 4.0.0; x-unix; ",
+        "exited 75 (temporary failure): picky: queue full\n",
+        "tmda sendmail: delivered to <d@x.org>\n",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+    // Only temporary failures: 75, so the mail client tries again.
+    let out = env
+        .tmda()
+        .args(["sendmail", "a@x.org", "c@x.org"])
+        .write_stdin(MSG)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -405,6 +549,35 @@ fn smtp_auth() {
     assert_eq!(server.transactions().len(), 1);
 }
 
+/// A relay that refuses our login fails every copy the same way, from one connection:
+/// it is not dialled again for each recipient (both relay clients).
+#[test]
+fn an_unusable_relay_fails_every_recipient_at_once() {
+    let big = big_message();
+    for text in [MSG, big.as_str()] {
+        let server = FakeSmtp::start(Policy {
+            auth: Some(("jason".into(), "s3cret".into())),
+            ..Default::default()
+        });
+        let env = smtp_env(
+            server.port,
+            "SMTPAUTH_USERNAME = 'jason'\nSMTPAUTH_PASSWORD = 'wrong'\n",
+        );
+        let out = env
+            .tmda()
+            .args(["sendmail", "a@x.org", "b@x.org", "c@x.org"])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{err}");
+        for r in ["a", "b", "c"] {
+            assert!(err.contains(&format!("not delivered to <{r}@x.org>: 4.")), "{r}: {err}");
+        }
+        assert_eq!(*server.connections.lock().unwrap(), 1, "{err}");
+    }
+}
+
 #[test]
 fn smtp_upstream_refusing_and_down() {
     let server = FakeSmtp::start(Policy {
@@ -413,12 +586,20 @@ fn smtp_upstream_refusing_and_down() {
     });
     let env = smtp_env(server.port, "");
     env.tmda()
-        .args(["sendmail", "ok@x.org", "bad@x.org", "never@x.org"])
+        .args(["sendmail", "ok@x.org", "bad@x.org", "later@x.org"])
         .write_stdin(MSG)
         .assert()
         .code(67)
-        .stderr(contains("delivered to ok@x.org but not to bad@x.org"))
-        .stderr(contains("no such user"));
+        .stderr(contains("delivered to <ok@x.org>\n"))
+        .stderr(contains(
+            "not delivered to <bad@x.org>: 5.1.1; smtp; 550 5.1.1 no such user\n",
+        ))
+        .stderr(contains("delivered to <later@x.org>\n"));
+    assert_eq!(
+        server.transactions().len(),
+        2,
+        "the copy after the refusal went out too"
+    );
     let server = FakeSmtp::start(Policy {
         mail_reply: Some("451 4.3.0 try again later".into()),
         ..Default::default()
@@ -495,8 +676,10 @@ fn smtp_pipelining_only_when_offered_and_refusals_still_reported() {
         .timeout(std::time::Duration::from_secs(30))
         .assert()
         .code(67)
-        .stderr(contains("delivered to ok@x.org but not to bad@x.org"))
-        .stderr(contains("no such user"));
+        .stderr(contains("delivered to <ok@x.org>"))
+        .stderr(contains(
+            "not delivered to <bad@x.org>: 5.1.1; smtp; 550 5.1.1 no such user",
+        ));
     let t = server.transactions();
     assert_eq!(
         t.iter().map(|x| x.rcpt_to.clone()).collect::<Vec<_>>(),

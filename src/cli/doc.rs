@@ -339,7 +339,41 @@ recipients go after \\-\\-, the sender, the Received field and the login into va
 \\- or . or holding / or a control character is refused. PAM checks there are limited to 10 failures per login in 10 \
 minutes, 300 checks a minute and 8 at once, and one that takes over 10 seconds is stopped (each counts as a source that could not be asked). Checkpassword programs \
 (\\-A) run in the network process, as USER. One session (\\-1): SMTP on standard input and \
-output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket.".into(),
+output, the client taken from $TCPREMOTEIP and $TCPREMOTEHOST (tcpserver), $REMOTE_HOST (xinetd) or the socket. When \
+descriptor 0 is a socket (inetd, tcpserver, stunnel's exec, systemd's Accept=yes) the session reads and writes that \
+socket, as TMDA's \"used both for input & output\" said, so a wrapper may send standard output to a log file; a pipe pair \
+is read on standard input and answered on standard output.".into(),
+            ));
+            v.push((
+                "DELIVERY OUTCOMES",
+                "Every copy of a message is tried, one per recipient, whatever became of the ones before it (TMDA stopped at the \
+first failure, so later recipients were never tried). Then: every recipient got it: 250. Nobody got it: 451 when every \
+failure may pass later (the client retries, and nobody gets it twice), else 554 naming each recipient's fate. Some got it \
+and some did not: a 451 would have the client send it again to those who got it, and a 554 would tell the user nobody \
+did, so the answer is 250 and the envelope sender is sent a delivery status notification (RFC 3464 multipart/report, \
+from MAILER\\-DAEMON@HOSTNAME with the null envelope sender, through the same transport as the message) naming every \
+failed recipient with Final\\-Recipient, Action: failed, Status and Diagnostic\\-Code (smtp; and the relay's reply), \
+followed by the message's header (text/rfc822\\-headers). A temporary failure among them is reported as failed too, with \
+its 4.x.x status, since ofmipd keeps no queue to retry it (as Postfix reports a message that expired in its queue): the \
+notification asks the user to send it again to those recipients. No notification is ever sent for a message whose \
+envelope sender is null (<>), nor when it cannot be sent: the answer is then 554, naming who got the message. A relay \
+that cannot be reached or refuses the login fails the remaining copies at once rather than being dialled per recipient. \
+In global mode the user's tmda sendmail does all this as the user and reports each fate on its standard error.".into(),
+            ));
+            v.push((
+                "LOGGING",
+                "\\-L logs one event per line, in key=value form where a program reads it: client=ADDRESS on every \
+line about a connection, login=USER, auth=accepted|denied|unavailable|refused with source=, event=connect|disconnect|\
+timeout|tls\\-failed|start|listen|stop, and for each message id=ID (a per\\-message queue id), from=, to=, \
+outcome=delivered|partly\\-delivered|deferred|refused|throttled and reason=; when a message's copies fared differently, \
+one more line per recipient with to=, outcome=delivered|failed, status= and reason=. Values with spaces are quoted. \
+\\-d adds the protocol trace (AUTH data redacted). Lines go to standard error, or with \\-\\-syslog to syslog with \
+facility mail, which is the default when ofmipd detaches (its standard error is then /dev/null); problems the operator \
+must hear of (a certificate that cannot be reloaded) are logged even without \\-L. $TMDA_SYSLOG_SOCKET names the \
+datagram socket to use instead of /dev/log (the tests point it at a socket of their own). A record that finds the \
+socket's queue full is dropped rather than waited for. \\-\\-pid\\-file FILE holds the daemon's process id \
+(written after detaching, removed at exit when it can be). A fail2ban filter for refused passwords: \
+failregex = tmda\\-ofmipd\\\\[\\\\d+\\\\]: client=<HOST> login=\\\\S+ auth=(denied|refused)".into(),
             ));
             v.push((
                 "SIGNALS",
@@ -356,16 +390,20 @@ tcpserver \\-R \\-u UID \\-g GID 0 8025 tmda ofmipd \\-1\n.fi".into(),
             ));
             v.push((
                 "DIFFERENCES FROM TMDA",
-                "Fixed on purpose: HELO exists; MAIL, RCPT and DATA all require AUTH; QUIT ends an AUTH exchange; a lone dot right \
-after DATA is an empty message; a failed relay is answered with 451 (temporary) or 554 instead of a dropped connection, \
-and 250 is sent only after the MTA accepted every copy; the Received field is per session; the null sender is <> rather \
+                "Kept for TMDA's old clients and its test suite: AUTH right after the greeting, without EHLO or HELO; MAIL \
+before AUTH answered 530 whatever its arguments (even MAIL TO: x@y); MAIL FROM: with nothing after the colon 501; \
+STARTTLS on a server without TLS configured 502 5.5.1 (not offered, so not implemented); \\-1 reading and writing a \
+socket on descriptor 0. Fixed on purpose: HELO exists; MAIL, RCPT and DATA all require AUTH and a greeting; QUIT ends an AUTH exchange; a lone dot right \
+after DATA is an empty message; a failed relay is answered with 451 (temporary) or 554 instead of a dropped connection; \
+every copy is tried, and when only some recipients got the message the answer is 250 with a delivery status \
+notification to the sender (see DELIVERY OUTCOMES); the Received field is per session; the null sender is <> rather \
 than the text \"<>\"; invalid base64 gets 501; \\-\\-tls=localoptional looks at the client's address, not ours; STARTTLS \
 discards anything pipelined before the handshake; only CRLF.CRLF ends DATA and a bare CR or LF refuses the message \
 (SMTP smuggling). New: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 (a message that uses it is passed \
 on with SMTPUTF8, and refused with 554 if the SMTP relay does not offer it; the sendmail transport passes it to the \
 program as is; non\\-ASCII addresses without it get 553 5.6.7), timeouts, failure budgets, certificate reload, \
 \\-\\-hostname, \\-\\-max\\-size, \\-\\-timeout, \\-\\-data\\-timeout, \\-\\-delivery\\-timeout (a delivery program that overstays is stopped \
-with whatever it started, and the client told to retry). \\-\\-ciphers is accepted and ignored: rustls always uses its \
+with whatever it started, and the client told to retry), \\-\\-syslog and \\-\\-pid\\-file (a detached TMDA logged nowhere). \\-\\-ciphers is accepted and ignored: rustls always uses its \
 safe TLS 1.2 and 1.3 suites. With \\-S in global mode, qmail's virtualdomains file (\\-v) names the system user in charge of the domain; the vhome script and the delivery run as that user, with the virtual user's home. That user must be an ordinary account too (for a vpopmail user below UID_MIN, lower \\-\\-min\\-uid); the vhome script gets the virtual user's name and domain as its two arguments, and a login whose name or domain begins with \\- is refused. \
 A \\-A program that does not exist stops ofmipd at start\\-up (exit 69) instead of failing every login; an authfile refused for \
 its mode or owner is reported with the chmod or chown that fixes it (exit 77). An unknown upper\\-case variable in a user's \
@@ -390,10 +428,25 @@ to which file.".into(),
             v.push((
                 "SET BY TMDA-OFMIPD",
                 "In global mode tmda\\-ofmipd runs tmda sendmail as the authenticated user with: TMDA_OFMIPD_RECEIVED \
-(the Received field), TMDA_OFMIPD_SMTPUTF8=1 (the client asked for SMTPUTF8), TMDA_OFMIPD_CONFIG (the \\-\\-configdir \
+(the Received field), TMDA_OFMIPD_SMTPUTF8=1 (the client asked for SMTPUTF8), TMDA_OFMIPD_HOSTNAME and \
+TMDA_OFMIPD_MAIL_FROM (when only some recipients got the message, a delivery status notification from \
+MAILER\\-DAEMON@HOSTNAME goes to MAIL_FROM through the user's transport, and a line \
+\"delivery status notification sent to <MAIL_FROM>\" or \"no delivery status notification: WHY\" follows the \
+recipients' lines; see tmda\\-ofmipd(8)), TMDA_OFMIPD_CONFIG (the \\-\\-configdir \
 configuration, used when it exists and \\-c is not given), and with \\-\\-pure\\-proxy TMDA_OFMIPD_PURE_PROXY=1 and \
 TMDA_OFMIPD_MAIL_FROM: a user without a configuration then has the message passed unaltered to $TMDA_SENDMAIL_PROGRAM \
 (default /usr/sbin/sendmail) with \\-f MAIL_FROM \\-i \\-\\- RECIPIENTS. With \\-\\-restrict\\-sender: TMDA_OFMIPD_RESTRICT_SENDER=1, TMDA_OFMIPD_MAIL_FROM and TMDA_OFMIPD_ALLOWED_SENDERS (the sender map's entries for the login, comma\\-separated); a refused sender exits 77."
+                    .into(),
+            ));
+            v.push((
+                "DELIVERY FAILURES",
+                "Every copy is tried, whatever became of the ones before it. When some failed, each recipient's fate is \
+named on standard error, one line each: \"delivered to <RCPT>\" or \"not delivered to <RCPT>: STATUS; DIAGNOSTIC\", \
+where STATUS is an RFC 3463 code (4.x.x: may pass later) and DIAGNOSTIC the relay's reply (smtp; 550 5.1.1 ...) or \
+what the sendmail program said (x\\-unix; ...). The exit status is the worst: a permanent failure's (the first one's) \
+over 75. A relay that cannot be reached, or refuses SMTPAUTH_USERNAME/SMTPAUTH_PASSWORD, fails the remaining copies at \
+once. \\-v shows the conversation with the MTA on standard error as it happens (\"\\-\\-> \" what is sent, \
+\"<\\-\\- \" what comes back; AUTH data redacted); through the sendmail program, its command line and exit status."
                     .into(),
             ));
             v.push((
@@ -429,7 +482,11 @@ asked for but not offered.\n\
 means try again later (exit 75), anything else is a permanent failure.\n\
 .IP \\(bu 2\nAn unknown upper\\-case variable in the configuration (a misspelt setting, which TMDA ignored) is warned about \
 on standard error, once, with the setting probably meant; \\-\\-quiet or TMDA_NO_WARN=1 silence it. Under tmda\\-ofmipd the \
-warning goes to ofmipd\\(aqs log, never into an SMTP reply.".into(),
+warning goes to ofmipd\\(aqs log, never into an SMTP reply.\n\
+.IP \\(bu 2\nEvery copy is tried and every failed recipient named with its reason; tmda\\-inject stopped at the first \
+failure, so the recipients after it were never tried (see DELIVERY FAILURES).\n\
+.IP \\(bu 2\n\\-v shows the SMTP dialogue (TMDA ignored it). \\-M says when the filter file does not exist, and which \
+ACTION_OUTGOING applies then and where it was set (TMDA said only \"Sorry, no matching lines.\").".into(),
             ));
         }
         _ => {}

@@ -47,6 +47,19 @@ pub struct Args {
     /// Detach and run in the background (the default)
     #[arg(short = 'b', long = "background", help_heading = "General")]
     pub background: bool,
+    /// Log to syslog (facility mail) instead of standard error; the default when
+    /// detached, whose standard error is /dev/null. $TMDA_SYSLOG_SOCKET names another
+    /// socket than /dev/log
+    #[arg(long = "syslog", help_heading = "General")]
+    pub syslog: bool,
+    /// Write the daemon's process id to FILE (after detaching; removed on exit when it can be)
+    #[arg(
+        long = "pid-file",
+        value_name = "FILE",
+        help_heading = "General",
+        conflicts_with = "one_session"
+    )]
+    pub pid_file: Option<PathBuf>,
     /// Do not detach; run in the foreground
     #[arg(
         short = 'f',
@@ -433,6 +446,7 @@ fn separate_privileges(
         pam: Default::default(),
         min_uid: min_uid.unwrap_or_else(crate::launcher::default_min_uid),
         deny_uids: vec![account.uid],
+        hostname: server.hostname.clone(),
     };
     let launcher = crate::launcher::Launcher::start(setup).map_err(|e| Error::io("starting the launcher", e))?;
     let launcher = Arc::new(launcher);
@@ -573,6 +587,25 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         restrict_sender: args
             .restrict_sender
             .then(|| Arc::new(crate::delivery::SenderPolicy::new(args.sender_map.clone()))),
+        hostname: hostname.clone(),
+    };
+    // A detached daemon's standard error is /dev/null: it logs to syslog unless told
+    // otherwise (-f keeps standard error, and -1 leaves it to the supervisor).
+    let detached = !args.foreground && !args.one_session;
+    let sink = if args.syslog || detached {
+        match crate::syslog::Syslog::open("tmda-ofmipd") {
+            Ok(s) => server::LogSink::Syslog(s),
+            Err(e) if args.syslog => return Err(Error::io(crate::syslog::socket_path(), e)),
+            Err(e) => {
+                eprintln!(
+                    "{name}: warning: syslog at {}: {e}: the detached daemon's log is lost (use -f, or run a syslog daemon)",
+                    crate::syslog::socket_path().display()
+                );
+                server::LogSink::Stderr
+            }
+        }
+    } else {
+        server::LogSink::Stderr
     };
     if let Some(policy) = &delivery.restrict_sender {
         // A broken map is a start-up error, not a surprise at the first message.
@@ -597,6 +630,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         },
         tls_auth_only: args.tls_auth_only,
         log,
+        sink,
         guard,
         failure_delay: Duration::from_millis(args.auth_delay),
         per_ip: Default::default(),
@@ -659,6 +693,18 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     if !args.foreground {
         daemonize()?;
     }
+    if let Some(p) = &args.pid_file {
+        // Still as root in global mode, so it may be in /run.
+        write_pid_file(p)?;
+    }
+    server.log(
+        LogLevel::Events,
+        format_args!(
+            "event=start pid={} version={}",
+            std::process::id(),
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
     if let Some(a) = &run_as {
         separate_privileges(&server, a, &self_exe, &args.pamauth, args.min_uid)?;
     }
@@ -680,7 +726,28 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?
     };
-    runtime.block_on(serve(listeners, server, args.connections as usize, notifier))
+    let result = runtime.block_on(serve(listeners, server, args.connections as usize, notifier));
+    if let Some(p) = &args.pid_file {
+        // Gone with root in global mode, perhaps: then the next start overwrites it.
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
+/// `--pid-file`: this process's id and a newline, replacing the file (never through a
+/// symbolic link).
+fn write_pid_file(path: &std::path::Path) -> Result<(), Error> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(path, e))
 }
 
 /// TMDA's default (no TLS, AUTH offered) sends passwords in clear: kept for
@@ -829,7 +896,7 @@ async fn serve(
         server.log(
             LogLevel::Events,
             format_args!(
-                "listening on {}",
+                "event=listen address={}",
                 l.local_addr().map(|a| a.to_string()).unwrap_or_default()
             ),
         );
@@ -856,8 +923,11 @@ async fn serve(
                 notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", crate::systemd::monotonic_usec()));
                 if let Some(t) = &server.tls {
                     match t.reload() {
-                        Ok(()) => server.log(LogLevel::Events, "SIGHUP: TLS certificate reloaded"),
-                        Err(e) => eprintln!("tmda-ofmipd: SIGHUP: {e}; keeping the old certificate"),
+                        Ok(()) => server.log(LogLevel::Events, "event=reload reason=\"SIGHUP: TLS certificate reloaded\""),
+                        Err(e) => server.error(format_args!(
+                            "event=error reason={}",
+                            crate::syslog::field(&format!("SIGHUP: {e}; keeping the old certificate"))
+                        )),
                     }
                 }
                 notify("READY=1");
@@ -871,14 +941,17 @@ async fn serve(
                 if let Some(t) = &server.tls
                     && let Some(r) = t.reload_if_changed() {
                     match r {
-                        Ok(()) => server.log(LogLevel::Events, "TLS certificate changed on disk: reloaded"),
-                        Err(e) => eprintln!("tmda-ofmipd: TLS certificate changed but cannot be loaded: {e}; keeping the old one"),
+                        Ok(()) => server.log(LogLevel::Events, "event=reload reason=\"TLS certificate changed on disk\""),
+                        Err(e) => server.error(format_args!(
+                            "event=error reason={}",
+                            crate::syslog::field(&format!("TLS certificate changed but cannot be loaded: {e}; keeping the old one"))
+                        )),
                     }
                 }
             },
         }
     }
-    server.log(LogLevel::Events, "shutting down");
+    server.log(LogLevel::Events, "event=stop reason=\"shutting down\"");
     notify("STOPPING=1");
     let _ = stop_tx.send(true);
     // Sessions answer 421 at their next command; a message being received or relayed
@@ -940,7 +1013,7 @@ async fn accept_loop(
             server.log(
                 LogLevel::Events,
                 format_args!(
-                    "{ip}: refused: {} connections open from this address",
+                    "client={ip} event=refused reason=\"{} connections open from this address\"",
                     server.limits.per_ip_connections
                 ),
             );

@@ -7,13 +7,14 @@
 //! text, the man page and the shell completions, so they cannot drift apart.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, LoadOptions, MailTransport};
 use crate::error::{Error, Sysexit};
 use crate::filter;
-use crate::inject::{Injector, Options};
+use crate::inject::{InjectError, Injector, Options};
 use crate::message::Message;
 use crate::transport::{Sendmail, Smtp, Transport};
 
@@ -37,6 +38,7 @@ pub enum Effect {
     Mode,
     FullVersion,
     Help,
+    Verbose,
     /// Accepted for compatibility and ignored.
     Ignored,
 }
@@ -142,7 +144,13 @@ pub const OPTIONS: &[Opt] = &[
         "FILE",
         "Alternative configuration (sendmail): ignored",
     ),
-    opt('v', Nothing, Ignored, "", "Verbose: ignored"),
+    opt(
+        'v',
+        Nothing,
+        Verbose,
+        "",
+        "Verbose: show the conversation with the MTA on standard error (AUTH data redacted), as msmtp -v and sendmail -v do",
+    ),
     opt('m', Nothing, Ignored, "", "Also send to me: ignored"),
     opt('x', Nothing, Ignored, "", "Ignored"),
     opt('E', Nothing, Ignored, "", "Ignored"),
@@ -196,6 +204,7 @@ pub struct Args {
     pub version: bool,
     /// `--quiet`: no warnings about the configuration.
     pub quiet: bool,
+    pub verbose: bool,
     pub recipients: Vec<String>,
 }
 
@@ -273,6 +282,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
                 Qfilter => out.qfilter = true,
                 FullVersion => out.full_version = true,
                 Help => out.help = true,
+                Verbose => out.verbose = true,
                 Mode => {
                     let m = values.pop().unwrap_or_default();
                     if m != "m" {
@@ -408,6 +418,22 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
         let rule = "-".repeat(title.len());
         let result = match m {
             Some(m) => format!("MATCH: {}", m.description),
+            // TMDA said only "no matching lines", which hides a filter file that is not
+            // where the configuration says it is.
+            None if !filter_path.exists() => {
+                let origin = config
+                    .origin("ACTION_OUTGOING")
+                    .map(|o| match o {
+                        crate::config::Origin::Default => "the default".to_string(),
+                        o => format!("set at {o}"),
+                    })
+                    .unwrap_or_else(|| "the default".to_string());
+                format!(
+                    "{} does not exist, so no rule matches.\nACTION_OUTGOING applies: {} ({origin})",
+                    filter_path.display(),
+                    config.action_outgoing
+                )
+            }
             None => "Sorry, no matching lines.".to_string(),
         };
         super::print_stdout(&format!(
@@ -416,6 +442,9 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    if args.verbose {
+        crate::transport::set_trace(|line| eprintln!("{line}"));
+    }
     let msg = Message::read_from(std::io::stdin().lock())?;
     let opts = Options {
         recipients: if args.header_recipients {
@@ -441,22 +470,57 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
             }),
     };
     let injector = Injector::new(&config, &filter, crate::clock::now()?);
-    if crate::delivery::async_relay(&config) && msg.in_memory() {
+    let sent = if crate::delivery::async_relay(&config) && msg.in_memory() {
         // A plain SMTP relay gets the same client as ofmipd's (HELO fallback included).
         let plan = injector.plan(&msg, &opts)?;
         super::current_thread_runtime()?.block_on(async {
             let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &plan).await;
             crate::transport::relay::close_pool();
             sent
-        })?;
+        })
     } else {
-        injector.inject(&msg, &opts, transport_for(&config)?.as_mut())?;
+        injector
+            .inject(&msg, &opts, transport_for(&config)?.as_mut())
+            .map(|_| ())
+    };
+    match sent {
+        Ok(()) => {}
+        Err(InjectError::Delivery(fates)) => return Ok(report_fates(name, &config, &msg, &fates)),
+        Err(e) => return Err(e.into()),
     }
     Ok(if args.qfilter {
         ExitCode::from(99)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every copy was tried and some failed: name each recipient's fate on standard error,
+/// one line each, and exit with the worst status. Run by ofmipd in global mode
+/// (`$TMDA_OFMIPD_HOSTNAME`), also tell the envelope sender (`$TMDA_OFMIPD_MAIL_FROM`)
+/// which recipients failed when some got the message, and say so: the daemon reads
+/// these lines (see [`crate::dsn`]).
+fn report_fates(name: &str, config: &Config, msg: &Message, fates: &crate::inject::Fates) -> ExitCode {
+    let report = fates.report();
+    let mut err = std::io::stderr().lock();
+    for f in &report {
+        let _ = writeln!(err, "{name}: {}", f.line());
+    }
+    if let Some(host) = std::env::var("TMDA_OFMIPD_HOSTNAME").ok().filter(|h| !h.is_empty()) {
+        let sender = std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default();
+        let notice = match transport_for(config) {
+            Ok(mut t) => crate::inject::notify(t.as_mut(), &host, &sender, msg, &report),
+            Err(e) => crate::dsn::Notice::NotSent(e.to_string()),
+        };
+        let _ = match notice {
+            crate::dsn::Notice::NotNeeded => Ok(()),
+            crate::dsn::Notice::Sent(to) => writeln!(err, "{name}: {}<{to}>", crate::dsn::NOTICE_SENT),
+            crate::dsn::Notice::NotSent(why) => {
+                writeln!(err, "{name}: {}{}", crate::dsn::NOTICE_NOT_SENT, why.replace('\n', " "))
+            }
+        };
+    }
+    ExitCode::from(fates.exit_code() as u8)
 }
 
 /// `ofmipd --pure-proxy` for a user without a configuration: the message, still unread on

@@ -89,6 +89,9 @@ pub struct Setup {
     pub min_uid: u32,
     /// Never served: the daemon's own `-u` user.
     pub deny_uids: Vec<u32>,
+    /// This host's name (`--hostname`): a user's tmda sendmail sends delivery status
+    /// notifications from MAILER-DAEMON@ it.
+    pub hostname: String,
 }
 
 /// The launcher's own limits on PAM checks.

@@ -198,9 +198,10 @@ pub fn sendmail_plan(setup: &Setup, account: &Account, sub: &Submission, allowed
         env.push(("TMDA_OFMIPD_RESTRICT_SENDER".into(), "1".into()));
         env.push(("TMDA_OFMIPD_ALLOWED_SENDERS".into(), allowed.join(",").into()));
     }
-    if setup.pure_proxy || allowed_senders.is_some() {
-        env.push(("TMDA_OFMIPD_MAIL_FROM".into(), sub.mail_from.clone().into()));
-    }
+    // Who is told, and by whom, when only some recipients got the message (and the
+    // sender --pure-proxy and --restrict-sender need).
+    env.push(("TMDA_OFMIPD_MAIL_FROM".into(), sub.mail_from.clone().into()));
+    env.push(("TMDA_OFMIPD_HOSTNAME".into(), setup.hostname.clone().into()));
     if setup.pure_proxy {
         env.push(("TMDA_OFMIPD_PURE_PROXY".into(), "1".into()));
         env.push(("TMDA_SENDMAIL_PROGRAM".into(), setup.pass_through.clone().into()));
@@ -433,6 +434,7 @@ mod tests {
             pam: PamLimits::default(),
             min_uid: 1000,
             deny_uids: vec![999],
+            hostname: "mx.test".into(),
         }
     }
 
@@ -549,6 +551,7 @@ mod tests {
                 "TMDA_OFMIPD_SMTPUTF8",
                 "TMDA_OFMIPD_CONFIG",
                 "TMDA_OFMIPD_MAIL_FROM",
+                "TMDA_OFMIPD_HOSTNAME",
                 "TMDA_OFMIPD_PURE_PROXY",
                 "TMDA_SENDMAIL_PROGRAM"
             ]

@@ -75,6 +75,12 @@ pub const SENDER_OK: (u16, &str) = (250, "2.1.0 Ok");
 pub const RECIPIENT_OK: (u16, &str) = (250, "2.1.5 Ok");
 /// 250 2.0.0 — message handed to the MTA for every recipient.
 pub const QUEUED: (u16, &str) = (250, "2.0.0 Ok: message accepted for delivery");
+/// 250 2.0.0 — some recipients got the message; a delivery status notification sent
+/// to the envelope sender names the others (answering 451 would duplicate it).
+pub const PARTLY_DELIVERED: (u16, &str) = (
+    250,
+    "2.0.0 Ok: not every recipient could be reached; a delivery status notification to the sender names them",
+);
 /// 221 2.0.0
 pub const BYE: (u16, &str) = (221, "2.0.0 Bye");
 /// 354

@@ -106,6 +106,12 @@ pub enum DeliveryOutcome {
     ConfigError(String),
     /// `--restrict-sender`: the message claims an address that is not the user's (553).
     SenderRefused(String),
+    /// Every copy was tried and some failed: each recipient's fate, and how the sender
+    /// was told (the answer follows [`crate::dsn::answer`]).
+    Partial {
+        fates: Vec<crate::dsn::RecipientFate>,
+        notice: crate::dsn::Notice,
+    },
 }
 
 impl std::fmt::Display for DeliveryOutcome {
@@ -117,6 +123,53 @@ impl std::fmt::Display for DeliveryOutcome {
             DeliveryOutcome::Permanent(why) => write!(f, "refused: {why}"),
             DeliveryOutcome::ConfigError(why) => write!(f, "deferred, configuration error: {why}"),
             DeliveryOutcome::SenderRefused(why) => write!(f, "refused: {why}"),
+            DeliveryOutcome::Partial { fates, notice } => {
+                let verdict = match crate::dsn::answer(fates, notice) {
+                    crate::dsn::Answer::Accepted => "partly delivered",
+                    crate::dsn::Answer::Deferred => "deferred",
+                    crate::dsn::Answer::Refused => "refused",
+                };
+                write!(f, "{verdict}: {}", crate::dsn::summary(fates))?;
+                match notice {
+                    crate::dsn::Notice::NotNeeded => Ok(()),
+                    crate::dsn::Notice::Sent(to) => write!(f, "; delivery status notification sent to <{to}>"),
+                    crate::dsn::Notice::NotSent(why) => write!(f, "; no delivery status notification: {why}"),
+                }
+            }
+        }
+    }
+}
+
+impl DeliveryOutcome {
+    /// One word for a log's `outcome=`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            DeliveryOutcome::Accepted => "delivered",
+            DeliveryOutcome::Throttled => "throttled",
+            DeliveryOutcome::Transient(_) | DeliveryOutcome::ConfigError(_) => "deferred",
+            DeliveryOutcome::Permanent(_) | DeliveryOutcome::SenderRefused(_) => "refused",
+            DeliveryOutcome::Partial { fates, notice } => match crate::dsn::answer(fates, notice) {
+                crate::dsn::Answer::Accepted => "partly-delivered",
+                crate::dsn::Answer::Deferred => "deferred",
+                crate::dsn::Answer::Refused => "refused",
+            },
+        }
+    }
+
+    /// Why, for a log's `reason=` (`None` when all went well).
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            DeliveryOutcome::Accepted => None,
+            DeliveryOutcome::Throttled => Some("refused by the throttle script".into()),
+            DeliveryOutcome::Transient(why) | DeliveryOutcome::Permanent(why) | DeliveryOutcome::SenderRefused(why) => {
+                Some(why.clone())
+            }
+            DeliveryOutcome::ConfigError(why) => Some(format!("configuration error: {why}")),
+            DeliveryOutcome::Partial { notice, .. } => Some(match notice {
+                crate::dsn::Notice::NotNeeded => "no recipient got the message".into(),
+                crate::dsn::Notice::Sent(to) => format!("delivery status notification sent to <{to}>"),
+                crate::dsn::Notice::NotSent(why) => format!("no delivery status notification: {why}"),
+            }),
         }
     }
 }
@@ -287,6 +340,7 @@ impl Session {
                     DeliveryOutcome::SenderRefused(why) => {
                         Reply::new(553, format!("5.7.1 Sender address rejected: {why}"))
                     }
+                    DeliveryOutcome::Partial { fates, notice } => partial_reply(&fates, &notice),
                 })
             }
             Input::Line(line) => match std::mem::replace(&mut self.phase, Phase::Command) {
@@ -692,6 +746,23 @@ impl Session {
                     Output::Reply(reply::AUTH_FAILED.into())
                 }
             }
+        }
+    }
+}
+
+/// The answer to a message whose copies did not all go through (see [`crate::dsn`]).
+fn partial_reply(fates: &[crate::dsn::RecipientFate], notice: &crate::dsn::Notice) -> Reply {
+    use crate::dsn::{Answer, Notice};
+    let summary = crate::dsn::summary(fates);
+    match crate::dsn::answer(fates, notice) {
+        Answer::Accepted => reply::PARTLY_DELIVERED.into(),
+        Answer::Deferred => Reply::new(451, format!("4.3.0 Delivery failed, try again later: {summary}")),
+        Answer::Refused => {
+            let why = match notice {
+                Notice::NotSent(why) => format!("; no delivery status notification could be sent ({why})"),
+                Notice::NotNeeded | Notice::Sent(_) => String::new(),
+            };
+            Reply::new(554, format!("5.0.0 Delivery failed: {summary}{why}"))
         }
     }
 }

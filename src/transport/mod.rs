@@ -62,6 +62,35 @@ fn test_settings(port: u16) -> crate::config::SmtpSettings {
     }
 }
 
+/// Where `tmda sendmail -v` has the conversation with the MTA shown (set once).
+static TRACE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Show every command sent to the MTA and every reply (AUTH data redacted) through
+/// `show`, as `msmtp -v` does: `--> ` before what we send, `<-- ` before what we get.
+pub fn set_trace(show: fn(&str)) {
+    let _ = TRACE.set(show);
+}
+
+/// Whether the conversation is shown (callers skip formatting when it is not).
+pub(crate) fn tracing() -> bool {
+    TRACE.get().is_some()
+}
+
+pub(crate) fn trace(line: std::fmt::Arguments<'_>) {
+    if let Some(show) = TRACE.get() {
+        show(&line.to_string());
+    }
+}
+
+/// A command line as it may be shown: AUTH's data never is.
+pub(crate) fn redacted(line: &str) -> String {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(a), Some(m), Some(_)) if a.eq_ignore_ascii_case("AUTH") => format!("{a} {m} <redacted>"),
+        _ => line.to_string(),
+    }
+}
+
 pub trait Transport {
     /// Deliver one copy; `Ok` only once the MTA has accepted it.
     fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError>;
@@ -70,7 +99,7 @@ pub trait Transport {
     fn close(&mut self) {}
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DeliveryError {
     #[error("{program}: {reason}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
     Program {
@@ -97,6 +126,58 @@ impl DeliveryError {
         match self {
             DeliveryError::Program { transient, .. } | DeliveryError::Smtp { transient, .. } => *transient,
             DeliveryError::Refused(_) => false,
+        }
+    }
+
+    /// The RFC 3463 status code for a delivery status notification: the relay's own
+    /// enhanced code when its reply has one, else one derived from the failure.
+    pub fn status(&self) -> String {
+        // The class says whether the copy may pass later, as we decided it (a refused
+        // login is deferred whatever the relay's code).
+        let class = if self.is_transient() { 4 } else { 5 };
+        match self {
+            DeliveryError::Smtp {
+                code: Some(c), message, ..
+            } => {
+                // The relay's enhanced code (RFC 2034), wherever our words put its reply.
+                let enhanced = message.split_whitespace().find_map(|e| {
+                    let parts: Vec<&str> = e.split('.').collect();
+                    let ok = parts.len() == 3
+                        && parts[0] == (c / 100).to_string()
+                        && parts
+                            .iter()
+                            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+                    ok.then(|| format!("{class}.{}.{}", parts[1], parts[2]))
+                });
+                enhanced.unwrap_or_else(|| format!("{class}.0.0"))
+            }
+            DeliveryError::Program {
+                code: Some(67),
+                transient: false,
+                ..
+            } => "5.1.1".into(),
+            DeliveryError::Program {
+                code: Some(68),
+                transient: false,
+                ..
+            } => "5.1.2".into(),
+            DeliveryError::Refused(_) => "5.1.3".into(),
+            _ => format!("{class}.0.0"),
+        }
+    }
+
+    /// RFC 3464's Diagnostic-Code: `smtp; REPLY` when the relay answered, else our own
+    /// words (`x-unix;` for a program, `x-tmda;` for the rest).
+    pub fn diagnostic(&self) -> String {
+        let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        match self {
+            DeliveryError::Smtp {
+                code: Some(c), message, ..
+            } if smtp_reply(*c, message).is_some() => {
+                format!("smtp; {}", one_line(&smtp_reply(*c, message).unwrap_or_default()))
+            }
+            DeliveryError::Program { .. } => format!("x-unix; {}", one_line(&self.to_string())),
+            _ => format!("x-tmda; {}", one_line(&self.to_string())),
         }
     }
 
@@ -132,5 +213,87 @@ impl DeliveryError {
             DeliveryError::Refused(_) => Sysexit::DataErr,
             _ => Sysexit::Unavailable,
         }
+    }
+}
+
+/// The relay's reply as it said it (`550 5.1.1 text`) when our message is just that
+/// reply: the relay client keeps it as is; lettre's error reads `permanent error
+/// (550): text`. `None` when the message has words of ours (a refused login, say).
+fn smtp_reply(code: u16, message: &str) -> Option<String> {
+    let code_str = code.to_string();
+    if message.starts_with(&format!("{code_str} ")) || message == code_str {
+        return Some(message.to_string());
+    }
+    let rest = message
+        .strip_prefix("permanent error ")
+        .or_else(|| message.strip_prefix("transient error "))?;
+    let rest = rest.strip_prefix(&format!("({code_str}): "))?;
+    Some(format!("{code_str} {rest}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp(code: u16, message: &str) -> DeliveryError {
+        DeliveryError::Smtp {
+            server: "relay:25".into(),
+            message: message.into(),
+            transient: code < 500,
+            code: Some(code),
+        }
+    }
+
+    #[test]
+    fn status_and_diagnostic_for_a_dsn() {
+        let e = smtp(550, "550 5.1.1 <b@x>: Recipient address rejected");
+        assert_eq!(e.status(), "5.1.1");
+        assert_eq!(e.diagnostic(), "smtp; 550 5.1.1 <b@x>: Recipient address rejected");
+        // lettre's wording.
+        let e = smtp(452, "transient error (452): 4.2.2 mailbox full");
+        assert_eq!(
+            (e.status(), e.diagnostic()),
+            ("4.2.2".into(), "smtp; 452 4.2.2 mailbox full".into())
+        );
+        // No enhanced code, or one of the wrong class.
+        assert_eq!(smtp(554, "554 no thanks").status(), "5.0.0");
+        assert_eq!(smtp(554, "554 4.1.1 confused").status(), "5.0.0");
+        // A refused login is deferred: a 4.x.x status, the relay's reply as it said it.
+        let e = DeliveryError::Smtp {
+            server: "relay:25".into(),
+            message: "the relay refused SMTPAUTH_USERNAME/SMTPAUTH_PASSWORD: 535 5.7.8 bad credentials".into(),
+            transient: true,
+            code: Some(535),
+        };
+        assert_eq!(
+            (e.status(), e.diagnostic()),
+            (
+                "4.7.8".into(),
+                "x-tmda; SMTP relay relay:25: the relay refused SMTPAUTH_USERNAME/SMTPAUTH_PASSWORD: 535 5.7.8 bad credentials".into()
+            )
+        );
+        let e = DeliveryError::Program {
+            program: "/usr/sbin/sendmail".into(),
+            reason: "exited 67".into(),
+            transient: false,
+            code: Some(67),
+            stderr: "no such\nuser".into(),
+        };
+        assert_eq!(e.status(), "5.1.1");
+        assert!(
+            e.diagnostic().starts_with("x-unix; /usr/sbin/sendmail: exited 67"),
+            "{}",
+            e.diagnostic()
+        );
+        let e = DeliveryError::Smtp {
+            server: "relay:25".into(),
+            message: "connection refused".into(),
+            transient: true,
+            code: None,
+        };
+        assert_eq!(
+            (e.status(), e.diagnostic()),
+            ("4.0.0".into(), "x-tmda; SMTP relay relay:25: connection refused".into())
+        );
     }
 }

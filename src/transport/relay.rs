@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use super::DeliveryError;
 use super::smtp::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
 use crate::config::{SmtpSettings, SmtpTls};
-use crate::inject::{InjectError, Plan, PlannedCopy};
+use crate::inject::{Fate, Fates, InjectError, Plan, PlannedCopy};
 use crate::message::{LineEndings, Message};
 
 /// Whether this client can talk to the relay (TLS relays go through lettre).
@@ -152,6 +152,9 @@ impl Conn {
                     )));
                 };
                 lines.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
+                if super::tracing() {
+                    super::trace(format_args!("<-- {}", String::from_utf8_lossy(line)));
+                }
                 if line.get(3) != Some(&b'-') {
                     self.buf.drain(..parsed);
                     return Ok(Reply { code, lines });
@@ -178,11 +181,22 @@ impl Conn {
     }
 
     async fn command(&mut self, line: &str, class: u16) -> Result<Reply, Failure> {
+        if super::tracing() {
+            super::trace(format_args!("--> {}", super::redacted(line)));
+        }
+        self.send(format!("{line}\r\n").as_bytes()).await?;
+        self.expect(class).await
+    }
+
+    /// A line of AUTH data: sent, never shown.
+    async fn secret(&mut self, line: &str, class: u16) -> Result<Reply, Failure> {
+        super::trace(format_args!("--> <redacted>"));
         self.send(format!("{line}\r\n").as_bytes()).await?;
         self.expect(class).await
     }
 
     async fn open(settings: &SmtpSettings, hello: &str) -> Result<Conn, Failure> {
+        super::trace(format_args!("*** connecting to {}:{}", settings.host, settings.port));
         let stream = timed(TcpStream::connect((settings.host.as_str(), settings.port))).await?;
         // Without it the final dot waits for the relay's delayed ACK (40 ms).
         stream.set_nodelay(true)?;
@@ -227,8 +241,8 @@ impl Conn {
             self.command(&format!("AUTH PLAIN {token}"), 2).await?;
         } else if offered.contains(&"LOGIN") {
             self.command("AUTH LOGIN", 3).await?;
-            self.command(&b64(user.as_bytes()), 3).await?;
-            self.command(&b64(pass.as_bytes()), 2).await?;
+            self.secret(&b64(user.as_bytes()), 3).await?;
+            self.secret(&b64(pass.as_bytes()), 2).await?;
         } else {
             return Err(Failure::Io(
                 "SMTPAUTH_USERNAME is set but the relay offers neither AUTH PLAIN nor AUTH LOGIN".into(),
@@ -268,6 +282,9 @@ impl Conn {
         if sent || self.pipelining {
             if !sent {
                 // One write, then all three replies, so the first refusal is the one reported.
+                for l in envelope.commands.lines() {
+                    super::trace(format_args!("--> {l}"));
+                }
                 self.send(envelope.commands.as_bytes()).await.map_err(early)?;
             }
             let m = self.reply().await.map_err(early)?;
@@ -290,6 +307,10 @@ impl Conn {
         let head = stuffed(crlf);
         let rider = slot.and_then(Slot::take_rider);
         let next: &[u8] = rider.as_ref().map_or(b"", |(r, _)| r.commands.as_bytes());
+        super::trace(format_args!(
+            "--> ({} bytes of message text)\n--> .",
+            head.len() + body.wire.len()
+        ));
         // Header, body, final dot (and a rider's commands) in one system call.
         let sent = self.send_parts(&[&head, &body.wire, b".\r\n", next]).await;
         // Dropped with the connection if anything fails, which sends the rider elsewhere.
@@ -619,84 +640,122 @@ fn delivery_error(settings: &SmtpSettings, f: Failure) -> DeliveryError {
     }
 }
 
-/// Send every copy of `msg` through the relay; `Ok` only when the relay accepted all.
+/// Send every copy of `msg` through the relay, whatever became of the ones before it;
+/// `Ok` only when the relay accepted all, else every recipient's fate. A relay that
+/// cannot be reached (or refuses our login) fails the copies still to send at once,
+/// instead of being dialled again for each of them.
 pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Plan) -> Result<(), InjectError> {
     let body = Body::of(msg).map_err(|e| InjectError::Io {
         path: "message spool".into(),
         source: e,
     })?;
-    let mut delivered: Vec<String> = vec![];
+    let mut fates: Vec<Fate> = Vec::with_capacity(plan.copies.len());
+    let mut unreachable: Option<DeliveryError> = None;
     let mut conn: Option<Conn> = None;
-    let max = settings.max_sessions_per_connection;
     let copies = &plan.copies;
     for (i, copy) in copies.iter().enumerate() {
-        let fail = |f: Failure, delivered: &[String]| InjectError::Delivery {
-            delivered: delivered.to_vec(),
-            failed: copy.recipient.clone(),
-            source: Box::new(delivery_error(settings, f)),
+        let failure = match &unreachable {
+            Some(e) => Some(e.clone()),
+            None => {
+                let last = i + 1 == copies.len();
+                let (result, open_failed) = send_copy(settings, hello, msg, plan, copy, &body, &mut conn, last).await?;
+                let failure = result.err().map(|f| delivery_error(settings, f));
+                if open_failed {
+                    unreachable = failure.clone();
+                }
+                failure
+            }
         };
-        // Rendered one copy at a time: only this copy's header is held.
-        let header = plan.render(copy, msg)?.header;
-        let envelope = Envelope::of(copy, &header, &body).map_err(|f| fail(f, &delivered))?;
-        if let Some(c) = conn.take_if(|c| max > 0 && c.used >= max) {
-            c.quit();
-        }
-        let mut reused = conn.is_some();
-        // Commands already sent (riding), with the slot the ride came with.
-        let mut ridden = None;
-        if conn.is_none() {
-            if let Some((c, slot)) = ride(settings, &envelope).await {
-                conn = Some(c);
-                ridden = Some(slot);
-            } else {
-                conn = take_pooled(settings).await;
-            }
-            reused = conn.is_some();
-        }
-        // Only a message's last copy gives up the connection to a rider.
-        let last = i + 1 == copies.len();
-        loop {
-            let mut c = match conn.take() {
-                Some(c) => c,
-                None => Conn::open(settings, hello).await.map_err(|f| fail(f, &delivered))?,
-            };
-            let sent = ridden.is_some();
-            let can_lead = last && c.pipelining && (max == 0 || c.used + 1 < max);
-            let slot = match ridden.take() {
-                Some(slot) => can_lead.then_some(slot),
-                None if can_lead => Slot::new(settings),
-                None => None,
-            };
-            let result = c.transaction(&envelope, sent, slot, &header, &body).await;
-            c.used += 1;
-            match result {
-                Ok(()) => {
-                    conn = Some(c);
-                    break;
-                }
-                // A pooled (or ridden) connection the relay had already closed, or is
-                // closing (421): once more on a new one.
-                Err((Failure::Io(_), false)) if reused => {
-                    c.quit();
-                    reused = false;
-                }
-                Err((Failure::Said(r), false)) if reused && r.code == 421 => {
-                    c.quit();
-                    reused = false;
-                }
-                Err((f, _)) => {
-                    // The session's state is unknown after a failure: never reuse it.
-                    c.quit();
-                    return Err(fail(f, &delivered));
-                }
-            }
-        }
-        delivered.push(copy.recipient.clone());
+        fates.push(Fate {
+            recipient: copy.recipient.clone(),
+            failure,
+        });
     }
     if let Some(c) = conn.and_then(Conn::hand_on) {
         put_back(settings, c);
     }
+    if fates.iter().any(|f| f.failure.is_some()) {
+        return Err(InjectError::Delivery(Fates(fates)));
+    }
     Ok(())
+}
+
+/// One copy over `conn` (taken from a rider's lane, the pool or a new connection, and
+/// left there for the next copy when it succeeds). The result, and whether the failure
+/// was in opening a connection (which every later copy would meet too).
+#[allow(clippy::too_many_arguments)]
+async fn send_copy(
+    settings: &SmtpSettings,
+    hello: &str,
+    msg: &Message,
+    plan: &Plan,
+    copy: &PlannedCopy,
+    body: &Body,
+    conn: &mut Option<Conn>,
+    last: bool,
+) -> Result<(Result<(), Failure>, bool), InjectError> {
+    let max = settings.max_sessions_per_connection;
+    // Rendered one copy at a time: only this copy's header is held.
+    let header = plan.render(copy, msg)?.header;
+    let envelope = match Envelope::of(copy, &header, body) {
+        Ok(e) => e,
+        Err(f) => return Ok((Err(f), false)),
+    };
+    if let Some(c) = conn.take_if(|c| max > 0 && c.used >= max) {
+        c.quit();
+    }
+    let mut reused = conn.is_some();
+    // Commands already sent (riding), with the slot the ride came with.
+    let mut ridden = None;
+    if conn.is_none() {
+        if let Some((c, slot)) = ride(settings, &envelope).await {
+            *conn = Some(c);
+            ridden = Some(slot);
+        } else {
+            *conn = take_pooled(settings).await;
+        }
+        reused = conn.is_some();
+    }
+    loop {
+        let mut c = match conn.take() {
+            Some(c) => c,
+            None => match Conn::open(settings, hello).await {
+                Ok(c) => c,
+                Err(f) => return Ok((Err(f), true)),
+            },
+        };
+        let sent = ridden.is_some();
+        // Only a message's last copy gives up the connection to a rider.
+        let can_lead = last && c.pipelining && (max == 0 || c.used + 1 < max);
+        let slot = match ridden.take() {
+            Some(slot) => can_lead.then_some(slot),
+            None if can_lead => Slot::new(settings),
+            None => None,
+        };
+        let result = c.transaction(&envelope, sent, slot, &header, body).await;
+        c.used += 1;
+        match result {
+            Ok(()) => {
+                *conn = Some(c);
+                return Ok((Ok(()), false));
+            }
+            // A pooled (or ridden) connection the relay had already closed, or is
+            // closing (421): once more on a new one.
+            Err((Failure::Io(_), false)) if reused => {
+                c.quit();
+                reused = false;
+            }
+            Err((Failure::Said(r), false)) if reused && r.code == 421 => {
+                c.quit();
+                reused = false;
+            }
+            Err((f, _)) => {
+                // The session's state is unknown after a failure: never reuse it.
+                c.quit();
+                return Ok((Err(f), false));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ impl Transport for Sendmail {
             crate::child::own_group(&mut cmd);
         }
         let started = Instant::now();
+        super::trace(format_args!(
+            "--> {} -i -f {:?} -- {}",
+            self.program.display(),
+            self.sender_arg(copy.sender),
+            copy.recipient
+        ));
         let mut child = cmd
             .args(["-i", "-f", &self.sender_arg(copy.sender), "--", copy.recipient])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -102,6 +108,20 @@ impl Transport for Sendmail {
         });
         let status = status.map_err(|e| fail(format!("waiting for it: {e}"), true, None, String::new()))?;
         let stderr = err_reader.join().unwrap_or_default();
+        if super::tracing() {
+            let how = match &status {
+                Some(s) => s.to_string(),
+                None => "still running: stopped".into(),
+            };
+            super::trace(format_args!(
+                "<-- {how}{}",
+                if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {stderr}")
+                }
+            ));
+        }
         let Some(status) = status else {
             let limit = timeout.unwrap_or_default().as_secs();
             return Err(fail(

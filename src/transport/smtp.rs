@@ -31,6 +31,9 @@ pub struct Smtp {
     on_this_connection: u32,
     /// The relay advertised PIPELINING (RFC 2920) on the current connection.
     pipelining: bool,
+    /// Why no connection could be opened: the copies still to send fail the same way
+    /// at once, instead of dialling the relay again for each.
+    unreachable: Option<DeliveryError>,
 }
 
 /// Idle relay connections kept between messages by a long-running process (ofmipd),
@@ -86,6 +89,7 @@ impl Smtp {
             conn: None,
             on_this_connection: 0,
             pipelining: false,
+            unreachable: None,
         }
     }
 
@@ -162,6 +166,15 @@ impl Smtp {
 
     /// A ready connection, and whether the relay offers PIPELINING.
     fn connect(&self) -> Result<(SmtpConnection, bool), DeliveryError> {
+        super::trace(format_args!(
+            "*** connecting to {}{}",
+            self.server(),
+            if self.settings.tls == SmtpTls::Implicit {
+                " (TLS)"
+            } else {
+                ""
+            }
+        ));
         // Resolved here, so that the addresses lettre connects to are the ones its socket
         // is recognised by (see set_nodelay_on_new).
         use std::net::ToSocketAddrs;
@@ -182,6 +195,7 @@ impl Smtp {
         let mut conn = SmtpConnection::connect(&addrs[..], Some(self.timeout), &self.hello, tls.as_ref(), None)
             .map_err(|e| self.err(e))?;
         set_nodelay_on_new(&before, &addrs);
+        super::trace(format_args!("*** greeted and said EHLO: {}", conn.server_info()));
         if self.settings.tls == SmtpTls::StartTls {
             if !conn.can_starttls() {
                 conn.abort();
@@ -193,11 +207,14 @@ impl Smtp {
                 });
             }
             let p = self.tls_parameters()?;
+            super::trace(format_args!("--> STARTTLS"));
             conn.starttls(&p, &self.hello).map_err(|e| self.err(e))?;
+            super::trace(format_args!("*** TLS started, EHLO said again"));
         }
         // lettre keeps only the extensions it knows, and PIPELINING is not one of them:
         // ask again (EHLO may be repeated; before AUTH, so nothing is reset after it).
-        let pipelining = match conn.command(Ehlo::new(self.hello.clone())) {
+        super::trace(format_args!("--> EHLO {}", self.hello));
+        let pipelining = match traced(conn.command(Ehlo::new(self.hello.clone()))) {
             Ok(r) => r.message().skip(1).any(|l| l.trim().eq_ignore_ascii_case("PIPELINING")),
             // A server that refuses a repeated EHLO keeps the first one: go on without.
             Err(e) if e.is_permanent() || e.is_transient() => false,
@@ -205,7 +222,8 @@ impl Smtp {
         };
         if let (Some(user), Some(pass)) = (&self.settings.username, &self.settings.password) {
             let creds = Credentials::new(user.clone(), pass.0.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).map_err(|e| {
+            super::trace(format_args!("--> AUTH <redacted>"));
+            traced(conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)).map_err(|e| {
                 // Refused credentials defer rather than bounce (as Postfix's
                 // smtp_sasl_auth_soft_bounce): nothing is lost while the password is fixed.
                 match self.err(e) {
@@ -268,6 +286,11 @@ impl Smtp {
         let read_error = std::rc::Rc::new(std::cell::RefCell::new(None));
         let (mail, rcpt) = (Mail::new(sender, params), Rcpt::new(rcpt, vec![]));
         let pipelining = self.pipelining;
+        if super::tracing() {
+            for c in [mail.to_string(), rcpt.to_string(), Data.to_string()] {
+                super::trace(format_args!("--> {}", c.trim_end()));
+            }
+        }
         // A spool read error unwinds out of lettre's DATA loop (see `AbortData`).
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if pipelining {
@@ -275,24 +298,25 @@ impl Smtp {
                 // one round trip instead of three. Every reply is read even after a
                 // refusal, so the first refusal is the one reported; on any failure the
                 // connection is dropped, so a 354 after a refused RCPT sends nothing.
-                let first = conn.command(format!("{mail}{rcpt}{Data}"));
+                let first = traced(conn.command(format!("{mail}{rcpt}{Data}")));
                 if first.as_ref().is_err_and(|e| !(e.is_permanent() || e.is_transient())) {
                     return first;
                 }
-                let second = conn.read_response();
+                let second = traced(conn.read_response());
                 if second.as_ref().is_err_and(|e| !(e.is_permanent() || e.is_transient())) {
                     return second;
                 }
-                let third = conn.read_response();
+                let third = traced(conn.read_response());
                 first?;
                 second?;
                 third?;
             } else {
-                conn.command(mail)?;
-                conn.command(rcpt)?;
-                conn.command(Data)?;
+                traced(conn.command(mail))?;
+                traced(conn.command(rcpt))?;
+                traced(conn.command(Data))?;
             }
-            conn.message_iter(CrlfChunks::new(copy, read_error.clone()))
+            super::trace(format_args!("--> (message text)\n--> ."));
+            traced(conn.message_iter(CrlfChunks::new(copy, read_error.clone())))
         }));
         let res = match res {
             Ok(r) => Some(r),
@@ -310,6 +334,26 @@ impl Smtp {
         let res = res.expect("only a spool read error aborts DATA, and it was reported above");
         res.map(|_| ()).map_err(|e| self.err(e))
     }
+}
+
+/// A command's reply, shown with `tmda sendmail -v` (the command itself is shown by
+/// the caller: lettre writes it).
+fn traced(
+    r: Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
+    if super::tracing() {
+        match &r {
+            Ok(resp) => {
+                let lines: Vec<&str> = resp.message().collect();
+                for (i, l) in lines.iter().enumerate() {
+                    let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+                    super::trace(format_args!("<-- {}{sep}{l}", resp.code()));
+                }
+            }
+            Err(e) => super::trace(format_args!("<-- {e}")),
+        }
+    }
+    r
 }
 
 /// Unwinding payload that stops lettre's DATA loop when the spool cannot be read.
@@ -413,7 +457,10 @@ impl Transport for Smtp {
                     self.pipelining = pipelining;
                 }
                 None => {
-                    let (conn, pipelining) = self.connect()?;
+                    if let Some(e) = &self.unreachable {
+                        return Err(e.clone());
+                    }
+                    let (conn, pipelining) = self.connect().inspect_err(|e| self.unreachable = Some(e.clone()))?;
                     self.conn = Some(conn);
                     self.on_this_connection = 0;
                     self.pipelining = pipelining;

@@ -8,14 +8,17 @@ pub type Sent = (String, String, Vec<u8>);
 #[derive(Default)]
 pub struct Stub {
     pub sent: Vec<Sent>,
-    /// Fail the copy with this index (0-based) with the given error.
+    /// Fail the copy with this index (0-based, counting every attempt) with the given error.
     pub fail_at: Option<(usize, fn() -> DeliveryError)>,
+    /// Copies offered so far, failed or not.
+    pub attempts: usize,
 }
 
 impl Transport for Stub {
     fn send(&mut self, copy: &Copy<'_>) -> Result<(), DeliveryError> {
+        self.attempts += 1;
         if let Some((n, make)) = self.fail_at
-            && n == self.sent.len()
+            && n + 1 == self.attempts
         {
             return Err(make());
         }

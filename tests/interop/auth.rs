@@ -219,7 +219,8 @@ fn ofmipd_with_imap_and_authfile_in_one_chain() {
     let mut c = Raw::connect(o.port);
     c.login(); // alice via the authfile
     assert!(
-        o.log_text().contains(&format!("via remoteauth {imap}: accepted")),
+        o.log_text()
+            .contains(&format!("login=remoteuser auth=accepted source=\"remoteauth {imap}\"")),
         "{}",
         o.log_text()
     );

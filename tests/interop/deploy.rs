@@ -296,7 +296,7 @@ fn haproxy_send_proxy_v1_and_v2_with_tls_at_ofmipd_and_at_haproxy() {
     for o in [&plain, &tls] {
         let log = o.log_text();
         assert!(
-            log.contains("connection from 127.0.0.2") && log.contains("connection from 127.0.0.3"),
+            log.contains("client=127.0.0.2 event=connect") && log.contains("client=127.0.0.3 event=connect"),
             "{log}"
         );
     }
@@ -349,7 +349,7 @@ fn stunnel_protocol_proxy_with_tls_at_stunnel() {
     }
     let log = o.log_text();
     assert!(
-        log.contains("connection from 127.0.0.2") && log.contains("connection from 127.0.0.3"),
+        log.contains("client=127.0.0.2 event=connect") && log.contains("client=127.0.0.3 event=connect"),
         "{log}"
     );
     // Without the PROXY protocol the same stunnel would make every client 127.0.0.1:
@@ -611,10 +611,10 @@ fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed() {
     let killed = instances[1].take().unwrap();
     let at_kill = accepted.load(Ordering::Relaxed);
     drop(killed); // SIGKILL, then reaped
-    let delivered = |o: &Ofmipd| o.log_text().matches(": accepted").count();
+    let delivered = |o: &Ofmipd| o.log_text().matches(" outcome=delivered").count();
     let killed_log = std::fs::read_to_string(tmp.path().join(format!("ofmipd-{}.log", ports[1]))).unwrap();
     assert!(
-        killed_log.matches(": accepted").count() > 0,
+        killed_log.matches(" outcome=delivered").count() > 0,
         "haproxy never used the second instance"
     );
     for w in workers {
@@ -661,7 +661,7 @@ fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed() {
     eprintln!(
         "{} messages, {} answered by the killed instance, {} cut off after their end of DATA",
         total,
-        killed_log.matches(": accepted").count(),
+        killed_log.matches(" outcome=delivered").count(),
         unsure.len()
     );
     drop(postfix);

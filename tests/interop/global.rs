@@ -711,3 +711,110 @@ fn global_mode_restricts_senders_through_the_launcher() {
     }
     assert_eq!(sink.wait_for(2).len(), 2);
 }
+
+/// Global mode: the user's own `tmda sendmail` (run as the user) tries every copy,
+/// sends the notification through the user's transport, and tells the daemon each
+/// recipient's fate on its standard error; the client gets 250, and nobody gets the
+/// message twice.
+#[test]
+fn global_mode_partial_failure_notifies_the_sender_as_the_user() {
+    require_root("the global-mode test");
+    let tmp = shared_tempdir();
+    let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));
+    let home = tmp.path().join("tmdaglobal3");
+    std::fs::create_dir_all(home.join(".tmda")).unwrap();
+    // The user's MTA refuses bad@ for good and keeps everything else, as the user.
+    let mta = home.join("mta.sh");
+    std::fs::write(
+        &mta,
+        format!(
+            "#!/bin/sh\nfor a; do r=$a; done\ncase $r in bad@*) cat >/dev/null; echo \"mta: $r: no such user\" >&2; exit 67;; esac\n\
+             cat > {}/got-$r\nid -u >> {}/got-$r\n",
+            home.display(),
+            home.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&mta, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        home.join(".tmda/config"),
+        format!(
+            "USERNAME = 'tmdaglobal3'\nHOSTNAME = 'global.test'\nSENDMAIL_PROGRAM = '{}'\nMAIL_TRANSFER_AGENT = 'postfix'\n",
+            mta.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.join(".tmda/crypt_key"), format!("{}\n", "3".repeat(40))).unwrap();
+    std::fs::set_permissions(home.join(".tmda/crypt_key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let acct = ensure_user("tmdaglobal3", &home);
+    chown_r(&home, &acct);
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let authfile = tmp.path().join("tofmipd");
+    std::fs::write(&authfile, "tmdaglobal3:pw-three\n").unwrap();
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_r(&authfile, &tofmipd);
+    let port = free_port();
+    let log = tmp.path().join("ofmipd.log");
+    let child = Command::new(tmda_bin())
+        .args([
+            "ofmipd",
+            "-f",
+            "-L",
+            "--hostname",
+            "mx.global",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "-a",
+        ])
+        .arg(&authfile)
+        .env("GLOBAL_TMDARC", tmp.path().join("none"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon {
+        child,
+        name: "ofmipd (global, notifications)",
+    };
+    wait_for_port(port, "ofmipd");
+    let mut c = Raw::connect(port);
+    c.reply();
+    c.cmd("EHLO c");
+    assert!(c.auth_plain("tmdaglobal3", "pw-three").starts_with("235"));
+    assert!(c.cmd("MAIL FROM:<sender@example.org>").starts_with("250"));
+    for r in ["ok@x.org", "bad@x.org", "fine@x.org"] {
+        assert!(c.cmd(&format!("RCPT TO:<{r}>")).starts_with("250"));
+    }
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: global partial\r\n\r\nbody\r\n.");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        r.starts_with("250 2.0.0 Ok: not every recipient"),
+        "{r}\n{}",
+        log_text()
+    );
+    for r in ["ok@x.org", "fine@x.org", "sender@example.org"] {
+        let got = std::fs::read_to_string(home.join(format!("got-{r}"))).unwrap_or_else(|e| panic!("{r}: {e}"));
+        assert!(
+            got.ends_with(&format!("\n{}\n", acct.uid)),
+            "{r} handed on as the user: {got}"
+        );
+    }
+    let dsn = std::fs::read_to_string(home.join("got-sender@example.org")).unwrap();
+    for want in [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.global>",
+        "Final-Recipient: rfc822; bad@x.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: x-unix; ",
+        "exited 67: mta: bad@x.org: no such user",
+        "Subject: global partial",
+    ] {
+        assert!(dsn.contains(want), "{want:?} missing:\n{dsn}");
+    }
+    let l = log_text();
+    for want in [
+        "outcome=partly-delivered reason=\"delivery status notification sent to <sender@example.org>\"",
+        "to=<bad@x.org> outcome=failed status=5.1.1",
+        "to=<ok@x.org> outcome=delivered",
+        "to=<fine@x.org> outcome=delivered",
+    ] {
+        assert!(l.contains(want), "{want:?} missing from the log:\n{l}");
+    }
+}

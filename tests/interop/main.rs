@@ -4,6 +4,7 @@
 //! to install: `scripts/deps.sh` installs them all. Nothing here is skipped.
 
 mod auth;
+mod compat;
 mod deploy;
 mod docs;
 mod global;

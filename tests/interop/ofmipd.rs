@@ -124,7 +124,7 @@ fn swaks_plain_login_cram_md5() {
     }
     let log = o.log_text();
     assert!(
-        log.contains("auth \"alice\" via authfile") && !log.contains("wonderland"),
+        log.contains("login=alice auth=accepted source=\"authfile ") && !log.contains("wonderland"),
         "{log}"
     );
 }

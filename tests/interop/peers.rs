@@ -336,6 +336,11 @@ pub struct Postfix {
 
 impl Postfix {
     pub fn start(dir: &Path, cert: &Path, key: &Path, relay_port: u16) -> Postfix {
+        Postfix::start_with(dir, cert, key, relay_port, "")
+    }
+
+    /// With more main.cf lines (`extra`, each ending in a newline).
+    pub fn start_with(dir: &Path, cert: &Path, key: &Path, relay_port: u16, extra: &str) -> Postfix {
         let postfix = require("postfix", "postfix");
         let base = dir.join("pfx");
         for d in ["etc", "spool", "data"] {
@@ -357,7 +362,7 @@ impl Postfix {
                  relayhost = [127.0.0.1]:{relay_port}\nmaillog_file = {b}/maillog\nmaillog_file_prefixes = {b}\n\
                  smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
                  smtpd_relay_restrictions = permit_mynetworks, reject\nalias_maps =\nalias_database =\n\
-                 smtpd_forbid_unauth_pipelining = yes\nsmtpd_data_restrictions = reject_unauth_pipelining\n",
+                 smtpd_forbid_unauth_pipelining = yes\nsmtpd_data_restrictions = reject_unauth_pipelining\n{extra}",
                 cert.display(),
                 key.display()
             ),
