@@ -62,9 +62,9 @@ impl Transport for Sendmail {
         }
         let started = Instant::now();
         super::trace(format_args!(
-            "--> {} -i -f {:?} -- {}",
+            "--> {} -i -f {} -- {}",
             self.program.display(),
-            self.sender_arg(copy.sender),
+            crate::error::quote(&self.sender_arg(copy.sender)),
             copy.recipient
         ));
         let mut child = cmd
