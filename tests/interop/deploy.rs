@@ -156,7 +156,10 @@ fn socket_activation_accept_no_with_readiness_reload_watchdog_and_stop() {
     notify.expect("READY=1");
     // The listening socket was systemd's: -p was not needed, and the log says where.
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains(&format!("listening on 127.0.0.1:{port}")), "{text}");
+    assert!(
+        text.contains(&format!("event=listen address=127.0.0.1:{port}")),
+        "{text}"
+    );
     // SIGTERM: STOPPING=1.
     unsafe { libc_kill(d.child.id() as i32, 15) };
     notify.expect("STOPPING=1");

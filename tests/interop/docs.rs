@@ -189,7 +189,7 @@ fn r11_readme_first_steps_as_root() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let addr = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(a) = text.lines().find_map(|l| l.split("listening on ").nth(1)) {
+        if let Some(a) = text.lines().find_map(|l| l.split("event=listen address=").nth(1)) {
             break a.trim().to_string();
         }
         assert!(Instant::now() < deadline, "ofmipd did not start:\n{text}");

@@ -720,8 +720,8 @@ fn global_mode_restricts_senders_through_the_launcher() {
 fn global_mode_partial_failure_notifies_the_sender_as_the_user() {
     require_root("the global-mode test");
     let tmp = shared_tempdir();
-    let tofmipd = ensure_user("tofmipd", Path::new("/nonexistent"));
-    let home = tmp.path().join("tmdaglobal3");
+    let tofmipd = ensure_system_user("tofmipd", Path::new("/nonexistent"));
+    let home = tmp.path().join("tmdaglobal5");
     std::fs::create_dir_all(home.join(".tmda")).unwrap();
     // The user's MTA refuses bad@ for good and keeps everything else, as the user.
     let mta = home.join("mta.sh");
@@ -739,18 +739,18 @@ fn global_mode_partial_failure_notifies_the_sender_as_the_user() {
     std::fs::write(
         home.join(".tmda/config"),
         format!(
-            "USERNAME = 'tmdaglobal3'\nHOSTNAME = 'global.test'\nSENDMAIL_PROGRAM = '{}'\nMAIL_TRANSFER_AGENT = 'postfix'\n",
+            "USERNAME = 'tmdaglobal5'\nHOSTNAME = 'global.test'\nSENDMAIL_PROGRAM = '{}'\nMAIL_TRANSFER_AGENT = 'postfix'\n",
             mta.display()
         ),
     )
     .unwrap();
     std::fs::write(home.join(".tmda/crypt_key"), format!("{}\n", "3".repeat(40))).unwrap();
     std::fs::set_permissions(home.join(".tmda/crypt_key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let acct = ensure_user("tmdaglobal3", &home);
+    let acct = ensure_user("tmdaglobal5", &home);
     chown_r(&home, &acct);
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
     let authfile = tmp.path().join("tofmipd");
-    std::fs::write(&authfile, "tmdaglobal3:pw-three\n").unwrap();
+    std::fs::write(&authfile, "tmdaglobal5:pw-three\n").unwrap();
     std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
     chown_r(&authfile, &tofmipd);
     let port = free_port();
@@ -779,7 +779,7 @@ fn global_mode_partial_failure_notifies_the_sender_as_the_user() {
     let mut c = Raw::connect(port);
     c.reply();
     c.cmd("EHLO c");
-    assert!(c.auth_plain("tmdaglobal3", "pw-three").starts_with("235"));
+    assert!(c.auth_plain("tmdaglobal5", "pw-three").starts_with("235"));
     assert!(c.cmd("MAIL FROM:<sender@example.org>").starts_with("250"));
     for r in ["ok@x.org", "bad@x.org", "fine@x.org"] {
         assert!(c.cmd(&format!("RCPT TO:<{r}>")).starts_with("250"));
