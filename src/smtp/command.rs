@@ -108,7 +108,8 @@ impl Command {
 /// `FROM:<addr> PARAM=VALUE ...` (a space after the colon and a missing pair of angle
 /// brackets are tolerated, as many clients do it).
 fn path(arg: &str, keyword: &str) -> Option<(String, Params)> {
-    if arg.len() < keyword.len() || !arg[..keyword.len()].eq_ignore_ascii_case(keyword) {
+    // `get`, not indexing: the cut may fall inside a multi-byte character ("FROMé:").
+    if !arg.get(..keyword.len())?.eq_ignore_ascii_case(keyword) {
         return None;
     }
     let rest = arg[keyword.len()..].trim_start();
@@ -229,5 +230,30 @@ mod tests {
             assert_eq!(p(line), want, "{line:?}");
         }
         assert!(p(&format!("MAIL FROM:<{}@x>", "a".repeat(300))).is_err());
+    }
+
+    // A multi-byte character where the keyword's colon should be is a syntax error,
+    // not a slice through the character. See: #10 (point 9).
+    #[test]
+    fn non_ascii_in_the_keyword_is_a_syntax_error() {
+        for (line, usage) in [
+            ("MAIL FROMé:", "MAIL FROM:<address>"),
+            ("MAIL FROMé:<a@b.c>", "MAIL FROM:<address>"),
+            ("MAIL FRé", "MAIL FROM:<address>"),
+            ("MAIL é", "MAIL FROM:<address>"),
+            ("RCPT TOé", "RCPT TO:<address>"),
+            ("RCPT Té:<a@b.c>", "RCPT TO:<address>"),
+            ("RCPT \u{1f600}", "RCPT TO:<address>"),
+        ] {
+            assert_eq!(p(line), Err(SyntaxError(usage)), "{line:?}");
+        }
+        // Non-ASCII after the keyword is still an address (RFC 6531).
+        assert_eq!(
+            p("RCPT TO:<é@b.c>"),
+            Ok(Command::Rcpt {
+                to: "é@b.c".into(),
+                params: vec![]
+            })
+        );
     }
 }
