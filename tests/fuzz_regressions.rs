@@ -1,9 +1,54 @@
-//! Inputs that once made a parser panic, kept so they never do again. Each has a test
-//! of its own, saying what the right answer is; see FUZZING.md for the fuzz targets
-//! that look for more.
+//! Inputs that once made a parser panic, kept so they never do again; see FUZZING.md
+//! for the fuzz targets that look for more.
+//!
+//! Every crasher the fuzzers found is saved under fuzz/regressions/<target>/ and
+//! replayed here through the very function the fuzz target runs (fuzz/src/lib.rs,
+//! included below), together with the seed corpus in fuzz/seeds/<target>/; each also
+//! has a test of its own below, saying what the right answer is.
+
+use std::path::Path;
 
 use tmda::smtp::session::Peer;
 use tmda::smtp::{Input, Output, Policy, Session, TlsMode};
+
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+/// Run every file under fuzz/<dir>/<target>/ through its target; returns how many.
+fn replay(dir: &str) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);
+    let mut n = 0;
+    for (target, run) in harness::TARGETS {
+        let Ok(entries) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let name = path.display().to_string();
+            if let Err(e) = std::panic::catch_unwind(|| run(&data)) {
+                let why = e
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(e.downcast_ref::<&str>().copied())
+                    .unwrap_or("?");
+                panic!("{name}: {why}");
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn the_seed_corpus_passes_every_target() {
+    assert!(replay("seeds") >= 7, "the seed corpus is missing");
+}
+
+#[test]
+fn every_saved_crasher_passes_its_target() {
+    replay("regressions");
+}
 
 fn session() -> Session {
     Session::new(

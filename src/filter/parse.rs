@@ -65,15 +65,32 @@ struct Macro {
 }
 
 impl Macro {
-    /// Find the macro's name as a whole word: (text before, text after).
+    /// Find the macro's name as a whole word, ignoring case: (text before, text after).
+    /// Compared a character at a time: lower-casing the whole text first moves byte
+    /// offsets wherever a character's lower case is longer or shorter ("İ", "Ω").
     fn find<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
-        let lower = text.to_lowercase();
-        let name = self.name.to_lowercase();
-        if lower.len() != text.len() {
-            // Non-ASCII case mapping changed lengths; fall back to exact search.
-            return find_word(text, &self.name);
+        let same = |a: char, b: char| a == b || a.to_lowercase().eq(b.to_lowercase());
+        let mut prev: Option<char> = None;
+        for (i, c) in text.char_indices() {
+            let starts_word = prev.is_none_or(|p| !is_word(p));
+            prev = Some(c);
+            if !starts_word {
+                continue;
+            }
+            let mut rest = text[i..].char_indices();
+            let mut end = i;
+            let matched = self.name.chars().all(|n| match rest.next() {
+                Some((j, c)) if same(c, n) => {
+                    end = i + j + c.len_utf8();
+                    true
+                }
+                _ => false,
+            });
+            if matched && text[end..].chars().next().is_none_or(|c| !is_word(c)) {
+                return Some((&text[..i], &text[end..]));
+            }
         }
-        find_word(&lower, &name).map(|(before, _)| (&text[..before.len()], &text[before.len() + name.len()..]))
+        None
     }
 
     /// Arguments in parentheses right after the name, and the text after them.
@@ -129,19 +146,6 @@ impl Macro {
         }
         Ok(out)
     }
-}
-
-fn find_word<'t>(text: &'t str, word: &str) -> Option<(&'t str, &'t str)> {
-    let mut from = 0;
-    while let Some(i) = text[from..].find(word).map(|i| i + from) {
-        let before_ok = text[..i].chars().last().is_none_or(|c| !is_word(c));
-        let after_ok = text[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
-        if before_ok && after_ok {
-            return Some((&text[..i], &text[i + word.len()..]));
-        }
-        from = i + word.len().max(1);
-    }
-    None
 }
 
 /// Characters one line's macro expansion may produce or copy. Macros that use each other
@@ -725,6 +729,19 @@ mod tests {
         // A multi-byte character where "macro" or "include" would end.
         assert_eq!(errors("LIS\u{e9}S kw=lists\n").len(), 1);
         assert_eq!(errors("includ\u{e9} x\n").len(), 1);
+    }
+
+    #[test]
+    fn macro_names_are_found_beside_characters_whose_lower_case_is_longer_or_shorter() {
+        // "İ" lower-cases to three bytes and "Ω" (ohm) to two: the whole line keeps its
+        // length, but the name's place in the lower-cased copy is not its place in the
+        // line, and cutting the line there went through the middle of "é".
+        let f = parse("macro é dated\nto a@\u{130} tag from é reply-to kw=\u{2126}\nto c@d \u{c9}\n");
+        assert_eq!(f.rules[0].pattern, "a@\u{130}");
+        assert_eq!(f.rules[0].actions.get("from"), Some(&Action::parse("dated").unwrap()));
+        // Names compare without case, as TMDA's do, also beyond ASCII.
+        assert_eq!(f.rules[1].pattern, "c@d");
+        assert_eq!(f.rules[1].actions.get("from"), Some(&Action::parse("dated").unwrap()));
     }
 
     #[test]
