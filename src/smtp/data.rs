@@ -91,11 +91,19 @@ impl Decoder {
                 let rest = &input[i..];
                 let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
                 if run > 0 {
+                    // The limit these bytes cross first is the one reported, as if they
+                    // came one at a time (each is checked against the line limit, then
+                    // the size): otherwise how TCP cut the stream would choose the reply.
+                    let line_room = self.max_line.saturating_sub(self.line_len) as u64;
+                    let size_room = self.max_size.saturating_sub(self.size);
+                    if run as u64 > line_room && line_room <= size_room {
+                        self.flag(Problem::LineTooLong);
+                    }
                     self.line_len += run;
+                    self.emit(out, &rest[..run]);
                     if self.line_len > self.max_line {
                         self.flag(Problem::LineTooLong);
                     }
-                    self.emit(out, &rest[..run]);
                     i += run;
                     continue;
                 }
@@ -272,6 +280,29 @@ mod tests {
         assert_eq!(d.feed(b"123456", &mut out), None);
         assert_eq!(d.feed(b"789012\r\n.\r\n", &mut out), Some(11));
         assert_eq!(d.problem(), Some(Problem::LineTooLong));
+    }
+
+    // Found by the smtp_data fuzz target: with both limits crossed inside one run of
+    // text, the whole run was checked against the line limit before the size limit,
+    // so the reply (552 or 500) depended on how TCP cut the stream. The limit the
+    // bytes cross first is the one reported, as if they came one at a time.
+    #[test]
+    fn the_limit_crossed_first_is_reported_however_the_input_is_cut() {
+        for (max_size, max_line, first) in [
+            (10, 40, Problem::TooBig),
+            (40, 10, Problem::LineTooLong),
+            (10, 10, Problem::LineTooLong),
+        ] {
+            let input = [&[b'x'; 50][..], b"\r\n.\r\n"].concat();
+            for cut in 0..input.len() {
+                let mut d = Decoder::new(max_size, max_line);
+                let mut out = vec![];
+                if d.feed(&input[..cut], &mut out).is_none() {
+                    assert!(d.feed(&input[cut..], &mut out).is_some());
+                }
+                assert_eq!(d.problem(), Some(first), "size {max_size}, line {max_line}, cut at {cut}");
+            }
+        }
     }
 
     #[test]
