@@ -554,7 +554,8 @@ pub fn address_list(data: &[u8]) {
     let now = 1_700_000_000;
     let sender = values.get(1).map(|s| tmda::address::addr_spec(s).to_lowercase());
     let _ = t.verify(first, sender.as_deref(), now);
-    let plain = |a: &str| !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || c.is_control() || "<>".contains(c));
+    let plain =
+        |a: &str| !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || c.is_control() || "<>".contains(c));
     if !plain(&addr) {
         return;
     }

@@ -178,10 +178,13 @@ fn expand_within(
         if active[i] {
             continue;
         }
-        let mut rhs = std::mem::take(&mut text);
+        // The rest is a slice of the line, not a copy per use: a line of many uses
+        // would otherwise be copied once for each (quadratic; found by fuzzing).
+        let line = std::mem::take(&mut text);
+        let mut rhs = line.as_str();
         while !rhs.is_empty() {
-            let Some((lhs, after)) = m.find(&rhs) else {
-                text.push_str(&rhs);
+            let Some((lhs, after)) = m.find(rhs) else {
+                text.push_str(rhs);
                 break;
             };
             text.push_str(lhs);
@@ -196,7 +199,7 @@ fn expand_within(
             let expanded = expand_within(&def, macros, active, depth + 1, budget);
             active[i] = false;
             text.push_str(&expanded?);
-            rhs = after.to_string();
+            rhs = after;
         }
     }
     Ok(text)

@@ -300,7 +300,11 @@ mod tests {
                 if d.feed(&input[..cut], &mut out).is_none() {
                     assert!(d.feed(&input[cut..], &mut out).is_some());
                 }
-                assert_eq!(d.problem(), Some(first), "size {max_size}, line {max_line}, cut at {cut}");
+                assert_eq!(
+                    d.problem(),
+                    Some(first),
+                    "size {max_size}, line {max_line}, cut at {cut}"
+                );
             }
         }
     }
