@@ -66,10 +66,32 @@ struct Macro {
 
 impl Macro {
     /// Find the macro's name as a whole word, ignoring case: (text before, text after).
-    /// Compared a character at a time: lower-casing the whole text first moves byte
-    /// offsets wherever a character's lower case is longer or shorter ("İ", "Ω").
-    fn find<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
-        let same = |a: char, b: char| a == b || a.to_lowercase().eq(b.to_lowercase());
+    /// `ascii` says the whole line (of which `text` is the rest) is ASCII: the name is
+    /// then found with a byte search, which is what keeps a filter of many macros and
+    /// lines quick. Otherwise characters are compared one at a time: lower-casing the
+    /// text first moves byte offsets wherever a character's lower case is longer or
+    /// shorter ("İ", "Ω"), and a non-ASCII character may match an ASCII one (K, the
+    /// Kelvin sign, is a "k").
+    fn find<'t>(&self, text: &'t str, ascii: bool) -> Option<(&'t str, &'t str)> {
+        if ascii && self.name.is_ascii() {
+            let (t, n) = (text.as_bytes(), self.name.as_bytes());
+            let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+            let mut from = 0;
+            while let Some(at) = memchr::memchr2(n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase(), &t[from..]) {
+                let (i, end) = (from + at, from + at + n.len());
+                if t.get(i..end).is_some_and(|w| w.eq_ignore_ascii_case(n))
+                    && (i == 0 || !word(&t[i - 1]))
+                    && t.get(end).is_none_or(|b| !word(b))
+                {
+                    return Some((&text[..i], &text[end..]));
+                }
+                from = i + 1;
+            }
+            return None;
+        }
+        let same = |a: char, b: char| {
+            a.eq_ignore_ascii_case(&b) || (!(a.is_ascii() && b.is_ascii()) && a.to_lowercase().eq(b.to_lowercase()))
+        };
         let mut prev: Option<char> = None;
         for (i, c) in text.char_indices() {
             let starts_word = prev.is_none_or(|p| !is_word(p));
@@ -155,10 +177,27 @@ const MAX_EXPANSION: usize = 1 << 20;
 /// Macros used inside macros inside macros...: real filters nest two or three.
 const MAX_MACRO_NESTING: usize = 32;
 
-fn expand_macros(text: &str, macros: &[Macro]) -> Result<String, String> {
+/// Characters all the macro expansions of one filter (its includes too) may search or
+/// copy. Each line is searched once per macro, and expansions are searched again by
+/// the later macros and copied up through every level of nesting: unbounded, a
+/// 500-byte filter took seconds (found by fuzzing) and a large one minutes. A filter of
+/// a thousand lines and a hundred macros needs a few million.
+const MAX_MACRO_WORK: usize = 32 << 20;
+
+/// Take `n` from the filter's macro work budget.
+fn charge(work: &mut usize, n: usize) -> Result<(), String> {
+    *work = work.checked_sub(n).ok_or_else(|| {
+        format!(
+            "macros take too much work to expand (over {MAX_MACRO_WORK} characters searched or copied in this filter)"
+        )
+    })?;
+    Ok(())
+}
+
+fn expand_macros(text: &str, macros: &[Macro], work: &mut usize) -> Result<String, String> {
     let mut budget = MAX_EXPANSION;
     let mut active = vec![false; macros.len()];
-    expand_within(text, macros, &mut active, 0, &mut budget)
+    expand_within(text, macros, &mut active, 0, &mut budget, work)
 }
 
 /// Expand every macro not `active` (being expanded further out) in `text`, in the
@@ -169,6 +208,7 @@ fn expand_within(
     active: &mut [bool],
     depth: usize,
     budget: &mut usize,
+    work: &mut usize,
 ) -> Result<String, String> {
     if depth > MAX_MACRO_NESTING {
         return Err(format!("macros nested more than {MAX_MACRO_NESTING} deep"));
@@ -181,12 +221,15 @@ fn expand_within(
         // The rest is a slice of the line, not a copy per use: a line of many uses
         // would otherwise be copied once for each (quadratic; found by fuzzing).
         let line = std::mem::take(&mut text);
+        let ascii = line.is_ascii();
         let mut rhs = line.as_str();
         while !rhs.is_empty() {
-            let Some((lhs, after)) = m.find(rhs) else {
+            let Some((lhs, after)) = m.find(rhs, ascii) else {
+                charge(work, rhs.len())?;
                 text.push_str(rhs);
                 break;
             };
+            charge(work, rhs.len() - after.len())?;
             text.push_str(lhs);
             let (args, after) = m.args(after)?;
             let def = m.expand(&args)?;
@@ -196,9 +239,11 @@ fn expand_within(
                 .ok_or_else(|| format!("macros expand this line beyond {MAX_EXPANSION} characters"))?;
             // Other macros may appear in the definition; this one may not (no loops).
             active[i] = true;
-            let expanded = expand_within(&def, macros, active, depth + 1, budget);
+            let expanded = expand_within(&def, macros, active, depth + 1, budget, work);
             active[i] = false;
-            text.push_str(&expanded?);
+            let expanded = expanded?;
+            charge(work, expanded.len())?;
+            text.push_str(&expanded);
             rhs = after;
         }
     }
@@ -312,6 +357,8 @@ struct Parser<'a> {
     files: Vec<PathBuf>,
     rules: Vec<Rule>,
     errors: Vec<(PathBuf, usize, String)>,
+    /// What is left of [`MAX_MACRO_WORK`].
+    macro_work: usize,
 }
 
 impl Parser<'_> {
@@ -330,7 +377,7 @@ impl Parser<'_> {
         if text.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("macro")) {
             return self.define_macro(&text[5..]);
         }
-        let text = expand_macros(text, &self.macros)?;
+        let text = expand_macros(text, &self.macros, &mut self.macro_work)?;
         let text = self.interpolate(&text)?;
         if text.get(..7).is_some_and(|w| w.eq_ignore_ascii_case("include")) {
             return self.include(&text[7..], &text);
@@ -557,6 +604,7 @@ pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>)
         files: vec![],
         rules: vec![],
         errors: vec![],
+        macro_work: MAX_MACRO_WORK,
     };
     p.file(path, text);
     if p.errors.is_empty() {
@@ -742,9 +790,41 @@ mod tests {
         let f = parse("macro é dated\nto a@\u{130} tag from é reply-to kw=\u{2126}\nto c@d \u{c9}\n");
         assert_eq!(f.rules[0].pattern, "a@\u{130}");
         assert_eq!(f.rules[0].actions.get("from"), Some(&Action::parse("dated").unwrap()));
-        // Names compare without case, as TMDA's do, also beyond ASCII.
+        // Names compare without case, as TMDA's do, also beyond ASCII, on lines of
+        // ASCII or not.
         assert_eq!(f.rules[1].pattern, "c@d");
         assert_eq!(f.rules[1].actions.get("from"), Some(&Action::parse("dated").unwrap()));
+        let f = parse(
+            "macro kw_lists kw=lists\nmacro ÉX sender\nto a@b KW_lists\nto c@\u{e9} \u{212a}w_lists\nto e@f éx\n",
+        );
+        let actions: Vec<_> = f.rules.iter().map(|r| r.actions.get("from").unwrap().clone()).collect();
+        assert_eq!(
+            actions,
+            ["kw=lists", "kw=lists", "sender"].map(|a| Action::parse(a).unwrap())
+        );
+    }
+
+    #[test]
+    fn macro_work_for_the_whole_filter_is_bounded() {
+        // Every line is searched once for each macro, so many macros times many lines
+        // (or large expansions searched again by each later macro) took minutes; the
+        // fuzz target found a 500-byte filter that took seconds. Within the bound, a
+        // filter keeps working; past it, the lines that need more work are errors.
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&format!("macro M{i} to a@b dated\n"));
+        }
+        let line = format!("to {}@example.com bare\n", "x".repeat(100));
+        text.push_str(&line.repeat(200));
+        let errors = errors(&text);
+        assert!(errors.len() > 10, "{errors:?}");
+        assert_eq!(
+            errors[0].split_once(": ").unwrap().1,
+            "macros take too much work to expand (over 33554432 characters searched or copied in this filter)"
+        );
+        // The first lines, before the bound was reached, were read.
+        let line_no = |e: &str| e.split(':').nth(1).unwrap().parse::<usize>().unwrap();
+        assert!(line_no(&errors[0]) > 2000 + 50, "{}", errors[0]);
     }
 
     #[test]
