@@ -66,53 +66,41 @@ struct Macro {
 
 impl Macro {
     /// Find the macro's name as a whole word, ignoring case: (text before, text after).
-    /// `ascii` says the whole line (of which `text` is the rest) is ASCII: the name is
-    /// then found with a byte search, which is what keeps a filter of many macros and
-    /// lines quick. Otherwise characters are compared one at a time: lower-casing the
-    /// text first moves byte offsets wherever a character's lower case is longer or
-    /// shorter ("İ", "Ω"), and a non-ASCII character may match an ASCII one (K, the
-    /// Kelvin sign, is a "k").
-    fn find<'t>(&self, text: &'t str, ascii: bool) -> Option<(&'t str, &'t str)> {
-        if ascii && self.name.is_ascii() {
-            let (t, n) = (text.as_bytes(), self.name.as_bytes());
-            let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-            let mut from = 0;
-            while let Some(at) = memchr::memchr2(n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase(), &t[from..]) {
-                let (i, end) = (from + at, from + at + n.len());
-                if t.get(i..end).is_some_and(|w| w.eq_ignore_ascii_case(n))
-                    && (i == 0 || !word(&t[i - 1]))
-                    && t.get(end).is_none_or(|b| !word(b))
-                {
-                    return Some((&text[..i], &text[end..]));
-                }
-                from = i + 1;
-            }
-            return None;
-        }
+    /// Characters are compared one at a time: lower-casing the text first moves byte
+    /// offsets wherever a character's lower case is longer or shorter ("İ", "Ω").
+    /// Where the name starts with an ASCII letter, only the places where that letter
+    /// is are tried (a byte search), which keeps a filter of many macros and lines
+    /// quick; the one other character that lower-cases to an ASCII letter is the
+    /// Kelvin sign, a "k", whose UTF-8 starts with 0xE2.
+    fn find<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
         let same = |a: char, b: char| {
             a.eq_ignore_ascii_case(&b) || (!(a.is_ascii() && b.is_ascii()) && a.to_lowercase().eq(b.to_lowercase()))
         };
-        let mut prev: Option<char> = None;
-        for (i, c) in text.char_indices() {
-            let starts_word = prev.is_none_or(|p| !is_word(p));
-            prev = Some(c);
-            if !starts_word {
-                continue;
+        // The name starts at byte `i` (a character boundary) and ends a word: its end.
+        let word_at = |i: usize| -> Option<usize> {
+            if text[..i].chars().next_back().is_some_and(is_word) {
+                return None;
             }
             let mut rest = text[i..].char_indices();
             let mut end = i;
-            let matched = self.name.chars().all(|n| match rest.next() {
-                Some((j, c)) if same(c, n) => {
-                    end = i + j + c.len_utf8();
-                    true
+            for n in self.name.chars() {
+                let (j, c) = rest.next()?;
+                if !same(c, n) {
+                    return None;
                 }
-                _ => false,
-            });
-            if matched && text[end..].chars().next().is_none_or(|c| !is_word(c)) {
-                return Some((&text[..i], &text[end..]));
+                end = i + j + c.len_utf8();
             }
-        }
-        None
+            text[end..].chars().next().is_none_or(|c| !is_word(c)).then_some(end)
+        };
+        let first = self.name.chars().next()?;
+        let found = if first.is_ascii() {
+            let (lower, upper) = (first.to_ascii_lowercase() as u8, first.to_ascii_uppercase() as u8);
+            let kelvin = if lower == b'k' { 0xE2 } else { upper };
+            memchr::memchr3_iter(lower, upper, kelvin, text.as_bytes()).find_map(|i| word_at(i).map(|end| (i, end)))
+        } else {
+            text.char_indices().find_map(|(i, _)| word_at(i).map(|end| (i, end)))
+        };
+        found.map(|(i, end)| (&text[..i], &text[end..]))
     }
 
     /// Arguments in parentheses right after the name, and the text after them.
@@ -221,10 +209,9 @@ fn expand_within(
         // The rest is a slice of the line, not a copy per use: a line of many uses
         // would otherwise be copied once for each (quadratic; found by fuzzing).
         let line = std::mem::take(&mut text);
-        let ascii = line.is_ascii();
         let mut rhs = line.as_str();
         while !rhs.is_empty() {
-            let Some((lhs, after)) = m.find(rhs, ascii) else {
+            let Some((lhs, after)) = m.find(rhs) else {
                 charge(work, rhs.len())?;
                 text.push_str(rhs);
                 break;
