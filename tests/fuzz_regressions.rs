@@ -55,6 +55,7 @@ fn session() -> Session {
         Policy {
             hostname: "mx.example".into(),
             tls: TlsMode::None,
+            tls_auth_only: false,
             cram_md5: false,
             max_size: 1000,
             max_recipients: 10,
@@ -82,6 +83,19 @@ fn reply_to(s: &mut Session, line: &[u8]) -> String {
 fn r10_non_ascii_in_mail_and_rcpt_keywords() {
     let mut s = session();
     assert!(reply_to(&mut s, b"EHLO client.example").starts_with("250"));
+    // Before AUTH, MAIL and RCPT are 530 whatever their arguments (as TMDA answered).
+    for line in ["MAIL FROMé:", "RCPT TOé"] {
+        assert_eq!(
+            reply_to(&mut s, line.as_bytes()),
+            "530 5.7.0 Authentication required\r\n"
+        );
+    }
+    // After it, the parser sees them.
+    assert!(matches!(
+        s.handle(Input::Line(b"AUTH PLAIN AGEAYg==")),
+        Output::Authenticate(_)
+    ));
+    s.handle(Input::AuthResult(tmda::smtp::session::AuthOutcome::Accepted));
     for (line, want) in [
         ("MAIL FROMé:", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n"),
         ("MAIL FROMé:<a@b.c>", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n"),

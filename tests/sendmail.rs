@@ -853,22 +853,43 @@ fn smtputf8_asked_for_by_ofmipd_in_global_mode() {
 }
 
 /// `cmd` run to completion with `stdin`: its exit status and peak resident set in kB.
-#[allow(clippy::zombie_processes, reason = "reaped by wait4, which also reports its peak")]
-fn run_measured(mut cmd: std::process::Command, stdin: &[u8]) -> (i32, i64) {
+/// The peak is measured by GNU time, which starts the command from its own small
+/// process: a child spawned straight from this (large, many-threaded) test process
+/// reports in its ru_maxrss the peak of the memory it shared until exec, which is this
+/// process's, so the test failed whenever other tests had grown it.
+fn run_measured(cmd: std::process::Command, stdin: &[u8]) -> (i32, i64) {
     use std::io::Write as _;
-    let mut child = cmd
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            timed.env(k, v);
+        }
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        timed.current_dir(d);
+    }
+    let mut child = timed
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("GNU time (Debian's time package, installed by scripts/deps.sh)");
     child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in for this one child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let peak_kb = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak in {text:?}"));
+    (status.code().unwrap_or(-1), peak_kb)
 }
 
 #[test]

@@ -70,6 +70,7 @@ pub fn smtp_session(data: &[u8]) {
         Policy {
             hostname: "mx.example".into(),
             tls,
+            tls_auth_only: false,
             cram_md5: setup & 4 != 0,
             max_size: 2000,
             max_recipients,
