@@ -40,6 +40,18 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once it shows `text` (lines are written just after what they report).
+    pub fn log_showing(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log_text();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -220,7 +232,8 @@ fn an_auth_source_that_is_down_does_not_make_guessing_cheaper() {
     let mut c = Client::greeted("127.0.0.4", d.port);
     let right = c.cmd(ALICE_OK);
     assert!(right.starts_with("535"), "{right}");
-    assert!(d.log_text().contains("too many recent failures"), "{}", d.log_text());
+    let log = d.log_showing("too many recent failures");
+    assert!(log.contains("too many recent failures"), "{log}");
     // Outages count against the address, not the user: alice elsewhere gets in.
     let mut c = Client::greeted("127.0.0.5", d.port);
     assert_eq!(code(&c.cmd(ALICE_OK)), "235");
@@ -436,7 +449,8 @@ fn a_silent_socket_cannot_hold_an_implicit_tls_slot() {
     let t = Instant::now();
     assert!(silent.closed_within(Duration::from_secs(5)), "still open after 5 s");
     assert!(t.elapsed() >= Duration::from_millis(1500), "closed too early");
-    assert!(d.log_text().contains("TLS handshake timed out"), "{}", d.log_text());
+    let log = d.log_showing("TLS handshake timed out");
+    assert!(log.contains("TLS handshake timed out"), "{log}");
 }
 
 /// Point 5: a client sending one byte every 1.5 s used to hold a slot past a 2 s
