@@ -213,6 +213,42 @@ fn tls_session(port: u16, config: &std::sync::Arc<rustls::ClientConfig>) -> bool
 }
 
 #[test]
+fn implicit_tls_sessions_greet_and_end_with_close_notify() {
+    use std::io::{BufRead, Read, Write};
+    let env = setup(1);
+    let (cert, key) = crate::hostile::self_signed(&env);
+    let d = daemon(&env, &["-d", "--ssl", "--ssl-cert", &cert, "--ssl-key", &key]);
+    // The greeting rides with the handshake's last flight; the 221 with close_notify.
+    for (what, tls12) in [("TLS 1.3", false), ("TLS 1.2", true)] {
+        // The second session resumes: the greeting also rides with a short handshake.
+        let config = client_config(tls12);
+        for round in 0..2 {
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+            let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+            let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+            let mut line = String::new();
+            tls.read_line(&mut line).unwrap();
+            assert!(line.starts_with("220 mx.test "), "{what}: {line}");
+            let resumed = tls.get_ref().conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            assert_eq!(resumed, round == 1, "{what}, session {round}");
+            tls.get_mut().write_all(b"QUIT\r\n").unwrap();
+            line.clear();
+            tls.read_line(&mut line).unwrap();
+            assert!(line.starts_with("221 "), "{what}: {line}");
+            // rustls reports a close without close_notify as UnexpectedEof.
+            let mut rest = vec![];
+            let n = tls.read_to_end(&mut rest);
+            assert_eq!(n.map_err(|e| e.kind()), Ok(0), "{what}: no clean TLS close after 221");
+        }
+    }
+    let log = d.log_text();
+    assert_eq!(log.matches("> 220 mx.test").count(), 4, "the greeting is traced: {log}");
+    assert_eq!(log.matches("> 221").count(), 4, "{log}");
+}
+
+#[test]
 fn tls_sessions_resume_with_tickets_and_session_ids_even_after_a_reload() {
     let env = setup(1);
     let (cert, key) = crate::hostile::self_signed(&env);
