@@ -581,10 +581,13 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 Output::ReplyThenClose(reply::PROXY_NOT_TRUSTED.into())
             }
             Next::Line(l) => {
-                server.log(
-                    LogLevel::Debug,
-                    format_args!("client={} < {}", peer.ip, trace_line(l, in_auth)),
-                );
+                // Not built unless traced (arguments of format_args! are evaluated).
+                if server.log >= LogLevel::Debug {
+                    server.log(
+                        LogLevel::Debug,
+                        format_args!("client={} < {}", peer.ip, trace_line(l, in_auth)),
+                    );
+                }
                 session.handle(Input::Line(l))
             }
             Next::TooLong => session.handle(Input::LineTooLong),

@@ -246,6 +246,7 @@ fn implicit_tls_sessions_greet_and_end_with_close_notify() {
     let log = d.log_text();
     assert_eq!(log.matches("> 220 mx.test").count(), 4, "the greeting is traced: {log}");
     assert_eq!(log.matches("> 221").count(), 4, "{log}");
+    assert_eq!(log.matches("< QUIT").count(), 4, "{log}");
 }
 
 #[test]
