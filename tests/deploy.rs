@@ -249,6 +249,80 @@ fn implicit_tls_sessions_greet_and_end_with_close_notify() {
     assert_eq!(log.matches("< QUIT").count(), 4, "{log}");
 }
 
+type TlsClient = std::io::BufReader<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>>;
+
+/// An implicit-TLS connection, greeted.
+fn tls_open(port: u16, config: &std::sync::Arc<rustls::ClientConfig>) -> TlsClient {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let greeting = tls_reply(&mut tls);
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    tls
+}
+
+fn tls_reply(tls: &mut TlsClient) -> String {
+    use std::io::BufRead;
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        tls.read_line(&mut line).unwrap();
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+fn tls_cmd(tls: &mut TlsClient, line: &str) -> String {
+    use std::io::Write;
+    tls.get_mut().write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    tls_reply(tls)
+}
+
+fn served_certificate(tls: &TlsClient) -> Vec<u8> {
+    tls.get_ref().conn.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+#[test]
+fn sighup_swaps_the_certificate_and_open_tls_sessions_carry_on() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let (cert, key) = crate::hostile::self_signed(&env);
+    let d = daemon(
+        &env,
+        &["--ssl", "--ssl-cert", &cert, "--ssl-key", &key, "--auth-delay", "0"],
+    );
+    let config = client_config(false);
+    let mut open = tls_open(d.port, &config);
+    let first = served_certificate(&open);
+    assert!(tls_cmd(&mut open, "EHLO c").starts_with("250"));
+    // A new certificate in place of the old one, and a reload, mid-session.
+    let other = setup(1);
+    let (cert2, key2) = crate::hostile::self_signed(&other);
+    std::fs::copy(&cert2, &cert).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    // A client of its own: a resumed session would report the certificate it began with.
+    let fresh = tls_open(d.port, &client_config(false));
+    let second = served_certificate(&fresh);
+    assert_ne!(first, second, "SIGHUP must swap in the new certificate");
+    use rustls::pki_types::pem::PemObject;
+    let want = rustls::pki_types::CertificateDer::from_pem_file(&cert2).unwrap();
+    assert_eq!(second, want.to_vec(), "the new file's certificate is served");
+    // The session opened before the reload goes on to send a message.
+    assert_eq!(code(&tls_cmd(&mut open, ALICE_OK)), "235");
+    assert_eq!(code(&tls_cmd(&mut open, "MAIL FROM:<alice@first.example>")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "RCPT TO:<x@y.org>")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "DATA")), "354");
+    assert_eq!(code(&tls_cmd(&mut open, "Subject: t\r\n\r\nbody\r\n.")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "QUIT")), "221");
+    assert_eq!(up.transactions().len(), 1);
+}
+
 #[test]
 fn tls_sessions_resume_with_tickets_and_session_ids_even_after_a_reload() {
     let env = setup(1);
