@@ -4,8 +4,10 @@
 # side: `tmda ofmipd --ssl` (release build) and Postfix's submissions service
 # (smtpd_tls_wrappermode, Dovecot SASL), the same ECDSA P-256 certificate, both relaying
 # to the same smtp-sink. TLS 1.3 with full handshakes and with resumption (tickets),
-# then TLS 1.2 full and resumed by session ID (the servers' session caches). Each case
-# RUNS times (default 3), ofmipd and Postfix interleaved; report the medians.
+# then TLS 1.2 full and resumed by session ID (the servers' session caches), then TLS
+# 1.3 at 50 clients. Each case RUNS times (default 3), ofmipd and Postfix interleaved;
+# report the medians. Each server's CPU per connection is printed after each case
+# (Postfix's with all its processes and Dovecot's).
 # Needs root (Postfix and Dovecot run as their own users), postfix, dovecot-core,
 # smtp-sink and openssl. Results go to BENCHMARKS.md.
 # shellcheck source=benches/relay-rig.sh
@@ -67,7 +69,7 @@ service anvil {
   }
 }
 EOF
-dovecot -F -c "$dc/dovecot.conf" & pids+=($!)
+dovecot -F -c "$dc/dovecot.conf" & pids+=($!); dc_master=$!
 
 # Postfix: a private instance whose only smtpd is a submissions (port 465 style)
 # service as Debian's master.cf suggests it. Defaults otherwise: a process limit of 100,
@@ -140,27 +142,44 @@ for i in $(seq 50); do
   sleep 0.2
 done
 
-cpu() { awk '{print $14+$15}' /proc/"$1"/stat; }
+# CPU ticks of a process and its children, live and reaped: Postfix's master reaps the
+# smtpd, cleanup, smtp... processes it starts, so their time lands in its cutime/cstime.
+tree_cpu() {
+  local t=0 p v
+  for p in "$1" $(ps -o pid= --ppid "$1"); do
+    v=$(awk '{print $14+$15+$16+$17}' /proc/"$p"/stat 2>/dev/null) && t=$(( t + v ))
+  done
+  echo $t
+}
+pfx_master=$(cat "$pfx/spool/pid/master.pid" | tr -d ' ')
+# Postfix's cost includes Dovecot's, which answers its AUTH.
+postfix_cpu() { echo $(( $(tree_cpu "$pfx_master") + $(tree_cpu "$dc_master") )); }
 # Warm-up (not measured): relay connections, smtpd processes, tickets' keys.
 for p in $ofm $pfx_port; do
   "$load" --port "$p" --tls --per-connection --clients 10 --messages 30 --auth bench:bench >/dev/null
 done
 echo "load before the runs: $(uptime)"
 runs=${RUNS:-3}
-n_ofm=${N_OFMIPD:-500}   # connections per client in each ofmipd run
-n_pfx=${N_POSTFIX:-200}  # and in each Postfix run (Postfix is slower; runs of similar length)
-for mode in "" "--resume" "--tls12" "--tls12 --resume"; do
-  echo "== TLS ${mode:-full handshakes (TLS 1.3)}"
-  used=0
+n_ofm=${N_OFMIPD:-5000}   # connections in each ofmipd run
+n_pfx=${N_POSTFIX:-2000}  # and in each Postfix run (Postfix is slower; runs of similar length)
+# Cases: clients, then the load client's TLS options. The last one lets Postfix run
+# more sessions at once, to show its rate when it is not waiting on its sessions.
+for case in "10" "10 --resume" "10 --tls12" "10 --tls12 --resume" "50"; do
+  read -r c mode <<<"$case"
+  echo "== $c clients, TLS ${mode:-1.3 full handshakes}"
+  # Each server's CPU from the first run of the case to a second after the last: Postfix
+  # may still be relaying the last messages from its queue when the load client ends.
+  o0=$(tree_cpu $ofm_pid) p0=$(postfix_cpu)
   for r in $(seq "$runs"); do
-    before=$(cpu $ofm_pid)
     # shellcheck disable=SC2086
-    echo "tmda ofmipd:  $("$load" --port $ofm --tls $mode --per-connection --clients 10 --messages $n_ofm --auth bench:bench)"
-    used=$(( used + $(cpu $ofm_pid) - before ))
+    echo "tmda ofmipd:  $("$load" --port $ofm --tls $mode --per-connection --clients $c --messages $(( n_ofm / c )) --auth bench:bench)"
     # shellcheck disable=SC2086
-    echo "Postfix:      $("$load" --port $pfx_port --tls $mode --per-connection --clients 10 --messages $n_pfx --auth bench:bench)"
+    echo "Postfix:      $("$load" --port $pfx_port --tls $mode --per-connection --clients $c --messages $(( n_pfx / c )) --auth bench:bench)"
   done
-  echo "ofmipd CPU: $(awk -v t=$used -v n=$(( runs * 10 * n_ofm )) 'BEGIN{printf "%.1f us per connection", t*1e4/n}')"
+  sleep 1
+  used=$(( $(tree_cpu $ofm_pid) - o0 )) pused=$(( $(postfix_cpu) - p0 ))
+  per() { awk -v t="$1" -v n="$2" 'BEGIN{printf "%.0f us", t*1e4/n}'; }
+  echo "CPU per connection: ofmipd $(per $used $(( runs * n_ofm ))), Postfix and Dovecot $(per $pused $(( runs * n_pfx )))"
 done
 echo "load after the runs: $(uptime)"
 deferred=$(find "$pfx/spool/deferred" -type f 2>/dev/null | wc -l)
