@@ -33,6 +33,7 @@ struct Opts {
     per_connection: bool,
     idle: usize,
     hold: u64,
+    threads: usize,
     tls: bool,
     resume: bool,
     tls12: bool,
@@ -47,6 +48,7 @@ fn parse() -> Opts {
         per_connection: false,
         idle: 0,
         hold: 5,
+        threads: 2,
         tls: false,
         resume: false,
         tls12: false,
@@ -62,6 +64,7 @@ fn parse() -> Opts {
             "--auth" => o.auth = Some(v(i)),
             "--idle" => o.idle = v(i).parse().unwrap(),
             "--hold" => o.hold = v(i).parse().unwrap(),
+            "--threads" => o.threads = v(i).parse().unwrap(),
             flag @ ("--per-connection" | "--tls" | "--resume" | "--tls12") => {
                 *match flag {
                     "--per-connection" => &mut o.per_connection,
@@ -256,9 +259,21 @@ fn body() -> Vec<u8> {
     b
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
     let o = parse();
+    // Two worker threads unless told (`--threads 1`: one thread, tokio's current-thread runtime).
+    let rt = if o.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.threads)
+            .enable_all()
+            .build()
+    };
+    rt.unwrap().block_on(run(o));
+}
+
+async fn run(o: Opts) {
     if o.idle > 0 {
         let mut conns = vec![];
         for _ in 0..o.idle {

@@ -156,7 +156,7 @@ pfx_master=$(cat "$pfx/spool/pid/master.pid" | tr -d ' ')
 postfix_cpu() { echo $(( $(tree_cpu "$pfx_master") + $(tree_cpu "$dc_master") )); }
 # Warm-up (not measured): relay connections, smtpd processes, tickets' keys.
 for p in $ofm $pfx_port; do
-  "$load" --port "$p" --tls --per-connection --clients 10 --messages 30 --auth bench:bench >/dev/null
+  "$load" --port "$p" --tls --threads 1 --per-connection --clients 10 --messages 30 --auth bench:bench >/dev/null
 done
 echo "load before the runs: $(uptime)"
 runs=${RUNS:-3}
@@ -172,9 +172,9 @@ for case in "10" "10 --resume" "10 --tls12" "10 --tls12 --resume" "50"; do
   o0=$(tree_cpu $ofm_pid) p0=$(postfix_cpu)
   for r in $(seq "$runs"); do
     # shellcheck disable=SC2086
-    echo "tmda ofmipd:  $("$load" --port $ofm --tls $mode --per-connection --clients $c --messages $(( n_ofm / c )) --auth bench:bench)"
+    echo "tmda ofmipd:  $("$load" --port $ofm --tls $mode --threads 1 --per-connection --clients $c --messages $(( n_ofm / c )) --auth bench:bench)"
     # shellcheck disable=SC2086
-    echo "Postfix:      $("$load" --port $pfx_port --tls $mode --per-connection --clients $c --messages $(( n_pfx / c )) --auth bench:bench)"
+    echo "Postfix:      $("$load" --port $pfx_port --tls $mode --threads 1 --per-connection --clients $c --messages $(( n_pfx / c )) --auth bench:bench)"
   done
   sleep 1
   used=$(( $(tree_cpu $ofm_pid) - o0 )) pused=$(( $(postfix_cpu) - p0 ))
