@@ -12,6 +12,9 @@
 //! IDs, which exercises the server's session cache). Full and resumed handshakes are
 //! counted and printed, so a run shows what it measured.
 //!
+//! `--threads N` sets the client's tokio worker threads (2; 1 is the current-thread
+//! runtime, the cheapest per connection).
+//!
 //! `--idle N` instead opens N plain connections, reads their greetings, holds them for
 //! `--hold` seconds and closes them.
 
