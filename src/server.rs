@@ -384,15 +384,46 @@ async fn send<S: AsyncWrite + Unpin>(
     if pending.is_empty() {
         return Ok(());
     }
-    if server.log >= LogLevel::Debug {
-        for l in pending.lines() {
-            server.log(LogLevel::Debug, format_args!("client={client} > {l}"));
-        }
-    }
+    trace_sent(server, client, pending);
     conn.write_all(pending.as_bytes()).await?;
     conn.flush().await?;
     pending.clear();
     Ok(())
+}
+
+fn trace_sent(server: &Server, client: &str, replies: &str) {
+    if server.log >= LogLevel::Debug {
+        for l in replies.lines() {
+            server.log(LogLevel::Debug, format_args!("client={client} > {l}"));
+        }
+    }
+}
+
+/// Send the last replies and close. Over TLS the replies and close_notify go out in one
+/// write, and the connection is then dropped as a plain one is.
+async fn send_last<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    pending: &mut String,
+    server: &Server,
+    client: &str,
+) {
+    if let Conn::Tls(t) = conn
+        && pending.len() <= 16 * 1024
+    {
+        use std::io::Write as _;
+        let tls = t.get_mut().1;
+        trace_sent(server, client, pending);
+        // It fits: rustls buffers 64 KiB, and `send` left nothing waiting in it.
+        let _ = tls.writer().write_all(pending.as_bytes());
+        pending.clear();
+        tls.send_close_notify();
+        let _ = conn.flush().await;
+        return;
+    }
+    let _ = send(conn, pending, server, client).await;
+    if matches!(conn, Conn::Tls(_)) {
+        let _ = conn.shutdown().await;
+    }
 }
 
 /// Redact AUTH payloads in the protocol trace.
@@ -469,15 +500,26 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let policy = server.policy(peer_ip);
     let implicit = policy.tls == TlsMode::Implicit;
+    let mut session = Session::new(policy, peer.clone());
+    session.set_challenge_seed(challenge_seed());
+    let mut pending = session.greeting().to_wire();
     let mut conn = Conn::Plain(stream);
+    let mut greeting_queued = false;
     if implicit {
         let Some(tls) = &server.tls else { return };
         let plain = match conn {
             Conn::Plain(s) => s,
             Conn::Tls(_) => return,
         };
+        // The greeting waits in the TLS session and goes out with the handshake's last
+        // flight (TLS 1.3: the session tickets), one write fewer per connection.
+        let queue = |c: &mut rustls::ServerConnection| {
+            use std::io::Write as _;
+            // rustls buffers up to 64 KiB before the handshake; if not, `send` sends it.
+            greeting_queued = c.writer().write_all(pending.as_bytes()).is_ok();
+        };
         // A silent socket must not hold a connection slot for longer than this.
-        match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(plain)).await {
+        match tokio::time::timeout(handshake_timeout, tls.acceptor().accept_with(plain, queue)).await {
             Ok(Ok(t)) => conn = Conn::Tls(Box::new(t)),
             Ok(Err(e)) => {
                 server.log(
@@ -499,10 +541,11 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
-    let mut session = Session::new(policy, peer.clone());
-    session.set_challenge_seed(challenge_seed());
     server.log(LogLevel::Events, format_args!("client={} event=connect", peer.ip));
-    let mut pending = session.greeting().to_wire();
+    if greeting_queued {
+        trace_sent(&server, &peer.ip, &pending);
+        pending.clear();
+    }
     let mut reader = Reader { buf: vec![] };
     let mut failures = 0u32;
     // Until it has authenticated, a session has this long in all.
@@ -538,10 +581,13 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 Output::ReplyThenClose(reply::PROXY_NOT_TRUSTED.into())
             }
             Next::Line(l) => {
-                server.log(
-                    LogLevel::Debug,
-                    format_args!("client={} < {}", peer.ip, trace_line(l, in_auth)),
-                );
+                // Not built unless traced (arguments of format_args! are evaluated).
+                if server.log >= LogLevel::Debug {
+                    server.log(
+                        LogLevel::Debug,
+                        format_args!("client={} < {}", peer.ip, trace_line(l, in_auth)),
+                    );
+                }
                 session.handle(Input::Line(l))
             }
             Next::TooLong => session.handle(Input::LineTooLong),
@@ -578,11 +624,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Output::ReplyThenClose(r) => {
                     pending.push_str(&r.to_wire());
-                    let _ = send(&mut conn, &mut pending, &server, &peer.ip).await;
-                    // TLS says close_notify; a plain connection just closes (dropping it).
-                    if matches!(conn, Conn::Tls(_)) {
-                        let _ = conn.shutdown().await;
-                    }
+                    send_last(&mut conn, &mut pending, &server, &peer.ip).await;
                     server.log(LogLevel::Events, format_args!("client={} event=disconnect", peer.ip));
                     return;
                 }

@@ -213,6 +213,117 @@ fn tls_session(port: u16, config: &std::sync::Arc<rustls::ClientConfig>) -> bool
 }
 
 #[test]
+fn implicit_tls_sessions_greet_and_end_with_close_notify() {
+    use std::io::{BufRead, Read, Write};
+    let env = setup(1);
+    let (cert, key) = crate::hostile::self_signed(&env);
+    let d = daemon(&env, &["-d", "--ssl", "--ssl-cert", &cert, "--ssl-key", &key]);
+    // The greeting rides with the handshake's last flight; the 221 with close_notify.
+    for (what, tls12) in [("TLS 1.3", false), ("TLS 1.2", true)] {
+        // The second session resumes: the greeting also rides with a short handshake.
+        let config = client_config(tls12);
+        for round in 0..2 {
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+            let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+            let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+            let mut line = String::new();
+            tls.read_line(&mut line).unwrap();
+            assert!(line.starts_with("220 mx.test "), "{what}: {line}");
+            let resumed = tls.get_ref().conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            assert_eq!(resumed, round == 1, "{what}, session {round}");
+            tls.get_mut().write_all(b"QUIT\r\n").unwrap();
+            line.clear();
+            tls.read_line(&mut line).unwrap();
+            assert!(line.starts_with("221 "), "{what}: {line}");
+            // rustls reports a close without close_notify as UnexpectedEof.
+            let mut rest = vec![];
+            let n = tls.read_to_end(&mut rest);
+            assert_eq!(n.map_err(|e| e.kind()), Ok(0), "{what}: no clean TLS close after 221");
+        }
+    }
+    let log = d.log_text();
+    assert_eq!(log.matches("> 220 mx.test").count(), 4, "the greeting is traced: {log}");
+    assert_eq!(log.matches("> 221").count(), 4, "{log}");
+    assert_eq!(log.matches("< QUIT").count(), 4, "{log}");
+}
+
+type TlsClient = std::io::BufReader<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>>;
+
+/// An implicit-TLS connection, greeted.
+fn tls_open(port: u16, config: &std::sync::Arc<rustls::ClientConfig>) -> TlsClient {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let greeting = tls_reply(&mut tls);
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    tls
+}
+
+fn tls_reply(tls: &mut TlsClient) -> String {
+    use std::io::BufRead;
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        tls.read_line(&mut line).unwrap();
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+fn tls_cmd(tls: &mut TlsClient, line: &str) -> String {
+    use std::io::Write;
+    tls.get_mut().write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    tls_reply(tls)
+}
+
+fn served_certificate(tls: &TlsClient) -> Vec<u8> {
+    tls.get_ref().conn.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+#[test]
+fn sighup_swaps_the_certificate_and_open_tls_sessions_carry_on() {
+    let up = FakeSmtp::start(Policy::default());
+    let env = setup(up.port);
+    let (cert, key) = crate::hostile::self_signed(&env);
+    let d = daemon(
+        &env,
+        &["--ssl", "--ssl-cert", &cert, "--ssl-key", &key, "--auth-delay", "0"],
+    );
+    let config = client_config(false);
+    let mut open = tls_open(d.port, &config);
+    let first = served_certificate(&open);
+    assert!(tls_cmd(&mut open, "EHLO c").starts_with("250"));
+    // A new certificate in place of the old one, and a reload, mid-session.
+    let other = setup(1);
+    let (cert2, key2) = crate::hostile::self_signed(&other);
+    std::fs::copy(&cert2, &cert).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    // A client of its own: a resumed session would report the certificate it began with.
+    let fresh = tls_open(d.port, &client_config(false));
+    let second = served_certificate(&fresh);
+    assert_ne!(first, second, "SIGHUP must swap in the new certificate");
+    use rustls::pki_types::pem::PemObject;
+    let want = rustls::pki_types::CertificateDer::from_pem_file(&cert2).unwrap();
+    assert_eq!(second, want.to_vec(), "the new file's certificate is served");
+    // The session opened before the reload goes on to send a message.
+    assert_eq!(code(&tls_cmd(&mut open, ALICE_OK)), "235");
+    assert_eq!(code(&tls_cmd(&mut open, "MAIL FROM:<alice@first.example>")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "RCPT TO:<x@y.org>")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "DATA")), "354");
+    assert_eq!(code(&tls_cmd(&mut open, "Subject: t\r\n\r\nbody\r\n.")), "250");
+    assert_eq!(code(&tls_cmd(&mut open, "QUIT")), "221");
+    assert_eq!(up.transactions().len(), 1);
+}
+
+#[test]
 fn tls_sessions_resume_with_tickets_and_session_ids_even_after_a_reload() {
     let env = setup(1);
     let (cert, key) = crate::hostile::self_signed(&env);
