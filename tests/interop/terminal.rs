@@ -89,21 +89,24 @@ fn init_asks_in_a_terminal_and_never_replaces_without_asking() {
         home.display(),
         tmda_bin().display()
     );
+    // Name, domain, the transport menu (the sendmail program is the first choice) and
+    // its path; an empty answer takes the default shown.
+    let line = |t: &Tmux, text: &str| match text {
+        "" => t.keys(&["Enter"]),
+        text => t.keys(&[text, "Enter"]),
+    };
+    let answer_setup = |t: &Tmux, name: &str, domain: &str| {
+        t.wait_for("Your user name");
+        line(t, name);
+        t.wait_for("Your mail domain");
+        line(t, domain);
+        t.wait_for("How does your mail leave");
+        t.keys(&["Enter"]);
+        t.wait_for("Sendmail program");
+        line(t, sendmail.to_str().unwrap());
+    };
     let t = Tmux::start(&cmd);
-    t.wait_for("Your user name");
-    t.keys(&["jo", "Enter"]);
-    t.wait_for("Your mail domain");
-    t.keys(&["example.org", "Enter"]);
-    // The transport: a menu (the sendmail program is the first choice).
-    t.wait_for("How does your mail leave");
-    t.keys(&["Enter"]);
-    t.wait_for("Sendmail program");
-    // Replace the offered default with our program.
-    t.keys(&["C-u"]);
-    for _ in 0..40 {
-        t.keys(&["BSpace"]);
-    }
-    t.keys(&[sendmail.to_str().unwrap(), "Enter"]);
+    answer_setup(&t, "jo", "example.org");
     t.wait_for("personal `tmda ofmipd`");
     t.keys(&["n"]);
     let screen = t.wait_for("EXIT=");
@@ -120,18 +123,7 @@ fn init_asks_in_a_terminal_and_never_replaces_without_asking() {
     // Again: every existing file is offered for replacement, and "no" keeps it.
     let key = std::fs::read_to_string(home.join(".tmda/crypt_key")).unwrap();
     let t = Tmux::start(&cmd);
-    t.wait_for("Your user name");
-    t.keys(&["Enter"]);
-    t.wait_for("Your mail domain");
-    t.keys(&["Enter"]);
-    t.wait_for("How does your mail leave");
-    t.keys(&["Enter"]);
-    t.wait_for("Sendmail program");
-    t.keys(&["C-u"]);
-    for _ in 0..40 {
-        t.keys(&["BSpace"]);
-    }
-    t.keys(&[sendmail.to_str().unwrap(), "Enter"]);
+    answer_setup(&t, "", "");
     t.wait_for("config exists. Replace it?");
     t.keys(&["n"]);
     t.wait_for("crypt_key exists. Replace it?");
