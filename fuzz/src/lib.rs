@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use tmda::address::{TagNames, Tagger};
 use tmda::config::{Config, ConfigError, Namespace, ini, python};
+use tmda::dsn::{Failure, Notice, RecipientFate};
 use tmda::filter::{self, Source};
 use tmda::inject::{Injector, Options};
 use tmda::key::CryptKey;
@@ -53,13 +54,18 @@ fn check_reply(r: &Reply) {
 
 /// The longest command line, CRLF included (server.rs's default `max_line`).
 const MAX_LINE: usize = 512;
+/// The longest AUTH line or SASL response (server.rs, after RFC 4954 section 4).
+const AUTH_LINE: usize = 12288;
 
 /// A whole client dialogue against one session, played the way server.rs drives it.
 ///
 /// Byte 0 is the setup: bits 0-1 the TLS mode, bit 2 CRAM-MD5, bits 3-4 what the auth
 /// sources say (accept, deny, temporary failure, accept only "alice"), bits 5-6 how the
-/// relay answers. The rest is what the client sends: lines end at LF (a CR before it is
-/// dropped), DATA goes through a [`Decoder`], STARTTLS succeeds at once.
+/// relay answers (with one recipient: accepted, throttled, 4xx, 5xx; with more: a
+/// configuration error, a refused sender, or some recipients failed with or without a
+/// notification sent), bit 7 `--tls-auth-only`. The rest is what the client sends:
+/// lines end at LF (a CR before it is dropped), DATA goes through a [`Decoder`],
+/// STARTTLS succeeds at once.
 pub fn smtp_session(data: &[u8]) {
     let Some((&setup, mut stream)) = data.split_first() else {
         return;
@@ -70,7 +76,7 @@ pub fn smtp_session(data: &[u8]) {
         Policy {
             hostname: "mx.example".into(),
             tls,
-            tls_auth_only: false,
+            tls_auth_only: setup & 0x80 != 0,
             cram_md5: setup & 4 != 0,
             max_size: 2000,
             max_recipients,
@@ -83,6 +89,7 @@ pub fn smtp_session(data: &[u8]) {
     );
     s.set_challenge_seed(7);
     check_reply(&s.greeting());
+    let auth_needs_tls = tls == TlsMode::Required || setup & 0x80 != 0;
     let mut tls_up = tls == TlsMode::Implicit;
     let mut accepted: Option<String> = None;
     loop {
@@ -94,7 +101,9 @@ pub fn smtp_session(data: &[u8]) {
                 if line.last() == Some(&b'\r') {
                     line = &line[..line.len() - 1];
                 }
-                if line.len() + 2 > MAX_LINE {
+                // As server.rs: AUTH lines and SASL responses may be longer.
+                let auth = s.in_auth_exchange() || line.get(..5).is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
+                if line.len() + 2 > if auth { AUTH_LINE } else { MAX_LINE } {
                     Input::LineTooLong
                 } else {
                     Input::Line(line)
@@ -140,8 +149,8 @@ pub fn smtp_session(data: &[u8]) {
                 }
                 Output::Authenticate(attempt) => {
                     assert!(
-                        tls != TlsMode::Required || tls_up,
-                        "AUTH before STARTTLS under --tls=on"
+                        !auth_needs_tls || tls_up,
+                        "AUTH before STARTTLS under --tls=on or --tls-auth-only"
                     );
                     assert!(accepted.is_none(), "a second AUTH was taken");
                     if let Secret::CramMd5 { challenge, .. } = &attempt.secret {
@@ -169,11 +178,31 @@ pub fn smtp_session(data: &[u8]) {
                     for a in env.recipients.iter().chain([&env.mail_from, &env.received]) {
                         assert!(!a.contains(['\r', '\n']), "line break in the envelope: {a:?}");
                     }
-                    Some(Input::Delivered(match setup >> 5 & 3 {
+                    let fates = |status: &str, notice| DeliveryOutcome::Partial {
+                        fates: env
+                            .recipients
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| RecipientFate {
+                                recipient: r.clone(),
+                                failure: (i > 0).then(|| Failure {
+                                    status: status.into(),
+                                    diagnostic: format!("smtp; 550 {status} no\r\n250 {}", "y".repeat(600)),
+                                }),
+                            })
+                            .collect(),
+                        notice,
+                    };
+                    let several = usize::from(env.recipients.len() > 1);
+                    Some(Input::Delivered(match usize::from(setup >> 5 & 3) + 4 * several {
                         0 => DeliveryOutcome::Accepted,
                         1 => DeliveryOutcome::Throttled,
                         2 => DeliveryOutcome::Transient("cfg:3:5: bad value\n  hint: quote it".into()),
-                        _ => DeliveryOutcome::Permanent(format!("550 no such user\r\n250 {}", "x".repeat(600))),
+                        3 => DeliveryOutcome::Permanent(format!("550 no such user\r\n250 {}", "x".repeat(600))),
+                        4 => DeliveryOutcome::ConfigError("cfg:1:1: SECRET = 'x'\r\n250 ok".into()),
+                        5 => DeliveryOutcome::SenderRefused(format!("<{}>\r\n250 ok", env.mail_from)),
+                        6 => fates("5.1.1", Notice::Sent(env.mail_from.clone())),
+                        _ => fates("4.4.1", Notice::NotSent("no sender\r\n250 ok".into())),
                     }))
                 }
             };
