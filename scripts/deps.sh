@@ -16,17 +16,30 @@ packages=(
   bash zsh fish man-db tmux
   # benchmarks
   hyperfine time
+  # TMDA itself (Python), the oracle for the incoming side, goes into a venv below
+  python3-venv procmail
 )
 case "${1:-all}" in
   quickstart) packages=("${build[@]}" "${quickstart[@]}") ;;
   all) ;;
   *) echo "usage: scripts/deps.sh [quickstart]" >&2; exit 64 ;;
 esac
+tmdang() {
+  # TMDA's Python 3 port, for the tests and benchmarks that run tmda-filter and
+  # tmda-pending side by side with ours. TMDANG_VENV overrides where it lives.
+  local venv="${TMDANG_VENV:-/opt/tmdang}"
+  if [ ! -x "$venv/bin/tmda-filter" ]; then
+    echo "scripts/deps.sh: installing TMDAng 1.0.3 into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q TMDAng==1.0.3
+  fi
+}
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  [ "${1:-all}" = all ] && tmdang
   exit 0
 fi
 echo "scripts/deps.sh: installing ${missing[*]}" >&2
@@ -35,3 +48,5 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ "${1:-all}" = all ] && tmdang
+exit 0
