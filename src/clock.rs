@@ -15,7 +15,7 @@ pub fn now() -> Result<u64, crate::Error> {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
             crate::Error::Usage(format!(
                 "{NOW_VAR} must be a whole number of seconds since the epoch, not {}",
-                crate::error::quote(&v)
+                crate::exit::quote(&v)
             ))
         }),
         Err(_) => Ok(SystemTime::now()

@@ -248,12 +248,12 @@ impl Delivery {
             Some(_) => crate::launcher::vhome_args(user).ok_or_else(|| {
                 format!(
                     "{} is not a virtual user@domain for {}",
-                    crate::error::quote(user),
+                    crate::exit::quote(user),
                     script.display()
                 )
             })?,
             None if !user.starts_with('-') => (user, ""),
-            None => return Err(format!("login name {} begins with '-'", crate::error::quote(user))),
+            None => return Err(format!("login name {} begins with '-'", crate::exit::quote(user))),
         };
         let mut cmd = Command::new(script);
         cmd.args([u, d]).stdin(Stdio::null()).stdout(Stdio::piped());
@@ -268,7 +268,7 @@ impl Delivery {
             return Err(format!(
                 "{} found no home for {}",
                 script.display(),
-                crate::error::quote(user)
+                crate::exit::quote(user)
             ));
         }
         Ok(Some(PathBuf::from(home)))
@@ -281,7 +281,7 @@ impl Delivery {
                 // The login is the script's argument: it must not read as an option.
                 return Ready::Done(DeliveryOutcome::Permanent(format!(
                     "login name {} begins with '-'",
-                    crate::error::quote(&env.user)
+                    crate::exit::quote(&env.user)
                 )));
             }
             // The login name is an argument, never shell text.

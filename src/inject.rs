@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use crate::address::{Kind, Tagger, tag};
 use crate::config::{Config, ConfigError, FollowupLists, HeaderStyle};
-use crate::error::Sysexit;
+use crate::exit::Sysexit;
 use crate::filter::{Action, Actions, Cookie, Filter, MatchError};
 use crate::interval::Interval;
 use crate::key::{CryptKey, KeyError};
@@ -217,7 +217,7 @@ impl InjectError {
             InjectError::Action(_) | InjectError::NoRecipients => Sysexit::DataErr,
             InjectError::SenderNotAllowed { .. } => Sysexit::NoPerm,
             InjectError::Delivery(fates) => fates.exit_code(),
-            InjectError::Io { source, .. } => crate::error::io_exit_code(source),
+            InjectError::Io { source, .. } => crate::exit::io_exit_code(source),
             InjectError::WouldBlock => Sysexit::Software,
         }
     }
@@ -581,7 +581,7 @@ impl<'a> Injector<'a> {
             if words.len() != 1 {
                 return Err(InjectError::Action(format!(
                     "X-TMDA: {}: expected one action such as dated=5d, sender or kw=lists",
-                    crate::error::quote(&x)
+                    crate::exit::quote(&x)
                 )));
             }
             let a = Action::parse(words[0]).map_err(|e| InjectError::Action(format!("X-TMDA: {e}")))?;
@@ -833,7 +833,7 @@ impl<'a> Injector<'a> {
             Cookie::Extension => {
                 let (user, host) = from
                     .split_once('@')
-                    .ok_or_else(|| InjectError::Action(format!("{} has no '@'", crate::error::quote(from))))?;
+                    .ok_or_else(|| InjectError::Action(format!("{} has no '@'", crate::exit::quote(from))))?;
                 Ok(format!(
                     "{user}{}{}@{host}",
                     self.config.recipient_delimiter,
@@ -1113,7 +1113,7 @@ fn envelope_address(role: &str, address: &str) -> Result<(), InjectError> {
     if address.chars().any(char::is_control) {
         return Err(InjectError::Action(format!(
             "envelope {role} {} contains a control character",
-            crate::error::quote(address)
+            crate::exit::quote(address)
         )));
     }
     Ok(())

@@ -16,7 +16,7 @@ pub struct Interval {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid timeout value {}: expected a number followed by one of Y, M, w, d, h, m, s (e.g. 5d, 24h)",
-    crate::error::quote(text)
+    crate::exit::quote(text)
 )]
 pub struct IntervalError {
     pub text: String,

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::Sysexit;
+use crate::exit::Sysexit;
 
 /// Length of a generated key in bytes (TMDA: 160 bits).
 pub const KEY_BYTES: usize = 20;
@@ -30,7 +30,7 @@ impl fmt::Debug for CryptKey {
 pub enum KeyError {
     #[error("can't find key file {}: run 'tmda keygen --install' to create one", path.display())]
     Missing { path: PathBuf },
-    #[error("{}: {}", path.display(), crate::error::describe_io(source))]
+    #[error("{}: {}", path.display(), crate::exit::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -53,7 +53,7 @@ impl KeyError {
     pub fn exit_code(&self) -> Sysexit {
         match self {
             KeyError::Missing { .. } => Sysexit::Config,
-            KeyError::Io { source, .. } => crate::error::io_exit_code(source),
+            KeyError::Io { source, .. } => crate::exit::io_exit_code(source),
             KeyError::Mode { .. } => Sysexit::NoPerm,
             KeyError::NotHex { .. } | KeyError::Empty { .. } => Sysexit::Config,
             KeyError::Exists { .. } => Sysexit::CantCreat,
@@ -134,12 +134,12 @@ impl CryptKey {
             path: device.to_path_buf(),
             reason,
         };
-        let mut f = std::fs::File::open(device).map_err(|e| rnd(crate::error::describe_io(&e)))?;
+        let mut f = std::fs::File::open(device).map_err(|e| rnd(crate::exit::describe_io(&e)))?;
         let mut buf = vec![0u8; KEY_BYTES];
         f.read_exact(&mut buf).map_err(|e| {
             rnd(format!(
                 "could not read {KEY_BYTES} bytes: {}",
-                crate::error::describe_io(&e)
+                crate::exit::describe_io(&e)
             ))
         })?;
         Ok(CryptKey(buf))

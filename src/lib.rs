@@ -26,6 +26,7 @@ pub mod config;
 pub mod delivery;
 pub mod dsn;
 pub mod error;
+pub mod exit;
 pub mod filter;
 pub mod inject;
 pub mod interval;

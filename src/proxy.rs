@@ -29,7 +29,7 @@ pub struct Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {
-        let bad = || format!("{} is not an address or address/prefix", crate::error::quote(s));
+        let bad = || format!("{} is not an address or address/prefix", crate::exit::quote(s));
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),

@@ -36,12 +36,11 @@ pub fn take_listen_fds() -> Result<Vec<Passed>, String> {
     if pid.parse::<u32>().ok() != Some(std::process::id()) {
         return Ok(vec![]);
     }
-    let n: RawFd = fds.parse().ok().filter(|n| (0..=1024).contains(n)).ok_or_else(|| {
-        format!(
-            "LISTEN_FDS={} is not a number of descriptors",
-            crate::error::quote(&fds)
-        )
-    })?;
+    let n: RawFd = fds
+        .parse()
+        .ok()
+        .filter(|n| (0..=1024).contains(n))
+        .ok_or_else(|| format!("LISTEN_FDS={} is not a number of descriptors", crate::exit::quote(&fds)))?;
     let names: Vec<String> = names
         .map(|s| s.split(':').map(str::to_string).collect())
         .unwrap_or_default();

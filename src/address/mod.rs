@@ -82,9 +82,9 @@ impl TagNames {
 /// Problems with an address given to make a tagged address from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("{} is not an e-mail address (it has no '@')", crate::error::quote(.0))]
+    #[error("{} is not an e-mail address (it has no '@')", crate::exit::quote(.0))]
     NoAt(String),
-    #[error("{} has an empty local part or domain", crate::error::quote(.0))]
+    #[error("{} has an empty local part or domain", crate::exit::quote(.0))]
     Empty(String),
     #[error("a keyword address needs a keyword (an empty one never verifies, in TMDA either)")]
     EmptyKeyword,

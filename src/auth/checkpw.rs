@@ -49,7 +49,7 @@ impl Source for CheckPassword {
             .spawn()
         {
             Ok(c) => c,
-            Err(e) => return Verdict::Unavailable(format!("cannot run: {}", crate::error::describe_io(&e))),
+            Err(e) => return Verdict::Unavailable(format!("cannot run: {}", crate::exit::describe_io(&e))),
         };
         let ts = crate::clock::now().unwrap_or(0);
         if let Some(mut stdin) = child.stdin.take() {

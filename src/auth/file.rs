@@ -19,7 +19,7 @@ pub struct AuthFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFileError {
-    #[error("authfile {}: {}", path.display(), crate::error::describe_io(source))]
+    #[error("authfile {}: {}", path.display(), crate::exit::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -27,10 +27,10 @@ pub enum AuthFileError {
     },
     // The fix is part of the message: the administrator who meets it wants the command.
     #[error("authfile {0} is mode {mode:03o}, but must be 600 or 400 so that no one else can read the passwords; \
-fix it with: chmod 600 {1}", path.display(), crate::error::shell_quote(&path.display().to_string()))]
+fix it with: chmod 600 {1}", path.display(), crate::exit::shell_quote(&path.display().to_string()))]
     Mode { path: PathBuf, mode: u32 },
     #[error("authfile {0} is owned by {owner}, but must be owned by {want}, the user ofmipd runs as; \
-fix it with: chown {want} {1}", path.display(), crate::error::shell_quote(&path.display().to_string()))]
+fix it with: chown {want} {1}", path.display(), crate::exit::shell_quote(&path.display().to_string()))]
     Owner { path: PathBuf, owner: String, want: String },
     #[error("authfile {}:{line}: expected user:password", path.display())]
     Syntax { path: PathBuf, line: usize },
@@ -38,10 +38,10 @@ fix it with: chown {want} {1}", path.display(), crate::error::shell_quote(&path.
 
 impl AuthFileError {
     /// sysexits(3): missing 66, mode or owner 77 (as for a key file), malformed 65.
-    pub fn exit_code(&self) -> crate::error::Sysexit {
-        use crate::error::Sysexit;
+    pub fn exit_code(&self) -> crate::exit::Sysexit {
+        use crate::exit::Sysexit;
         match self {
-            AuthFileError::Io { source, .. } => crate::error::io_exit_code(source),
+            AuthFileError::Io { source, .. } => crate::exit::io_exit_code(source),
             AuthFileError::Mode { .. } | AuthFileError::Owner { .. } => Sysexit::NoPerm,
             AuthFileError::Syntax { .. } => Sysexit::DataErr,
         }
@@ -382,7 +382,7 @@ mod tests {
         let (_d, p) = file("a:b\n", 0o600);
         let e = check_file(&p, uid + 1).unwrap_err();
         assert!(matches!(e, AuthFileError::Owner { .. }));
-        assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
+        assert_eq!(e.exit_code(), crate::exit::Sysexit::NoPerm);
         assert!(
             e.to_string()
                 .ends_with(&format!("fix it with: chown {} {}", user_name(uid + 1), p.display())),
@@ -395,7 +395,7 @@ mod tests {
                 .ends_with(&format!("fix it with: chmod 600 {}", p.display())),
             "{e}"
         );
-        assert_eq!(e.exit_code(), crate::error::Sysexit::NoPerm);
+        assert_eq!(e.exit_code(), crate::exit::Sysexit::NoPerm);
         let (_d, p) = file("a:b\nnocolon\n", 0o600);
         assert_eq!(
             check_file(&p, uid).unwrap_err().to_string(),

@@ -73,7 +73,7 @@ impl Remote {
             other => {
                 return Err(format!(
                     "protocol {} is not supported (imap, imaps, pop3, pop3s, apop, ldap, ldaps)",
-                    crate::error::quote(other)
+                    crate::exit::quote(other)
                 ));
             }
         };
@@ -91,7 +91,7 @@ impl Remote {
             }
         };
         let port = match port {
-            Some(p) => p.parse().map_err(|_| format!("bad port {}", crate::error::quote(p)))?,
+            Some(p) => p.parse().map_err(|_| format!("bad port {}", crate::exit::quote(p)))?,
             None => proto.default_port(),
         };
         let host = if host.is_empty() { "localhost".to_string() } else { host };
@@ -144,10 +144,10 @@ impl Remote {
     fn connect(&self, host: &str, port: u16) -> Result<Box<dyn ReadWrite>, String> {
         let addr = (host, port)
             .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {host}: {}", crate::error::describe_io(&e)))?
+            .map_err(|e| format!("cannot resolve {host}: {}", crate::exit::describe_io(&e)))?
             .next()
             .ok_or_else(|| format!("{host} has no address"))?;
-        let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| crate::error::describe_io(&e))?;
+        let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| crate::exit::describe_io(&e))?;
         tcp.set_read_timeout(Some(self.timeout)).ok();
         tcp.set_write_timeout(Some(self.timeout)).ok();
         tcp.set_nodelay(true).ok();
@@ -231,7 +231,7 @@ fn imap_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str) -> Result<bool
     let mut r = BufReader::new(stream);
     let greet = line(&mut r)?;
     if !greet.starts_with("* OK") {
-        return Err(format!("unexpected greeting {}", crate::error::quote(&greet)));
+        return Err(format!("unexpected greeting {}", crate::exit::quote(&greet)));
     }
     let (u, ulit) = imap_string(user);
     let (p, plit) = imap_string(pass);
@@ -271,7 +271,7 @@ fn pop3_login(stream: Box<dyn ReadWrite>, user: &str, pass: &str, apop: bool) ->
     let mut r = BufReader::new(stream);
     let greet = line(&mut r)?;
     if !greet.starts_with("+OK") {
-        return Err(format!("unexpected greeting {}", crate::error::quote(&greet)));
+        return Err(format!("unexpected greeting {}", crate::exit::quote(&greet)));
     }
     let cmd = |r: &mut BufReader<Box<dyn ReadWrite>>, c: &str| -> Result<bool, String> {
         r.get_mut()

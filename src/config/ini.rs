@@ -52,7 +52,7 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
             let Some(name) = rest.strip_suffix(']') else {
                 return Err(err(
                     lineno,
-                    format!("malformed section header {}", crate::error::quote(trimmed)),
+                    format!("malformed section header {}", crate::exit::quote(trimmed)),
                 ));
             };
             current = Some(name.to_string());
@@ -64,7 +64,7 @@ pub fn exec(source: &str, path: &Path, ns: &mut Namespace) -> Result<(), ConfigE
         let quoted = if super::is_secret_name(trimmed) {
             "a line naming a secret (not shown)".to_string()
         } else {
-            crate::error::quote(trimmed)
+            crate::exit::quote(trimmed)
         };
         let Some(sec) = &current else {
             return Err(err(lineno, format!("{quoted} comes before any [section] header")));
@@ -135,7 +135,7 @@ fn interpolate(raw: &str, all: &BTreeMap<String, (String, usize)>, depth: usize)
             let Some(close) = r.find(")s") else {
                 return Err(format!(
                     "bad interpolation in {}: expected %(name)s",
-                    crate::error::quote(raw)
+                    crate::exit::quote(raw)
                 ));
             };
             let name = r[..close].to_lowercase();
@@ -147,7 +147,7 @@ fn interpolate(raw: &str, all: &BTreeMap<String, (String, usize)>, depth: usize)
         } else {
             return Err(format!(
                 "'%' must be followed by '%' or '(name)s' in {}",
-                crate::error::quote(raw)
+                crate::exit::quote(raw)
             ));
         }
     }

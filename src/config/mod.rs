@@ -43,7 +43,7 @@ pub enum ConfigError {
         origin: Origin,
         message: String,
     },
-    #[error("config file {}: {}", path.display(), crate::error::describe_io(source))]
+    #[error("config file {}: {}", path.display(), crate::exit::describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -515,7 +515,7 @@ impl Config {
                     "MAIL_TRANSPORT",
                     format!(
                         "must be \"smtp\" or \"sendmail\", not {}",
-                        other.map_or("None".into(), crate::error::quote)
+                        other.map_or("None".into(), crate::exit::quote)
                     ),
                 ));
             }
@@ -525,7 +525,7 @@ impl Config {
             bad(
                 &ns,
                 "SMTPHOST",
-                format!("{} is not HOST or HOST:PORT", crate::error::quote(&smtphost)),
+                format!("{} is not HOST or HOST:PORT", crate::exit::quote(&smtphost)),
             )
         })?;
         let smtp = SmtpSettings {
@@ -544,7 +544,7 @@ impl Config {
                             "SMTPSSL",
                             format!(
                                 "must be True, False, \"starttls\" or \"implicit\", not {}",
-                                crate::error::quote(t)
+                                crate::exit::quote(t)
                             ),
                         ));
                     }
@@ -968,7 +968,7 @@ fn style(ns: &Namespace, name: &str) -> Result<HeaderStyle, ConfigError> {
         Some(other) => Err(bad(
             ns,
             name,
-            format!("must be \"angles\" or \"address\", not {}", crate::error::quote(other)),
+            format!("must be \"angles\" or \"address\", not {}", crate::exit::quote(other)),
         )),
     }
 }

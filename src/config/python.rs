@@ -531,7 +531,7 @@ impl<'a> Lexer<'a> {
             None => Err(self.err(
                 line,
                 col,
-                format!("invalid number {}", crate::error::quote(&text)),
+                format!("invalid number {}", crate::exit::quote(&text)),
                 Some("octal numbers are written 0o600"),
             )),
         }

@@ -320,7 +320,7 @@ impl Filter {
                                 Some(None) => Some(rule.actions.clone()),
                                 Some(Some(text)) => {
                                     Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
-                                        err(format!("{}: entry {}: {m}", path.display(), crate::error::quote(&text)))
+                                        err(format!("{}: entry {}: {m}", path.display(), crate::exit::quote(&text)))
                                     })?)
                                 }
                             }
@@ -347,7 +347,7 @@ impl Filter {
                         Some(v) => {
                             let text = String::from_utf8_lossy(&v).trim().to_string();
                             Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
-                                err(format!("{}: value {}: {m}", path.display(), crate::error::quote(&text)))
+                                err(format!("{}: value {}: {m}", path.display(), crate::exit::quote(&text)))
                             })?)
                         }
                     }

@@ -276,14 +276,14 @@ pub fn parse_actions(line: &str, source: &str) -> Result<Actions, String> {
     if line.contains(char::is_whitespace) {
         return Err(format!(
             "\"{source}\": garbage at end of line: {}",
-            crate::error::quote(line)
+            crate::exit::quote(line)
         ));
     }
     match Action::parse(line) {
         Ok(a) => Ok(Actions::single_from(a)),
         Err(e) if e.contains("unknown action") => Err(format!(
             "\"{source}\": missing or bogus <action> field: {}",
-            crate::error::quote(line)
+            crate::exit::quote(line)
         )),
         Err(e) => Err(e),
     }

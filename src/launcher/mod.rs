@@ -306,10 +306,7 @@ impl State {
                     "the PAM check did not finish within {} seconds",
                     self.pam.limits.timeout.as_secs()
                 );
-                log(&format!(
-                    "stopped a PAM check for {}: {why}",
-                    crate::error::quote(login)
-                ));
+                log(&format!("stopped a PAM check for {}: {why}", crate::exit::quote(login)));
                 let _ = reply.write_all(&Answer::Failed(why).encode());
             }
         }
@@ -443,12 +440,12 @@ pub fn serve(sock: UnixStream, setup: &Setup, log: &mut dyn FnMut(&str)) {
 /// For the log: what was asked, without secrets.
 fn describe(req: &Result<Request, &'static str>) -> String {
     match req {
-        Ok(Request::Deliver(s)) => format!("a delivery for {}", crate::error::quote(&s.login)),
+        Ok(Request::Deliver(s)) => format!("a delivery for {}", crate::exit::quote(&s.login)),
         Ok(Request::PamCheck { service, login, .. }) => {
             format!(
                 "a PAM check ({}) for {}",
-                crate::error::quote(service),
-                crate::error::quote(login)
+                crate::exit::quote(service),
+                crate::exit::quote(login)
             )
         }
         Err(_) => "a request".into(),
@@ -529,7 +526,7 @@ fn virtual_home(setup: &Setup, script: &Path, account: &Account, u: &str, d: &st
         return Err(format!(
             "{} found no home for {}",
             script.display(),
-            crate::error::quote(&format!("{u}@{d}"))
+            crate::exit::quote(&format!("{u}@{d}"))
         ));
     }
     Ok(home)

@@ -100,7 +100,7 @@ pub fn check_account(setup: &Setup, a: &Account) -> Result<(), Refusal> {
     };
     Err(Refusal::permanent(format!(
         "account {} is not served: {why}",
-        crate::error::quote(&a.name)
+        crate::exit::quote(&a.name)
     )))
 }
 
@@ -132,7 +132,7 @@ pub fn check_login(login: &str) -> Result<(), Refusal> {
     };
     Err(Refusal::permanent(format!(
         "login name {} is not acceptable: {bad}",
-        crate::error::quote(login)
+        crate::exit::quote(login)
     )))
 }
 
@@ -277,13 +277,13 @@ pub(super) fn decide(
                     let Some((u, d)) = vhome_args(&sub.login) else {
                         return Err(Refusal::permanent(format!(
                             "{} is not a virtual user@domain",
-                            crate::error::quote(&sub.login)
+                            crate::exit::quote(&sub.login)
                         )));
                     };
                     let Some(owner) = crate::delivery::virtual_domain_user(&setup.vdomains, &sub.login) else {
                         return Err(Refusal::permanent(format!(
                             "{} is not in a virtual domain of {}",
-                            crate::error::quote(&sub.login),
+                            crate::exit::quote(&sub.login),
                             setup.vdomains.display()
                         )));
                     };
@@ -291,7 +291,7 @@ pub(super) fn decide(
                 }
             };
             let account = lookup(&name).ok_or_else(|| {
-                Refusal::permanent(format!("no system account for user {}", crate::error::quote(&name)))
+                Refusal::permanent(format!("no system account for user {}", crate::exit::quote(&name)))
             })?;
             check_account(setup, &account)?;
             let allowed_senders = match &setup.restrict_sender {
@@ -313,7 +313,7 @@ pub(super) fn decide(
             if !setup.pam_services.contains(&service) {
                 return Err(Refusal::permanent(format!(
                     "PAM service {} is not configured",
-                    crate::error::quote(&service)
+                    crate::exit::quote(&service)
                 )));
             }
             check_login(&login)?;
@@ -321,7 +321,7 @@ pub(super) fn decide(
                 return Err(Refusal::permanent("the password contains NUL"));
             }
             let account = lookup(&login).ok_or_else(|| {
-                Refusal::permanent(format!("no system account for user {}", crate::error::quote(&login)))
+                Refusal::permanent(format!("no system account for user {}", crate::exit::quote(&login)))
             })?;
             check_account(setup, &account)?;
             Ok(Job::Pam {

@@ -10,7 +10,7 @@ pub mod sendmail;
 pub mod smtp;
 pub mod stub;
 
-use crate::error::Sysexit;
+use crate::exit::Sysexit;
 use crate::message::Message;
 
 pub use sendmail::Sendmail;

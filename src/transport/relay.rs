@@ -148,7 +148,7 @@ impl Conn {
                 let Some(code) = code else {
                     return Err(Failure::Io(format!(
                         "not an SMTP reply: {}",
-                        crate::error::quote(&String::from_utf8_lossy(&line[..line.len().min(80)]))
+                        crate::exit::quote(&String::from_utf8_lossy(&line[..line.len().min(80)]))
                     )));
                 };
                 lines.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
@@ -418,7 +418,7 @@ impl Envelope {
                 .map_err(|e| {
                     Failure::Refused(format!(
                         "envelope sender {} is not a valid address: {e}",
-                        crate::error::quote(s)
+                        crate::exit::quote(s)
                     ))
                 })?
                 .to_string(),
@@ -427,7 +427,7 @@ impl Envelope {
             .map_err(|e| {
                 Failure::Refused(format!(
                     "recipient {} is not a valid address: {e}",
-                    crate::error::quote(&copy.recipient)
+                    crate::exit::quote(&copy.recipient)
                 ))
             })?
             .to_string();

@@ -64,7 +64,7 @@ impl Transport for Sendmail {
         super::trace(format_args!(
             "--> {} -i -f {} -- {}",
             self.program.display(),
-            crate::error::quote(&self.sender_arg(copy.sender)),
+            crate::exit::quote(&self.sender_arg(copy.sender)),
             copy.recipient
         ));
         let mut child = cmd
@@ -76,7 +76,7 @@ impl Transport for Sendmail {
             .spawn()
             .map_err(|e| {
                 fail(
-                    format!("cannot run: {}", crate::error::describe_io(&e)),
+                    format!("cannot run: {}", crate::exit::describe_io(&e)),
                     false,
                     None,
                     String::new(),

@@ -249,14 +249,14 @@ impl Smtp {
             s => Some(Address::from_str(s).map_err(|e| {
                 refused(format!(
                     "envelope sender {} is not a valid address: {e}",
-                    crate::error::quote(s)
+                    crate::exit::quote(s)
                 ))
             })?),
         };
         let rcpt = Address::from_str(copy.recipient).map_err(|e| {
             refused(format!(
                 "recipient {} is not a valid address: {e}",
-                crate::error::quote(copy.recipient)
+                crate::exit::quote(copy.recipient)
             ))
         })?;
         let conn = self.conn.as_mut().expect("connected");
