@@ -9,15 +9,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Environment variable that pins the clock (seconds since the epoch).
 pub const NOW_VAR: &str = "TMDA_NOW";
 
+/// `TMDA_NOW` is set to something that is not a time.
+#[derive(Debug, thiserror::Error)]
+#[error("{NOW_VAR} must be a whole number of seconds since the epoch, not {}", crate::exit::quote(.0))]
+pub struct BadNow(pub String);
+
 /// Seconds since the epoch, honouring `TMDA_NOW`.
-pub fn now() -> Result<u64, crate::Error> {
+pub fn now() -> Result<u64, BadNow> {
     match std::env::var(NOW_VAR) {
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
-            crate::Error::Usage(format!(
-                "{NOW_VAR} must be a whole number of seconds since the epoch, not {}",
-                crate::exit::quote(&v)
-            ))
-        }),
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| BadNow(v)),
         Err(_) => Ok(SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

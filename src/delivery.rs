@@ -16,19 +16,19 @@
 //! With `--pure-proxy` and no such file the message is passed to
 //! `$TMDA_SENDMAIL_PROGRAM` (default /usr/sbin/sendmail) untouched.
 
-use std::ffi::CString;
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::account::Account;
 use crate::config::{Config, LoadOptions};
 use crate::filter;
 use crate::inject::{InjectError, Injector, Options, SenderRestriction};
 use crate::launcher::{Answer, Launcher, Submission};
 use crate::message::Message;
+use crate::sender_policy::{SENDER_REFUSED, SenderPolicy};
 use crate::smtp::session::{DeliveryOutcome, Envelope};
 
 /// A received message: in memory when small, else in an unlinked temporary file.
@@ -37,85 +37,6 @@ pub enum Spooled {
     Memory(Vec<u8>),
     File(File),
 }
-
-/// A system account, from the password database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: PathBuf,
-    pub groups: Vec<u32>,
-}
-
-impl Account {
-    /// Look a user up (getpwnam_r), with the supplementary groups (getgrouplist).
-    pub fn lookup(name: &str) -> Option<Account> {
-        let c = CString::new(name).ok()?;
-        let mut buf = vec![0 as libc::c_char; 16384];
-        // SAFETY: POD out-parameters; the strings point into `buf`, copied before it drops.
-        unsafe {
-            let mut pw: libc::passwd = std::mem::zeroed();
-            let mut res: *mut libc::passwd = std::ptr::null_mut();
-            if libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) != 0 || res.is_null() {
-                return None;
-            }
-            let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned();
-            let mut groups = vec![0 as libc::gid_t; 256];
-            let mut n = groups.len() as libc::c_int;
-            if libc::getgrouplist(c.as_ptr(), pw.pw_gid, groups.as_mut_ptr(), &mut n) < 0 {
-                n = 0;
-            }
-            groups.truncate(n.max(0) as usize);
-            if groups.is_empty() {
-                groups.push(pw.pw_gid);
-            }
-            Some(Account {
-                name: name.to_string(),
-                uid: pw.pw_uid,
-                gid: pw.pw_gid,
-                home: PathBuf::from(home),
-                groups,
-            })
-        }
-    }
-
-    /// [`Account::lookup`] remembered for [`ACCOUNT_CACHE_TTL`] (found or not): a name
-    /// service lookup (files, systemd-userdb, LDAP…) costs far more than tagging a
-    /// message. Only personal mode uses it, where the answer just picks a config file;
-    /// global mode, which sets uids from it, always asks afresh.
-    pub fn lookup_cached(name: &str) -> Option<Account> {
-        if let Some(hit) = Account::remembered(name) {
-            return hit;
-        }
-        let now = Instant::now();
-        let found = Account::lookup(name);
-        if let Ok(mut c) = ACCOUNTS.lock() {
-            let map = c.get_or_insert_with(Default::default);
-            // Bounded: many distinct (e.g. guessed) names just start it over.
-            if map.len() >= 4096 {
-                map.clear();
-            }
-            map.insert(name.to_string(), (now, found.clone()));
-        }
-        found
-    }
-}
-
-impl Account {
-    /// The answer [`Account::lookup_cached`] remembers, without asking the name service
-    /// (`None`: nothing fresh is remembered).
-    pub fn remembered(name: &str) -> Option<Option<Account>> {
-        let (at, hit) = ACCOUNTS.lock().ok().and_then(|c| c.as_ref()?.get(name).cloned())?;
-        (at.elapsed() < ACCOUNT_CACHE_TTL).then_some(hit)
-    }
-}
-
-type Remembered = std::collections::HashMap<String, (Instant, Option<Account>)>;
-static ACCOUNTS: std::sync::Mutex<Option<Remembered>> = std::sync::Mutex::new(None);
-
-/// How long personal mode trusts a remembered account lookup.
-pub const ACCOUNT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How messages are delivered.
 #[derive(Debug, Clone)]
@@ -143,83 +64,14 @@ pub struct Delivery {
     pub hostname: String,
 }
 
-/// `--restrict-sender` and its optional `--sender-map FILE` (`login address...` lines,
-/// `#` comments; an address `@domain` allows a whole domain). The file is read again
-/// when it changes.
-#[derive(Debug, Default)]
-pub struct SenderPolicy {
-    pub map: Option<PathBuf>,
-    cache: std::sync::Mutex<Option<(Option<std::time::SystemTime>, u64, SenderMap)>>,
-}
-
-/// Login name (lower case) to the addresses it may use beyond its own.
-pub type SenderMap = std::collections::HashMap<String, Vec<String>>;
-
-/// Parse a sender map; an error names the line.
-pub fn parse_sender_map(text: &str) -> Result<SenderMap, String> {
-    let mut map = SenderMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|w| !w.is_empty());
-        let login = words.next().unwrap_or("").trim_end_matches(':').to_lowercase();
-        let addrs: Vec<String> = words.map(str::to_string).collect();
-        if login.is_empty() || addrs.is_empty() || addrs.iter().any(|a| !a.contains('@')) {
-            return Err(format!("line {}: expected 'login address...'", i + 1));
-        }
-        map.entry(login).or_default().extend(addrs);
-    }
-    Ok(map)
-}
-
 impl SenderPolicy {
-    pub fn new(map: Option<PathBuf>) -> SenderPolicy {
-        SenderPolicy {
-            map,
-            cache: Default::default(),
-        }
-    }
-
-    /// Read (or re-read) the map; an error names the file.
-    pub fn load(&self) -> Result<SenderMap, String> {
-        let Some(path) = &self.map else {
-            return Ok(SenderMap::new());
-        };
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let stamp = (meta.modified().ok(), meta.len());
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, n, map)) = cache.as_ref()
-            && (*t, *n) == stamp
-        {
-            return Ok(map.clone());
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let map = parse_sender_map(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        *cache = Some((stamp.0, stamp.1, map.clone()));
-        Ok(map)
-    }
-
     fn restriction(&self, env: &Envelope) -> Result<SenderRestriction, String> {
         Ok(SenderRestriction {
             envelope_sender: env.mail_from.clone(),
             extra: self.allowed_for(&env.user)?,
         })
     }
-
-    /// The addresses the map gives `login` beyond its own (global mode: asked by the
-    /// launcher, which reads the map itself).
-    pub fn allowed_for(&self, login: &str) -> Result<Vec<String>, String> {
-        Ok(self.load()?.get(&login.to_lowercase()).cloned().unwrap_or_default())
-    }
 }
-
-/// The first words of `tmda sendmail`'s error when `--restrict-sender` refuses a
-/// message, by which ofmipd tells it from other failures of a global-mode child.
-pub const SENDER_REFUSED: &str = "sender address ";
 
 impl Delivery {
     /// `--restrict-sender`'s rule for this message, if it is on.
@@ -399,54 +251,6 @@ impl Delivery {
             Ok(Answer::Refused(why)) => DeliveryOutcome::Permanent(why),
             Err(e) => DeliveryOutcome::Transient(format!("cannot start delivery: {e}")),
         }
-    }
-}
-
-/// The system user in charge of `address`'s domain in qmail's virtualdomains file
-/// (`domain:user`, `.domain:user` for subdomains, `user@domain:user`), as TMDA read it.
-pub fn virtual_domain_user(file: &Path, address: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let domain = address.rsplit_once('@')?.1.to_lowercase();
-    let address = address.to_lowercase();
-    for line in text.lines() {
-        let l = line.trim().to_lowercase();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let Some((vdomain, prepend)) = l.split_once(':') else {
-            continue;
-        };
-        let matched =
-            vdomain == domain || vdomain == address || (vdomain.starts_with('.') && domain.ends_with(vdomain));
-        if matched {
-            return Some(prepend.trim().to_string());
-        }
-    }
-    None
-}
-
-/// setgroups, setgid, setuid in the child before exec (the launcher's children, which
-/// start as root). std's `Command::uid` would run after `pre_exec`, and
-/// `Command::groups` is unstable, so this is done by hand. The child also changes into
-/// the user's home there: std would `chdir` before the hook runs, while still root,
-/// which may not enter a home on a root-squashed network file system.
-pub(crate) fn become_user(cmd: &mut Command, a: &Account) {
-    let (uid, gid, groups) = (a.uid, a.gid, a.groups.clone());
-    let home = CString::new(a.home.as_os_str().as_encoded_bytes()).unwrap_or_else(|_| c"/".into());
-    // SAFETY: only async-signal-safe calls between fork and exec; the group list was
-    // computed in the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::setuid(0) == 0 {
-                // Root could be regained: refuse to run anything.
-                return Err(std::io::Error::from_raw_os_error(libc::EPERM));
-            }
-            let _ = libc::chdir(home.as_ptr());
-            Ok(())
-        });
     }
 }
 
@@ -636,12 +440,12 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
         home,
     })
     .map_err(|e| e.to_string())?;
-    if crate::cli::warnings_wanted(false) {
+    if crate::config::warnings_wanted(false) {
         for u in config.unknown_variables() {
             log_warning_once(&u.to_string());
         }
     }
-    let lookup = |n: &str| crate::cli::sendmail::config_var(&config, n);
+    let lookup = |n: &str| config.lookup(n);
     let filter = filter::parse_file(&config.filter_outgoing, &lookup).map_err(|e| e.to_string().replace('\n', "; "))?;
     let global = std::env::var("GLOBAL_TMDARC")
         .ok()
@@ -658,7 +462,7 @@ fn prepare(config_file: Option<PathBuf>, home: Option<PathBuf>) -> Result<Arc<Pr
             (f, t)
         })
         .collect();
-    let tagger = config.tagger().ok();
+    let tagger = crate::address::Tagger::from_config(&config).ok();
     let p = Arc::new(Prepared {
         config,
         filter,
@@ -748,7 +552,7 @@ fn process(
             Err(e) => Ready::Done(outcome_of(&e)),
         };
     }
-    let mut transport = match crate::cli::sendmail::transport_for(&prepared.config) {
+    let mut transport = match crate::transport::for_config(&prepared.config) {
         Ok(t) => t,
         Err(e) => return Ready::Done(DeliveryOutcome::Transient(e.to_string())),
     };
@@ -798,7 +602,10 @@ pub struct Outgoing {
 impl Outgoing {
     pub async fn send(self) -> DeliveryOutcome {
         let smtp = &self.prepared.config.smtp;
-        match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.plan).await {
+        match crate::transport::relay::send(smtp, &crate::config::fqdn(), &self.msg, &self.plan)
+            .await
+            .map_err(InjectError::from)
+        {
             Ok(()) => DeliveryOutcome::Accepted,
             Err(InjectError::Delivery(fates)) => {
                 let fates = fates.report();
@@ -818,7 +625,7 @@ impl Outgoing {
                     ..
                 } = self;
                 tokio::task::spawn_blocking(move || {
-                    let notice = match crate::cli::sendmail::transport_for(&prepared.config) {
+                    let notice = match crate::transport::for_config(&prepared.config) {
                         Ok(mut t) => crate::inject::notify(t.as_mut(), &hostname, &sender, &msg, &fates),
                         Err(e) => crate::dsn::Notice::NotSent(e.to_string()),
                     };
@@ -928,56 +735,7 @@ pub fn describe_config(dir: Option<&Path>, user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn sender_maps_parse_and_name_bad_lines() {
-        let map =
-            super::parse_sender_map("# who may send as what\nalice: a@x.org, @lists.example\nBob b@y.org\n\n").unwrap();
-        assert_eq!(map["alice"], vec!["a@x.org", "@lists.example"]);
-        assert_eq!(map["bob"], vec!["b@y.org"]);
-        assert_eq!(
-            super::parse_sender_map("alice\n").unwrap_err(),
-            "line 1: expected 'login address...'"
-        );
-        assert!(
-            super::parse_sender_map("ok a@b\nbad notanaddress\n")
-                .unwrap_err()
-                .starts_with("line 2")
-        );
-    }
-
     use super::*;
-
-    #[test]
-    fn account_lookup() {
-        let root = Account::lookup("root").unwrap();
-        assert_eq!((root.uid, root.gid), (0, 0));
-        assert!(root.groups.contains(&0));
-        assert!(Account::lookup("no-such-user-xyz").is_none());
-        assert!(Account::lookup("bad\0name").is_none());
-    }
-
-    #[test]
-    fn virtualdomains_file() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("virtualdomains");
-        std::fs::write(
-            &f,
-            "# qmail
-example.com:vpopmail
-.corp.example:corpuser
-boss@other.org:bossuser
-",
-        )
-        .unwrap();
-        assert_eq!(virtual_domain_user(&f, "Jo@Example.COM").as_deref(), Some("vpopmail"));
-        assert_eq!(
-            virtual_domain_user(&f, "a@mail.corp.example").as_deref(),
-            Some("corpuser")
-        );
-        assert_eq!(virtual_domain_user(&f, "boss@other.org").as_deref(), Some("bossuser"));
-        assert_eq!(virtual_domain_user(&f, "x@other.org"), None);
-        assert_eq!(virtual_domain_user(&f, "no-domain"), None);
-    }
 
     /// See: #10 (8). The vhome script's arguments are positional: a login whose name or
     /// domain begins with '-' must not reach it as an option.

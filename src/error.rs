@@ -59,6 +59,13 @@ impl From<crate::inject::InjectError> for Error {
     }
 }
 
+impl From<crate::clock::BadNow> for Error {
+    /// A mistyped `TMDA_NOW` is a usage error: the command was not run as meant.
+    fn from(e: crate::clock::BadNow) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {

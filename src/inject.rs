@@ -36,7 +36,7 @@ use crate::interval::Interval;
 use crate::key::{CryptKey, KeyError};
 use crate::message::address::{formataddr, getaddresses, parseaddr};
 use crate::message::{Header, LineEndings, Message};
-use crate::transport::{Copy, DeliveryError, Transport};
+use crate::transport::{Copy, Transport};
 
 /// What the caller knows beyond the message.
 #[derive(Debug, Clone, Default)]
@@ -137,77 +137,7 @@ pub enum InjectError {
     },
 }
 
-/// What became of one recipient's copy.
-#[derive(Debug, Clone)]
-pub struct Fate {
-    pub recipient: String,
-    /// `None`: the MTA accepted the copy.
-    pub failure: Option<DeliveryError>,
-}
-
-impl Fate {
-    /// The transport-neutral record (for a delivery status notification and reports).
-    pub fn report(&self) -> crate::dsn::RecipientFate {
-        crate::dsn::RecipientFate {
-            recipient: self.recipient.clone(),
-            failure: self.failure.as_ref().map(|e| crate::dsn::Failure {
-                status: e.status(),
-                diagnostic: e.diagnostic(),
-            }),
-        }
-    }
-}
-
-/// Every recipient's fate when some copy failed.
-#[derive(Debug, Clone)]
-pub struct Fates(pub Vec<Fate>);
-
-impl Fates {
-    pub fn report(&self) -> Vec<crate::dsn::RecipientFate> {
-        self.0.iter().map(Fate::report).collect()
-    }
-
-    pub fn failed(&self) -> impl Iterator<Item = (&str, &DeliveryError)> {
-        self.0
-            .iter()
-            .filter_map(|f| f.failure.as_ref().map(|e| (f.recipient.as_str(), e)))
-    }
-
-    pub fn delivered(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .filter(|f| f.failure.is_none())
-            .map(|f| f.recipient.as_str())
-    }
-
-    /// The worst exit status: a permanent failure's (the first one's) over a temporary one.
-    pub fn exit_code(&self) -> Sysexit {
-        let codes: Vec<Sysexit> = self.failed().map(|(_, e)| e.exit_code()).collect();
-        codes
-            .iter()
-            .copied()
-            .find(|c| *c != Sysexit::TempFail)
-            .or(codes.first().copied())
-            .unwrap_or(Sysexit::Ok)
-    }
-}
-
-impl std::fmt::Display for Fates {
-    /// One line: who got it, and who did not and why.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let delivered: Vec<&str> = self.delivered().collect();
-        let mut sep = "";
-        if !delivered.is_empty() {
-            write!(f, "delivered to {}", delivered.join(", "))?;
-            sep = "; ";
-        }
-        for (rcpt, e) in self.failed() {
-            write!(f, "{sep}not delivered to {rcpt}: {e}")?;
-            sep = "; ";
-        }
-        Ok(())
-    }
-}
+pub use crate::transport::{Fate, Fates};
 
 impl InjectError {
     pub fn exit_code(&self) -> Sysexit {
@@ -297,6 +227,41 @@ pub struct Rendered {
     pub log_entry: Option<String>,
 }
 
+/// The pipelined relay sends a plan's copies, rendering each header only when its copy goes.
+impl crate::transport::Batch for Plan {
+    type Error = InjectError;
+
+    fn len(&self) -> usize {
+        self.copies.len()
+    }
+
+    fn envelope(&self, i: usize) -> crate::transport::Envelope<'_> {
+        let c = &self.copies[i];
+        crate::transport::Envelope {
+            sender: &c.sender,
+            recipient: &c.recipient,
+            utf8: c.utf8,
+        }
+    }
+
+    fn render(&self, i: usize, msg: &Message) -> Result<Vec<u8>, InjectError> {
+        Ok(Plan::render(self, &self.copies[i], msg)?.header)
+    }
+}
+
+impl From<crate::transport::SendError<InjectError>> for InjectError {
+    fn from(e: crate::transport::SendError<InjectError>) -> InjectError {
+        match e {
+            crate::transport::SendError::Spool(source) => InjectError::Io {
+                path: "message spool".into(),
+                source,
+            },
+            crate::transport::SendError::Render(e) => e,
+            crate::transport::SendError::Delivery(f) => InjectError::Delivery(f),
+        }
+    }
+}
+
 impl Plan {
     /// The header of `copy`: the message's header with the copy's fields set, signed,
     /// added to and purged as the configuration says.
@@ -345,35 +310,6 @@ impl Plan {
         let mut header = h.to_bytes();
         header.extend_from_slice(h.eol.as_bytes());
         Ok(Rendered { header, log_entry })
-    }
-
-    /// A plan of copies that all get `header` unchanged (the relay client's unit tests).
-    #[cfg(test)]
-    pub(crate) fn for_test(copies: &[(&str, &str)], header: &[u8]) -> Plan {
-        let lines: Vec<&[u8]> = header
-            .split_inclusive(|&b| b == b'\n')
-            .take_while(|l| *l != b"\n" && *l != b"\r\n")
-            .collect();
-        Plan {
-            copies: copies
-                .iter()
-                .map(|(sender, recipient)| PlannedCopy {
-                    sender: sender.to_string(),
-                    recipient: recipient.to_string(),
-                    utf8: false,
-                    tagged: vec![],
-                    custom: vec![],
-                    log_action: String::new(),
-                })
-                .collect(),
-            header: Header::from_lines(lines, crate::message::Eol::Lf),
-            added: vec![],
-            purged: vec![],
-            fingerprint: None,
-            shared_fingerprint: Default::default(),
-            log: false,
-            now: 0,
-        }
     }
 }
 
@@ -443,7 +379,7 @@ impl<'a> Injector<'a> {
         if let Some(t) = self.tagger.get() {
             return Ok(t);
         }
-        let t = self.config.tagger()?;
+        let t = crate::address::Tagger::from_config(self.config)?;
         Ok(self.tagger.get_or_init(|| t))
     }
 
@@ -904,7 +840,7 @@ pub fn notify(
         fates,
         header: &header,
         now: crate::clock::now().unwrap_or(0),
-        unique: crate::server::random_u64(),
+        unique: crate::os::random_u64(),
     };
     let dsn = match Message::from_vec(report.render()) {
         Ok(m) => m,

@@ -799,7 +799,7 @@ fn log_delivery(server: &Server, client: &str, env: &crate::smtp::Envelope, outc
     if server.log < LogLevel::Events {
         return;
     }
-    let id = format!("{:010X}", random_u64() & 0xFF_FFFF_FFFF);
+    let id = format!("{:010X}", crate::os::random_u64() & 0xFF_FFFF_FFFF);
     let who = format!("client={client} login={} id={id}", field(&env.user));
     let reason = outcome
         .reason()
@@ -929,21 +929,7 @@ fn challenge_seed() -> u64 {
 /// Drawn once per process.
 fn random_base() -> u64 {
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *BASE.get_or_init(random_u64)
-}
-
-/// Randomness from the system.
-pub fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != 8 {
-        return std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-    }
-    u64::from_ne_bytes(b)
+    *BASE.get_or_init(crate::os::random_u64)
 }
 
 /// The reply for a client over the per-address connection cap (then the connection closes).

@@ -18,7 +18,7 @@ use crate::util::{KEY, TestEnv};
 pub(crate) fn as_nobody(cmd: &mut Command, env: &TestEnv) {
     if unsafe { libc::geteuid() } == 0 {
         use std::os::unix::process::CommandExt;
-        let a = tmda::delivery::Account::lookup("nobody").unwrap();
+        let a = tmda::account::Account::lookup("nobody").unwrap();
         let st = Command::new("chown")
             .arg("-R")
             .arg(format!("{}:{}", a.uid, a.gid))

@@ -18,6 +18,7 @@ mod hostile_privsep;
 mod init;
 mod inject;
 mod keygen;
+mod layers;
 mod multicall;
 pub(crate) mod ofmipd;
 mod passwd;

@@ -12,72 +12,7 @@ use std::fmt;
 
 use crate::key::CryptKey;
 
-/// The four kinds of tagged address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Confirm,
-    Dated,
-    Sender,
-    Keyword,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Confirm => "confirm",
-            Kind::Dated => "dated",
-            Kind::Sender => "sender",
-            Kind::Keyword => "keyword",
-        }
-    }
-}
-
-/// Tag names per kind (`TAGS_DATED` etc.): the first one is used to make addresses,
-/// all of them (and the kind's own name) are recognised when checking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagNames {
-    pub confirm: Vec<String>,
-    pub dated: Vec<String>,
-    pub sender: Vec<String>,
-    pub keyword: Vec<String>,
-}
-
-impl Default for TagNames {
-    fn default() -> Self {
-        TagNames {
-            confirm: vec!["confirm".into()],
-            dated: vec!["dated".into()],
-            sender: vec!["sender".into()],
-            keyword: vec!["keyword".into()],
-        }
-    }
-}
-
-impl TagNames {
-    fn names(&self, kind: Kind) -> &[String] {
-        match kind {
-            Kind::Confirm => &self.confirm,
-            Kind::Dated => &self.dated,
-            Kind::Sender => &self.sender,
-            Kind::Keyword => &self.keyword,
-        }
-    }
-
-    /// The tag written into new addresses of this kind.
-    pub fn primary(&self, kind: Kind) -> String {
-        self.names(kind)
-            .first()
-            .map(|s| s.to_lowercase())
-            .unwrap_or_else(|| kind.as_str().to_string())
-    }
-
-    /// Which kind a (lower-cased) tag names; TMDA checks confirm, dated, sender, keyword in that order.
-    pub fn kind_of(&self, tag: &str) -> Option<Kind> {
-        [Kind::Confirm, Kind::Dated, Kind::Sender, Kind::Keyword]
-            .into_iter()
-            .find(|&k| tag == k.as_str() || self.names(k).iter().any(|n| n.to_lowercase() == tag))
-    }
-}
+pub use crate::config::tags::{Kind, TagNames};
 
 /// Problems with an address given to make a tagged address from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +60,19 @@ pub struct Tagger {
     pub hmac_bytes: usize,
     pub delimiter: String,
     pub tags: TagNames,
+}
+
+impl Tagger {
+    /// Load `CRYPT_KEY_FILE` and build the tagger a configuration describes. Only
+    /// commands that tag or verify call it, so the others run without a key.
+    pub fn from_config(config: &crate::config::Config) -> Result<Tagger, crate::key::KeyError> {
+        Ok(Tagger {
+            key: CryptKey::load(&config.crypt_key_file, config.allow_mode_640)?,
+            hmac_bytes: config.hmac_bytes,
+            delimiter: config.recipient_delimiter.clone(),
+            tags: config.tags.clone(),
+        })
+    }
 }
 
 /// Split `local@domain` at the last `@`, lower-casing both halves (TMDA's `_split`).

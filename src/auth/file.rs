@@ -9,9 +9,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::Secret;
 use super::scheme::Stored;
 use super::{Source, Verdict, secret_eq};
-use crate::smtp::session::Secret;
 
 pub struct AuthFile {
     pub path: PathBuf,
@@ -50,7 +50,7 @@ impl AuthFileError {
 
 /// A user's login name, or the number when the uid has none.
 pub fn user_name(uid: u32) -> String {
-    crate::config::python::passwd_field(
+    crate::os::passwd_field(
         // SAFETY: getpwuid_r only writes into the buffers passwd_field hands it.
         |pw, b, l, r| unsafe { libc::getpwuid_r(uid, pw, b, l, r) },
         |pw| pw.pw_name,
@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn quick_answers_only_for_cheap_entries() {
         use super::super::{Chain, scheme};
-        use crate::smtp::session::AuthOutcome;
+        use crate::auth::AuthOutcome;
         let slow = scheme::hash(scheme::Scheme::Sha512Crypt, "pw").unwrap();
         let (_d, p) = file(&format!("alice:wonderland\nbob:{slow}\n"), 0o600);
         let chain = Chain {

@@ -13,7 +13,42 @@ pub mod pam;
 pub mod remote;
 pub mod scheme;
 
-use crate::smtp::session::{AuthOutcome, Secret};
+/// Credentials to check.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub user: String,
+    pub secret: Secret,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Password(String),
+    /// CRAM-MD5: the challenge we sent and the hex digest the client answered.
+    CramMd5 {
+        challenge: String,
+        digest: String,
+    },
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::CramMd5 { .. } => "cram-md5",
+        };
+        write!(f, "Attempt {{ user: {:?}, {kind}: <redacted> }}", self.user)
+    }
+}
+
+/// The verdict on an [`Attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Accepted,
+    Denied,
+    /// No source accepted and one could not be asked (a server down): 454, counted
+    /// like a refusal toward the session's and the address's limits.
+    Temporary,
+}
 
 /// One source's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

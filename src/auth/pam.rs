@@ -29,14 +29,19 @@ impl ConversationAdapter for Convo {
     fn info_msg(&self, _message: impl AsRef<OsStr>) {}
 }
 
-/// Global mode: PAM runs in the root launcher (modules such as pam_unix can only check
-/// other users' passwords as root, and the network process has no root left), which
-/// checks only ordinary accounts and limits the checks itself ([`crate::launcher`]).
-static VIA: std::sync::OnceLock<std::sync::Arc<crate::launcher::Launcher>> = std::sync::OnceLock::new();
+/// Something that runs PAM checks elsewhere. Global mode: PAM runs in the root launcher
+/// (modules such as pam_unix can only check other users' passwords as root, and the
+/// network process has no root left), which checks only ordinary accounts and limits
+/// the checks itself. The launcher implements this; auth does not know about it.
+pub trait Checker: Send + Sync {
+    fn pam(&self, service: &str, user: &str, password: &str) -> Verdict;
+}
 
-/// Send every later PAM check through `launcher`.
-pub fn check_through(launcher: std::sync::Arc<crate::launcher::Launcher>) {
-    let _ = VIA.set(launcher);
+static VIA: std::sync::OnceLock<std::sync::Arc<dyn Checker>> = std::sync::OnceLock::new();
+
+/// Send every later PAM check through `checker`.
+pub fn check_through(checker: std::sync::Arc<dyn Checker>) {
+    let _ = VIA.set(checker);
 }
 
 impl Source for Pam {
@@ -49,7 +54,7 @@ impl Source for Pam {
             return Verdict::Denied;
         }
         match VIA.get() {
-            Some(launcher) => launcher.pam(&self.service, user, password),
+            Some(checker) => checker.pam(&self.service, user, password),
             None => check_here(&self.service, user, password),
         }
     }

@@ -107,7 +107,7 @@ impl Remote {
         let ipauthmap = if unsafe { libc::geteuid() } == 0 {
             PathBuf::from("/etc/ipauthmap")
         } else {
-            PathBuf::from(crate::config::Namespace::default().expanduser("~/.tmda/ipauthmap"))
+            PathBuf::from(crate::os::expanduser("~/.tmda/ipauthmap"))
         };
         Ok(Remote {
             proto,

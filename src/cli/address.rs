@@ -72,7 +72,7 @@ pub fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
     // Emacs's shell-command-to-string, which Gnus users call `tmda-address -dn` with,
     // returns standard error mixed with the address: -n means a program is reading.
     super::warn_about_config(name, &config, args.quiet || args.no_newline, args.address.is_none());
-    let tagger = config.tagger()?;
+    let tagger = crate::address::Tagger::from_config(&config)?;
     let base = match &args.address {
         Some(a) => a.clone(),
         None => config.default_address(),

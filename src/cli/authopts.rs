@@ -99,6 +99,6 @@ pub fn default_authfile() -> PathBuf {
     if unsafe { libc::geteuid() } == 0 {
         PathBuf::from("/etc/tofmipd")
     } else {
-        PathBuf::from(crate::config::Namespace::default().expanduser("~/.tmda/tofmipd"))
+        PathBuf::from(crate::os::expanduser("~/.tmda/tofmipd"))
     }
 }

@@ -65,7 +65,7 @@ pub fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
             eprintln!("{name}: {n}");
         }
     }
-    let tagger = config.tagger()?;
+    let tagger = crate::address::Tagger::from_config(&config)?;
     let address = args.address.unwrap_or_default();
     let now = crate::clock::now()?;
     let (text, code) = match tagger.verify(&address, args.sender.as_deref(), now) {

@@ -348,11 +348,7 @@ pub(crate) fn parse_adjusted<T: CommandFactory + FromArgMatches>(
     Ok(Some((args, matches)))
 }
 
-/// Whether warnings about the configuration are wanted: not with `--quiet`, nor with
-/// `TMDA_NO_WARN` set (to anything but "" or "0").
-pub fn warnings_wanted(quiet: bool) -> bool {
-    !quiet && !std::env::var_os("TMDA_NO_WARN").is_some_and(|v| !v.is_empty() && v != "0")
-}
+pub use crate::config::warnings_wanted;
 
 /// Say what in the configuration is probably a mistake: unknown upper-case variables
 /// (with the setting meant), and with `identity` the USERNAME and HOSTNAME that were

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::delivery::{Account, Delivery};
+use crate::account::Account;
+use crate::delivery::Delivery;
 use crate::error::Error;
 use crate::server::{self, Limits, LogLevel, Server, TlsSetting};
 use crate::smtp::session::Peer;
@@ -484,7 +485,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
     let notifier = crate::systemd::Notifier::from_env();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let global = unsafe { libc::geteuid() } == 0;
-    let home = crate::config::Namespace::default().expanduser("~");
+    let home = crate::os::expanduser("~");
 
     // Who the daemon will run as, and so who must own the authfile.
     let run_as = if global {
@@ -586,7 +587,7 @@ pub fn run(raw: &[std::ffi::OsString], name: &str) -> Result<ExitCode, Error> {
         timeout: Duration::from_secs(args.delivery_timeout.max(1)),
         restrict_sender: args
             .restrict_sender
-            .then(|| Arc::new(crate::delivery::SenderPolicy::new(args.sender_map.clone()))),
+            .then(|| Arc::new(crate::sender_policy::SenderPolicy::new(args.sender_map.clone()))),
         hostname: hostname.clone(),
     };
     // A detached daemon's standard error is /dev/null: it logs to syslog unless told

@@ -327,7 +327,7 @@ pub fn run(mut args: Args) -> Result<ExitCode, Error> {
 /// Who gets a password file this run creates: as root, the user ofmipd runs as, for
 /// /etc/tofmipd or whenever `-u` names one (ofmipd refuses a file it does not own).
 /// `Err`: the note to print instead, when that user does not exist.
-fn owner_for_new_file(path: &Path, args: &Args) -> Result<Option<crate::delivery::Account>, String> {
+fn owner_for_new_file(path: &Path, args: &Args) -> Result<Option<crate::account::Account>, String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let default_global = args.authfile.is_none() || path == Path::new("/etc/tofmipd");
@@ -335,7 +335,7 @@ fn owner_for_new_file(path: &Path, args: &Args) -> Result<Option<crate::delivery
         return Ok(None);
     }
     let name = args.username.as_deref().unwrap_or("tofmipd");
-    match crate::delivery::Account::lookup(name) {
+    match crate::account::Account::lookup(name) {
         Some(a) if a.uid != 0 => Ok(Some(a)),
         Some(_) => Ok(None),
         None => Err(format!(

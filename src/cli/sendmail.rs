@@ -11,12 +11,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, LoadOptions, MailTransport};
+use crate::config::{Config, LoadOptions};
 use crate::error::{Error, Sysexit};
 use crate::filter;
 use crate::inject::{InjectError, Injector, Options};
 use crate::message::Message;
-use crate::transport::{Sendmail, Smtp, Transport};
 
 /// How many values an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,7 +406,7 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
         }
         None => config.filter_outgoing.clone(),
     };
-    let lookup = |name: &str| config_var(&config, name);
+    let lookup = |name: &str| config.lookup(name);
     let filter = filter::parse_file(&filter_path, &lookup)?;
 
     if let Some((rcpt, sender)) = &args.filter_match {
@@ -474,13 +473,15 @@ fn run(args: Args, name: &str) -> Result<ExitCode, Error> {
         // A plain SMTP relay gets the same client as ofmipd's (HELO fallback included).
         let plan = injector.plan(&msg, &opts)?;
         super::current_thread_runtime()?.block_on(async {
-            let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &plan).await;
+            let sent = crate::transport::relay::send(&config.smtp, &crate::config::fqdn(), &msg, &plan)
+                .await
+                .map_err(InjectError::from);
             crate::transport::relay::close_pool();
             sent
         })
     } else {
         injector
-            .inject(&msg, &opts, transport_for(&config)?.as_mut())
+            .inject(&msg, &opts, crate::transport::for_config(&config)?.as_mut())
             .map(|_| ())
     };
     match sent {
@@ -508,7 +509,7 @@ fn report_fates(name: &str, config: &Config, msg: &Message, fates: &crate::injec
     }
     if let Some(host) = std::env::var("TMDA_OFMIPD_HOSTNAME").ok().filter(|h| !h.is_empty()) {
         let sender = std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default();
-        let notice = match transport_for(config) {
+        let notice = match crate::transport::for_config(config) {
             Ok(mut t) => crate::inject::notify(t.as_mut(), &host, &sender, msg, &report),
             Err(e) => crate::dsn::Notice::NotSent(e.to_string()),
         };
@@ -530,42 +531,6 @@ fn pass_through(recipients: &[String]) -> Result<ExitCode, Error> {
     let from = std::env::var("TMDA_OFMIPD_MAIL_FROM").unwrap_or_default();
     let e = crate::delivery::pass_through_command(&from, recipients).exec();
     Err(Error::io(crate::delivery::pass_through_program(), e))
-}
-
-/// `${NAME}` in filters: the configuration first, then the environment (as TMDA).
-pub fn config_var(config: &Config, name: &str) -> Option<String> {
-    let from_config = match name {
-        "USERNAME" => Some(config.username().to_string()),
-        "HOSTNAME" => Some(config.hostname().to_string()),
-        "FULLNAME" => Some(config.fullname().to_string()),
-        _ => config.var(name).map(|v| v.py_str()),
-    };
-    from_config.filter(|v| !v.is_empty()).or_else(|| config.env(name))
-}
-
-/// The transport MAIL_TRANSPORT asks for.
-pub fn transport_for(config: &Config) -> Result<Box<dyn Transport>, Error> {
-    Ok(match config.mail_transport {
-        MailTransport::Sendmail => {
-            let program = config.sendmail_program.clone().ok_or_else(|| {
-                Error::Config(crate::config::ConfigError::Setting {
-                    name: "SENDMAIL_PROGRAM".into(),
-                    origin: crate::config::Origin::Default,
-                    message: "not set, and neither /usr/sbin/sendmail nor /usr/lib/sendmail exists".into(),
-                })
-            })?;
-            Box::new(Sendmail {
-                program,
-                null_sender_empty: matches!(config.mail_transfer_agent.as_str(), "postfix" | "qmail"),
-                env: config
-                    .env_assignments()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            })
-        }
-        MailTransport::Smtp => Box::new(Smtp::new(config.smtp.clone(), crate::config::fqdn())),
-    })
 }
 
 #[cfg(test)]

@@ -15,16 +15,16 @@
 
 pub mod ini;
 pub mod python;
+pub mod tags;
 pub mod value;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock as OnceCell;
 
-use crate::address::{TagNames, Tagger};
 use crate::interval::Interval;
-use crate::key::{CryptKey, KeyError};
 pub use python::{Namespace, Origin};
+pub use tags::{Kind, TagNames};
 pub use value::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -727,6 +727,17 @@ impl Config {
         notes
     }
 
+    /// `${NAME}` in filters: the configuration first, then the environment (as TMDA).
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        let from_config = match name {
+            "USERNAME" => Some(self.username().to_string()),
+            "HOSTNAME" => Some(self.hostname().to_string()),
+            "FULLNAME" => Some(self.fullname().to_string()),
+            _ => self.var(name).map(|v| v.py_str()),
+        };
+        from_config.filter(|v| !v.is_empty()).or_else(|| self.env(name))
+    }
+
     /// Any variable the configuration set (known or not), for `${NAME}` in filters.
     pub fn var(&self, name: &str) -> Option<&Value> {
         self.ns.get(name)
@@ -754,7 +765,7 @@ impl Config {
                 .iter()
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
                 .or_else(|| {
-                    python::passwd_field(
+                    crate::os::passwd_field(
                         // SAFETY: passwd_field passes valid out-pointers and a buffer of `l` bytes.
                         |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
                         |pw| pw.pw_name,
@@ -781,7 +792,7 @@ impl Config {
                 .iter()
                 .find_map(|v| self.env(v).filter(|s| !s.is_empty()))
                 .or_else(|| {
-                    python::passwd_field(
+                    crate::os::passwd_field(
                         // SAFETY: passwd_field passes valid out-pointers and a buffer of `l` bytes.
                         |pw, b, l, r| unsafe { libc::getpwuid_r(libc::getuid(), pw, b, l, r) },
                         |pw| pw.pw_gecos,
@@ -807,17 +818,6 @@ impl Config {
             }),
             None => Ok(self.dated_timeout.clone()),
         }
-    }
-
-    /// Load `CRYPT_KEY_FILE` and build the tagger. Only commands that tag or verify call it.
-    pub fn tagger(&self) -> Result<Tagger, KeyError> {
-        let key = CryptKey::load(&self.crypt_key_file, self.allow_mode_640)?;
-        Ok(Tagger {
-            key,
-            hmac_bytes: self.hmac_bytes,
-            delimiter: self.recipient_delimiter.clone(),
-            tags: self.tags.clone(),
-        })
     }
 }
 
@@ -1034,6 +1034,12 @@ fn canonical_name(host: &str) -> Option<String> {
         libc::freeaddrinfo(res);
         out
     }
+}
+
+/// Whether warnings about the configuration are wanted: not with `--quiet`, nor with
+/// `TMDA_NO_WARN` set (to anything but "" or "0").
+pub fn warnings_wanted(quiet: bool) -> bool {
+    !quiet && !std::env::var_os("TMDA_NO_WARN").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 #[cfg(test)]

@@ -68,73 +68,10 @@ impl Namespace {
         self.env.get(name).cloned().or_else(|| std::env::var(name).ok())
     }
 
-    /// Python's `os.path.expanduser`.
+    /// Python's `os.path.expanduser`, with HOME as this namespace sees it.
     pub fn expanduser(&self, path: &str) -> String {
-        if !path.starts_with('~') {
-            return path.to_string();
-        }
-        let end = path.find('/').unwrap_or(path.len());
-        let user = &path[1..end];
-        let home = if user.is_empty() {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            self.getenv("HOME").or_else(|| home_of_uid(unsafe { libc::getuid() }))
-        } else {
-            home_of_user(user)
-        };
-        match home {
-            Some(h) => {
-                let h = if h.len() > 1 {
-                    h.trim_end_matches('/')
-                } else {
-                    h.as_str()
-                };
-                format!("{h}{}", &path[end..])
-            }
-            None => path.to_string(),
-        }
+        crate::os::expanduser_with(path, |n| self.getenv(n))
     }
-}
-
-/// Home directory of a user from the password database.
-pub fn home_of_user(user: &str) -> Option<String> {
-    let name = std::ffi::CString::new(user).ok()?;
-    passwd_field(
-        // SAFETY: `name` is NUL-terminated and outlives the call; passwd_field passes valid
-        // out-pointers and a buffer of `len` bytes.
-        |pw, buf, len, res| unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf, len, res) },
-        |pw| pw.pw_dir,
-    )
-}
-
-/// Home directory of a uid from the password database.
-pub fn home_of_uid(uid: libc::uid_t) -> Option<String> {
-    passwd_field(
-        // SAFETY: passwd_field passes valid out-pointers and a buffer of `len` bytes.
-        |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
-        |pw| pw.pw_dir,
-    )
-}
-
-/// Run a `getpw*_r` lookup and copy one string field out of the result.
-pub(crate) fn passwd_field(
-    lookup: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
-    field: impl Fn(&libc::passwd) -> *mut libc::c_char,
-) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: passwd is plain old data; getpw*_r fills it and points into `buf`.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut res: *mut libc::passwd = std::ptr::null_mut();
-    let rc = lookup(&mut pw, buf.as_mut_ptr(), buf.len(), &mut res);
-    if rc != 0 || res.is_null() {
-        return None;
-    }
-    let p = field(&pw);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: the field is a NUL-terminated string inside `buf`, which is still alive.
-    let s = unsafe { std::ffi::CStr::from_ptr(p) };
-    Some(s.to_string_lossy().into_owned())
 }
 
 // ---------------------------------------------------------------------------

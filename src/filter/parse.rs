@@ -451,7 +451,7 @@ impl Parser<'_> {
             optional = true;
             rest = rest[9..].trim_start();
         }
-        let path = PathBuf::from(crate::config::Namespace::default().expanduser(rest.trim()));
+        let path = PathBuf::from(crate::os::expanduser(rest.trim()));
         let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if let Some(by) = self
             .stack
@@ -568,7 +568,7 @@ fn parse_rule(text: &str, path: &Path, line: usize) -> Result<Rule, String> {
         take_value(rest).ok_or_else(|| format!("\"{}\": missing <match> field", source.name()))?;
     let pattern = match source {
         Source::To | Source::From => pattern,
-        _ => crate::config::Namespace::default().expanduser(&pattern),
+        _ => crate::os::expanduser(&pattern),
     };
     let actions = parse_actions(after, source.name())?;
     Ok(Rule {

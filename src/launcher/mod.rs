@@ -53,8 +53,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::account::Account;
 use crate::auth::Verdict;
-use crate::delivery::Account;
 use policy::{Job, decide, home_exists};
 pub use policy::{
     PamLimiter, Plan, Refusal, RefusalKind, check_account, check_login, default_min_uid, sendmail_plan, vhome_args,
@@ -79,7 +79,7 @@ pub struct Setup {
     /// Where `--pure-proxy` passes messages (`$TMDA_SENDMAIL_PROGRAM` at start-up).
     pub pass_through: PathBuf,
     /// `--restrict-sender` (with its `--sender-map`, read here by the launcher).
-    pub restrict_sender: Option<std::sync::Arc<crate::delivery::SenderPolicy>>,
+    pub restrict_sender: Option<std::sync::Arc<crate::sender_policy::SenderPolicy>>,
     /// How long a delivery program may run.
     pub timeout: Duration,
     /// The PAM services (`-m`) passwords may be checked with.
@@ -216,9 +216,11 @@ impl Launcher {
     pub fn deliver(&self, sub: &Submission, message: OwnedFd, errors: OwnedFd) -> io::Result<Pending> {
         self.send(&Request::Deliver(sub.clone()), vec![message, errors])
     }
+}
 
+impl crate::auth::pam::Checker for Launcher {
     /// A PAM check by the launcher.
-    pub fn pam(&self, service: &str, login: &str, password: &str) -> Verdict {
+    fn pam(&self, service: &str, login: &str, password: &str) -> Verdict {
         let req = Request::PamCheck {
             service: service.into(),
             login: login.into(),
@@ -541,7 +543,7 @@ fn run(setup: &Setup, plan: &Plan, stdin: OwnedFd, stdout: OwnedFd, stderr: Owne
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr));
-    crate::delivery::become_user(&mut cmd, &plan.account);
+    crate::account::become_user(&mut cmd, &plan.account);
     crate::child::own_group(&mut cmd);
     let started = Instant::now();
     let status = cmd

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::wire::{Answer, Request, Submission};
 use super::{PamLimits, Setup};
-use crate::delivery::Account;
+use crate::account::Account;
 
 /// The first uid of ordinary accounts: `UID_MIN` in /etc/login.defs, else 1000.
 pub fn default_min_uid() -> u32 {
@@ -280,7 +280,7 @@ pub(super) fn decide(
                             crate::exit::quote(&sub.login)
                         )));
                     };
-                    let Some(owner) = crate::delivery::virtual_domain_user(&setup.vdomains, &sub.login) else {
+                    let Some(owner) = crate::account::virtual_domain_user(&setup.vdomains, &sub.login) else {
                         return Err(Refusal::permanent(format!(
                             "{} is not in a virtual domain of {}",
                             crate::exit::quote(&sub.login),
@@ -581,7 +581,7 @@ mod tests {
         let map = d.path().join("senders");
         std::fs::write(&map, "alice a@x.org\n").unwrap();
         let mut s = setup(d.path());
-        s.restrict_sender = Some(std::sync::Arc::new(crate::delivery::SenderPolicy::new(Some(
+        s.restrict_sender = Some(std::sync::Arc::new(crate::sender_policy::SenderPolicy::new(Some(
             map.clone(),
         ))));
         let home = d.path().to_path_buf();

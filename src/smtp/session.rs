@@ -20,6 +20,8 @@ use super::command::Command;
 use super::data::Problem;
 use super::reply::{self, Reply};
 
+pub use crate::auth::{Attempt, AuthOutcome, Secret};
+
 /// How TLS is offered on this connection (`--tls=localoptional` is resolved by the
 /// driver into `Optional` or `Required` from the client's address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,43 +56,6 @@ pub struct Policy {
 pub struct Peer {
     pub ip: String,
     pub name: Option<String>,
-}
-
-/// Credentials to check.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub user: String,
-    pub secret: Secret,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum Secret {
-    Password(String),
-    /// CRAM-MD5: the challenge we sent and the hex digest the client answered.
-    CramMd5 {
-        challenge: String,
-        digest: String,
-    },
-}
-
-impl std::fmt::Debug for Attempt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.secret {
-            Secret::Password(_) => "password",
-            Secret::CramMd5 { .. } => "cram-md5",
-        };
-        write!(f, "Attempt {{ user: {:?}, {kind}: <redacted> }}", self.user)
-    }
-}
-
-/// The verdict on an [`Attempt`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthOutcome {
-    Accepted,
-    Denied,
-    /// No source accepted and one could not be asked (a server down): 454, counted
-    /// like a refusal toward the session's and the address's limits.
-    Temporary,
 }
 
 /// The verdict on a delivery.

@@ -33,17 +33,15 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::DeliveryError;
-use super::smtp::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
+use super::{Batch, Fate, Fates, SendError};
+use super::{NO_SMTPUTF8, POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
 use crate::config::{SmtpSettings, SmtpTls};
-use crate::inject::{Fate, Fates, InjectError, Plan, PlannedCopy};
 use crate::message::{LineEndings, Message};
 
 /// Whether this client can talk to the relay (TLS relays go through lettre).
 pub fn handles(settings: &SmtpSettings) -> bool {
     settings.tls == SmtpTls::None
 }
-
-pub(super) const NO_SMTPUTF8: &str = "the message needs SMTPUTF8 (RFC 6531) but the relay does not offer it";
 
 /// Each read and write must finish within this (the synchronous client's value).
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -411,8 +409,8 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn of(copy: &PlannedCopy, header: &[u8], body: &Body) -> Result<Envelope, Failure> {
-        let sender = match copy.sender.as_str() {
+    fn of(copy: &super::Envelope<'_>, header: &[u8], body: &Body) -> Result<Envelope, Failure> {
+        let sender = match copy.sender {
             "" | "<>" => String::new(),
             s => lettre::Address::from_str(s)
                 .map_err(|e| {
@@ -423,11 +421,11 @@ impl Envelope {
                 })?
                 .to_string(),
         };
-        let rcpt = lettre::Address::from_str(&copy.recipient)
+        let rcpt = lettre::Address::from_str(copy.recipient)
             .map_err(|e| {
                 Failure::Refused(format!(
                     "recipient {} is not a valid address: {e}",
-                    crate::exit::quote(&copy.recipient)
+                    crate::exit::quote(copy.recipient)
                 ))
             })?
             .to_string();
@@ -644,21 +642,24 @@ fn delivery_error(settings: &SmtpSettings, f: Failure) -> DeliveryError {
 /// `Ok` only when the relay accepted all, else every recipient's fate. A relay that
 /// cannot be reached (or refuses our login) fails the copies still to send at once,
 /// instead of being dialled again for each of them.
-pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Plan) -> Result<(), InjectError> {
-    let body = Body::of(msg).map_err(|e| InjectError::Io {
-        path: "message spool".into(),
-        source: e,
-    })?;
-    let mut fates: Vec<Fate> = Vec::with_capacity(plan.copies.len());
+pub async fn send<B: Batch>(
+    settings: &SmtpSettings,
+    hello: &str,
+    msg: &Message,
+    batch: &B,
+) -> Result<(), SendError<B::Error>> {
+    let body = Body::of(msg).map_err(SendError::Spool)?;
+    let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut unreachable: Option<DeliveryError> = None;
     let mut conn: Option<Conn> = None;
-    let copies = &plan.copies;
-    for (i, copy) in copies.iter().enumerate() {
+    for i in 0..batch.len() {
         let failure = match &unreachable {
             Some(e) => Some(e.clone()),
             None => {
-                let last = i + 1 == copies.len();
-                let (result, open_failed) = send_copy(settings, hello, msg, plan, copy, &body, &mut conn, last).await?;
+                let last = i + 1 == batch.len();
+                let (result, open_failed) = send_copy(settings, hello, msg, batch, i, &body, &mut conn, last)
+                    .await
+                    .map_err(SendError::Render)?;
                 let failure = result.err().map(|f| delivery_error(settings, f));
                 if open_failed {
                     unreachable = failure.clone();
@@ -667,7 +668,7 @@ pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Pl
             }
         };
         fates.push(Fate {
-            recipient: copy.recipient.clone(),
+            recipient: batch.envelope(i).recipient.to_string(),
             failure,
         });
     }
@@ -675,7 +676,7 @@ pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Pl
         put_back(settings, c);
     }
     if fates.iter().any(|f| f.failure.is_some()) {
-        return Err(InjectError::Delivery(Fates(fates)));
+        return Err(SendError::Delivery(Fates(fates)));
     }
     Ok(())
 }
@@ -684,20 +685,20 @@ pub async fn send(settings: &SmtpSettings, hello: &str, msg: &Message, plan: &Pl
 /// left there for the next copy when it succeeds). The result, and whether the failure
 /// was in opening a connection (which every later copy would meet too).
 #[allow(clippy::too_many_arguments)]
-async fn send_copy(
+async fn send_copy<B: Batch>(
     settings: &SmtpSettings,
     hello: &str,
     msg: &Message,
-    plan: &Plan,
-    copy: &PlannedCopy,
+    batch: &B,
+    i: usize,
     body: &Body,
     conn: &mut Option<Conn>,
     last: bool,
-) -> Result<(Result<(), Failure>, bool), InjectError> {
+) -> Result<(Result<(), Failure>, bool), B::Error> {
     let max = settings.max_sessions_per_connection;
     // Rendered one copy at a time: only this copy's header is held.
-    let header = plan.render(copy, msg)?.header;
-    let envelope = match Envelope::of(copy, &header, body) {
+    let header = batch.render(i, msg)?;
+    let envelope = match Envelope::of(&batch.envelope(i), &header, body) {
         Ok(e) => e,
         Err(f) => return Ok((Err(f), false)),
     };
@@ -890,14 +891,40 @@ mod tests {
         }
     }
 
-    fn message(to: &str) -> (Message, Plan) {
+    /// One copy, its header fixed.
+    struct OneCopy {
+        recipient: String,
+        header: Vec<u8>,
+    }
+
+    impl Batch for OneCopy {
+        type Error = std::convert::Infallible;
+        fn len(&self) -> usize {
+            1
+        }
+        fn envelope(&self, _: usize) -> super::super::Envelope<'_> {
+            super::super::Envelope {
+                sender: "me-dated-1.abc@example.com",
+                recipient: &self.recipient,
+                utf8: false,
+            }
+        }
+        fn render(&self, _: usize, _: &Message) -> Result<Vec<u8>, Self::Error> {
+            Ok(self.header.clone())
+        }
+    }
+
+    fn message(to: &str) -> (Message, OneCopy) {
         let header = format!("From: me@example.com\nTo: {to}\n\n");
         let msg = Message::from_vec(format!("{header}text for {to}\n").into_bytes()).unwrap();
-        let plan = Plan::for_test(&[("me-dated-1.abc@example.com", to)], header.as_bytes());
+        let plan = OneCopy {
+            recipient: to.to_string(),
+            header: header.into_bytes(),
+        };
         (msg, plan)
     }
 
-    type Sending = tokio::task::JoinHandle<Result<(), InjectError>>;
+    type Sending = tokio::task::JoinHandle<Result<(), SendError<std::convert::Infallible>>>;
 
     /// `send` of a message to `to`, through the relay behind `listener`, on its own task.
     fn start(listener: &tokio::net::TcpListener, to: &'static str) -> Sending {

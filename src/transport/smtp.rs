@@ -20,6 +20,7 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use super::{Copy, DeliveryError, Transport};
+use super::{POOL_CHECK_AFTER, POOL_MAX, POOL_MAX_IDLE};
 use crate::config::{SmtpSettings, SmtpTls};
 use crate::message::{LineEndings, Message};
 
@@ -48,14 +49,6 @@ struct Idle {
 
 static POOL: std::sync::Mutex<Vec<Idle>> = std::sync::Mutex::new(Vec::new());
 static POOLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-/// Idle connections kept at most. Too few and a busy server opens and QUITs a relay
-/// connection per message (at 50 clients a pool of 16 cost a third of the throughput);
-/// idle ones are closed after `POOL_MAX_IDLE` anyway.
-pub(super) const POOL_MAX: usize = 64;
-/// An idle connection older than this is checked with NOOP before it is used again.
-pub(super) const POOL_CHECK_AFTER: Duration = Duration::from_secs(2);
-/// ... and one older than this is closed instead.
-pub(super) const POOL_MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// Keep relay connections open between messages (for daemons; a one-shot
 /// `tmda sendmail` closes its connection when done).
@@ -276,7 +269,7 @@ impl Smtp {
             if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
                 return Err(DeliveryError::Smtp {
                     server: format!("{}:{}", self.settings.host, self.settings.port),
-                    message: super::relay::NO_SMTPUTF8.into(),
+                    message: super::NO_SMTPUTF8.into(),
                     transient: false,
                     code: None,
                 });

@@ -202,7 +202,7 @@ fn r11_readme_first_steps_as_root() {
         "{passwd_out}"
     );
     let ls = std::fs::read_to_string(tmp.path().join("ls.out")).unwrap();
-    let tofmipd_uid = tmda::delivery::Account::lookup("tofmipd").unwrap().uid;
+    let tofmipd_uid = tmda::account::Account::lookup("tofmipd").unwrap().uid;
     assert!(
         ls.starts_with("-rw-------") && ls.split_whitespace().nth(2) == Some(&tofmipd_uid.to_string()),
         "{ls}"

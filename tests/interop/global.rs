@@ -15,26 +15,26 @@ use crate::peers::*;
 pub(crate) static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A system account (uid below UID_MIN), like the daemon's own `tofmipd`.
-pub(crate) fn ensure_system_user(name: &str, home: &Path) -> tmda::delivery::Account {
+pub(crate) fn ensure_system_user(name: &str, home: &Path) -> tmda::account::Account {
     ensure(name, home, true)
 }
 
 /// An ordinary account (uid from UID_MIN up), which the launcher serves.
-fn ensure_user(name: &str, home: &Path) -> tmda::delivery::Account {
+fn ensure_user(name: &str, home: &Path) -> tmda::account::Account {
     ensure(name, home, false)
 }
 
-fn ensure(name: &str, home: &Path, system: bool) -> tmda::delivery::Account {
+fn ensure(name: &str, home: &Path, system: bool) -> tmda::account::Account {
     let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
-    let ordinary = |a: &tmda::delivery::Account| a.uid >= tmda::launcher::default_min_uid();
-    if let Some(a) = tmda::delivery::Account::lookup(name)
+    let ordinary = |a: &tmda::account::Account| a.uid >= tmda::launcher::default_min_uid();
+    if let Some(a) = tmda::account::Account::lookup(name)
         && ordinary(&a) == system
     {
         // Left by an older run with the other kind of uid.
         let st = Command::new("userdel").arg(name).status().unwrap();
         assert!(st.success(), "userdel {name}");
     }
-    if tmda::delivery::Account::lookup(name).is_none() {
+    if tmda::account::Account::lookup(name).is_none() {
         let st = Command::new("useradd")
             .args(system.then_some("--system"))
             .args(["--no-create-home", "--shell", "/usr/sbin/nologin", "--home-dir"])
@@ -52,10 +52,10 @@ fn ensure(name: &str, home: &Path, system: bool) -> tmda::delivery::Account {
             .unwrap();
         assert!(st.success(), "usermod {name}");
     }
-    tmda::delivery::Account::lookup(name).unwrap()
+    tmda::account::Account::lookup(name).unwrap()
 }
 
-fn chown_r(path: &Path, a: &tmda::delivery::Account) {
+fn chown_r(path: &Path, a: &tmda::account::Account) {
     let st = Command::new("chown")
         .arg("-R")
         .arg(format!("{}:{}", a.uid, a.gid))
@@ -496,7 +496,7 @@ fn a_taken_over_network_process_gets_nothing_outside_the_contract() {
     let authfile = tmp.path().join("tofmipd");
     std::fs::write(&authfile, "tmdaglobal3:pw\n").unwrap();
     std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
-    chown_r(&authfile, &tmda::delivery::Account::lookup("tofmipd").unwrap());
+    chown_r(&authfile, &tmda::account::Account::lookup("tofmipd").unwrap());
     let pam_dir = tmp.path().join("pam");
     std::fs::create_dir_all(&pam_dir).unwrap();
     let services = crate::auth::pam_service(&pam_dir);

@@ -411,7 +411,7 @@ impl Drop for Postfix {
 /// uid and gid of `nobody` (tests run ofmipd as nobody when they run as root, so it
 /// runs in personal mode as TMDA decides by uid).
 pub fn nobody() -> (u32, u32) {
-    let a = tmda::delivery::Account::lookup("nobody").expect("user nobody");
+    let a = tmda::account::Account::lookup("nobody").expect("user nobody");
     (a.uid, a.gid)
 }
 

@@ -103,7 +103,7 @@ pub fn nobody_if_root(env: &TestEnv) -> Option<(u32, u32)> {
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
-    let a = tmda::delivery::Account::lookup("nobody").expect("user nobody");
+    let a = tmda::account::Account::lookup("nobody").expect("user nobody");
     let st = std::process::Command::new("chown")
         .arg("-R")
         .arg(format!("{}:{}", a.uid, a.gid))
