@@ -626,7 +626,8 @@ impl<'a> Injector<'a> {
         let (actions, log_action) = match &base.override_actions {
             Some((a, log)) => (a.clone(), log.clone()),
             None => match self.filter.first_match(rcpt, &base.from_address)? {
-                Some(m) => (m.actions, m.description),
+                // An outgoing filter only has tagging rules (the parser sees to that).
+                Some(m) => (m.then.tag().cloned().unwrap_or_default(), m.description),
                 None => (
                     self.default_actions()?,
                     format!("action_outgoing ({})", cfg.action_outgoing),

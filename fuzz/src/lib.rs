@@ -418,7 +418,7 @@ pub fn filter(data: &[u8]) {
             .into_iter()
             .filter(|r| matches!(r.source, Source::To | Source::From))
             .inspect(|r| {
-                let _ = r.describe(&r.actions);
+                let _ = r.describe(&r.then);
             })
             .collect(),
         files: f.files,
@@ -427,6 +427,41 @@ pub fn filter(data: &[u8]) {
         let _ = plain.first_match(probe, "jason@example.com");
         let _ = plain.first_match("someone@example.org", probe);
     }
+    incoming_filter(&text, &vars);
+}
+
+/// The same text as an incoming filter: its address rules and the message rules that
+/// read no file and run nothing (body, headers, size) tried against a message made of
+/// the text itself.
+fn incoming_filter(text: &str, vars: &dyn Fn(&str) -> Option<String>) {
+    use filter::{Direction, Source, Subject, incoming::MessageView};
+    let Ok(f) = filter::parse::parse_str_for(Direction::Incoming, text, Path::new("f"), vars) else {
+        return;
+    };
+    let plain = filter::Filter {
+        rules: f
+            .rules
+            .into_iter()
+            .filter(|r| matches!(r.source, Source::To | Source::From | Source::Body | Source::Headers | Source::Size))
+            .inspect(|r| {
+                let _ = r.describe(&r.then);
+            })
+            .collect(),
+        files: f.files,
+    };
+    let (headers, body) = text.split_once("\n\n").unwrap_or((text, ""));
+    let body = body.as_bytes();
+    let senders: Vec<&str> = text.split_whitespace().take(4).collect();
+    let _ = plain.first_match_in(&Subject {
+        direction: Direction::Incoming,
+        recipients: &["jason-dated-1.abc@example.com"],
+        senders: &senders,
+        message: Some(MessageView {
+            headers,
+            body: &body,
+            size: text.len() as u64,
+        }),
+    });
 }
 
 // ---------------------------------------------------------------------------

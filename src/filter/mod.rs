@@ -1,24 +1,37 @@
-//! TMDA outgoing filters (FILTER_OUTGOING): which tag each recipient gets.
+//! TMDA filters, one engine for both directions.
 //!
-//! A filter is a list of rules; the first rule whose source matches decides the
-//! actions. Outgoing rules match the recipient (`to`, `to-file`, `to-cdb`) or your
-//! From address (`from`, `from-file`, `from-cdb`) against case-insensitive shell
-//! wildcards, and their action says how to tag: `dated=5d`, `sender`, `kw=lists`,
-//! `exp=me@example.com`, or `tag HEADER ACTION ...` for several headers at once.
+//! A filter is a list of rules; the first rule whose source matches decides. The file
+//! syntax is shared ([`parse`]: continuation lines, `macro`, `include`, `${VAR}`); what
+//! differs by [`Direction`] is which sources and actions a rule may use:
 //!
-//! [`parse`] reads filter files (continuation lines, `macro`, `include`, `${VAR}`);
-//! [`Filter::first_match`] evaluates them. Sources and actions that only make sense
-//! in TMDA's incoming filter, or that tmda does not implement (SQL, DBM, ezmlm,
-//! Mailman, `python=`), are errors naming the file and line, never silently ignored.
+//! - FILTER_OUTGOING: rules match the recipient (`to`, `to-file`, `to-cdb`) or your
+//!   From address (`from`, ...) and say how to tag: `dated=5d`, `sender`, `kw=lists`,
+//!   `exp=me@example.com`, or `tag HEADER ACTION ...` ([`Then::Tag`]).
+//! - FILTER_INCOMING: rules also look at the message (`body`, `headers`, `body-file`,
+//!   `headers-file`, `size`, `pipe`, `pipe-headers`, ezmlm lists; [`incoming`]), match the
+//!   whole sender list, and say what to do with it: ok/accept/deliver, bounce/reject,
+//!   drop/exit/stop, confirm, hold ([`Then::Dispose`]).
+//!
+//! Sources that tmda does not implement (SQL, DBM, Mailman, `python=`) are errors
+//! naming the file and line, never silently ignored.
 
 pub mod cdb;
 pub mod fnmatch;
+pub mod incoming;
 pub mod parse;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use parse::{ParseError, parse_file};
+pub use incoming::{Disposal, Disposition, Subject};
+pub use parse::{ParseError, parse_file, parse_file_for};
+
+/// Which filter a file is: it decides the sources and actions rules may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
 
 /// Where a rule looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +42,16 @@ pub enum Source {
     FromFile,
     ToCdb,
     FromCdb,
+    /// Incoming only (see [`incoming`]).
+    ToEzmlm,
+    FromEzmlm,
+    Body,
+    Headers,
+    BodyFile,
+    HeadersFile,
+    Size,
+    Pipe,
+    PipeHeaders,
 }
 
 impl Source {
@@ -40,11 +63,35 @@ impl Source {
             Source::FromFile => "from-file",
             Source::ToCdb => "to-cdb",
             Source::FromCdb => "from-cdb",
+            Source::ToEzmlm => "to-ezmlm",
+            Source::FromEzmlm => "from-ezmlm",
+            Source::Body => "body",
+            Source::Headers => "headers",
+            Source::BodyFile => "body-file",
+            Source::HeadersFile => "headers-file",
+            Source::Size => "size",
+            Source::Pipe => "pipe",
+            Source::PipeHeaders => "pipe-headers",
         }
     }
 
     fn matches_recipient(self) -> bool {
-        matches!(self, Source::To | Source::ToFile | Source::ToCdb)
+        matches!(self, Source::To | Source::ToFile | Source::ToCdb | Source::ToEzmlm)
+    }
+
+    /// Sources that match addresses (the rest look at the message).
+    fn matches_address(self) -> bool {
+        matches!(
+            self,
+            Source::To
+                | Source::From
+                | Source::ToFile
+                | Source::FromFile
+                | Source::ToCdb
+                | Source::FromCdb
+                | Source::ToEzmlm
+                | Source::FromEzmlm
+        )
     }
 }
 
@@ -176,46 +223,93 @@ impl fmt::Display for Actions {
     }
 }
 
+/// What a matching rule says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// Outgoing: how to tag.
+    Tag(Actions),
+    /// Incoming: what to do with the message.
+    Dispose(Disposition),
+}
+
+impl Then {
+    /// The tagging actions (outgoing rules).
+    pub fn tag(&self) -> Option<&Actions> {
+        match self {
+            Then::Tag(a) => Some(a),
+            Then::Dispose(_) => None,
+        }
+    }
+
+    /// The disposition (incoming rules).
+    pub fn disposition(&self) -> Option<&Disposition> {
+        match self {
+            Then::Dispose(d) => Some(d),
+            Then::Tag(_) => None,
+        }
+    }
+}
+
 /// One rule of a filter file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub source: Source,
     pub optional: bool,
+    /// `-case` (body and headers rules: the regex is case-sensitive).
+    pub case: bool,
     /// Other arguments accepted for compatibility (`-autocdb`, `-autodbm`).
     pub args: Vec<String>,
     pub pattern: String,
-    pub actions: Actions,
+    pub then: Then,
     pub file: PathBuf,
     pub line: usize,
 }
 
 impl Rule {
-    /// The rule as TMDA prints it in logs and `-M` output.
-    pub fn describe(&self, actions: &Actions) -> String {
+    /// The tagging actions of an outgoing rule (empty for an incoming one).
+    pub fn actions(&self) -> &Actions {
+        static NONE: Actions = Actions(Vec::new());
+        self.then.tag().unwrap_or(&NONE)
+    }
+
+    /// The rule as TMDA prints it in logs and `-M` output: outgoing rules with their
+    /// actions, incoming ones with the action word only (the caller adds `=OPTION`),
+    /// body and headers patterns in double quotes.
+    pub fn describe(&self, then: &Then) -> String {
         let mut s = self.source.name().to_string();
         if self.optional {
             s.push_str(" -optional");
+        }
+        if self.case {
+            s.push_str(" -case");
         }
         for a in &self.args {
             s.push_str(" -");
             s.push_str(a);
         }
-        format!("{s} {} {actions}", self.pattern)
+        let pattern = match self.source {
+            Source::Body | Source::Headers => format!("\"{}\"", self.pattern),
+            _ => self.pattern.clone(),
+        };
+        match then {
+            Then::Tag(actions) => format!("{s} {pattern} {actions}"),
+            Then::Dispose(d) => format!("{s} {pattern} {}", d.word),
+        }
     }
 }
 
-/// A parsed outgoing filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A parsed filter.
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub rules: Vec<Rule>,
     /// Every file the filter was read from (the main file and its includes).
     pub files: Vec<PathBuf>,
 }
 
-/// The first matching rule's actions and its description.
+/// The first matching rule's verdict and its description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    pub actions: Actions,
+    pub then: Then,
     pub description: String,
     pub file: PathBuf,
     pub line: usize,
@@ -244,12 +338,19 @@ pub fn pattern_matches(address: &str, pattern: &str) -> bool {
     fnmatch::fnmatch(address, &pattern)
 }
 
-/// The address and, for list sources, its domain (TMDA searched both).
-fn keys_with_domain(address: &str) -> Vec<String> {
-    let a = address.to_lowercase();
-    let mut keys = vec![a.clone()];
-    if let Some((_, dom)) = a.split_once('@') {
-        keys.push(dom.to_string());
+/// The addresses and then, for list sources, their domains (TMDA searched both, the
+/// domains after all the addresses). Fresh for each rule: TMDA appended the domains to
+/// the sender list itself, so a later `from example.org` rule matched other senders too.
+fn keys_with_domain<S: AsRef<str>>(addresses: &[S]) -> Vec<String> {
+    let mut keys: Vec<String> = addresses.iter().map(|a| a.as_ref().to_lowercase()).collect();
+    let domains: Vec<String> = keys
+        .iter()
+        .filter_map(|a| a.split_once('@').map(|(_, d)| d.to_string()))
+        .collect();
+    for d in domains {
+        if !keys.contains(&d) {
+            keys.push(d);
+        }
     }
     keys
 }
@@ -279,90 +380,125 @@ pub fn read_list(path: &Path) -> std::io::Result<Vec<(String, Option<String>)>> 
 }
 
 impl Filter {
-    /// The first rule matching `recipient` (for `to*` rules) or `sender` (for `from*`).
+    /// Outgoing: the first rule matching `recipient` (for `to*` rules) or `sender` (for `from*`).
     pub fn first_match(&self, recipient: &str, sender: &str) -> Result<Option<Match>, MatchError> {
+        let recipients = [recipient];
+        let senders = [sender];
+        self.first_match_in(&Subject {
+            recipients: &recipients,
+            senders: &senders,
+            ..Subject::default()
+        })
+    }
+
+    /// The first rule matching `subject`. Incoming rules whose action is an outgoing one
+    /// never match (TMDA accepted them in incoming files and went on to the next rule).
+    pub fn first_match_in(&self, subject: &Subject<'_>) -> Result<Option<Match>, MatchError> {
         for rule in &self.rules {
-            let address = if rule.source.matches_recipient() {
-                recipient
-            } else {
-                sender
-            };
-            if address.is_empty() {
-                continue;
-            }
             let err = |message: String| MatchError {
                 file: rule.file.clone(),
                 line: rule.line,
                 message,
             };
-            let found: Option<Actions> = match rule.source {
-                Source::To | Source::From => {
-                    pattern_matches(&address.to_lowercase(), &rule.pattern).then(|| rule.actions.clone())
+            let found: Option<Then> = if rule.source.matches_address() {
+                let addresses: Vec<&str> = if rule.source.matches_recipient() {
+                    subject.recipients.iter().copied().filter(|a| !a.is_empty()).collect()
+                } else {
+                    subject.senders.iter().copied().filter(|a| !a.is_empty()).collect()
+                };
+                if addresses.is_empty() {
+                    continue;
                 }
-                Source::ToFile | Source::FromFile => {
-                    let path = PathBuf::from(&rule.pattern);
-                    match read_list(&path) {
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => None,
-                        Err(e) => return Err(err(format!("{}: {e}", path.display()))),
-                        Ok(entries) => {
-                            let mut hit = None;
-                            // Address before domain, then the file's order (as TMDA).
-                            'keys: for key in keys_with_domain(address) {
-                                for (pattern, action) in &entries {
-                                    if pattern_matches(&key, pattern) {
-                                        hit = Some(action.clone());
-                                        break 'keys;
-                                    }
-                                }
-                            }
-                            match hit {
-                                None => None,
-                                Some(None) => Some(rule.actions.clone()),
-                                Some(Some(text)) => {
-                                    Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
-                                        err(format!("{}: entry {}: {m}", path.display(), crate::exit::quote(&text)))
-                                    })?)
-                                }
-                            }
-                        }
-                    }
-                }
-                Source::ToCdb | Source::FromCdb => {
-                    let path = PathBuf::from(&rule.pattern);
-                    let mut hit = None;
-                    for key in keys_with_domain(address) {
-                        match cdb::lookup(&path, key.as_bytes()) {
-                            Ok(Some(v)) => {
-                                hit = Some(v);
-                                break;
-                            }
-                            Ok(None) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => break,
-                            Err(e) => return Err(err(format!("{}: {e}", path.display()))),
-                        }
-                    }
-                    match hit {
-                        None => None,
-                        Some(v) if v.is_empty() => Some(rule.actions.clone()),
-                        Some(v) => {
-                            let text = String::from_utf8_lossy(&v).trim().to_string();
-                            Some(parse::parse_actions(&text, rule.source.name()).map_err(|m| {
-                                err(format!("{}: value {}: {m}", path.display(), crate::exit::quote(&text)))
-                            })?)
-                        }
-                    }
-                }
+                self.address_match(rule, &addresses, subject.direction()).map_err(err)?
+            } else {
+                incoming::message_match(rule, subject).map_err(err)?
             };
-            if let Some(actions) = found {
-                return Ok(Some(Match {
-                    description: rule.describe(&actions),
-                    actions,
-                    file: rule.file.clone(),
-                    line: rule.line,
-                }));
+            match found {
+                Some(Then::Tag(_)) if subject.direction() == Direction::Incoming => continue,
+                Some(then) => {
+                    return Ok(Some(Match {
+                        description: rule.describe(&then),
+                        then,
+                        file: rule.file.clone(),
+                        line: rule.line,
+                    }));
+                }
+                None => {}
             }
         }
         Ok(None)
+    }
+
+    fn address_match(&self, rule: &Rule, addresses: &[&str], direction: Direction) -> Result<Option<Then>, String> {
+        // A list entry's own action (the second column) overrides the rule's.
+        let entry_action = |text: &str, what: &str, path: &Path| -> Result<Then, String> {
+            parse::parse_then(text, rule.source.name(), direction)
+                .map_err(|m| format!("{}: {what} {}: {m}", path.display(), crate::exit::quote(text)))
+        };
+        Ok(match rule.source {
+            Source::To | Source::From => addresses
+                .iter()
+                .any(|a| pattern_matches(&a.to_lowercase(), &rule.pattern))
+                .then(|| rule.then.clone()),
+            Source::ToFile | Source::FromFile => {
+                let path = PathBuf::from(&rule.pattern);
+                match read_list(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => None,
+                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                    Ok(entries) => {
+                        let mut hit = None;
+                        // Addresses before domains, then the file's order (as TMDA).
+                        'keys: for key in keys_with_domain(addresses) {
+                            for (pattern, action) in &entries {
+                                if pattern_matches(&key, pattern) {
+                                    hit = Some(action.clone());
+                                    break 'keys;
+                                }
+                            }
+                        }
+                        match hit {
+                            None => None,
+                            Some(None) => Some(rule.then.clone()),
+                            Some(Some(text)) => {
+                                // Incoming: only the first word counts, as in TMDA.
+                                let text = match direction {
+                                    Direction::Incoming => text.split_whitespace().next().unwrap_or("").to_string(),
+                                    Direction::Outgoing => text,
+                                };
+                                Some(entry_action(&text, "entry", &path)?)
+                            }
+                        }
+                    }
+                }
+            }
+            Source::ToCdb | Source::FromCdb => {
+                let path = PathBuf::from(&rule.pattern);
+                let mut hit = None;
+                for key in keys_with_domain(addresses) {
+                    match cdb::lookup(&path, key.as_bytes()) {
+                        Ok(Some(v)) => {
+                            hit = Some(v);
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => break,
+                        Err(e) => return Err(format!("{}: {e}", path.display())),
+                    }
+                }
+                match hit {
+                    None => None,
+                    Some(v) if v.is_empty() => Some(rule.then.clone()),
+                    Some(v) => {
+                        let text = String::from_utf8_lossy(&v).trim().to_string();
+                        Some(entry_action(&text, "value", &path)?)
+                    }
+                }
+            }
+            Source::ToEzmlm | Source::FromEzmlm => {
+                incoming::ezmlm_match(Path::new(&rule.pattern), addresses, rule.optional)?.then(|| rule.then.clone())
+            }
+            _ => None,
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{Action, Actions, Filter, Rule, Source};
+use super::{Action, Actions, Direction, Filter, Rule, Source, Then};
 
 /// Everything wrong with a filter (and the files it includes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +41,10 @@ const INCOMING_SOURCES: &[&str] = &[
     "size",
     "pipe",
     "pipe-headers",
-];
-const UNSUPPORTED_SOURCES: &[&str] = &[
-    "to-dbm",
-    "from-dbm",
     "to-ezmlm",
     "from-ezmlm",
-    "to-mailman",
-    "from-mailman",
-    "to-sql",
-    "from-sql",
 ];
+const UNSUPPORTED_SOURCES: &[&str] = &["to-dbm", "from-dbm", "to-mailman", "from-mailman", "to-sql", "from-sql"];
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -289,6 +282,26 @@ pub fn parse_actions(line: &str, source: &str) -> Result<Actions, String> {
     }
 }
 
+/// The action part of a rule or list entry, for a filter of `direction`. Incoming filters
+/// take dispositions; they also accept outgoing actions, as TMDA did (such a rule never
+/// decides anything: the next rule is tried).
+pub fn parse_then(line: &str, source: &str, direction: Direction) -> Result<Then, String> {
+    if direction == Direction::Incoming {
+        match super::Disposition::parse(line) {
+            Some(d) => return d.map(Then::Dispose),
+            None => {
+                return parse_actions(line, source).map(Then::Tag).map_err(|_| {
+                    format!(
+                        "\"{source}\": missing or bogus <action> field: {} (incoming rules take ok, accept, deliver, bounce, reject, drop, exit, stop, confirm or hold)",
+                        crate::exit::quote(line.trim())
+                    )
+                });
+            }
+        }
+    }
+    parse_actions(line, source).map(Then::Tag)
+}
+
 /// `tag HEADER ACTION [HEADER ACTION ...]`.
 fn parse_tag(mut rest: &str, source: &str) -> Result<Actions, String> {
     let mut actions = Actions::default();
@@ -338,6 +351,7 @@ fn parse_tag(mut rest: &str, source: &str) -> Result<Actions, String> {
 }
 
 struct Parser<'a> {
+    direction: Direction,
     vars: &'a dyn Fn(&str) -> Option<String>,
     macros: Vec<Macro>,
     stack: Vec<PathBuf>,
@@ -369,7 +383,7 @@ impl Parser<'_> {
         if text.get(..7).is_some_and(|w| w.eq_ignore_ascii_case("include")) {
             return self.include(&text[7..], &text);
         }
-        let rule = parse_rule(&text, path, line)?;
+        let rule = parse_rule(&text, path, line, self.direction)?;
         self.rules.push(rule);
         Ok(())
     }
@@ -511,8 +525,8 @@ fn logical_rules(text: &str, path: &Path, errors: &mut Vec<(PathBuf, usize, Stri
     out
 }
 
-/// Parse one (expanded) outgoing rule.
-fn parse_rule(text: &str, path: &Path, line: usize) -> Result<Rule, String> {
+/// Parse one (expanded) rule.
+fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Result<Rule, String> {
     let word_end = text.find(char::is_whitespace).unwrap_or(text.len());
     let word = text[..word_end].to_ascii_lowercase();
     let source = match word.as_str() {
@@ -527,20 +541,32 @@ fn parse_rule(text: &str, path: &Path, line: usize) -> Result<Rule, String> {
                 "\"{w}\" rules are not supported by tmda; convert the list to a text file or cdb"
             ));
         }
-        w if INCOMING_SOURCES.contains(&w) => {
+        w if INCOMING_SOURCES.contains(&w) && direction == Direction::Outgoing => {
             return Err(format!(
                 "\"{w}\" rules only work in incoming filters, not in FILTER_OUTGOING"
             ));
         }
+        "to-ezmlm" => Source::ToEzmlm,
+        "from-ezmlm" => Source::FromEzmlm,
+        "body" => Source::Body,
+        "headers" => Source::Headers,
+        "body-file" => Source::BodyFile,
+        "headers-file" => Source::HeadersFile,
+        "size" => Source::Size,
+        "pipe" => Source::Pipe,
+        "pipe-headers" => Source::PipeHeaders,
         _ => return Err(format!("\"{}\": unrecognized filter rule", &text[..word_end])),
     };
     let mut rest = text[word_end..].trim_start();
     let allowed: &[&str] = match source {
-        Source::To | Source::From => &[],
+        Source::To | Source::From | Source::Size | Source::Pipe | Source::PipeHeaders => &[],
         Source::ToFile | Source::FromFile => &["autocdb", "autodbm", "optional"],
-        Source::ToCdb | Source::FromCdb => &["optional"],
+        Source::ToCdb | Source::FromCdb | Source::ToEzmlm | Source::FromEzmlm => &["optional"],
+        Source::Body | Source::Headers => &["case"],
+        Source::BodyFile | Source::HeadersFile => &["case", "optional"],
     };
     let mut optional = false;
+    let mut case = false;
     let mut args = vec![];
     while let Some(a) = rest.strip_prefix('-') {
         let end = a.find(|c: char| !is_word(c)).unwrap_or(a.len());
@@ -557,34 +583,63 @@ fn parse_rule(text: &str, path: &Path, line: usize) -> Result<Rule, String> {
             rest = after;
         }
         rest = rest.trim_start();
-        if name == "optional" {
-            optional = true;
-        } else {
+        match name {
+            "optional" => optional = true,
+            "case" => case = true,
             // -autocdb/-autodbm only made TMDA cache the list; reading the text is equivalent.
-            args.push(name.to_string());
+            _ => args.push(name.to_string()),
         }
     }
     let (pattern, after, _) =
         take_value(rest).ok_or_else(|| format!("\"{}\": missing <match> field", source.name()))?;
     let pattern = match source {
-        Source::To | Source::From => pattern,
-        _ => crate::os::expanduser(&pattern),
+        Source::ToFile
+        | Source::FromFile
+        | Source::ToCdb
+        | Source::FromCdb
+        | Source::ToEzmlm
+        | Source::FromEzmlm
+        | Source::BodyFile
+        | Source::HeadersFile => crate::os::expanduser(&pattern),
+        _ => pattern,
     };
-    let actions = parse_actions(after, source.name())?;
+    // Patterns that can be checked now are, so a mistake names its line.
+    match source {
+        Source::Body | Source::Headers => {
+            super::incoming::regex(&pattern, case)?;
+        }
+        Source::Size => {
+            super::incoming::size_pattern(&pattern)?;
+        }
+        _ => {}
+    }
+    let then = parse_then(after, source.name(), direction)?;
     Ok(Rule {
         source,
         optional,
+        case,
         args,
         pattern,
-        actions,
+        then,
         file: path.to_path_buf(),
         line,
     })
 }
 
-/// Parse filter text (as if read from `path`).
+/// Parse outgoing filter text (as if read from `path`).
 pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Filter, ParseError> {
+    parse_str_for(Direction::Outgoing, text, path, vars)
+}
+
+/// Parse filter text of either direction (as if read from `path`).
+pub fn parse_str_for(
+    direction: Direction,
+    text: &str,
+    path: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Filter, ParseError> {
     let mut p = Parser {
+        direction,
         vars,
         macros: vec![],
         stack: vec![],
@@ -604,10 +659,19 @@ pub fn parse_str(text: &str, path: &Path, vars: &dyn Fn(&str) -> Option<String>)
     }
 }
 
-/// Parse a filter file. A missing file is an empty filter (as in TMDA).
+/// Parse an outgoing filter file. A missing file is an empty filter (as in TMDA).
 pub fn parse_file(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Filter, ParseError> {
+    parse_file_for(Direction::Outgoing, path, vars)
+}
+
+/// Parse a filter file of either direction. A missing file is an empty filter (as in TMDA).
+pub fn parse_file_for(
+    direction: Direction,
+    path: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Filter, ParseError> {
     match std::fs::read(path) {
-        Ok(bytes) => parse_str(&String::from_utf8_lossy(&bytes), path, vars),
+        Ok(bytes) => parse_str_for(direction, &String::from_utf8_lossy(&bytes), path, vars),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Filter {
             rules: vec![],
             files: vec![path.to_path_buf()],
@@ -681,7 +745,7 @@ mod tests {
         ];
         assert_eq!(f.rules.len(), want.len());
         for (r, w) in f.rules.iter().zip(want) {
-            assert_eq!(cookie(r.actions.get("from").unwrap()), w, "line {}", r.line);
+            assert_eq!(cookie(r.actions().get("from").unwrap()), w, "line {}", r.line);
         }
     }
 
@@ -691,16 +755,16 @@ mod tests {
             "to list@x tag from dated=5d reply-to sender envelope bare\n\
              to l2@x tag reply-to \"List <l@x>\" X-Custom-Thing 'some text' from exp=\"Me <me@x>\"\n",
         );
-        let a = &f.rules[0].actions;
+        let a = f.rules[0].actions();
         assert_eq!(cookie(a.get("from").unwrap()), (Cookie::Dated, Some("5d")));
         assert_eq!(cookie(a.get("reply-to").unwrap()), (Cookie::Sender, None));
         assert_eq!(cookie(a.get("envelope").unwrap()), (Cookie::Bare, None));
-        let a = &f.rules[1].actions;
+        let a = f.rules[1].actions();
         assert_eq!(a.get("reply-to"), Some(&Action::Text("List <l@x>".into())));
         assert_eq!(a.get("x-custom-thing"), Some(&Action::Text("some text".into())));
         assert_eq!(cookie(a.get("from").unwrap()), (Cookie::Explicit, Some("Me <me@x>")));
         assert_eq!(
-            f.rules[0].describe(&f.rules[0].actions),
+            f.rules[0].describe(&f.rules[0].then),
             "to list@x tag from dated=5d reply-to sender envelope bare"
         );
     }
@@ -714,13 +778,13 @@ mod tests {
         assert_eq!((f.rules[0].line, f.rules[0].pattern.as_str()), (3, "a@x"));
         // A tab-indented line continues the previous rule; the comment line is skipped.
         assert_eq!(
-            cookie(f.rules[0].actions.get("from").unwrap()),
+            cookie(f.rules[0].actions().get("from").unwrap()),
             (Cookie::Dated, Some("1d"))
         );
         assert_eq!(f.rules[1].line, 6);
         assert_eq!(f.rules[1].source, Source::From);
         assert_eq!(
-            (f.rules[2].line, cookie(f.rules[2].actions.get("from").unwrap())),
+            (f.rules[2].line, cookie(f.rules[2].actions().get("from").unwrap())),
             (7, (Cookie::Sender, None))
         );
     }
@@ -735,10 +799,13 @@ mod tests {
         assert!(f.rules[0].optional);
         assert_eq!(f.rules[1].pattern, "a@x");
         assert_eq!(
-            cookie(f.rules[1].actions.get("from").unwrap()),
+            cookie(f.rules[1].actions().get("from").unwrap()),
             (Cookie::Keyword, Some("abc"))
         );
-        assert_eq!(cookie(f.rules[2].actions.get("from").unwrap()), (Cookie::Sender, None));
+        assert_eq!(
+            cookie(f.rules[2].actions().get("from").unwrap()),
+            (Cookie::Sender, None)
+        );
         let e = errors("macro M(a) to a dated\nM(x, y)\nmacro\nmacro 9bad x\nmacro EMPTY\n");
         assert_eq!(
             e,
@@ -776,15 +843,19 @@ mod tests {
         // line, and cutting the line there went through the middle of "é".
         let f = parse("macro é dated\nto a@\u{130} tag from é reply-to kw=\u{2126}\nto c@d \u{c9}\n");
         assert_eq!(f.rules[0].pattern, "a@\u{130}");
-        assert_eq!(f.rules[0].actions.get("from"), Some(&Action::parse("dated").unwrap()));
+        assert_eq!(f.rules[0].actions().get("from"), Some(&Action::parse("dated").unwrap()));
         // Names compare without case, as TMDA's do, also beyond ASCII, on lines of
         // ASCII or not.
         assert_eq!(f.rules[1].pattern, "c@d");
-        assert_eq!(f.rules[1].actions.get("from"), Some(&Action::parse("dated").unwrap()));
+        assert_eq!(f.rules[1].actions().get("from"), Some(&Action::parse("dated").unwrap()));
         let f = parse(
             "macro kw_lists kw=lists\nmacro ÉX sender\nto a@b KW_lists\nto c@\u{e9} \u{212a}w_lists\nto e@f éx\n",
         );
-        let actions: Vec<_> = f.rules.iter().map(|r| r.actions.get("from").unwrap().clone()).collect();
+        let actions: Vec<_> = f
+            .rules
+            .iter()
+            .map(|r| r.actions().get("from").unwrap().clone())
+            .collect();
         assert_eq!(
             actions,
             ["kw=lists", "kw=lists", "sender"].map(|a| Action::parse(a).unwrap())
@@ -933,24 +1004,39 @@ mod tests {
         );
         let f = parse(&text);
         let m = first(&f, "friend@EXAMPLE.com", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Dated, Some("2w")));
+        assert_eq!(
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
+            (Cookie::Dated, Some("2w"))
+        );
         assert_eq!(m.line, 2);
         // A domain entry with its own action overrides the rule's action.
         let m = first(&f, "anyone@lists.org", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Keyword, Some("lists")));
+        assert_eq!(
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
+            (Cookie::Keyword, Some("lists"))
+        );
         assert_eq!(m.description, format!("to-file {} tag from kw=lists", list.display()));
         let m = first(&f, "bob@dev.corp.com", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Sender, None));
+        assert_eq!(
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
+            (Cookie::Sender, None)
+        );
         let m = first(&f, "CDB@example.net", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Bare, None));
+        assert_eq!(cookie(m.then.tag().unwrap().get("from").unwrap()), (Cookie::Bare, None));
         let m = first(&f, "x@special.net", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Dated, Some("1h")));
+        assert_eq!(
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
+            (Cookie::Dated, Some("1h"))
+        );
         let m = first(&f, "x@sub.example.org", "me@home").unwrap();
-        assert_eq!(cookie(m.actions.get("from").unwrap()), (Cookie::Sender, None));
+        assert_eq!(
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
+            (Cookie::Sender, None)
+        );
         // `from` rules look at the sender, and come first here.
         let m = first(&f, "friend@example.com", "Boss@Work.com").unwrap();
         assert_eq!(
-            cookie(m.actions.get("from").unwrap()),
+            cookie(m.then.tag().unwrap().get("from").unwrap()),
             (Cookie::Explicit, Some("me@work.com"))
         );
         assert_eq!(first(&f, "stranger@nowhere.net", "me@home"), None);
@@ -973,5 +1059,117 @@ mod tests {
         let f = parse(&format!("\nto-file {} bare\n", list.display()));
         let e = f.first_match("a@b", "me@x").unwrap_err().to_string();
         assert!(e.starts_with("outgoing:2: ") && e.contains("frobnicate"), "{e}");
+    }
+
+    fn incoming(text: &str) -> Filter {
+        parse_str_for(Direction::Incoming, text, Path::new("incoming"), &no_vars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn verdict(f: &Filter, rcpt: &str, senders: &[&str], headers: &str, body: &[u8]) -> Option<String> {
+        let subject = super::super::Subject {
+            direction: Direction::Incoming,
+            recipients: &[rcpt],
+            senders,
+            message: Some(super::super::incoming::MessageView {
+                headers,
+                body: &body,
+                size: (headers.len() + 1 + body.len()) as u64,
+            }),
+        };
+        f.first_match_in(&subject).unwrap().map(|m| {
+            let d = m.then.disposition().unwrap().clone();
+            format!("{} {}", d.word, m.description)
+        })
+    }
+
+    #[test]
+    fn incoming_rules_and_dispositions() {
+        let d = tempfile::tempdir().unwrap();
+        let list = d.path().join("white");
+        std::fs::write(&list, "bob@example.org\ncarol@x.net confirm=my template.txt\n").unwrap();
+        let f = incoming(&format!(
+            "from-file {} ok\nfrom example.org drop\nheaders '^subject:.*viagra' bounce=spam.txt\n\
+             body -case \"BUY NOW\" hold\nsize >100 confirm\nto me-lists@x.org deliver=~/Maildir/lists/\n\
+             from outgoing@x.org dated\nfrom *@shout.org OK\n",
+            list.display()
+        ));
+        assert_eq!(
+            verdict(&f, "me@x.org", &["bob@example.org"], "", b"").unwrap(),
+            format!("ok from-file {} ok", list.display())
+        );
+        // TMDA's Q1: after a from-file rule, the sender list held bare domains, so the
+        // `from example.org` rule dropped dave@example.org's mail. Not here.
+        assert_eq!(verdict(&f, "me@x.org", &["dave@example.org"], "", b""), None);
+        // A text list's second column: only its first word, as TMDA.
+        assert_eq!(
+            verdict(&f, "me@x.org", &["carol@x.net"], "", b"")
+                .unwrap()
+                .split(' ')
+                .next(),
+            Some("confirm")
+        );
+        let m = f
+            .first_match_in(&super::super::Subject {
+                direction: Direction::Incoming,
+                recipients: &["me@x.org"],
+                senders: &["carol@x.net"],
+                message: None,
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.then.disposition().unwrap().option.as_deref(), Some("my"));
+        assert_eq!(
+            verdict(
+                &f,
+                "me@x.org",
+                &["z@z.org"],
+                "From: z\nSubject: cheap Viagra\n",
+                b"hi\n"
+            )
+            .unwrap(),
+            "bounce headers \"^subject:.*viagra\" bounce"
+        );
+        assert_eq!(verdict(&f, "me@x.org", &["z@z.org"], "From: z\n", b"buy now\n"), None);
+        assert_eq!(
+            verdict(&f, "me@x.org", &["z@z.org"], "From: z\n", b"BUY NOW\n").unwrap(),
+            "hold body -case \"BUY NOW\" hold"
+        );
+        assert_eq!(
+            verdict(&f, "me@x.org", &["z@z.org"], "From: z\n", &[b'x'; 200]).unwrap(),
+            "confirm size >100 confirm"
+        );
+        assert_eq!(
+            verdict(&f, "me-lists@x.org", &["z@z.org"], "From: z\n", b"x\n").unwrap(),
+            "deliver to me-lists@x.org deliver"
+        );
+        // An outgoing action in an incoming file is accepted and never decides (as TMDA).
+        assert_eq!(verdict(&f, "me@x.org", &["outgoing@x.org"], "From: z\n", b"x\n"), None);
+        // Capitals work (TMDA parsed them, then ignored the rule).
+        assert_eq!(
+            verdict(&f, "me@x.org", &["a@shout.org"], "From: z\n", b"x\n").unwrap(),
+            "ok from *@shout.org ok"
+        );
+    }
+
+    #[test]
+    fn incoming_errors_name_the_line() {
+        let e = parse_str_for(
+            Direction::Incoming,
+            "from a@b ok\nbody '(unclosed' drop\nsize 10 drop\nfrom x frobnicate\n",
+            Path::new("inc"),
+            &no_vars,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("inc:2") && e.contains("bad regular expression"), "{e}");
+        assert!(!e.contains("inc:3"), "size without < or > never matches, as TMDA: {e}");
+        assert!(e.contains("inc:4") && e.contains("bogus <action>"), "{e}");
+        let e = parse_str_for(Direction::Incoming, "size <ten drop\n", Path::new("inc"), &no_vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("inc:1") && e.contains("<NUMBER"), "{e}");
+        // Incoming sources and actions stay errors in outgoing filters.
+        assert!(errors("body viagra drop\n")[0].contains("only work in incoming filters"));
+        assert!(errors("from a@b ok\n")[0].contains("incoming action"));
     }
 }
