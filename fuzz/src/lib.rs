@@ -442,7 +442,12 @@ fn incoming_filter(text: &str, vars: &dyn Fn(&str) -> Option<String>) {
         rules: f
             .rules
             .into_iter()
-            .filter(|r| matches!(r.source, Source::To | Source::From | Source::Body | Source::Headers | Source::Size))
+            .filter(|r| {
+                matches!(
+                    r.source,
+                    Source::To | Source::From | Source::Body | Source::Headers | Source::Size
+                )
+            })
             .inspect(|r| {
                 let _ = r.describe(&r.then);
             })

@@ -13,6 +13,7 @@
 //!
 //! Every variable the file assigns is kept, known or not, so filters can use `${NAME}`.
 
+pub mod incoming;
 pub mod ini;
 pub mod python;
 pub mod tags;
