@@ -189,7 +189,7 @@ impl Config {
                 if !has_default {
                     entries.push((0, "default".into(), Action::Confirm));
                 }
-                entries.sort_by(|a, b| b.0.cmp(&a.0));
+                entries.sort_by_key(|e| std::cmp::Reverse(e.0));
                 ExpiredAction::ByAge(entries)
             }
             Some(v) => {
@@ -336,8 +336,6 @@ mod tests {
 
     fn config(text: &str) -> Config {
         let mut ns = crate::config::Namespace::default();
-        ns.set("HOME", Value::Str("/home/jason".into()), crate::config::Origin::Default);
-        let mut ns = ns;
         crate::config::python::exec(text, std::path::Path::new("config"), &mut ns).unwrap();
         Config::from_namespace(ns, vec![]).unwrap()
     }
