@@ -466,20 +466,32 @@ fn scan_lines(text: &[u8], marks: &mut Vec<Vec<u8>>) {
     marks.extend(s.finish());
 }
 
-/// Build the auto-response for `rendered` (a template's rendered text, from
-/// `Template::render`) to `to` (the original's envelope sender) and write it.
-///
-/// `origin` names the template in errors.
+/// One auto-response to build.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    pub kind: Kind,
+    /// The template's rendered text (`Template::render`).
+    pub rendered: &'a str,
+    /// The template's name for errors (`Template::origin`).
+    pub origin: &'a str,
+    /// The `To:` address: the original's envelope sender.
+    pub to: &'a str,
+}
+
+/// Build the auto-response and write it to `out`.
 pub fn compose(
-    kind: Kind,
-    rendered: &str,
-    origin: &str,
-    to: &str,
+    reply: &Reply,
     original: &Original,
     settings: &Settings,
     stamp: &Stamp,
     out: &mut dyn Write,
 ) -> Result<(), ComposeError> {
+    let Reply {
+        kind,
+        rendered,
+        origin,
+        to,
+    } = *reply;
     let cerr = |source: CharsetError| ComposeError::Charset {
         origin: origin.to_string(),
         source,
@@ -879,16 +891,13 @@ mod tests {
             header: ORIG,
             body: &body,
         };
-        compose(
+        let r = Reply {
             kind,
-            tpl,
-            "/t.txt",
-            "alice@example.org",
-            &orig,
-            settings,
-            &stamp(),
-            &mut out,
-        )?;
+            rendered: tpl,
+            origin: "/t.txt",
+            to: "alice@example.org",
+        };
+        compose(&r, &orig, settings, &stamp(), &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -939,17 +948,13 @@ mod tests {
             header: ORIG,
             body: &Boom,
         };
-        compose(
-            Kind::Bounce,
-            "Subject: x\n\nb\n",
-            "/t",
-            "a@b",
-            &orig,
-            &Settings::default(),
-            &stamp(),
-            &mut out,
-        )
-        .unwrap();
+        let r = Reply {
+            kind: Kind::Bounce,
+            rendered: "Subject: x\n\nb\n",
+            origin: "/t",
+            to: "a@b",
+        };
+        compose(&r, &orig, &Settings::default(), &stamp(), &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(
             s.contains("\n\n[ Message body suppressed (exceeded 50000 bytes) ]\n--="),
@@ -1012,7 +1017,13 @@ mod tests {
             boundary_token: 7,
             ..stamp()
         };
-        compose(Kind::Request, "\nx", "/t", "a@b", &orig, &s, &st, &mut out).unwrap();
+        let r = Reply {
+            kind: Kind::Request,
+            rendered: "\nx",
+            origin: "/t",
+            to: "a@b",
+        };
+        compose(&r, &orig, &s, &st, &mut out).unwrap();
         let got = String::from_utf8(out).unwrap();
         assert!(got.contains(&format!("boundary=\"{b}.1\"")), "{got}");
     }

@@ -44,7 +44,7 @@ mod pyemail;
 pub mod template;
 
 pub use gate::NoReply;
-pub use mime::{Body, ComposeError, Envelope, Kind, Original, SenderCopy, Settings, Stamp, compose, envelope};
+pub use mime::{Body, ComposeError, Envelope, Kind, Original, Reply, SenderCopy, Settings, Stamp, compose, envelope};
 pub use pyemail::CharsetError;
 pub use template::{Search, Template, TemplateError, Vars};
 

@@ -310,7 +310,7 @@ impl Template {
     }
 
     /// One conversion after its `%`: (bytes consumed, text produced).
-    fn conversion<'t>(&self, s: &'t str, line: usize, vars: &dyn Vars) -> Result<(usize, String), TemplateError> {
+    fn conversion(&self, s: &str, line: usize, vars: &dyn Vars) -> Result<(usize, String), TemplateError> {
         let origin = || self.origin.clone();
         if s.starts_with('%') {
             return Ok((1, "%".into()));

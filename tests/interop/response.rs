@@ -231,17 +231,13 @@ fn ours(case: &Case) -> Vec<u8> {
         boundary_token: TOKEN,
     };
     let mut out = vec![];
-    response::compose(
-        case.kind,
-        &text,
-        &tpl.origin,
-        "alice@example.org",
-        &original,
-        &settings,
-        &stamp,
-        &mut out,
-    )
-    .unwrap();
+    let reply = response::Reply {
+        kind: case.kind,
+        rendered: &text,
+        origin: &tpl.origin,
+        to: "alice@example.org",
+    };
+    response::compose(&reply, &original, &settings, &stamp, &mut out).unwrap();
     out
 }
 
