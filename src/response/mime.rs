@@ -146,7 +146,10 @@ pub enum ComposeError {
         #[source]
         source: CharsetError,
     },
-    #[error("template {origin}: the {field} field's address {value:?} is not ASCII")]
+    #[error(
+        "template {origin}: the {field} field's address {} is not ASCII",
+        crate::exit::quote(value)
+    )]
     Address {
         origin: String,
         field: String,

@@ -17,9 +17,12 @@ pub enum CharsetError {
     Unencodable { charset: String },
     #[error("charset {charset} is not supported for non-ASCII text (use utf-8 or iso-8859-1)")]
     Unsupported { charset: String },
-    #[error("charset name {charset:?} is not ASCII")]
+    #[error("charset name {} is not ASCII", crate::exit::quote(charset))]
     BadName { charset: String },
-    #[error("a header value would contain an embedded header field: {value:?}")]
+    #[error(
+        "a header value would contain an embedded header field: {}",
+        crate::exit::quote(value)
+    )]
     EmbeddedHeader { value: String },
 }
 

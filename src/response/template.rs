@@ -66,7 +66,10 @@ pub enum TemplateError {
     BarePercent { origin: String, line: usize },
     #[error("template {origin}, line {line}: %{spec} is not supported (use %(name)s, or %% for a percent sign)")]
     Unsupported { origin: String, line: usize, spec: String },
-    #[error("template {origin}, line {line}: %({name})d needs a whole number, and the value is {value:?}")]
+    #[error(
+        "template {origin}, line {line}: %({name})d needs a whole number, and the value is {}",
+        crate::exit::quote(value)
+    )]
     NotANumber {
         origin: String,
         line: usize,
