@@ -55,6 +55,7 @@ pub mod launcher;
 pub mod message;
 pub mod os;
 pub mod proxy;
+pub mod response;
 pub mod safe_dir;
 pub mod sender_policy;
 pub mod server;
