@@ -16,7 +16,7 @@
 //! own name is refused rather than followed.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -167,18 +167,14 @@ fn symlink_or(path: &Path, what: &'static str, e: io::Error) -> PendingError {
     }
 }
 
-/// Read a whole list (tests and callers that show it).
-#[cfg(test)]
-fn read(path: &Path) -> String {
-    let mut s = String::new();
-    File::open(path).unwrap().read_to_string(&mut s).unwrap();
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
 
     #[test]
     fn tmda_comparison() {

@@ -76,15 +76,15 @@ pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Parse a header block given whole (a trailing empty line and anything after it, or
-/// any non-header line and what follows, are not part of it).
-pub(crate) fn parse(bytes: &[u8]) -> (Header, &[u8]) {
+/// any non-header line and what follows, are not part of it); also where it ends.
+pub(crate) fn parse(bytes: &[u8]) -> (Header, Block) {
     let b = scan(bytes, true).unwrap_or(Block {
         start: 0,
         end: 0,
         body: 0,
     });
     let fields = &bytes[b.start..b.end];
-    (Header::from_lines(lines(fields), eol_of(fields)), fields)
+    (Header::from_lines(lines(fields), eol_of(fields)), b)
 }
 
 #[cfg(test)]
@@ -122,9 +122,9 @@ mod tests {
     #[test]
     fn parse_keeps_the_fields_byte_for_byte() {
         let text = b"From x\nSubject:  hi\n  there\nTo: a@b\n\nbody\n";
-        let (h, fields) = parse(text);
-        assert_eq!(fields, b"Subject:  hi\n  there\nTo: a@b\n");
-        assert_eq!(h.to_bytes(), fields);
+        let (h, b) = parse(text);
+        assert_eq!(&text[b.start..b.end], b"Subject:  hi\n  there\nTo: a@b\n");
+        assert_eq!(h.to_bytes(), &text[b.start..b.end]);
         assert_eq!(h.get("to").as_deref(), Some("a@b"));
         let (h, _) = parse(b"A: 1\r\n\r\n");
         assert_eq!(h.eol, Eol::CrLf);

@@ -96,6 +96,8 @@ pub enum PendingError {
     NotRegular { path: PathBuf },
     #[error("{}: is a symbolic link: refusing to follow it (point the setting at the file itself)", path.display())]
     Symlink { path: PathBuf },
+    #[error("the message header has a line that is not a header field: {}", quote(.0))]
+    BadHeader(String),
     #[error("the recipient address {} is not usable (empty, or with control characters)", quote(.0))]
     BadRecipient(String),
     #[error("the address {} can't be added to a list (it has control characters)", quote(.0))]
@@ -115,7 +117,10 @@ impl PendingError {
     pub fn exit_code(&self) -> Sysexit {
         match self {
             PendingError::UnknownFormat(_) => Sysexit::Config,
-            PendingError::Id(_) | PendingError::BadRecipient(_) | PendingError::BadAddress(_) => Sysexit::DataErr,
+            PendingError::Id(_)
+            | PendingError::BadHeader(_)
+            | PendingError::BadRecipient(_)
+            | PendingError::BadAddress(_) => Sysexit::DataErr,
             PendingError::Release(_) => Sysexit::DataErr,
             PendingError::Exists(_) => Sysexit::CantCreat,
             PendingError::NotFound(_) => Sysexit::NoInput,

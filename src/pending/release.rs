@@ -59,7 +59,8 @@ pub fn release(
     mode: ReleaseMode<'_>,
     recipient: Option<&str>,
 ) -> Result<Release, ReleaseError> {
-    let (stored, fields) = block::parse(header_block);
+    let (stored, b) = block::parse(header_block);
+    let fields = &header_block[b.start..b.end];
     let sender = stored.get("Return-Path").map(|v| parseaddr(&v).1).unwrap_or_default();
     let recipient = match recipient {
         Some(r) => r.trim().to_string(),

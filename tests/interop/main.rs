@@ -10,5 +10,6 @@ mod docs;
 mod global;
 mod ofmipd;
 mod peers;
+mod pending;
 mod sendmail;
 mod terminal;
