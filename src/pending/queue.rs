@@ -300,7 +300,7 @@ impl Queue {
         Err(PendingError::NotFound(id))
     }
 
-    /// Hold a message: store `header` (its fields, optionally followed by the empty
+    /// Hold a message: store `header_block` (its fields, optionally followed by the empty
     /// line) and the body read from `body`, streamed, with `X-TMDA-Recipient:
     /// <recipient>` as the last field. Refuses an id already queued, and a header with
     /// a line that is no field (it would end the header early on reading).
