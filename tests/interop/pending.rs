@@ -394,7 +394,9 @@ fn tmda_python_queue_reads_what_we_insert() {
             MessageId::new(now, 3131),
             MessageId::new(1_000_000_000, 7),
         );
-        q.insert(a, ME, ALICE.as_bytes(), &b"alice's body\n"[..]).unwrap();
+        let alice_header = ALICE.split_once("\n\n").unwrap().0;
+        q.insert(a, ME, alice_header.as_bytes(), &b"alice's body\n"[..])
+            .unwrap();
         let (bob_header, bob_body) = BOB.split_once("\n\n").unwrap();
         q.insert(
             b,
