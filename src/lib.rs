@@ -54,6 +54,7 @@ pub mod key;
 pub mod launcher;
 pub mod message;
 pub mod os;
+pub mod pending;
 pub mod proxy;
 pub mod response;
 pub mod safe_dir;

@@ -10,6 +10,7 @@ mod docs;
 mod global;
 mod ofmipd;
 mod peers;
+mod pending;
 mod response;
 mod sendmail;
 mod terminal;

@@ -1,0 +1,502 @@
+//! Our pending-queue library (`tmda::pending`) against TMDA's own code, from the
+//! `TMDAng` 1.0.3 venv that `scripts/deps.sh` installs (`TMDANG_VENV`, default
+//! /opt/tmdang): its `tmda-filter` holds messages that we list, read and release byte
+//! for byte as its `tmda-pending` and its confirmation path do, and its Python `Queue`
+//! classes find and read what we insert, in both formats. TMDAng works end to end only
+//! with the Maildir format; where a code path of it is broken, the test says so.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tmda::key::CryptKey;
+use tmda::message::address::parseaddr;
+use tmda::pending::{Format, MessageId, Queue, ReleaseMode, Stored};
+
+const KEY: &str = "b7fdc8a5afe5f364c87e2f984cbbd27450255675";
+const ME: &str = "testuser@nowhere.com";
+
+const ALICE: &str = "Return-Path: <alice@example.org>\n\
+    Delivered-To: testuser@nowhere.com\n\
+    From: Alice <alice@example.org>\n\
+    To: testuser@nowhere.com\n\
+    Subject: hello there\n\
+    Message-ID: <1@example.org>\n\
+    Date: Sat, 05 Dec 2026 22:38:53 +0000\n\
+    X-TMDA-Recipient: forged@evil.example\n\
+    \n\
+    body line one\n\
+    \n\
+    From the body, not a header\n";
+
+const BOB: &str = "Return-Path: <bob@example.net>\n\
+    Received: from mx.example.net by nowhere.com\n\
+    \twith ESMTP; Sat, 05 Dec 2026 22:00:00 +0000\n\
+    Delivered-To: testuser@nowhere.com\n\
+    From: \"Bob B.\" <bob@example.net>\n\
+    To: testuser@nowhere.com\n\
+    Subject: a folded\n\
+    \tsubject line\n\
+    Date: Sat, 05 Dec 2026 22:00:00 +0000\n\
+    \n\
+    bob's body\n";
+
+fn venv() -> PathBuf {
+    PathBuf::from(std::env::var_os("TMDANG_VENV").unwrap_or_else(|| "/opt/tmdang".into()))
+}
+
+fn tmdang(program: &str) -> PathBuf {
+    let p = venv().join("bin").join(program);
+    assert!(
+        p.is_file(),
+        "{} is missing: TMDA's Python port (TMDAng 1.0.3) is required for this test; scripts/deps.sh installs it",
+        p.display()
+    );
+    p
+}
+
+/// A throw-away home for TMDA's Python tools (spec §13): key, config, Maildir
+/// delivery, and a fake sendmail that records each message and its arguments.
+struct PyHome {
+    home: PathBuf,
+    outbox: PathBuf,
+}
+
+impl PyHome {
+    fn new(dir: &Path, format: &str) -> PyHome {
+        let home = dir.join(format!("home-{format}"));
+        let outbox = dir.join(format!("outbox-{format}"));
+        for d in ["Maildir/new", "Maildir/cur", "Maildir/tmp", ".tmda/logs"] {
+            fs::create_dir_all(home.join(d)).unwrap();
+        }
+        fs::create_dir_all(&outbox).unwrap();
+        let sendmail = dir.join(format!("fakesendmail-{format}"));
+        fs::write(
+            &sendmail,
+            format!(
+                "#!/bin/sh\nf={}/$(date +%s%N).$$\nprintf '%s\\n' \"$@\" > $f.args\ncat > $f.msg\n",
+                outbox.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&sendmail, fs::Permissions::from_mode(0o755)).unwrap();
+        let key = home.join(".tmda/crypt_key");
+        fs::write(&key, format!("{KEY}\n")).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(
+            home.join(".tmda/config"),
+            format!(
+                "MAIL_TRANSFER_AGENT = 'postfix'\n\
+                 DELIVERY = '{h}/Maildir/'\n\
+                 MAIL_TRANSPORT = 'sendmail'\n\
+                 SENDMAIL_PROGRAM = '{s}'\n\
+                 FULLNAME = 'Test User'\n\
+                 USERNAME = 'testuser'\n\
+                 HOSTNAME = 'nowhere.com'\n\
+                 PENDING_QUEUE_FORMAT = '{format}'\n\
+                 LOGFILE_INCOMING = '{h}/.tmda/logs/incoming'\n",
+                h = home.display(),
+                s = sendmail.display()
+            ),
+        )
+        .unwrap();
+        PyHome { home, outbox }
+    }
+
+    fn queue(&self, format: Format) -> Queue {
+        Queue::new(self.home.join(".tmda/pending"), format)
+    }
+
+    /// A command of the venv with the clean environment TMDA runs in under an MTA.
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("USER", "testuser")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Deliver `message` through TMDA's tmda-filter, as Postfix's local(8) would.
+    fn filter(&self, sender: &str, recipient: &str, extension: &str, message: &[u8]) {
+        let mut c = self.command(&tmdang("tmda-filter"));
+        c.env("SENDER", sender)
+            .env("RECIPIENT", recipient)
+            .env("EXTENSION", extension)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), message).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "TMDA's tmda-filter failed: {}", text(&out));
+    }
+
+    /// Run TMDA's tmda-pending with `args`; its output.
+    fn pending(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self
+            .command(&tmdang("tmda-pending"))
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "TMDA's tmda-pending {args:?} failed: {}",
+            text(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Messages the fake sendmail received, oldest first, and empty the outbox.
+    fn take_outbox(&self) -> Vec<(Vec<String>, Vec<u8>)> {
+        let mut names: Vec<PathBuf> = fs::read_dir(&self.outbox)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "msg"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|m| {
+                let args = m.with_extension("args");
+                let a = fs::read_to_string(&args).unwrap().lines().map(String::from).collect();
+                let b = fs::read(&m).unwrap();
+                fs::remove_file(&m).unwrap();
+                fs::remove_file(&args).unwrap();
+                (a, b)
+            })
+            .collect()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn key() -> CryptKey {
+    CryptKey::from_hex(KEY, Path::new("test key")).unwrap()
+}
+
+/// The copy our library would send for a release, and its sendmail arguments.
+fn our_release(s: &Stored, date: &str, mode: ReleaseMode<'_>) -> (Vec<String>, Vec<u8>) {
+    let done = s.id().cookie(&key(), 3, "done");
+    let r = s.release(&done, date, mode, None).unwrap();
+    let mut bytes = r.header.to_bytes();
+    bytes.extend_from_slice(r.header.eol.as_bytes());
+    s.body().read_to_end(&mut bytes).unwrap();
+    let args = ["-i", "-f", &r.sender, "--", &r.recipient].map(String::from).to_vec();
+    (args, bytes)
+}
+
+/// The value of a field in a message TMDA sent (its date, to reuse in ours).
+fn field(message: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(message);
+    let prefix = format!("{name}: ");
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(&prefix).map(String::from))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+/// TMDA's `tmda-filter` holds two strangers' messages in a Maildir-format queue. We
+/// list them as TMDA's `tmda-pending` does (ids, terse summary, sizes), and our release
+/// rewriting produces exactly the copy TMDA sends, both for `tmda-pending -r` (with and
+/// without the web front end's X-TMDA-CGI) and for a confirmation; TMDA then accepts
+/// our released copy through its "done" check and delivers it.
+#[test]
+fn tmda_filter_queue_is_listed_read_and_released_like_tmda() {
+    let tmp = tempfile::tempdir().unwrap();
+    let py = PyHome::new(tmp.path(), "maildir");
+    py.filter("alice@example.org", ME, "", ALICE.as_bytes());
+    py.filter("bob@example.net", ME, "", BOB.as_bytes());
+    let challenges = py.take_outbox();
+    assert_eq!(challenges.len(), 2, "TMDA sends one challenge per held message");
+
+    let q = py.queue(Format::Maildir);
+    let ids: Vec<MessageId> = q.list().unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let alice = |id: &&MessageId| q.open(**id).unwrap().return_path() == "alice@example.org";
+    let a = *ids.iter().find(alice).unwrap();
+    let b = *ids.iter().find(|id| !alice(id)).unwrap();
+
+    // Listing: TMDA's terse summary, rebuilt from our header-only reads.
+    let tmda_terse = py.pending(&["-b", "-T"], &[]);
+    let ours: Vec<String> = ids
+        .iter()
+        .map(|&id| {
+            let s = q.open(id).unwrap();
+            let (name, addr) = parseaddr(&s.header().get("from").unwrap());
+            let subject = s.header().get_source("subject").unwrap().replace('\n', "\\n");
+            format!("{id}\t{}\t{subject}", if name.is_empty() { addr } else { name })
+        })
+        .collect();
+    // TMDA sorts ids as strings, we as numbers: compare the lines, not their order.
+    let mut theirs: Vec<String> = tmda_terse.lines().map(String::from).collect();
+    theirs.sort_by_key(|l| l.split('\t').next().unwrap().parse::<MessageId>().unwrap());
+    assert_eq!(ours, theirs);
+    // Sizes: TMDA's summary counts the stored text; we report the file's size.
+    let tmda_summary = py.pending(&["-b"], &[]);
+    for &id in &ids {
+        let s = q.open(id).unwrap();
+        let want = format!("{id} (");
+        let line = tmda_summary.lines().find(|l| l.starts_with(&want)).unwrap();
+        assert!(
+            line.ends_with(&format!(" / {} bytes)", s.size())),
+            "{line} vs {}",
+            s.size()
+        );
+        // Stored by TMDA with the real recipient last, the forged one gone.
+        assert_eq!(s.recipient().as_deref(), Some(ME));
+        assert_eq!(s.header().get_all("x-tmda-recipient").len(), 1);
+    }
+
+    // tmda-pending -r: the copy TMDA re-injects, and ours.
+    py.pending(&["-b", "-q", "-r", &a.to_string()], &[]);
+    let sent = py.take_outbox();
+    assert_eq!(sent.len(), 1);
+    let (tmda_args, tmda_copy) = &sent[0];
+    assert_eq!(tmda_args, &["-i", "-f", "alice@example.org", "--", ME]);
+    let date = field(tmda_copy, "X-TMDA-Released");
+    let sa = q.open(a).unwrap();
+    let (args, copy) = our_release(&sa, &date, ReleaseMode::Released { cgi: None });
+    assert_eq!(&args, tmda_args);
+    assert_eq!(String::from_utf8_lossy(&copy), String::from_utf8_lossy(tmda_copy));
+    assert_eq!(&copy, tmda_copy);
+
+    // The same through a web front end (REMOTE_ADDR and HTTP_USER_AGENT set).
+    let cgi_env = [("REMOTE_ADDR", "10.1.2.3"), ("HTTP_USER_AGENT", "Test Agent/1.0")];
+    py.pending(&["-b", "-q", "-r", &b.to_string()], &cgi_env);
+    let sent = py.take_outbox();
+    assert_eq!(sent.len(), 1);
+    let date = field(&sent[0].1, "X-TMDA-Released");
+    let sb = q.open(b).unwrap();
+    let (args, copy) = our_release(
+        &sb,
+        &date,
+        ReleaseMode::Released {
+            cgi: Some("10.1.2.3 (Test Agent/1.0)"),
+        },
+    );
+    assert_eq!(args, sent[0].0);
+    assert_eq!(String::from_utf8_lossy(&copy), String::from_utf8_lossy(&sent[0].1));
+
+    // A confirmation: the stranger answers the confirm address.
+    let accept = b.cookie(&key(), 3, "accept");
+    let confirm = format!("testuser-confirm-{accept}@nowhere.com");
+    let reply = format!("From: \"Bob B.\" <bob@example.net>\nTo: {confirm}\nSubject: Re: confirm\n\nyes\n");
+    py.filter(
+        "bob@example.net",
+        &confirm,
+        &format!("confirm-{accept}"),
+        reply.as_bytes(),
+    );
+    let sent = py.take_outbox();
+    let release = sent
+        .iter()
+        .find(|(args, _)| args.last().map(String::as_str) == Some(ME))
+        .unwrap_or_else(|| panic!("TMDA re-injected no copy to {ME}: {sent:?}"));
+    let date = field(&release.1, "X-TMDA-Confirmed");
+    let (args, copy) = our_release(&sb, &date, ReleaseMode::Confirmed);
+    assert_eq!(args, release.0);
+    assert_eq!(String::from_utf8_lossy(&copy), String::from_utf8_lossy(&release.1));
+
+    // Our released copy of Alice's message comes back through TMDA's filter: the done
+    // cookie verifies, TMDA delivers it and removes the held copy.
+    let date = "Sun, 06 Dec 2026 01:05:26 +0000";
+    let (_, copy) = our_release(&sa, date, ReleaseMode::Released { cgi: None });
+    drop(sa);
+    py.filter("alice@example.org", ME, "", &copy);
+    assert_eq!(q.find(a).unwrap(), None, "TMDA's done path removes the held message");
+    assert!(q.find(b).unwrap().is_some());
+    let delivered: Vec<PathBuf> = fs::read_dir(py.home.join("Maildir/new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    let got = fs::read_to_string(&delivered[0]).unwrap();
+    assert!(
+        got.contains("Subject: hello there\n") && got.ends_with("\n\nbody line one\n\nFrom the body, not a header\n")
+    );
+    assert!(got.contains(&format!("X-TMDA-Released: {date}\n")), "{got}");
+}
+
+/// A small Python program run with TMDA's modules; its output.
+fn python(py: &PyHome, script: &str, args: &[&str]) -> String {
+    let out = py
+        .command(&tmdang("python"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "TMDA's Python failed: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const READ_QUEUE: &str = r#"
+import sys
+from TMDA import Defaults, Util
+from TMDA.Queue.Queue import Queue
+Q = Queue().init()
+print("format", Q.format)
+print("ids", " ".join(sorted(Q.fetch_ids())))
+for i in sys.argv[1:]:
+    print("find", i, Q.find_message(i))
+    try:
+        m = Q.fetch_message(i)
+    except Exception as e:
+        print("fetch-error", i, type(e).__name__, e)
+        continue
+    print("recipient", i, m.get("x-tmda-recipient"))
+    print("subject", i, m.get("subject"))
+    print("body", i, repr(m.get_payload()))
+"#;
+
+/// What TMDA's Python parser reads from a file (the fallback where `fetch_message`
+/// itself is broken).
+const READ_FILE: &str = r#"
+import sys
+from TMDA import Util
+m = Util.msg_from_file(open(sys.argv[1], "rb"), isBytes=True)
+print("recipient", m.get("x-tmda-recipient"))
+print("subject", m.get("subject"))
+print("body", repr(m.get_payload()))
+"#;
+
+/// TMDA's `Queue` classes find and read messages our library inserted, in both
+/// formats; its `tmda-pending` lists our Maildir queue as we do; its cleanup expires
+/// our old messages.
+#[test]
+fn tmda_python_queue_reads_what_we_insert() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, format) in [("original", Format::Original), ("maildir", Format::Maildir)] {
+        let py = PyHome::new(tmp.path(), name);
+        let q = py.queue(format);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // Process ids where neither is a substring of the other: TMDA's Maildir lookup
+        // would read one message for the other (Q22; see the test below).
+        let (a, b, old) = (
+            MessageId::new(now, 4242),
+            MessageId::new(now, 3131),
+            MessageId::new(1_000_000_000, 7),
+        );
+        let alice_header = ALICE.split_once("\n\n").unwrap().0;
+        q.insert(a, ME, alice_header.as_bytes(), &b"alice's body\n"[..])
+            .unwrap();
+        let (bob_header, bob_body) = BOB.split_once("\n\n").unwrap();
+        q.insert(
+            b,
+            "other@nowhere.com",
+            bob_header.as_bytes(),
+            format!("{bob_body}\n").as_bytes(),
+        )
+        .unwrap();
+        q.insert(old, ME, b"Subject: old\n", &b"old\n"[..]).unwrap();
+
+        let out = python(&py, READ_QUEUE, &[&a.to_string(), &b.to_string()]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("format {name}"));
+        let mut want_ids = [a, b, old].map(|i| i.to_string());
+        want_ids.sort();
+        assert_eq!(lines[1], format!("ids {}", want_ids.join(" ")), "{out}");
+        assert!(lines.contains(&format!("find {a} True").as_str()), "{out}");
+        assert!(lines.contains(&format!("find {b} True").as_str()), "{out}");
+
+        let expect_read = |got: &[&str], id: Option<MessageId>| {
+            let p = |s: String| match id {
+                Some(i) => s.replacen(' ', &format!(" {i} "), 1),
+                None => s,
+            };
+            for want in [
+                p(format!("recipient {ME}")),
+                p("subject hello there".to_string()),
+                p("body \"alice's body\\n\"".to_string()),
+            ] {
+                assert!(got.contains(&want.as_str()), "{want:?} not in {got:?}");
+            }
+        };
+        match format {
+            Format::Maildir => {
+                expect_read(&lines, Some(a));
+                assert!(
+                    lines.contains(&format!("recipient {b} other@nowhere.com").as_str()),
+                    "{out}"
+                );
+                assert!(
+                    out.contains(&format!("subject {b} a folded\n\tsubject line\n")),
+                    "{out}"
+                );
+
+                // TMDA's tmda-pending lists our queue as we do.
+                let terse = py.pending(&["-b", "-T"], &[]);
+                let mut ids: Vec<String> = terse
+                    .lines()
+                    .map(|l| l.split('\t').next().unwrap().to_string())
+                    .collect();
+                ids.sort();
+                assert_eq!(ids, want_ids, "{terse}");
+                assert!(terse.contains(&format!("{a}\tAlice\thello there\n")), "{terse}");
+            }
+            Format::Original => {
+                // TMDAng 1.0.3 cannot read any original-format message (Q25): its
+                // OriginalQueue.fetch_message still calls Python 2's file().
+                assert!(
+                    out.contains(&format!("fetch-error {a} NameError name 'file' is not defined")),
+                    "TMDAng's OriginalQueue.fetch_message was expected to fail with Python 2's file() (Q25); \
+                     if it works now, compare its result here instead:\n{out}"
+                );
+                // Its parser reads our file as it reads its own.
+                let path = q.find(a).unwrap().unwrap().path;
+                let out = python(&py, READ_FILE, &[path.to_str().unwrap()]);
+                expect_read(&out.lines().collect::<Vec<_>>(), None);
+            }
+        }
+
+        // TMDA's own cleanup (PENDING_LIFETIME 14d) removes our expired message only.
+        python(
+            &py,
+            "from TMDA import Defaults\nfrom TMDA.Queue.Queue import Queue\nQueue().init().cleanup()",
+            &[],
+        );
+        let left: Vec<MessageId> = q.list().unwrap().iter().map(|e| e.id).collect();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(left, want, "{name}");
+    }
+}
+
+/// See: Q22. TMDA's Maildir lookup matches substrings of file names; ours is exact.
+#[test]
+fn tmda_maildir_lookup_matches_substrings_ours_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let py = PyHome::new(tmp.path(), "maildir");
+    let q = py.queue(Format::Maildir);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    q.insert(MessageId::new(now, 123), ME, b"Subject: x\n", &b""[..])
+        .unwrap();
+    let short = MessageId::new(now, 12);
+    let out = python(
+        &py,
+        "import sys\nfrom TMDA import Defaults\nfrom TMDA.Queue.Queue import Queue\nprint(Queue().init().find_message(sys.argv[1]))",
+        &[&short.to_string()],
+    );
+    assert_eq!(out.trim(), "True", "TMDA's substring match (Q22) changed");
+    assert_eq!(q.find(short).unwrap(), None);
+}
