@@ -142,7 +142,10 @@ mod tests {
             ("_qok", "delivery instruction \"_qok\" is not recognized"),
             ("_filter_ ", "delivery instruction \"_filter_ \" is not recognized"),
             ("./Maildir/", "delivery instruction \"./Maildir/\" is not recognized"),
-            (" /var/mail/jo", "delivery instruction \" /var/mail/jo\" is not recognized"),
+            (
+                " /var/mail/jo",
+                "delivery instruction \" /var/mail/jo\" is not recognized",
+            ),
             ("\"|cat\"", "delivery instruction \"\\\"|cat\\\"\" is not recognized"),
         ] {
             let e = parse(text).unwrap_err();

@@ -137,7 +137,8 @@ pub(crate) fn lock(path: &Path, host: &str, opts: &super::mbox::Options, separat
         touched: std::cell::Cell::new(Instant::now()),
     };
     fault::point("mbox-after-dotlock");
-    let result = fcntl_wait(&locked.file, deadline, path, opts.lock_timeout).and_then(|()| same_file(&locked.file, path));
+    let result =
+        fcntl_wait(&locked.file, deadline, path, opts.lock_timeout).and_then(|()| same_file(&locked.file, path));
     if let Err(e) = result {
         locked.release();
         return Err(e);
@@ -162,7 +163,11 @@ impl Locked {
         d.file.sync_all().map_err(io)?;
         // The lock must outlast a power cut as long as the half message could.
         if let Some(dir) = d.path.parent() {
-            super::sync_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })?;
+            super::sync_dir(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })?;
         }
         Ok(())
     }
@@ -276,7 +281,8 @@ fn look(lock_path: &Path) -> std::io::Result<Option<Seen>> {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(lock_path)
-        && f.metadata().is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+        && f.metadata()
+            .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
     {
         let mut text = Vec::new();
         if f.take(256).read_to_end(&mut text).is_ok() {
@@ -333,7 +339,11 @@ fn clear_dead_lock(
             let _ = fcntl_set(mailbox, libc::F_UNLCK as libc::c_short);
             cleared
         }
-        Some(Owner { pid, host, append: None }) if host_is_ours(host) && !pid_alive(*pid) => {
+        Some(Owner {
+            pid,
+            host,
+            append: None,
+        }) if host_is_ours(host) && !pid_alive(*pid) => {
             remove_if_same(lock_path, seen.dev, seen.ino);
             Ok(true)
         }
@@ -368,7 +378,9 @@ fn cut_back(mailbox: &File, path: &Path, ino: u64, offset: u64, separator: &[u8]
     if !separator.starts_with(tail) && !tail.starts_with(separator) {
         return Ok(());
     }
-    mailbox.set_len(offset).map_err(io("cutting off a crashed delivery in"))?;
+    mailbox
+        .set_len(offset)
+        .map_err(io("cutting off a crashed delivery in"))?;
     mailbox.sync_all().map_err(io("syncing"))
 }
 
@@ -383,7 +395,9 @@ fn host_is_ours(host: &str) -> bool {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks that the process exists; no signal is sent.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)

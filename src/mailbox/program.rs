@@ -84,7 +84,8 @@ pub fn deliver(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(Status::NotStarted(crate::exit::describe_io(&e)), String::new()))?;
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         crate::child::stop(&mut child);
         return Err(fail(Status::NotStarted("no pipes".into()), String::new()));
@@ -92,8 +93,11 @@ pub fn deliver(
     let stdout_max = opts.stdout_max as u64;
     let stderr_max = opts.stderr_max;
     let out_reader = std::thread::spawn(move || crate::child::read_head(&mut stdout, stdout_max).unwrap_or_default());
-    let err_reader =
-        std::thread::spawn(move || crate::child::read_tail(&mut stderr, stderr_max).trim().replace('\n', " "));
+    let err_reader = std::thread::spawn(move || {
+        crate::child::read_tail(&mut stderr, stderr_max)
+            .trim()
+            .replace('\n', " ")
+    });
     // The message is written here (the body reader need not be Send); a watchdog kills
     // the group at the deadline, which ends a write the program does not read. The
     // child is reaped only after the watchdog has stopped, so its pid (the group's id)
@@ -152,4 +156,139 @@ fn write_message(stdin: &mut dyn Write, from: &[u8], msg: Message<'_>) -> Result
         super::PumpError::Write(e) => Written::Write(e),
     })?;
     stdin.flush().map_err(Written::Write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(command: &str, body: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
+        let mut body = body;
+        let msg = Message {
+            header: b"Subject: hi\n\n",
+            body: &mut body,
+            from_line: Some(b"From alice@example.org Sat Jan  3 01:05:34 2004\n"),
+        };
+        deliver(command, msg, 1, &[("TMDA_TEST_VAR".into(), "it's set".into())], opts)
+    }
+
+    #[test]
+    fn the_program_reads_the_message_with_its_from_line_unquoted() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("got");
+        let cmd = format!("cat > '{}'; echo \"$TMDA_TEST_VAR\"", f.display());
+        let stdout = run(&cmd, b"From here\nbody\n", &Options::default()).unwrap();
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            b"From alice@example.org Sat Jan  3 01:05:34 2004\nSubject: hi\n\nFrom here\nbody\n"
+        );
+        assert_eq!(stdout, b"it's set\n");
+    }
+
+    #[test]
+    fn failures_carry_the_status_and_the_end_of_stderr() {
+        let e = run(
+            "cat >/dev/null; echo first >&2; echo 'no such mailbox' >&2; exit 3",
+            b"x\n",
+            &Options::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Program {
+                    status: Status::Exited(3),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "command \"cat >/dev/null; echo first >&2; echo 'no such mailbox' >&2; exit 3\": exited 3 (first no such mailbox)"
+        );
+        assert_eq!(e.exit_code(), crate::exit::Sysexit::TempFail);
+
+        let e = run("cat >/dev/null; kill -9 $$", b"x\n", &Options::default()).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Program {
+                    status: Status::Signal(9),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        // A chatty program: only the last bytes of stderr are kept.
+        let opts = Options {
+            stderr_max: 100,
+            ..Options::default()
+        };
+        let e = run(
+            "cat >/dev/null; yes error | head -c 1000000 >&2; echo last >&2; exit 1",
+            b"",
+            &opts,
+        )
+        .unwrap_err();
+        let Error::Program { stderr, .. } = &e else {
+            panic!("{e}")
+        };
+        assert!(
+            stderr.len() <= 100 && stderr.starts_with("error") && stderr.ends_with("last"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let opts = Options {
+            stdout_max: 1000,
+            ..Options::default()
+        };
+        let out = run("cat >/dev/null; yes | head -c 5000000", b"", &opts).unwrap();
+        assert_eq!(out.len(), 1000);
+    }
+
+    #[test]
+    fn a_program_past_its_deadline_is_stopped() {
+        let opts = Options {
+            timeout: Duration::from_millis(300),
+            ..Options::default()
+        };
+        let started = Instant::now();
+        // It neither reads (so a large message blocks our write) nor ends.
+        let e = run("sleep 30 & sleep 30", &vec![b'x'; 4 << 20], &opts).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(
+            matches!(
+                &e,
+                Error::Program {
+                    status: Status::TimedOut(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with("did not finish within 0 seconds: stopped"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn exiting_0_without_reading_the_message_is_a_failure() {
+        let e = run("exit 0", &vec![b'x'; 4 << 20], &Options::default()).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Program {
+                    status: Status::Unread(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }

@@ -33,7 +33,7 @@ impl Generated {
     }
 
     fn line(tag: &str, i: u64) -> String {
-        let from = if i % 7 == 0 { "From " } else { "" };
+        let from = if i.is_multiple_of(7) { "From " } else { "" };
         format!("{from}line {i:08} of message {tag}, padded to a realistic length ......................\n")
     }
 
@@ -42,7 +42,11 @@ impl Generated {
         (0..lines)
             .map(|i| {
                 let l = Generated::line(tag, i);
-                if quoted && l.starts_with("From ") { format!(">{l}") } else { l }
+                if quoted && l.starts_with("From ") {
+                    format!(">{l}")
+                } else {
+                    l
+                }
             })
             .collect()
     }
@@ -56,7 +60,8 @@ impl Read for Generated {
             }
             self.pending.clear();
             while self.pending.len() < 16 * 1024 && self.next < self.lines {
-                self.pending.extend_from_slice(Generated::line(&self.tag, self.next).as_bytes());
+                self.pending
+                    .extend_from_slice(Generated::line(&self.tag, self.next).as_bytes());
                 self.next += 1;
             }
             self.at = 0;
@@ -112,6 +117,15 @@ fn child() {
             };
             mbox::deliver(Path::new(path), mbox::Format::Mbox, msg, 1, &opts)
         }),
+        ["mbox-one", path] => {
+            let mut body: &[u8] = b"x\n";
+            let msg = Message {
+                header: b"",
+                body: &mut body,
+                from_line: Some(b"From a"),
+            };
+            mbox::deliver(Path::new(path), mbox::Format::Mbox, msg, 1, &opts)
+        }
         ["big-maildir", dir, lines] | ["big-mbox", dir, lines] => {
             let mut body = Generated::new("big", lines.parse().unwrap_or(0));
             let msg = Message {
@@ -143,9 +157,15 @@ fn child() {
 fn run_child(what: &str, fault: Option<&str>) -> std::process::Output {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", "mailbox::tests::child", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, what)
-        .env_remove(fault::VAR);
+    cmd.args([
+        "--exact",
+        "mailbox::tests::child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_VAR, what)
+    .env_remove(fault::VAR);
     if let Some(f) = fault {
         cmd.env(fault::VAR, f);
     }
@@ -166,6 +186,10 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+fn show(out: &std::process::Output) -> String {
+    format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr))
+}
+
 fn crashed(out: &std::process::Output) -> bool {
     use std::os::unix::process::ExitStatusExt;
     out.status.signal() == Some(libc::SIGABRT)
@@ -173,28 +197,48 @@ fn crashed(out: &std::process::Output) -> bool {
 
 #[test]
 fn maildir_crashed_at_every_point_holds_a_whole_copy_or_none() {
-    let want = format!("{}{}", String::from_utf8_lossy(HEADER), Generated::text("m", LINES, false));
+    let want = format!(
+        "{}{}",
+        String::from_utf8_lossy(HEADER),
+        Generated::text("m", LINES, false)
+    );
     for point in fault::POINTS.iter().filter(|p| p.starts_with("maildir-")) {
         let d = maildir_dir();
         let out = run_child(&format!("maildir {} m", d.path().display()), Some(point));
-        assert!(crashed(&out), "{point}: the child did not crash: {out:?}");
+        assert!(crashed(&out), "{point}: the child did not crash: {}", show(&out));
         let new = files_in(&d.path().join("new"));
         // Linked into new/ only after the fsync: from then on a whole copy, before it none.
         let linked = matches!(*point, "maildir-after-link" | "maildir-after-dirsync");
-        assert_eq!(new.len(), usize::from(linked), "{point}: {new:?}");
+        assert_eq!(new.len(), usize::from(linked), "{point}");
         for f in &new {
-            assert_eq!(std::fs::read_to_string(f).unwrap(), want, "{point}: a partial copy in new/");
+            assert_eq!(
+                std::fs::read_to_string(f).unwrap(),
+                want,
+                "{point}: a partial copy in new/"
+            );
         }
         assert!(files_in(&d.path().join("cur")).is_empty(), "{point}");
         // Leftovers only in tmp/, and a later delivery is not hindered by them.
         assert!(files_in(&d.path().join("tmp")).len() <= 1, "{point}");
         let out = run_child(&format!("maildir {} m", d.path().display()), None);
-        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(files_in(&d.path().join("new")).len(), usize::from(linked) + 1, "{point}");
+        assert!(
+            out.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            files_in(&d.path().join("new")).len(),
+            usize::from(linked) + 1,
+            "{point}"
+        );
     }
     // The same child unarmed delivers exactly one copy.
     let d = maildir_dir();
-    assert!(run_child(&format!("maildir {} m", d.path().display()), None).status.success());
+    assert!(
+        run_child(&format!("maildir {} m", d.path().display()), None)
+            .status
+            .success()
+    );
     let new = files_in(&d.path().join("new"));
     assert_eq!(new.len(), 1);
     assert_eq!(std::fs::read_to_string(&new[0]).unwrap(), want);
@@ -209,16 +253,23 @@ fn mbox_crashed_at_every_point_is_left_whole_or_cut_back() {
         let mbox = d.path().join("mbox");
         std::fs::write(&mbox, &old).unwrap();
         let out = run_child(&format!("mbox {} crash 1", mbox.display()), Some(point));
-        assert!(crashed(&out), "{point}: the child did not crash: {out:?}");
+        assert!(crashed(&out), "{point}: the child did not crash: {}", show(&out));
         // Right after the crash: the old mailbox, then at most a prefix of the copy.
         let after = std::fs::read_to_string(&mbox).unwrap();
         let crash_copy = mbox_copy("crash.0", LINES);
         assert!(after.starts_with(&old), "{point}: the old messages were touched");
-        assert!(crash_copy.starts_with(&after[old.len()..]), "{point}: foreign bytes after the old messages");
+        assert!(
+            crash_copy.starts_with(&after[old.len()..]),
+            "{point}: foreign bytes after the old messages"
+        );
         // The next delivery finds the dead writer's lock, cuts its append off (the MTA
         // never heard of success and sends it again) and appends its own.
         let out = run_child(&format!("mbox {} next 1", mbox.display()), None);
-        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let complete = *point == "mbox-after-unlock";
         let want = format!(
             "{old}{}{}",
@@ -229,6 +280,38 @@ fn mbox_crashed_at_every_point_is_left_whole_or_cut_back() {
         assert!(got == want, "{point}: {} bytes, wanted {}", got.len(), want.len());
         assert!(!lock::lock_path(&mbox).exists(), "{point}: a lock was left");
     }
+}
+
+/// A spool the user may not create files in (as /var/mail): no dot-lock, the fcntl lock
+/// alone, and the delivery goes through. Run as nobody (uid 65534) when we are root.
+#[test]
+fn without_a_writable_directory_the_fcntl_lock_alone_is_used() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spool = d.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let mbox = spool.join("mbox");
+    std::fs::write(&mbox, b"").unwrap();
+    std::fs::set_permissions(&mbox, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "mailbox::tests::child", "--ignored", "--nocapture"])
+        .env(CHILD_VAR, format!("mbox-one {}", mbox.display()))
+        .env_remove(fault::VAR);
+    if root {
+        // std drops the supplementary groups too when root changes uid.
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&mbox).unwrap(), b"From a\nx\n\n");
+    assert!(!lock::lock_path(&mbox).exists());
 }
 
 #[test]
@@ -329,7 +412,10 @@ fn write_to_and_deliver_by_instruction() {
     )
     .unwrap();
     assert_eq!(r, Delivered::Written);
-    assert_eq!(out, b"A: b\n\nFrom me\n", "no From_ line and no quoting on standard output");
+    assert_eq!(
+        out, b"A: b\n\nFrom me\n",
+        "no From_ line and no quoting on standard output"
+    );
 
     let mut b2: &[u8] = b"x\n";
     let r = deliver(
@@ -343,7 +429,9 @@ fn write_to_and_deliver_by_instruction() {
         &mut out,
     )
     .unwrap();
-    let Delivered::Maildir(p) = r else { panic!("{r:?}") };
+    let Delivered::Maildir(p) = r else {
+        panic!("not a Maildir delivery")
+    };
     assert!(p.starts_with(home.join("new")));
 
     for (text, want) in [
