@@ -101,12 +101,16 @@ pub struct Context {
 
 impl Context {
     pub fn new(now: u64, hostname: impl Into<String>) -> Context {
+        let hostname = hostname.into();
         Context {
             now,
-            hostname: hostname.into(),
             env: vec![],
-            mbox: mbox::Options::default(),
+            mbox: mbox::Options {
+                hostname: hostname.clone(),
+                ..mbox::Options::default()
+            },
             program: program::Options::default(),
+            hostname,
         }
     }
 }
