@@ -24,8 +24,18 @@ pub enum Instruction {
 }
 
 impl Instruction {
-    /// Read `text`; `~` and `~/…` are taken relative to `home`.
+    /// Read `text`; `~` and `~/…` are taken relative to `home`, `~user/…` relative to that
+    /// user's home in the password database (as Python's `expanduser`).
     pub fn parse(text: &str, home: &Path) -> Result<Instruction, Error> {
+        Instruction::parse_with(text, home, |user| crate::os::home_of_user(user).map(PathBuf::from))
+    }
+
+    /// [`Instruction::parse`] with the home directories of other users from `home_of`.
+    pub fn parse_with(
+        text: &str,
+        home: &Path,
+        home_of: impl Fn(&str) -> Option<PathBuf>,
+    ) -> Result<Instruction, Error> {
         let bad = |reason| Error::BadInstruction {
             text: text.to_string(),
             reason,
@@ -55,10 +65,10 @@ impl Instruction {
                 if rest().is_empty() {
                     return Err(bad("no file follows the :"));
                 }
-                Instruction::Mmdf(expand(rest(), home).map_err(bad)?)
+                Instruction::Mmdf(expand(rest(), home, &home_of).map_err(bad)?)
             }
-            '/' | '~' if last != '/' => Instruction::Mbox(expand(text, home).map_err(bad)?),
-            '/' | '~' => Instruction::Maildir(expand(text, home).map_err(bad)?),
+            '/' | '~' if last != '/' => Instruction::Mbox(expand(text, home, &home_of).map_err(bad)?),
+            '/' | '~' => Instruction::Maildir(expand(text, home, &home_of).map_err(bad)?),
             _ if text == "_filter_" => Instruction::Stdout,
             _ if text == "_qok_" => Instruction::Qok,
             _ => return Err(Error::Unrecognized(text.to_string())),
@@ -66,23 +76,28 @@ impl Instruction {
     }
 }
 
-/// `~` and `~/rest` under `home`; other paths as they are. A path ending `/` keeps it, so
-/// a Maildir stays recognisable.
-fn expand(path: &str, home: &Path) -> Result<PathBuf, &'static str> {
+/// `~` and `~/rest` under `home`, `~user/rest` under that user's; other paths as they
+/// are. A path ending `/` keeps it, so a Maildir stays recognisable.
+fn expand(path: &str, home: &Path, home_of: &dyn Fn(&str) -> Option<PathBuf>) -> Result<PathBuf, &'static str> {
     let Some(after) = path.strip_prefix('~') else {
         return Ok(PathBuf::from(path));
     };
-    if after.is_empty() {
-        return Ok(home.to_path_buf());
-    }
-    let Some(rel) = after.strip_prefix('/') else {
-        return Err("~user paths are not supported: write the full path");
+    let (user, rest) = after.split_at(after.find('/').unwrap_or(after.len()));
+    let base = if user.is_empty() {
+        home.to_path_buf()
+    } else {
+        // Python left the path as it was, and the delivery failed on a file "~bob/...".
+        home_of(user).ok_or("no such user in the password database")?
     };
-    let mut s = home.as_os_str().to_os_string();
-    if !s.to_string_lossy().ends_with('/') {
-        s.push("/");
+    let mut s = base.into_os_string();
+    if rest.is_empty() {
+        return Ok(PathBuf::from(s));
     }
-    s.push(rel);
+    if s.to_string_lossy().ends_with('/') {
+        s.push(&rest[1..]);
+    } else {
+        s.push(rest);
+    }
     Ok(PathBuf::from(s))
 }
 
@@ -91,7 +106,9 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Instruction, Error> {
-        Instruction::parse(s, Path::new("/home/jo"))
+        Instruction::parse_with(s, Path::new("/home/jo"), |user| {
+            (user == "bob").then(|| PathBuf::from("/srv/bob"))
+        })
     }
 
     #[test]
@@ -110,6 +127,9 @@ mod tests {
             ("/var/mail/jo", Mbox("/var/mail/jo".into())),
             ("~/Mailbox", Mbox("/home/jo/Mailbox".into())),
             ("~", Mbox("/home/jo".into())),
+            ("~bob/Maildir/", Maildir("/srv/bob/Maildir/".into())),
+            ("~bob", Mbox("/srv/bob".into())),
+            (":~bob/mmdf", Mmdf("/srv/bob/mmdf".into())),
             ("/home/jo/Maildir/", Maildir("/home/jo/Maildir/".into())),
             ("~/Maildir/", Maildir("/home/jo/Maildir/".into())),
             ("~/", Maildir("/home/jo/".into())),
@@ -125,6 +145,11 @@ mod tests {
             Instruction::parse("~/Maildir/", Path::new("/home/jo/")).unwrap(),
             Maildir("/home/jo/Maildir/".into())
         );
+        // The real password database: root's home.
+        assert_eq!(
+            Instruction::parse("~root/mbox", Path::new("/x")).unwrap(),
+            Mbox(PathBuf::from(crate::os::home_of_user("root").unwrap()).join("mbox"))
+        );
     }
 
     #[test]
@@ -136,8 +161,8 @@ mod tests {
             ("&", "delivery instruction \"&\": no address follows the &"),
             (":", "delivery instruction \":\": no file follows the :"),
             (
-                "~bob/Maildir/",
-                "delivery instruction \"~bob/Maildir/\": ~user paths are not supported: write the full path",
+                "~nobody-here/Maildir/",
+                "delivery instruction \"~nobody-here/Maildir/\": no such user in the password database",
             ),
             ("_qok", "delivery instruction \"_qok\" is not recognized"),
             ("_filter_ ", "delivery instruction \"_filter_ \" is not recognized"),

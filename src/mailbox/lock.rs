@@ -20,8 +20,8 @@
 //!   that outlives its `fcntl` lock belongs to a process that died mid-delivery: whoever next
 //!   takes the `fcntl` lock cuts the mailbox back to OFFSET (the half-written message was never
 //!   reported delivered, so the MTA sends it again) and removes the lock at once.
-//! * Other dot-locks are stale when older than [`super::mbox::Options::stale_after`] (500 s by
-//!   default: Postfix's `stale_lock_time`), and a dot-lock of ours without an `append` line
+//! * Other dot-locks are stale when older than `stale_after` (500 s by default: Postfix's
+//!   `stale_lock_time`), and a dot-lock of ours without an `append` line
 //!   when its PID is gone from this host. A stale lock is removed only if the name still
 //!   names the file we judged (device and inode compared just before the unlink; the
 //!   remaining window between that check and the unlink is the classic dot-lock race, which
@@ -98,8 +98,14 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
 /// Open `path` (which must exist: TMDA never creates an mbox) and lock it both ways.
 /// `separator` is how our appends begin (`From ` or MMDF's `^A^A^A^A\n`), checked before a
 /// dead writer's append is cut off.
-pub(crate) fn lock(path: &Path, host: &str, opts: &super::mbox::Options, separator: &[u8]) -> Result<Locked, Error> {
-    let deadline = Instant::now() + opts.lock_timeout;
+pub(crate) fn lock(
+    path: &Path,
+    host: &str,
+    timeout: Duration,
+    stale_after: Duration,
+    separator: &[u8],
+) -> Result<Locked, Error> {
+    let deadline = Instant::now() + timeout;
     let file = open_mailbox(path)?;
     let lock_path = lock_path(path);
     let mut pause = Duration::from_millis(10);
@@ -107,7 +113,7 @@ pub(crate) fn lock(path: &Path, host: &str, opts: &super::mbox::Options, separat
         match create_dotlock(&lock_path, host) {
             Ok(d) => break Some(d),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if clear_dead_lock(&lock_path, &file, path, opts, separator)? {
+                if clear_dead_lock(&lock_path, &file, path, stale_after, separator)? {
                     continue;
                 }
             }
@@ -125,7 +131,7 @@ pub(crate) fn lock(path: &Path, host: &str, opts: &super::mbox::Options, separat
             return Err(Error::Locked {
                 path: path.to_path_buf(),
                 how: "its dot-lock",
-                waited: opts.lock_timeout,
+                waited: timeout,
             });
         }
         std::thread::sleep(pause.min(deadline - now));
@@ -137,8 +143,7 @@ pub(crate) fn lock(path: &Path, host: &str, opts: &super::mbox::Options, separat
         touched: std::cell::Cell::new(Instant::now()),
     };
     fault::point("mbox-after-dotlock");
-    let result =
-        fcntl_wait(&locked.file, deadline, path, opts.lock_timeout).and_then(|()| same_file(&locked.file, path));
+    let result = fcntl_wait(&locked.file, deadline, path, timeout).and_then(|()| same_file(&locked.file, path));
     if let Err(e) = result {
         locked.release();
         return Err(e);
@@ -302,7 +307,7 @@ fn clear_dead_lock(
     lock_path: &Path,
     mailbox: &File,
     path: &Path,
-    opts: &super::mbox::Options,
+    stale_after: Duration,
     separator: &[u8],
 ) -> Result<bool, Error> {
     let io = |e| Error::Io {
@@ -349,7 +354,7 @@ fn clear_dead_lock(
         }
         _ => {
             let age = SystemTime::now().duration_since(seen.modified).unwrap_or_default();
-            if age > opts.stale_after {
+            if age > stale_after {
                 remove_if_same(lock_path, seen.dev, seen.ino);
                 return Ok(true);
             }
@@ -391,7 +396,7 @@ fn remove_if_same(lock_path: &Path, dev: u64, ino: u64) {
 }
 
 fn host_is_ours(host: &str) -> bool {
-    !host.is_empty() && super::mbox::system_hostname().as_deref() == Some(host)
+    !host.is_empty() && super::system_hostname().as_deref() == Some(host)
 }
 
 fn pid_alive(pid: u32) -> bool {

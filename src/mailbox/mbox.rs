@@ -64,21 +64,9 @@ impl Default for Options {
         Options {
             lock_timeout: Duration::from_secs(120),
             stale_after: Duration::from_secs(500),
-            hostname: system_hostname().unwrap_or_default(),
+            hostname: super::system_hostname().unwrap_or_default(),
         }
     }
-}
-
-/// `gethostname()`, as TMDA's `socket.gethostname()`.
-pub fn system_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 /// A time broken down into calendar fields.
@@ -236,7 +224,13 @@ impl FromQuoter {
 /// format. `now` makes the default `From ` line.
 pub fn deliver(path: &Path, format: Format, msg: Message<'_>, now: u64, opts: &Options) -> Result<(), Error> {
     let from = super::from_line(msg.from_line, now)?;
-    let mut locked = lock::lock(path, &opts.hostname, opts, format.magic())?;
+    let mut locked = lock::lock(
+        path,
+        &opts.hostname,
+        opts.lock_timeout,
+        opts.stale_after,
+        format.magic(),
+    )?;
     let io = |doing| {
         move |e| Error::Io {
             path: path.to_path_buf(),

@@ -7,7 +7,8 @@
 //! nothing half-written. A message is streamed (header block bytes plus a reader for the
 //! body), never held whole in memory: a 100 MB message costs a few hundred kilobytes.
 //!
-//! * [`Instruction::parse`] reads the instruction text (pure; `~` takes the home given).
+//! * [`Instruction::parse`] reads the instruction text (`~` takes the home given; only
+//!   `~user` asks the password database).
 //! * [`maildir::deliver`], [`mbox::deliver`] (mbox and MMDF), [`program::deliver`] and
 //!   [`write_to`] (`_filter_`) do the work; [`deliver`] picks one by instruction.
 //! * Forwarding (`&addr`) and qmail's `_qok_` are the caller's: they need its transport and
@@ -52,9 +53,9 @@
 //!     for the caller to print, as TMDA printed it. A program that exits 0 while the message
 //!     is still being written to it fails the delivery, as in TMDA (whose pipe write then
 //!     failed too); one that ends after the whole message fitted into the pipe succeeds.
-//! 11. An instruction that is empty, or a bare `|` or `&` with nothing after it, is refused
-//!     (TMDA crashed, or ran an empty command and so lost the message). `~user/...` is
-//!     refused: write the full path (TMDA looked the user up).
+//! 11. An instruction that is empty, or a bare `|`, `&` or `:` with nothing after it, is
+//!     refused (TMDA crashed, or ran an empty command and so lost the message). `~user/...`
+//!     naming no user is refused at once (TMDA went on to fail on a file named `~user`).
 //!
 //! Every failure exits 75 (temporary failure), as in TMDA: see [`Error::exit_code`].
 
@@ -293,6 +294,18 @@ pub(crate) fn from_line(given: Option<&[u8]>, now: u64) -> Result<Vec<u8>, Error
     let mut out = body.to_vec();
     out.push(b'\n');
     Ok(out)
+}
+
+/// `gethostname()`, as TMDA's `socket.gethostname()`.
+pub fn system_hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 /// Open a directory (for fsync), failing with its name.
