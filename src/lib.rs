@@ -52,6 +52,7 @@ pub mod inject;
 pub mod interval;
 pub mod key;
 pub mod launcher;
+pub mod mailbox;
 pub mod message;
 pub mod os;
 pub mod pending;
