@@ -35,6 +35,7 @@ complete -c tmda -n "__fish_tmda_needs_command" -f -a "ofmipd" -d 'Authenticated
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
+complete -c tmda -n "__fish_tmda_needs_command" -f -a "filter" -d 'Filter an incoming message: deliver, hold, challenge or bounce it (TMDA\'s tmda-filter)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s a -l address -d 'Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME' -r
@@ -237,15 +238,27 @@ complete -c tmda -n "__fish_tmda_using_subcommand init" -l force -d 'Replace fil
 complete -c tmda -n "__fish_tmda_using_subcommand init" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand init" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config (sets TMDARC)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s t -l template-dir -d 'Search this directory first for templates (sets TMDA_TEMPLATE_DIR)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s I -l filter-incoming-file -d 'Use this incoming filter instead of FILTER_INCOMING (sets TMDA_FILTER_INCOMING)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s e -l environ -d 'Set an environment variable before anything else is read (repeatable)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s S -l vhome-script -d 'Virtual users (qmail with vpopmail or vmailmgr): find HOME with this script, given a user name and $HOST' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s M -l filter-match -d 'Show which incoming filter rule matches RECIPIENT and SENDER, and exit' -r
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s d -l discard -d 'Discard instead of answering: no confirmation requests, no bounces, nothing held'
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s p -l print -d 'Print a message that would be delivered on standard output (exit 0), and exit 99 for one that would not be'
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s V -d 'Show full version information and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -l version -d 'Print version and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand filter" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "filter" -d 'Filter an incoming message: deliver, hold, challenge or bounce it (TMDA\'s tmda-filter)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user (asks before replacing an existing one)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "change" -d 'Change an existing user\'s password'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "remove" -d 'Remove a user'
@@ -510,3 +523,25 @@ complete -c tmda-init -l force -d 'Replace files that exist (the key too: every 
 complete -c tmda-init -s V -d 'Show full version information and exit'
 complete -c tmda-init -l version -d 'Print version and exit'
 complete -c tmda-init -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda-filter -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config (sets TMDARC)' -r -F
+complete -c tmda-filter -s t -l template-dir -d 'Search this directory first for templates (sets TMDA_TEMPLATE_DIR)' -r -F
+complete -c tmda-filter -s I -l filter-incoming-file -d 'Use this incoming filter instead of FILTER_INCOMING (sets TMDA_FILTER_INCOMING)' -r -F
+complete -c tmda-filter -s e -l environ -d 'Set an environment variable before anything else is read (repeatable)' -r
+complete -c tmda-filter -s S -l vhome-script -d 'Virtual users (qmail with vpopmail or vmailmgr): find HOME with this script, given a user name and $HOST' -r -F
+complete -c tmda-filter -s M -l filter-match -d 'Show which incoming filter rule matches RECIPIENT and SENDER, and exit' -r
+complete -c tmda-filter -s d -l discard -d 'Discard instead of answering: no confirmation requests, no bounces, nothing held'
+complete -c tmda-filter -s p -l print -d 'Print a message that would be delivered on standard output (exit 0), and exit 99 for one that would not be'
+complete -c tmda-filter -s V -d 'Show full version information and exit'
+complete -c tmda-filter -l version -d 'Print version and exit'
+complete -c tmda-filter -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda-rfilter -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config (sets TMDARC)' -r -F
+complete -c tmda-rfilter -s t -l template-dir -d 'Search this directory first for templates (sets TMDA_TEMPLATE_DIR)' -r -F
+complete -c tmda-rfilter -s I -l filter-incoming-file -d 'Use this incoming filter instead of FILTER_INCOMING (sets TMDA_FILTER_INCOMING)' -r -F
+complete -c tmda-rfilter -s e -l environ -d 'Set an environment variable before anything else is read (repeatable)' -r
+complete -c tmda-rfilter -s S -l vhome-script -d 'Virtual users (qmail with vpopmail or vmailmgr): find HOME with this script, given a user name and $HOST' -r -F
+complete -c tmda-rfilter -s M -l filter-match -d 'Show which incoming filter rule matches RECIPIENT and SENDER, and exit' -r
+complete -c tmda-rfilter -s d -l discard -d 'Discard instead of answering: no confirmation requests, no bounces, nothing held'
+complete -c tmda-rfilter -s p -l print -d 'Print a message that would be delivered on standard output (exit 0), and exit 99 for one that would not be'
+complete -c tmda-rfilter -s V -d 'Show full version information and exit'
+complete -c tmda-rfilter -l version -d 'Print version and exit'
+complete -c tmda-rfilter -s h -l help -d 'Print help (see more with \'--help\')'

@@ -48,6 +48,7 @@ pub mod dsn;
 pub mod error;
 pub mod exit;
 pub mod filter;
+pub mod incoming;
 pub mod inject;
 pub mod interval;
 pub mod key;

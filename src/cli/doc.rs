@@ -256,6 +256,52 @@ fn exit_status() -> String {
     s
 }
 
+/// tmda filter's deliberate differences from TMDA's tmda\-filter (bugs fixed, unsafe
+/// defaults changed); everything else behaves as TMDA 1.1.12.
+const FILTER_DIFFERENCES: &str = "Kept as in TMDA, because set\\-ups rely on them: \\-d discards everything \
+(challenges, held messages and acceptance notices too); acceptance notices come From the confirm address; \
+\\-autocdb searches the text file; unknown ACTION_* words mean confirm; the confirm and done cookies, the pending \
+queue's file names, the RESPONSE_DIR records and LOGFILE_INCOMING are TMDA's, so either program can take over a mailbox.
+.PP
+Fixed on purpose:
+.IP \\(bu 2
+A from\\-file (or \\-cdb) rule no longer adds its senders' domains to the sender list of later rules (TMDA's \
+\\(lqfrom example.org drop\\(rq then matched other senders).
+.IP \\(bu 2
+A bare sender or recipient under MAIL_TRANSFER_AGENT = sendmail is qualified with HOSTNAME, not the machine's name.
+.IP \\(bu 2
+TAGS_CONFIRM entries are compared without regard to case; dispositions written in capitals (OK) work (TMDA ignored \
+such rules).
+.IP \\(bu 2
+Sizes (size rules, logs) are counted in bytes, not characters.
+.IP \\(bu 2
+What crashed TMDA's Python 3 ports works: Maildir and mbox delivery, the Maildir pending queue, a dict \
+ACTION_EXPIRED_DATED, ADDED_HEADERS_SERVER, and \\-c, \\-I, \\-e and \\-S, which are applied before the \
+configuration is read.
+.IP \\(bu 2
+Every delivery and every held message is written to a temporary name, synced and linked into place, the directory \
+synced: a crash leaves a full copy or none. An mbox is locked with fcntl and a dot\\-lock (TMDA: flock only), \
+waits are bounded, and a crashed append is cut back. If sending the challenge fails, the held copy is taken back \
+out, so the MTA's retry does not hold the message twice.
+.IP \\(bu 2
+A message is stored as received: no U+FFFD for 8\\-bit bodies, no re\\-encoding of headers. A held message \
+without Return\\-Path gets one from the envelope (TMDA could then never release it). An empty message is \
+delivered rather than failing for ever.
+.IP \\(bu 2
+A valid X\\-TMDA\\-Confirm\\-Done is honoured only while its held message is queued: a replayed released copy \
+goes through the filter like any other message. The held copy is removed after the released one is delivered.
+.IP \\(bu 2
+No auto\\-response to a sender with control characters or white space, to a TMDA confirm address, or to a message \
+with any Auto\\-Submitted value but no. Template directories named after a sender or recipient never leave \
+TEMPLATE_DIR; a template cannot reach CRYPT_KEY or any *PASSWORD*, *SECRET* or *KEY* setting.
+.IP \\(bu 2
+\\-S runs the script with the user and host as arguments (TMDA built a shell command from the address) and, \
+when it finds no home, exits 75 (TMDA exited 0 and the message was lost).
+.IP \\(bu 2
+Regular expressions in body and headers rules are Python\\-like (fancy\\-regex) with a bound on backtracking; \
+body rules search the first 8 MiB. pipe rules are stopped after 60 seconds. DBM, SQL and Mailman list sources are \
+not supported and are reported with the file and line.";
+
 /// Hand-written sections per page: (title, roff text).
 fn extra_sections(page: &str) -> Vec<(&'static str, String)> {
     let config_files = "~/.tmda/config (or $TMDARC, or \\-c FILE), /etc/tmdarc (or $GLOBAL_TMDARC), ~/.tmda/crypt_key (CRYPT_KEY_FILE)";
@@ -271,6 +317,10 @@ mode 600 or 400";
 ~/.tmda/filters/outgoing."
         ),
         "tmda-sendmail" => format!("{config_files}; ~/.tmda/filters/outgoing (FILTER_OUTGOING, or \\-O FILE)."),
+        "tmda-filter" => format!(
+            "{config_files}; ~/.tmda/filters/incoming (FILTER_INCOMING, or \\-I FILE); ~/.tmda/pending (PENDING_DIR); \
+~/.tmda/responses (RESPONSE_DIR); templates in \\-t DIR, TEMPLATE_DIR and /etc/tmda, else built in; LOGFILE_INCOMING."
+        ),
         "tmda" => format!("{config_files}; {authfile}."),
         _ => format!("{config_files}."),
     };
@@ -282,8 +332,28 @@ HOME, TMDAUSER, TMDAHOST, TMDANAME and their qmail equivalents supply defaults a
 the warnings about the configuration (an unknown variable, USERNAME or HOSTNAME not set)."
             .to_string(),
     };
-    let mut v = vec![("EXIT STATUS", exit_status()), ("FILES", files), ("ENVIRONMENT", env)];
+    let env = if page == "tmda-filter" {
+        "SENDER, RECIPIENT and EXT (qmail) or EXTENSION (Postfix, Exim, procmail) give the envelope; HOST is read \
+with \\-S. TMDARC, TMDA_FILTER_INCOMING and TMDA_TEMPLATE_DIR are what \\-c, \\-I and \\-t set. TMDAIDHOST, \
+QMAILIDHOST and TMDAIDTAG shape Message\\-IDs. TMDA_NOW pins the clock. TMDA_PENDING_CLEANUP=1 cleans the pending \
+queue on this run whatever PENDING_CLEANUP_ODDS says."
+            .to_string()
+    } else {
+        env
+    };
+    let status = if page == "tmda-filter" {
+        "As MAIL_TRANSFER_AGENT expects: under qmail 99 when the message was delivered, held, challenged, \
+bounced or dropped (the rest of the .qmail file is skipped) and 0 for DELIVERY = \"_qok_\"; under postfix, exim \
+and sendmail 0. With \\-p: 0 when the message was printed, 99 otherwise. 75 (EX_TEMPFAIL) for every failure, \
+under every MTA, so that the MTA keeps the message and tries again; nothing is half delivered or half held. \
+64 for a mistake in the options."
+            .to_string()
+    } else {
+        exit_status()
+    };
+    let mut v = vec![("EXIT STATUS", status), ("FILES", files), ("ENVIRONMENT", env)];
     match page {
+        "tmda-filter" => v.push(("DIFFERENCES FROM TMDA", FILTER_DIFFERENCES.into())),
         "tmda-address" => v.push((
             "COMPATIBILITY",
             "Output is identical to TMDA's tmda\\-address for the same key, configuration and time. \
@@ -614,7 +684,10 @@ fn commands_section(cmd: &clap::Command, page: &str) -> Option<String> {
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
         if page == "tmda" {
             let applet = super::Applet::ALL.iter().find(|a| a.word() == sub.get_name())?;
-            let section = if matches!(applet, super::Applet::Sendmail | super::Applet::Ofmipd) {
+            let section = if matches!(
+                applet,
+                super::Applet::Sendmail | super::Applet::Ofmipd | super::Applet::Filter
+            ) {
                 8
             } else {
                 1
@@ -822,7 +895,7 @@ pub fn render_all() -> Vec<Generated> {
         contents: render_man(super::command(), "1", "tmda"),
     }];
     for a in Applet::ALL {
-        let section = if matches!(a, Applet::Sendmail | Applet::Ofmipd) {
+        let section = if matches!(a, Applet::Sendmail | Applet::Ofmipd | Applet::Filter) {
             "8"
         } else {
             "1"

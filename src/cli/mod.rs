@@ -13,6 +13,7 @@ pub mod authopts;
 pub mod check_address;
 pub mod checkauth;
 pub mod doc;
+pub mod filter;
 pub mod init;
 pub mod keygen;
 pub mod ofmipd;
@@ -38,6 +39,7 @@ pub enum Applet {
     Passwd,
     Checkauth,
     Init,
+    Filter,
 }
 
 impl Applet {
@@ -50,6 +52,7 @@ impl Applet {
         Applet::Passwd,
         Applet::Checkauth,
         Applet::Init,
+        Applet::Filter,
     ];
 
     /// The subcommand word (`tmda WORD`).
@@ -63,6 +66,7 @@ impl Applet {
             Applet::Passwd => "passwd",
             Applet::Checkauth => "checkauth",
             Applet::Init => "init",
+            Applet::Filter => "filter",
         }
     }
 
@@ -70,6 +74,7 @@ impl Applet {
     pub(crate) fn aliases(self) -> &'static [&'static str] {
         match self {
             Applet::Sendmail => &["tmda-inject"],
+            Applet::Filter => &["tmda-rfilter"],
             _ => &[],
         }
     }
@@ -86,6 +91,7 @@ impl Applet {
             Applet::Checkauth => "tmda-checkauth",
             // New: TMDA had no such program.
             Applet::Init => "tmda-init",
+            Applet::Filter => "tmda-filter",
         }
     }
 
@@ -123,6 +129,7 @@ impl Applet {
             Applet::Passwd => passwd::Args::command(),
             Applet::Checkauth => checkauth::Args::command(),
             Applet::Init => init::Args::command(),
+            Applet::Filter => filter::command(),
         };
         uniform(cmd.name(name.to_string()))
     }
@@ -224,6 +231,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         // structs lose.
         Applet::Ofmipd => return finish(&name, ofmipd::run(rest, &name)),
         Applet::Checkauth => return finish(&name, checkauth::run(rest, &name)),
+        // Every failure of the filter is 75 for the MTA, whatever its kind.
+        Applet::Filter => return filter::main(rest, &name),
         _ => applet
             .command_named(&name)
             .bin_name(&name)
@@ -283,7 +292,9 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
         Applet::Passwd => AppletArgs::Passwd(passwd::Args::from_arg_matches(m)?),
         Applet::Init => AppletArgs::Init(init::Args::from_arg_matches(m)?),
-        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth => unreachable!("parsed by the applet itself"),
+        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth | Applet::Filter => {
+            unreachable!("parsed by the applet itself")
+        }
     })
 }
 
