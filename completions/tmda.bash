@@ -556,7 +556,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__init)
-            opts="-y -c -V -h --yes --username --hostname --smtp --sendmail --ofmipd-user --force --config-file --version --help"
+            opts="-y -c -V -h --yes --username --hostname --smtp --sendmail --ofmipd-user --incoming --force --config-file --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,6 +580,10 @@ _tmda() {
                     ;;
                 --ofmipd-user)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --incoming)
+                    COMPREPLY=($(compgen -W "forward postfix none" -- "${cur}"))
                     return 0
                     ;;
                 --config-file)
@@ -2362,7 +2366,7 @@ _tmda__init() {
 
     case "${cmd}" in
         tmda__init)
-            opts="-y -c -V -h --yes --username --hostname --smtp --sendmail --ofmipd-user --force --config-file --version --help"
+            opts="-y -c -V -h --yes --username --hostname --smtp --sendmail --ofmipd-user --incoming --force --config-file --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2386,6 +2390,10 @@ _tmda__init() {
                     ;;
                 --ofmipd-user)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --incoming)
+                    COMPREPLY=($(compgen -W "forward postfix none" -- "${cur}"))
                     return 0
                     ;;
                 --config-file)

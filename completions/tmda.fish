@@ -232,6 +232,9 @@ complete -c tmda -n "__fish_tmda_using_subcommand init" -l hostname -d 'HOSTNAME
 complete -c tmda -n "__fish_tmda_using_subcommand init" -l smtp -d 'Send through this SMTP relay (checked: it must answer EHLO)' -r
 complete -c tmda -n "__fish_tmda_using_subcommand init" -l sendmail -d 'Send through this sendmail program (checked: it must exist and be executable) [default: /usr/sbin/sendmail]' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand init" -l ofmipd-user -d 'Also add USER to ~/.tmda/tofmipd, for a personal tmda ofmipd (password asked, or read from standard input with --yes)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand init" -l incoming -d 'Also set up incoming mail (tmda filter): "forward" writes ~/.forward for an MTA that reads it (Postfix, Exim, sendmail); "postfix" prints the main.cf line for Postfix\'s mailbox_command; "none" leaves incoming mail alone' -r -f -a "forward\t''
+postfix\t''
+none\t''"
 complete -c tmda -n "__fish_tmda_using_subcommand init" -s c -l config-file -d 'Write the configuration here instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand init" -s y -l yes -d 'Ask nothing: take the values from the options (and defaults)'
 complete -c tmda -n "__fish_tmda_using_subcommand init" -l force -d 'Replace files that exist (the key too: every address made with the old key stops verifying)'
@@ -517,6 +520,9 @@ complete -c tmda-init -l hostname -d 'HOSTNAME: the domain of your address [defa
 complete -c tmda-init -l smtp -d 'Send through this SMTP relay (checked: it must answer EHLO)' -r
 complete -c tmda-init -l sendmail -d 'Send through this sendmail program (checked: it must exist and be executable) [default: /usr/sbin/sendmail]' -r -F
 complete -c tmda-init -l ofmipd-user -d 'Also add USER to ~/.tmda/tofmipd, for a personal tmda ofmipd (password asked, or read from standard input with --yes)' -r
+complete -c tmda-init -l incoming -d 'Also set up incoming mail (tmda filter): "forward" writes ~/.forward for an MTA that reads it (Postfix, Exim, sendmail); "postfix" prints the main.cf line for Postfix\'s mailbox_command; "none" leaves incoming mail alone' -r -f -a "forward\t''
+postfix\t''
+none\t''"
 complete -c tmda-init -s c -l config-file -d 'Write the configuration here instead of ~/.tmda/config' -r -F
 complete -c tmda-init -s y -l yes -d 'Ask nothing: take the values from the options (and defaults)'
 complete -c tmda-init -l force -d 'Replace files that exist (the key too: every address made with the old key stops verifying)'

@@ -207,3 +207,72 @@ fn without_a_terminal_it_needs_yes_and_can_add_an_ofmipd_login() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 }
+
+/// `--incoming forward`: settings, a starter incoming filter, a Maildir and a ~/.forward
+/// whose command, run as the MTA would, delivers a whitelisted sender's message and
+/// challenges a stranger.
+#[test]
+fn incoming_through_forward_filters_mail_with_the_line_it_wrote() {
+    let env = TestEnv::bare();
+    let sendmail = fake_sendmail(&env);
+    let out = env
+        .tmda()
+        .args([
+            "init",
+            "--yes",
+            "--username",
+            "jo",
+            "--hostname",
+            "example.org",
+            "--incoming",
+            "forward",
+            "--sendmail",
+        ])
+        .arg(&sendmail)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let forward = std::fs::read_to_string(env.path(".forward")).unwrap();
+    assert!(
+        forward.starts_with("\"|/") && forward.trim_end().ends_with(" filter\""),
+        "{forward}"
+    );
+    for d in ["tmp", "new", "cur"] {
+        assert!(env.path("Maildir").join(d).is_dir());
+    }
+    assert!(env.path(".tmda/filters/incoming").exists());
+    std::fs::create_dir_all(env.path(".tmda/lists")).unwrap();
+    std::fs::write(env.path(".tmda/lists/whitelist"), "friend@example.net\n").unwrap();
+    // The command as the MTA runs it: the words between "| and ".
+    let command = forward.trim().trim_matches('"').trim_start_matches('|').to_string();
+    let run = |sender: &str, text: &str| {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", &command])
+            .env("HOME", env.home())
+            .env("SENDER", sender)
+            .env("RECIPIENT", "jo@example.org")
+            .env("EXTENSION", "")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait().unwrap()
+    };
+    let st = run("friend@example.net", "From: friend@example.net\nSubject: hi\n\nhello\n");
+    assert_eq!(st.code(), Some(0));
+    assert_eq!(std::fs::read_dir(env.path("Maildir/new")).unwrap().count(), 1);
+    let st = run(
+        "stranger@example.com",
+        "From: stranger@example.com\nSubject: buy\n\nnow\n",
+    );
+    assert_eq!(st.code(), Some(0));
+    assert_eq!(std::fs::read_dir(env.path("Maildir/new")).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(env.path(".tmda/pending")).unwrap().count(), 1);
+    let sent = crate::util::fake_sendmail_outputs(&env);
+    assert!(
+        sent.iter()
+            .any(|(args, msg)| args.contains("[stranger@example.com]") && msg.contains("-confirm-")),
+        "{sent:?}"
+    );
+}

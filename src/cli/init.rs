@@ -46,6 +46,11 @@ pub struct Args {
     /// read from standard input with --yes)
     #[arg(long = "ofmipd-user", value_name = "USER")]
     pub ofmipd_user: Option<String>,
+    /// Also set up incoming mail (tmda filter): "forward" writes ~/.forward for an MTA that
+    /// reads it (Postfix, Exim, sendmail); "postfix" prints the main.cf line for Postfix's
+    /// mailbox_command; "none" leaves incoming mail alone
+    #[arg(long = "incoming", value_name = "HOW", value_parser = ["forward", "postfix", "none"])]
+    pub incoming: Option<String>,
     /// Replace files that exist (the key too: every address made with the old key stops
     /// verifying)
     #[arg(long = "force")]
@@ -167,6 +172,38 @@ pub fn config_text(username: &str, hostname: &str, transport: &Transport) -> Str
     s
 }
 
+/// The incoming side's settings, added to the configuration by `--incoming`.
+pub fn incoming_config_text() -> String {
+    "\n# Incoming mail, filtered by `tmda filter` (man tmda-filter, section 8).\n\
+     # Which MTA runs it: \"postfix\", \"exim\", \"sendmail\" or \"qmail\".\n\
+     MAIL_TRANSFER_AGENT = \"postfix\"\n\
+     # Where accepted mail goes: a Maildir (ends in /), an mbox file, or |program.\n\
+     DELIVERY = \"~/Maildir/\"\n\
+     # Senders who answered a confirmation request are added here (and let through by\n\
+     # ~/.tmda/filters/incoming).\n\
+     CONFIRM_APPEND = \"~/.tmda/lists/confirmed\"\n\
+     # Held messages wait this long for an answer: PENDING_LIFETIME = \"14d\"\n"
+        .to_string()
+}
+
+/// The starter incoming filter: your own lists first, then TMDA's defaults decide.
+pub const INCOMING_FILTER_TEXT: &str = "\
+# ~/.tmda/filters/incoming: what `tmda filter` does with mail to your plain address.
+# The first rule that matches decides; otherwise a tagged address is checked, and mail
+# from strangers gets a confirmation request (ACTION_INCOMING). Syntax: man tmda-filter (5).
+#
+# People you always accept, one address or *@domain per line:
+from-file -optional ~/.tmda/lists/whitelist ok
+# Senders who answered a confirmation request (CONFIRM_APPEND):
+from-file -optional ~/.tmda/lists/confirmed ok
+# People you never want to hear from:
+from-file -optional ~/.tmda/lists/blacklist drop
+#
+# Examples (remove the leading '#'):
+#to *-lists-*@*            ok
+#headers \"^precedence: *bulk\"  hold
+";
+
 /// A Python string literal (what TMDA's config syntax takes).
 fn py_str(s: &str) -> String {
     let mut out = String::from("\"");
@@ -198,6 +235,54 @@ pub const FILTER_TEXT: &str = "\
 # A whole domain you write to: an address only that domain can use.
 #to *@partner.example    domain
 ";
+
+/// The incoming side: settings, a starter incoming filter, a Maildir, and ~/.forward
+/// (or the line an administrator adds to Postfix's main.cf).
+fn set_up_incoming(
+    ui: &Ui,
+    args: &Args,
+    home: &Path,
+    tmda_dir: &Path,
+    config_path: &Path,
+    how: &str,
+) -> Result<Vec<String>, Error> {
+    let mut wrote = vec![];
+    let text = std::fs::read_to_string(config_path).map_err(|e| Error::io(config_path, e))?;
+    if !text.contains("\nDELIVERY") {
+        write_new(
+            config_path,
+            format!("{text}{}", incoming_config_text()).as_bytes(),
+            0o600,
+            true,
+        )?;
+        wrote.push(format!("{} (incoming settings)", config_path.display()));
+    }
+    let filter = tmda_dir.join("filters/incoming");
+    if ui.may_replace(&filter, args.force, "incoming filter")? {
+        write_new(&filter, INCOMING_FILTER_TEXT.as_bytes(), 0o644, true)?;
+        wrote.push(filter.display().to_string());
+    }
+    for d in ["tmp", "new", "cur"] {
+        let p = home.join("Maildir").join(d);
+        std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("the tmda binary", e))?;
+    let command = format!("{} filter", exe.display());
+    match how {
+        "forward" => {
+            let forward = home.join(".forward");
+            if ui.may_replace(&forward, args.force, "~/.forward")? {
+                write_new(&forward, format!("\"|{command}\"\n").as_bytes(), 0o644, true)?;
+                wrote.push(format!("{} (mail now goes through tmda filter)", forward.display()));
+            }
+        }
+        _ => eprintln!(
+            "tmda init: for Postfix to run tmda filter, an administrator adds to main.cf:\n  \
+             postconf -e 'mailbox_command = {command}'\n  postfix reload"
+        ),
+    }
+    Ok(wrote)
+}
 
 /// Write `text` to `path` (mode `mode`) atomically, unless it exists and may not be
 /// replaced. Returns whether it was written.
@@ -354,6 +439,21 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     if ui.may_replace(&filter_path, args.force, "outgoing filter")? {
         write_new(&filter_path, FILTER_TEXT.as_bytes(), 0o644, true)?;
         wrote.push(filter_path.display().to_string());
+    }
+    let incoming = match (&args.incoming, ui.ask) {
+        (Some(h), _) => h.clone(),
+        (None, false) => "none".into(),
+        (None, true) => {
+            let items = [
+                "not now",
+                "through ~/.forward (Postfix, Exim or sendmail reads it)",
+                "through Postfix's mailbox_command (an administrator adds one line)",
+            ];
+            ["none", "forward", "postfix"][ui.select("Filter incoming mail with `tmda filter` too?", &items, 0)?].into()
+        }
+    };
+    if incoming != "none" {
+        wrote.extend(set_up_incoming(&ui, &args, &home, &tmda_dir, &config_path, &incoming)?);
     }
     let ofmipd_user = match (&args.ofmipd_user, ui.ask) {
         (Some(u), _) => Some(u.clone()),
@@ -522,6 +622,24 @@ mod tests {
             .collect();
         std::fs::write(&p, &active).unwrap();
         assert_eq!(crate::filter::parse_file(&p, &|_: &str| None).unwrap().rules.len(), 3);
+    }
+
+    #[test]
+    fn the_starter_incoming_filter_and_settings_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("incoming");
+        std::fs::write(&p, INCOMING_FILTER_TEXT).unwrap();
+        let f = crate::filter::parse_file_for(crate::filter::Direction::Incoming, &p, &|_: &str| None).unwrap();
+        assert_eq!(f.rules.len(), 3);
+        let c = dir.path().join("config");
+        let text = config_text("joe", "example.org", &Transport::Sendmail("/bin/sh".into())) + &incoming_config_text();
+        std::fs::write(&c, text).unwrap();
+        let mut ns = crate::config::Namespace::default();
+        crate::config::python::exec(&std::fs::read_to_string(&c).unwrap(), &c, &mut ns).unwrap();
+        let cfg = crate::config::Config::from_namespace(ns, vec![]).unwrap();
+        let inc = cfg.incoming().unwrap();
+        assert!(inc.delivery.unwrap().ends_with("/Maildir/"));
+        assert!(inc.confirm_append.is_some());
     }
 
     #[test]

@@ -107,6 +107,9 @@ fn init_asks_in_a_terminal_and_never_replaces_without_asking() {
     };
     let t = Tmux::start(&cmd);
     answer_setup(&t, "jo", "example.org");
+    // Incoming mail through ~/.forward: the second item of the menu.
+    t.wait_for("Filter incoming mail");
+    t.keys(&["Down", "Enter"]);
     t.wait_for("personal `tmda ofmipd`");
     t.keys(&["n"]);
     let screen = t.wait_for("EXIT=");
@@ -118,6 +121,9 @@ fn init_asks_in_a_terminal_and_never_replaces_without_asking() {
         config.contains("USERNAME = \"jo\"") && config.contains(sendmail.to_str().unwrap()),
         "{config}"
     );
+    let forward = std::fs::read_to_string(home.join(".forward")).unwrap();
+    assert!(forward.contains(" filter\""), "{forward}");
+    assert!(home.join("Maildir/new").is_dir() && home.join(".tmda/filters/incoming").exists());
     drop(t);
 
     // Again: every existing file is offered for replacement, and "no" keeps it.
@@ -130,6 +136,8 @@ fn init_asks_in_a_terminal_and_never_replaces_without_asking() {
     t.keys(&["n"]);
     t.wait_for("outgoing exists. Replace it?");
     t.keys(&["n"]);
+    t.wait_for("Filter incoming mail");
+    t.keys(&["Enter"]);
     t.wait_for("personal `tmda ofmipd`");
     t.keys(&["n"]);
     let screen = t.wait_for("EXIT=");
