@@ -793,13 +793,14 @@ TMDA_NO_WARN=1 silences the warning; tmda ofmipd logs it once per file.\n");
     s.into_bytes()
 }
 
-/// tmda-filter(5): the outgoing filter syntax (prose; it has no clap definition).
+/// tmda-filter(5): the filter syntax (prose; it has no clap definition).
 const FILTER_PAGE: &str = r#".TH tmda-filter 5 "" "tmda"
 .SH NAME
-tmda\-filter \- outgoing filter files (FILTER_OUTGOING) as read by tmda sendmail and tmda ofmipd
+tmda\-filter \- filter files: FILTER_OUTGOING (tmda sendmail, tmda ofmipd) and FILTER_INCOMING (tmda filter)
 .SH DESCRIPTION
 The outgoing filter decides, for each recipient, how a message is tagged. The first matching rule wins; when none matches,
-ACTION_OUTGOING applies (dated by default). tmda reads TMDA's filter files unchanged.
+ACTION_OUTGOING applies (dated by default). The incoming filter decides what tmda filter does with a message to your
+address; see INCOMING FILTERS below. tmda reads TMDA's filter files unchanged; both kinds share the syntax below.
 .PP
 A rule starts in column 1 and continues on lines that begin with white space; a blank line or a new rule in column 1 ends it.
 A line whose first non-blank character is # is a comment, and so is everything after " #" on a line. Tabs count as spaces.
@@ -869,10 +870,40 @@ Reads FILE's rules here. A missing FILE is an error unless \-optional; a file ma
 .B ${NAME}
 Replaced by the configuration variable NAME (any variable your config sets), else the environment variable NAME.
 An unset NAME is an error.
+.SH "INCOMING FILTERS"
+FILTER_INCOMING (default ~/.tmda/filters/incoming) uses the same rules, macros, includes and variables. to rules match
+the recipient address with its tag; from rules match every sender of the message: the envelope sender, X\-Primary\-Address
+(as PRIMARY_ADDRESS_MATCH allows), and the From and Reply\-To addresses. List files and cdb files look up each address,
+then each domain. Incoming filters also have:
+.TP
+.B to-ezmlm \fR[\fB-optional\fR] \fBDIR ACTION\fR, \fBfrom-ezmlm\fR ...
+The subscribers of the ezmlm list in DIR.
+.TP
+.B body \fR[\fB-case\fR] \fBREGEX ACTION\fR, \fBheaders\fR [\fB-case\fR] \fBREGEX ACTION
+A Python\-style regular expression searched in the body (its first 8 MiB) or the header block, line by line
+(MULTILINE), ignoring case unless \-case. Quote it if it has spaces.
+.TP
+.B body-file \fR[\fB-case\fR] [\fB-optional\fR] \fBFILE ACTION\fR, \fBheaders-file\fR ...
+Each line of FILE (a quoted string or its first word; # starts a comment) is such a regular expression.
+.TP
+.B size <BYTES ACTION\fR, \fBsize >BYTES ACTION
+The message's size in bytes (no space after < or >).
+.TP
+.B pipe COMMAND ACTION\fR, \fBpipe-headers COMMAND ACTION
+Matches when COMMAND (run by /bin/sh, quoted if it has spaces) exits 0 given the message (or its header block) on
+standard input; stopped after 60 seconds.
+.PP
+Their actions say what happens to the message: \fBok\fR, \fBaccept\fR, \fBdeliver\fR[\fB=INSTRUCTION\fR] (delivered,
+to INSTRUCTION instead of DELIVERY: a Maildir ending in /, an mbox, |program, or an address); \fBbounce\fR, \fBreject\fR
+[\fB=TEMPLATE\fR] (a failure notice, FILTER_BOUNCE_CC); \fBdrop\fR, \fBexit\fR, \fBstop\fR (discarded, FILTER_DROP_CC);
+\fBconfirm\fR[\fB=TEMPLATE\fR] (held and a confirmation request sent); \fBhold\fR (held, nothing sent). The second column of
+a list file overrides the rule's action (its first word only, as in TMDA). An outgoing action in an incoming filter is
+accepted and never decides, as in TMDA. Unlike TMDA, a list rule's domains do not leak into later rules, and actions
+in capitals work.
 .SH ERRORS
-Every problem is reported with file and line, all of them at once, and nothing is sent. Rules only meaningful in
-TMDA's incoming filter (body, headers, size, pipe, ...) and incoming actions (ok, confirm, ...) are errors in an outgoing
-filter, as are sources tmda does not implement (to-sql, to-dbm, to-ezmlm, to-mailman) and python= actions.
+Every problem is reported with file and line, all of them at once, and nothing is sent (tmda filter exits 75, so the MTA
+keeps the message). The incoming sources above and incoming actions are errors in an outgoing filter, as are sources tmda
+does not implement (to-sql, to-dbm, to-mailman) and python= actions.
 .SH EXAMPLE
 .nf
 # ~/.tmda/filters/outgoing
@@ -884,8 +915,17 @@ to tmda-users@tmda.net
     tag from kw=tmda reply-to kw=tmda
 from jason@mastaler.com dated=2w
 .fi
+.PP
+.nf
+# ~/.tmda/filters/incoming
+from-file -optional ~/.tmda/lists/whitelist ok
+from-file -optional ~/.tmda/lists/confirmed ok
+from *@=spammer.example drop
+headers "^list-id: .*tmda-users" deliver=~/Mail/tmda/
+size >5000000 bounce=bounce_too_big.txt
+.fi
 .SH "SEE ALSO"
-tmda\-sendmail(8), tmda\-config(5)
+tmda\-sendmail(8), tmda\-filter(8), tmda\-config(5)
 "#;
 
 /// Every generated file, rendered in memory.
