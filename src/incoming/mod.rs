@@ -907,10 +907,15 @@ impl Run<'_, '_> {
             if let Some(v) = vars.get(n) {
                 return Some(v.clone());
             }
+            // Settings only (never the environment), and never a secret: TMDA handed
+            // templates its whole namespace, the crypt key included.
             if crate::config::is_secret_name(n) || n == "CRYPT_KEY" {
                 return None;
             }
-            config.lookup(n).or_else(|| config.var(n).map(|v| v.py_str()))
+            match n {
+                "USERNAME" | "HOSTNAME" | "FULLNAME" => config.lookup(n),
+                _ => config.var(n).map(|v| v.py_str()),
+            }
         };
         let rendered = t.render(&lookup_var)?;
         let settings = response::Settings {
