@@ -134,6 +134,12 @@ impl Header {
         self.fields.iter().find(|f| Self::is(f, name)).map(Self::source_value)
     }
 
+    /// First value of `name` with its RFC 2047 encoded words decoded, as TMDA showed and
+    /// matched it (Python's `make_header(decode_header(...))` on the compat32 value).
+    pub fn get_decoded(&self, name: &str) -> Option<String> {
+        self.get_source(name).map(|v| super::decode::decode_words(&v))
+    }
+
     /// Remove every `name` field; returns how many there were.
     pub fn remove_all(&mut self, name: &str) -> usize {
         let before = self.fields.len();
@@ -247,6 +253,14 @@ mod tests {
         assert_eq!(h.get_source("Subject").as_deref(), Some("folded\n  subject"));
         assert_eq!(h.get("x-odd").as_deref(), Some("no-space"));
         assert_eq!(h.names(), vec!["Received", "Subject", "X-Odd"]);
+    }
+
+    #[test]
+    fn decoded_values_join_folded_words() {
+        let h = header("Subject: =?utf-8?q?h=C3=A9?=\n =?utf-8?q?llo?=\nX-A: plain\n");
+        assert_eq!(h.get_decoded("subject").as_deref(), Some("h\u{e9}llo"));
+        assert_eq!(h.get_decoded("x-a").as_deref(), Some("plain"));
+        assert_eq!(h.get_decoded("to"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! from the start of the spool; the body is streamed from it on every send.
 
 pub mod address;
+pub mod decode;
 pub mod header;
 
 use std::fs::File;
