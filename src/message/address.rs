@@ -178,6 +178,13 @@ fn mailbox(toks: &[Tok]) -> Option<(String, String)> {
 }
 
 /// Python's `email.utils.getaddresses`: every (name, address) in the given field values.
+///
+/// Our own tokenizer, not mail-parser's `parse_address`, which differs from Python on
+/// values TMDA users write (353 of 1,521 generated lists came out differently): a bare
+/// local name (`To: root`) is an address to Python and only a display name to
+/// mail-parser; `"john doe"@example.com` becomes `@example.com` there (a wrong
+/// recipient); `<@route:o@x.org>` keeps its source route there, where Python gives
+/// `o@x.org`; and `a@b <c@d>` is two addresses to Python, one to mail-parser.
 /// Groups contribute their members; empty entries are skipped.
 pub fn getaddresses<S: AsRef<str>>(values: &[S]) -> Vec<(String, String)> {
     let mut out = vec![];

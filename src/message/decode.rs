@@ -46,9 +46,8 @@ fn find_word(s: &str, mut from: usize) -> Option<Word<'_>> {
     while let Some(i) = s[from..].find("=?").map(|i| i + from) {
         from = i + 1;
         let cs_start = i + 2;
-        let Some(q) = s[cs_start..].find('?').map(|q| q + cs_start) else {
-            return None;
-        };
+        // No '?' after this start: none after any later start either.
+        let q = s[cs_start..].find('?').map(|q| q + cs_start)?;
         let (Some(&enc), Some(&b'?')) = (bytes.get(q + 1), bytes.get(q + 2)) else {
             continue;
         };

@@ -119,6 +119,13 @@ impl Message {
             Some(i) if i > 0 && prefix[i - 1] == b'\r' => Eol::CrLf,
             _ => Eol::Lf,
         };
+        // Our own reader, not mail-parser's `parse_headers`: inside a header block both
+        // find the same fields and byte ranges, but mail-parser skips a line that is not a
+        // header and reads on, where Python (and so TMDA) starts the body there. With
+        // "X-A: a\nthis is body\nSubject: s\n\nbody\n" Python has no Subject and
+        // mail-parser has "s"; in `tmda sendmail -t` a "Bcc:" in that place would become a
+        // recipient. Since finding that end already needs this line-by-line reading, which
+        // also yields each field's start, mail-parser would only repeat it.
         let mut lines: Vec<&[u8]> = vec![];
         let mut pos = 0usize;
         let mut body_start = None;
