@@ -11,6 +11,7 @@ mod config_errors;
 mod deploy;
 mod dialogs;
 mod exit_codes;
+mod filter;
 mod fuzz_regressions;
 mod generated;
 pub(crate) mod hostile;

@@ -25,6 +25,7 @@ use crate::config::incoming::{Action, Incoming};
 use crate::filter::{Direction, Disposal, Disposition, Subject, Then};
 use crate::mailbox;
 use crate::message::Message;
+use crate::message::address::parseaddr;
 use crate::pending::{self, MessageId, Queue, ReleaseMode};
 use crate::response::{self, Kind};
 use crate::transport::{Copy, Transport};
@@ -764,11 +765,15 @@ impl Run<'_, '_> {
     fn insert_pending(&mut self) -> Result<MessageId, IncomingError> {
         let id = self.mail_id();
         let q = self.queue()?;
-        if self.msg.header.contains("Return-Path") {
+        // The release is sent from the held copy's Return-Path, and a confirmation
+        // whitelists it, so it must be the envelope sender's. An MTA that adds none
+        // (TMDA then failed for ever at the confirmation), or a sender who wrote their
+        // own (`<*@*>`: under sendmail nothing adds one), gets the envelope's on top.
+        let own = self.msg.header.get("Return-Path").map(|v| parseaddr(&v).1);
+        let envelope = if self.env.sender == "<>" { "" } else { &self.env.sender };
+        if own.is_some_and(|a| a.eq_ignore_ascii_case(envelope)) {
             q.insert_message(id, &self.env.recipient_address, self.msg)?;
         } else {
-            // The release is sent from the held copy's Return-Path; an MTA that did not
-            // add one (TMDA then failed for ever at the confirmation) gets the envelope's.
             let mut h = self.msg.header.clone();
             let rp = if self.env.sender == "<>" {
                 "<>".to_string()

@@ -14,6 +14,13 @@
 //! empty address or one with control characters is never written (TMDA appended a
 //! blank line for a message without `Return-Path`), and a symbolic link at the list's
 //! own name is refused rather than followed.
+//!
+//! The lists are read as patterns (`*`, `?`, `[...]`, `user@=domain`), and the address
+//! comes from the sender's own header fields (Return-Path, X-Primary-Address): it is
+//! written as a pattern that matches only itself (`*` as `[*]`), so a stranger who
+//! confirms from `*@gmail.com` does not whitelist all of Gmail (TMDA wrote it as it
+//! came). An address with white space, which would make a list line of two columns,
+//! is refused like one with control characters.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
@@ -70,6 +77,26 @@ pub fn is_listed(list: &[u8], address: &str) -> bool {
         .any(|l| line_key(l).as_deref() == Some(want.as_str()))
 }
 
+/// `address` as a list pattern that matches only itself: the wildcards `*`, `?` and
+/// `[` in brackets, and `@=` (a domain and its subdomains) as `@[=]`.
+pub fn literal_pattern(address: &str) -> String {
+    let mut out = String::with_capacity(address.len());
+    let mut prev = None;
+    for c in address.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            '=' if prev == Some('@') => out.push_str("[=]"),
+            c => out.push(c),
+        }
+        prev = Some(c);
+    }
+    out
+}
+
 /// Append `address` (stripped) and a newline to the list at `path` unless it is
 /// already there. Returns whether it was appended. An empty address is a no-op.
 pub fn append_address(path: &Path, address: &str) -> Result<bool, PendingError> {
@@ -77,9 +104,11 @@ pub fn append_address(path: &Path, address: &str) -> Result<bool, PendingError> 
     if address.is_empty() {
         return Ok(false);
     }
-    if address.chars().any(char::is_control) {
+    if address.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(PendingError::BadAddress(address.to_string()));
     }
+    let literal = literal_pattern(address);
+    let address = literal.as_str();
     let want = normal(address);
     let (mut file, created) = open_list(path)?;
     flock(&file, true).map_err(io_err("locking", path))?;
@@ -223,7 +252,23 @@ mod tests {
         let p = d.path().join("list");
         let e = append_address(&p, "a@x\nevil@y ok").unwrap_err();
         assert!(matches!(e, PendingError::BadAddress(_)), "{e}");
+        let e = append_address(&p, "\"a ok\"@x").unwrap_err();
+        assert!(matches!(e, PendingError::BadAddress(_)), "{e}");
         assert!(!p.exists());
+        // Wildcards from a hostile header match only themselves.
+        for (a, line) in [
+            ("*@*", "[*]@[*]"),
+            ("?*@gmail.com", "[?][*]@gmail.com"),
+            ("a[b-z]@x", "a[[]b-z]@x"),
+            ("x@=gmail.com", "x@[=]gmail.com"),
+        ] {
+            assert!(append_address(&p, a).unwrap());
+            assert!(!append_address(&p, a).unwrap(), "{a} is added once");
+            assert!(read(&p).ends_with(&format!("{line}\n")), "{a}");
+            assert!(crate::filter::pattern_matches(a, line), "{line} matches {a}");
+            assert!(!crate::filter::pattern_matches("bob@gmail.com", line), "{line}");
+        }
+        std::fs::remove_file(&p).unwrap();
 
         let target = d.path().join("target");
         std::os::unix::fs::symlink(&target, &p).unwrap();

@@ -100,7 +100,7 @@ pub enum PendingError {
     BadHeader(String),
     #[error("the recipient address {} is not usable (empty, or with control characters)", quote(.0))]
     BadRecipient(String),
-    #[error("the address {} can't be added to a list (it has control characters)", quote(.0))]
+    #[error("the address {} can't be added to a list (it has control characters or white space)", quote(.0))]
     BadAddress(String),
     #[error(transparent)]
     Release(#[from] ReleaseError),
