@@ -1056,6 +1056,12 @@ fn nothing_ran(env: &TestEnv) {
 fn headers_never_choose_commands_or_paths() {
     let env = home("TEMPLATE_DIR_MATCH_SENDER = 1\nTEMPLATE_DIR_MATCH_RECIPIENT = 1\n");
     let h = env.home().display().to_string();
+    let cfg = std::fs::read_to_string(env.path(".tmda/config")).unwrap();
+    env.write_config(&format!("{cfg}TEMPLATE_DIR = \"{h}/tpl/\"\n"));
+    env.write(
+        "tpl/bob@x.org/confirm_request.txt",
+        "Subject: for bob\n\nconfirm %(confirm_accept_address)s\n",
+    );
     env.write(
         "tpl/confirm_request.txt",
         "Subject: ours\n\nconfirm %(confirm_accept_address)s\n",
@@ -1067,17 +1073,26 @@ fn headers_never_choose_commands_or_paths() {
          X-TMDA-Template: ../../secret/confirm_request.txt\nReturn-Path: <|touch {h}/pwned>\n\
          X-Primary-Address: ../../secret\n\nbody\n"
     );
-    for sender in ["../../secret", "../secret@x.org", "a;touch pwned@x.org", BOB] {
-        filter(&env, sender, ME)
-            .arg("-t")
-            .arg(env.path("tpl"))
+    for sender in [
+        "../secret",
+        "../../secret",
+        "../secret@x.org",
+        "a;touch pwned@x.org",
+        BOB,
+    ] {
+        filter(&env, sender, ME).input(m.clone()).run();
+        filter(&env, sender, &format!("{sender}@example.com"))
             .input(m.clone())
             .run();
     }
     nothing_ran(&env);
-    for (_, msg) in sent(&env) {
+    let s = sent(&env);
+    assert!(!s.is_empty());
+    for (_, msg) in &s {
         assert!(!msg.contains("ESCAPED"), "a template outside the template dir was used");
     }
+    // The per-sender directory inside TEMPLATE_DIR is used (so the lookup did run).
+    assert!(s.iter().any(|(_, m)| header(m, "Subject") == Some("for bob")));
 }
 
 #[test]
@@ -1215,4 +1230,20 @@ fn a_confirmation_never_whitelists_more_than_one_address() {
             "{forged}: whitelist:\n{list}"
         );
     }
+}
+
+#[test]
+fn a_release_goes_only_to_the_recipient_we_held_it_for() {
+    // A stranger's own X-TMDA-Recipient must not turn the release into a relay.
+    let env = home("");
+    let m = format!(
+        "X-TMDA-Recipient: victim@evil.org\n{}",
+        String::from_utf8(message(BOB, "relay", "spam\n")).unwrap()
+    );
+    filter(&env, BOB, ME).input(m).expect(0);
+    confirm_last(&env, BOB);
+    let s = sent(&env);
+    let release = s.last().unwrap();
+    assert_eq!(release.0, "ARGS: [-i] [-f] [bob@x.org] [--] [jo@example.com]");
+    assert!(s.iter().all(|(a, _)| !a.contains("evil")), "{s:?}");
 }

@@ -288,6 +288,12 @@ A message is stored as received: no U+FFFD for 8\\-bit bodies, no re\\-encoding 
 without Return\\-Path gets one from the envelope (TMDA could then never release it). An empty message is \
 delivered rather than failing for ever.
 .IP \\(bu 2
+A confirmation whitelists the envelope sender, never a Return\\-Path the sender wrote (a held message whose \
+first Return\\-Path is not the envelope sender gets the envelope's on top), and an address is added to \
+CONFIRM_APPEND and the other *_APPEND lists as a pattern that matches only itself (* as [*], ? as [?]): TMDA \
+let a stranger who confirmed with Return\\-Path <*@*>, or X\\-Primary\\-Address *@their.domain, whitelist \
+everyone. An address with white space is not added.
+.IP \\(bu 2
 A valid X\\-TMDA\\-Confirm\\-Done is honoured only while its held message is queued: a replayed released copy \
 goes through the filter like any other message. The held copy is removed after the released one is delivered.
 .IP \\(bu 2
