@@ -271,7 +271,7 @@ A from\\-file (or \\-cdb) rule no longer adds its senders' domains to the sender
 A bare sender or recipient under MAIL_TRANSFER_AGENT = sendmail is qualified with HOSTNAME, not the machine's name.
 .IP \\(bu 2
 TAGS_CONFIRM entries are compared without regard to case; dispositions written in capitals (OK) work (TMDA ignored \
-such rules).
+such rules); a quoted option (deliver=\\(dq|procmail \\-m rc\\(dq) loses its quotes (TMDA kept them and failed).
 .IP \\(bu 2
 Sizes (size rules, logs) are counted in bytes, not characters.
 .IP \\(bu 2

@@ -6,6 +6,7 @@
 //! - `size` counts bytes (TMDA's Python 3 ports counted characters).
 //! - A disposition written in capitals (`OK`) works; TMDA parsed it but then ignored the
 //!   rule and went on to the next.
+//! - An option in quotes (`deliver="|procmail -m rc"`) loses its quotes; TMDA kept them.
 //! - Regular expressions are Python-like (lookaround and backreferences work) with a
 //!   bound on backtracking; one that runs past the bound is an error (exit 75, the MTA
 //!   retries) rather than a hang. `body` rules see at most [`BODY_MATCH_LIMIT`] bytes.
@@ -70,6 +71,15 @@ impl Disposition {
         if word.contains(char::is_whitespace) {
             return None;
         }
+        // deliver="|procmail -m rc": the quotes are not part of the instruction (TMDA
+        // kept them, and every message then failed with an unknown instruction).
+        let option = option.map(|o| {
+            let q = o.chars().next().filter(|c| *c == '"' || *c == '\'');
+            match q {
+                Some(q) if o.len() >= 2 && o.ends_with(q) => o[1..o.len() - 1].to_string(),
+                _ => o,
+            }
+        });
         Some(Ok(Disposition {
             kind,
             word: lower,
@@ -353,6 +363,12 @@ mod tests {
         assert!(Disposition::parse("hold=x").unwrap().is_err());
         assert!(Disposition::parse("dated=5d").is_none());
         assert!(Disposition::parse("ok garbage").is_none());
+        let d = Disposition::parse("deliver=\"|/usr/bin/procmail -m rc\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.option.as_deref(), Some("|/usr/bin/procmail -m rc"));
+        let d = Disposition::parse("confirm='my template.txt'").unwrap().unwrap();
+        assert_eq!(d.option.as_deref(), Some("my template.txt"));
     }
 
     #[test]
