@@ -918,7 +918,10 @@ impl Run<'_, '_> {
                 return None;
             }
             match n {
-                "USERNAME" | "HOSTNAME" | "FULLNAME" => config.lookup(n),
+                // Empty for an account without a GECOS name, as in TMDA; `lookup` would
+                // call that unset, and every challenge would fail (75) for ever.
+                "FULLNAME" => Some(config.fullname().to_string()),
+                "USERNAME" | "HOSTNAME" => config.lookup(n),
                 _ => config.var(n).map(|v| v.py_str()),
             }
         };

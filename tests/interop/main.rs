@@ -7,6 +7,7 @@ mod auth;
 mod compat;
 mod deploy;
 mod docs;
+mod filter;
 mod global;
 mod ofmipd;
 mod peers;
