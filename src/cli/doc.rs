@@ -308,6 +308,25 @@ Regular expressions in body and headers rules are Python\\-like (fancy\\-regex) 
 body rules search the first 8 MiB. pipe rules are stopped after 60 seconds. DBM, SQL and Mailman list sources are \
 not supported and are reported with the file and line.";
 
+/// tmda pending's deliberate differences from TMDA's tmda\-pending.
+const PENDING_DIFFERENCES: &str = "Options, prompts and output (summaries, \\-T lines, \\-s links, the \
+PENDING_CACHE pickle) are TMDA's, so scripts and cron jobs keep working.
+.IP \\(bu 2
+In a terminal the interactive mode is a full\\-screen list (age, size, sender, subject); on a pipe, with TERM=dumb \
+or with \\-\\-line\\-prompts it asks TMDA's questions line by line. On the list, w whitelists and releases, b \
+blacklists and deletes, and deleting several marked messages asks first.
+.IP \\(bu 2
+\\-Y and \\-O each use their own interval (TMDA used the \\-Y one for both); ids are sorted as numbers (TMDA: as \
+strings); \\-c is applied before the configuration is read; \\-T prints None for a missing field, \\-C works, and \
+\\-W or \\-B without their list is refused before anything is done (TMDA's Python 3 port crashed on these).
+.IP \\(bu 2
+A message is locked while it is released or deleted, and a release is stamped on the held file: two runs at once \
+send a message once. As in TMDA the held copy stays queued until the released copy comes back through tmda filter, \
+so nothing is lost when the transport fails; a failure on one message is reported and the run goes on.
+.IP \\(bu 2
+New: \\-\\-json, \\-\\-digest (a mail to yourself listing newly held messages with mailto: release links, sent \
+to your keyword address pending\\-digest so your own filter delivers it; see contrib/systemd/user for a daily timer).";
+
 /// Hand-written sections per page: (title, roff text).
 fn extra_sections(page: &str) -> Vec<(&'static str, String)> {
     let config_files = "~/.tmda/config (or $TMDARC, or \\-c FILE), /etc/tmdarc (or $GLOBAL_TMDARC), ~/.tmda/crypt_key (CRYPT_KEY_FILE)";
@@ -326,6 +345,10 @@ mode 600 or 400";
         "tmda-filter" => format!(
             "{config_files}; ~/.tmda/filters/incoming (FILTER_INCOMING, or \\-I FILE); ~/.tmda/pending (PENDING_DIR); \
 ~/.tmda/responses (RESPONSE_DIR); templates in \\-t DIR, TEMPLATE_DIR and /etc/tmda, else built in; LOGFILE_INCOMING."
+        ),
+        "tmda-pending" => format!(
+            "{config_files}; ~/.tmda/pending (PENDING_DIR, PENDING_QUEUE_FORMAT); ~/.tmda/.pendingcache (PENDING_CACHE, \\-C); \
+~/.tmda/pending\\-digest (the ids already listed by \\-\\-digest); the PENDING_*_APPEND lists."
         ),
         "tmda" => format!("{config_files}; {authfile}."),
         _ => format!("{config_files}."),
@@ -347,7 +370,21 @@ queue on this run whatever PENDING_CLEANUP_ODDS says."
     } else {
         env
     };
-    let status = if page == "tmda-filter" {
+    let env = if page == "tmda-pending" {
+        "PAGER shows a message (\\-S, s), else less or more. USER or LOGNAME and the machine's name are the \
+\\-\\-vhome\\-script arguments. REMOTE_ADDR and HTTP_USER_AGENT, when both are set (a web front end), give a \
+released message's X\\-TMDA\\-CGI field. TERM=dumb chooses the line prompts. TMDARC is what \\-c sets; TMDA_NOW pins the clock."
+            .to_string()
+    } else {
+        env
+    };
+    let status = if page == "tmda-pending" {
+        "0 on success, also when nothing was held. 1 when the pending queue does not exist (as TMDA) or \\-\\-vhome\\-script \
+failed. When some messages could not be released or deleted the run goes on and the status is that of the first \
+failure (75 when the transport may accept it later, 69 when it refused, 66 for a missing file...). 64 for a mistake \
+in the options, 78 for one in the configuration (\\-W or \\-B without their PENDING_*_APPEND)."
+            .to_string()
+    } else if page == "tmda-filter" {
         "As MAIL_TRANSFER_AGENT expects: under qmail 99 when the message was delivered, held, challenged, \
 bounced or dropped (the rest of the .qmail file is skipped) and 0 for DELIVERY = \"_qok_\"; under postfix, exim \
 and sendmail 0. With \\-p: 0 when the message was printed, 99 otherwise. 75 (EX_TEMPFAIL) for every failure, \
@@ -360,6 +397,7 @@ under every MTA, so that the MTA keeps the message and tries again; nothing is h
     let mut v = vec![("EXIT STATUS", status), ("FILES", files), ("ENVIRONMENT", env)];
     match page {
         "tmda-filter" => v.push(("DIFFERENCES FROM TMDA", FILTER_DIFFERENCES.into())),
+        "tmda-pending" => v.push(("DIFFERENCES FROM TMDA", PENDING_DIFFERENCES.into())),
         "tmda-address" => v.push((
             "COMPATIBILITY",
             "Output is identical to TMDA's tmda\\-address for the same key, configuration and time. \

@@ -18,6 +18,7 @@ pub mod init;
 pub mod keygen;
 pub mod ofmipd;
 pub mod passwd;
+pub mod pending;
 pub mod sendmail;
 
 use std::ffi::OsString;
@@ -40,6 +41,7 @@ pub enum Applet {
     Checkauth,
     Init,
     Filter,
+    Pending,
 }
 
 impl Applet {
@@ -53,6 +55,7 @@ impl Applet {
         Applet::Checkauth,
         Applet::Init,
         Applet::Filter,
+        Applet::Pending,
     ];
 
     /// The subcommand word (`tmda WORD`).
@@ -67,6 +70,7 @@ impl Applet {
             Applet::Checkauth => "checkauth",
             Applet::Init => "init",
             Applet::Filter => "filter",
+            Applet::Pending => "pending",
         }
     }
 
@@ -92,6 +96,7 @@ impl Applet {
             // New: TMDA had no such program.
             Applet::Init => "tmda-init",
             Applet::Filter => "tmda-filter",
+            Applet::Pending => "tmda-pending",
         }
     }
 
@@ -130,6 +135,7 @@ impl Applet {
             Applet::Checkauth => checkauth::Args::command(),
             Applet::Init => init::Args::command(),
             Applet::Filter => filter::command(),
+            Applet::Pending => pending::command(),
         };
         uniform(cmd.name(name.to_string()))
     }
@@ -233,6 +239,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Applet::Checkauth => return finish(&name, checkauth::run(rest, &name)),
         // Every failure of the filter is 75 for the MTA, whatever its kind.
         Applet::Filter => return filter::main(rest, &name),
+        Applet::Pending => return pending::main(rest, &name),
         _ => applet
             .command_named(&name)
             .bin_name(&name)
@@ -292,7 +299,7 @@ fn applet_args_from(applet: Applet, m: &clap::ArgMatches) -> Result<AppletArgs, 
         Applet::Keygen => AppletArgs::Keygen(keygen::Args::from_arg_matches(m)?),
         Applet::Passwd => AppletArgs::Passwd(passwd::Args::from_arg_matches(m)?),
         Applet::Init => AppletArgs::Init(init::Args::from_arg_matches(m)?),
-        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth | Applet::Filter => {
+        Applet::Sendmail | Applet::Ofmipd | Applet::Checkauth | Applet::Filter | Applet::Pending => {
             unreachable!("parsed by the applet itself")
         }
     })
