@@ -23,6 +23,7 @@ mod layers;
 mod multicall;
 pub(crate) mod ofmipd;
 mod passwd;
+mod pending;
 mod readme;
 mod robustness;
 mod sendmail;

@@ -325,7 +325,7 @@ send a message once. As in TMDA the held copy stays queued until the released co
 so nothing is lost when the transport fails; a failure on one message is reported and the run goes on.
 .IP \\(bu 2
 New: \\-\\-json, \\-\\-digest (a mail to yourself listing newly held messages with mailto: release links, sent \
-to your keyword address pending\\-digest so your own filter delivers it; see contrib/systemd/user for a daily timer).";
+to your keyword address \\(lqdigest\\(rq so your own filter delivers it; see contrib/systemd/user for a daily timer).";
 
 /// Hand-written sections per page: (title, roff text).
 fn extra_sections(page: &str) -> Vec<(&'static str, String)> {

@@ -390,6 +390,8 @@ fn contrib_units_and_haproxy_example_are_valid() {
         "tmda-ofmipd-once.socket",
         "tmda-ofmipd-once@.service",
         "user/tmda-ofmipd.service",
+        "user/tmda-pending-digest.service",
+        "user/tmda-pending-digest.timer",
     ] {
         let text = std::fs::read_to_string(root.join("systemd").join(name)).unwrap();
         std::fs::write(units.join(name), fill(text)).unwrap();

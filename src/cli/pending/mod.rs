@@ -324,7 +324,7 @@ fn run(args: Args) -> Result<u8, Fail> {
         ids.reverse();
     }
     let mut run = Run {
-        verbose: !args.quiet || args.pretend || interactive,
+        verbose: (!args.quiet || args.pretend || interactive) && !args.json,
         pretend: args.pretend,
         cache: args.cache,
         disposal,
@@ -849,7 +849,7 @@ impl Run {
             // To a keyword address of the user, so the user's own tmda filter delivers it.
             let to = self
                 .tagger()?
-                .keyword(&me, "pending-digest")
+                .keyword(&me, "digest")
                 .map_err(|e| Fail(format!("making the digest's address: {e}"), Sysexit::DataErr))?;
             let from = format!("{} <{me}>", self.config.fullname()).trim().to_string();
             let mid = format!("<{}.{}.pending-digest@{}>", self.now, std::process::id(), self.config.hostname());
