@@ -500,3 +500,154 @@ fn tmda_maildir_lookup_matches_substrings_ours_does_not() {
     assert_eq!(out.trim(), "True", "TMDA's substring match (Q22) changed");
     assert_eq!(q.find(short).unwrap(), None);
 }
+
+/// Our `tmda pending` in the same clean environment as TMDA's.
+fn ours(py: &PyHome, args: &[&str]) -> Output {
+    py.command(&crate::peers::tmda_bin())
+        .arg("pending")
+        .args(args)
+        .env("TMDA_NO_WARN", "1")
+        .output()
+        .unwrap()
+}
+
+fn ours_ok(py: &PyHome, args: &[&str]) -> String {
+    let out = ours(py, args);
+    assert!(out.status.success(), "tmda pending {args:?}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `tmda pending -b -T`, `-b -s` and `-b` print what TMDA's tmda-pending prints for the
+/// queue TMDA's tmda-filter wrote, byte for byte; a release by ours is TMDA's.
+#[test]
+fn tmda_pending_output_matches_tmdangs_on_its_own_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = PyHome::new(dir.path(), "maildir");
+    py.filter("alice@example.org", ME, "", ALICE.as_bytes());
+    py.filter("bob@example.net", ME, "", BOB.as_bytes());
+    py.take_outbox();
+    for args in [&["-b", "-T"][..], &["-b", "-s"], &["-b"], &["-b", "-T", "-D"], &["-b", "-q"]] {
+        let theirs = py.pending(args, &[]);
+        assert!(!args.contains(&"-T") || theirs.lines().count() == 2, "{theirs}");
+        assert_same(&ours_ok(&py, args), &theirs, &format!("tmda pending {args:?}"));
+    }
+    // Release the first with each; the copies differ only in the release date.
+    let id = py.queue(Format::Maildir).list().unwrap()[0].id.to_string();
+    py.pending(&["-b", "-q", "-r", &id], &[]);
+    let theirs = py.take_outbox();
+    ours_ok(&py, &["-b", "-q", "-r", &id]);
+    let mine = py.take_outbox();
+    assert_eq!((theirs.len(), mine.len()), (1, 1));
+    assert_eq!(theirs[0].0, mine[0].0, "sendmail arguments");
+    let strip = |m: &[u8]| -> String {
+        String::from_utf8_lossy(m)
+            .lines()
+            .filter(|l| !l.starts_with("X-TMDA-Released:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&mine[0].1), strip(&theirs[0].1), "the released copy");
+}
+
+/// TMDAng's tmda-pending crashes on the original-format queue (Q25); ours lists it.
+#[test]
+fn tmda_pending_reads_tmdangs_original_queue_where_tmdang_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = PyHome::new(dir.path(), "original");
+    py.filter("alice@example.org", ME, "", ALICE.as_bytes());
+    let out = py.command(&tmdang("tmda-pending")).args(["-b", "-T"]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "TMDAng 1.0.3's tmda-pending is known broken on the original queue (Q25: Python 2 file()); \
+         it now works, so compare its output here: {}",
+        text(&out)
+    );
+    let id = py.queue(Format::Original).list().unwrap()[0].id.to_string();
+    assert_eq!(ours_ok(&py, &["-b", "-T"]), format!("{id}\tAlice\thello there\n"));
+}
+
+/// The full-screen list, driven through a real terminal: move, show, mark two, delete
+/// both after the question, release one, quit.
+#[test]
+fn tmda_pending_interactive_list_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = PyHome::new(dir.path(), "maildir");
+    py.filter("alice@example.org", ME, "", ALICE.as_bytes());
+    py.filter("bob@example.net", ME, "", BOB.as_bytes());
+    py.filter("carol@example.com", ME, "", ALICE.replace("alice@example.org", "carol@example.com").replace("Alice", "Carol").as_bytes());
+    py.take_outbox();
+    let cmd = format!(
+        "env -i PATH=/usr/bin:/bin HOME='{}' TERM=xterm PAGER='cat; sleep 1' TMDA_NO_WARN=1 '{}' pending",
+        py.home.display(),
+        crate::peers::tmda_bin().display()
+    );
+    let t = crate::terminal::Tmux::start(&cmd);
+    let s = t.wait_for("3 messages held");
+    assert!(s.contains("Alice") && s.contains("hello there") && s.contains("Bob B."), "{s}");
+    t.keys(&["Down", "Up", "s"]);
+    t.wait_for("body line one");
+    t.wait_for("3 messages held");
+    // Mark Alice and Bob, delete: asked first; "n" keeps them.
+    t.keys(&["Space", "Space", "d"]);
+    t.wait_for("Delete 2 messages? [y/N]");
+    t.keys(&["n"]);
+    t.wait_for("nothing deleted");
+    assert_eq!(py.queue(Format::Maildir).list().unwrap().len(), 3);
+    // The marks stay: ask again.
+    t.keys(&["d"]);
+    t.wait_for("Delete 2 messages? [y/N]");
+    t.keys(&["y"]);
+    t.wait_for("2 messages deleted");
+    assert_eq!(py.queue(Format::Maildir).list().unwrap().len(), 1);
+    t.keys(&["r"]);
+    t.wait_for("1 message released");
+    let sent = py.take_outbox();
+    assert_eq!(sent.len(), 1);
+    assert!(String::from_utf8_lossy(&sent[0].1).contains("From: Carol"));
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+}
+
+/// On a pipe the interactive mode is TMDA's line prompts (spec §10.3, from TMDA's
+/// source). TMDAng 1.0.3 cannot be compared: its prompt calls Python 2's raw_input.
+#[test]
+fn tmda_pending_line_prompts_where_tmdang_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = PyHome::new(dir.path(), "maildir");
+    py.filter("alice@example.org", ME, "", ALICE.as_bytes());
+    let run = |program: &Path, pre: &[&str]| {
+        let mut c = py.command(program);
+        c.args(pre)
+            .args(["-T"])
+            .env("TMDA_NO_WARN", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut ch = c.spawn().unwrap();
+        std::io::Write::write_all(ch.stdin.as_mut().unwrap(), b"x\n").unwrap();
+        drop(ch.stdin.take());
+        ch.wait_with_output().unwrap()
+    };
+    let theirs = run(&tmdang("tmda-pending"), &[]);
+    assert!(
+        String::from_utf8_lossy(&theirs.stderr).contains("raw_input"),
+        "TMDAng 1.0.3's interactive tmda-pending is known broken (raw_input); it changed, so compare with it here: {}",
+        text(&theirs)
+    );
+    let id = py.queue(Format::Maildir).list().unwrap()[0].id.to_string();
+    let mine = run(&crate::peers::tmda_bin(), &["pending"]);
+    assert_eq!(
+        String::from_utf8(mine.stdout).unwrap(),
+        format!(
+            "\n{id}\tAlice\thello there\n\n([p]ass / [s]how / [r]el / [d]el / [q]uit) [pass]: \nI don't understand 'x'\n\npass {id}\n"
+        )
+    );
+}
+
+#[track_caller]
+fn assert_same(ours: &str, theirs: &str, what: &str) {
+    if ours != theirs {
+        let line = ours.lines().zip(theirs.lines()).position(|(a, b)| a != b);
+        panic!("{what}: ours differs from TMDA's (first at line {line:?})\n--- ours:\n{ours}\n--- TMDA's:\n{theirs}");
+    }
+}
