@@ -43,6 +43,9 @@ _tmda() {
             tmda,passwd)
                 cmd="tmda__subcmd__passwd"
                 ;;
+            tmda,pending)
+                cmd="tmda__subcmd__pending"
+                ;;
             tmda,sendmail)
                 cmd="tmda__subcmd__sendmail"
                 ;;
@@ -72,6 +75,9 @@ _tmda() {
                 ;;
             tmda__subcmd__help,passwd)
                 cmd="tmda__subcmd__help__subcmd__passwd"
+                ;;
+            tmda__subcmd__help,pending)
+                cmd="tmda__subcmd__help__subcmd__pending"
                 ;;
             tmda__subcmd__help,sendmail)
                 cmd="tmda__subcmd__help__subcmd__sendmail"
@@ -134,7 +140,7 @@ _tmda() {
 
     case "${cmd}" in
         tmda)
-            opts="-V -h --version --help address check-address keygen sendmail ofmipd passwd checkauth init filter help"
+            opts="-V -h --version --help address check-address keygen sendmail ofmipd passwd checkauth init filter pending help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,7 +338,7 @@ _tmda() {
             return 0
             ;;
         tmda__subcmd__help)
-            opts="address check-address keygen sendmail ofmipd passwd checkauth init filter help"
+            opts="address check-address keygen sendmail ofmipd passwd checkauth init filter pending help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -530,6 +536,20 @@ _tmda() {
         tmda__subcmd__help__subcmd__passwd__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__help__subcmd__pending)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1134,6 +1154,64 @@ _tmda() {
                     ;;
                 --scheme)
                     COMPREPLY=($(compgen -W "plain cram-md5 argon2id sha512-crypt" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tmda__subcmd__pending)
+            opts="-V -c -v -q -p -i -b -C -r -R -d -B -W -S -s -T -A -D -Y -O -h --version --vhome-script --vhome-user --vhome-domain --config-file --verbose --quiet --pretend --interactive --batch --cache --line-prompts --release --recipient --delete --blacklist --whitelist --show --summary --terse-summary --json --digest --ascending --descending --younger --older --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --vhome-script)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vhome-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vhome-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --younger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -Y)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -O)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2606,4 +2684,94 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
     complete -F _tmda__rfilter -o nosort -o bashdefault -o default tmda-rfilter
 else
     complete -F _tmda__rfilter -o bashdefault -o default tmda-rfilter
+fi
+_tmda__pending() {
+    local i cur prev opts cmd
+    COMPREPLY=()
+    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+        cur="$2"
+    else
+        cur="${COMP_WORDS[COMP_CWORD]}"
+    fi
+    prev="$3"
+    cmd=""
+    opts=""
+
+    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
+    do
+        case "${cmd},${i}" in
+            ",$1")
+                cmd="tmda__pending"
+                ;;
+            *)
+                ;;
+        esac
+    done
+
+    case "${cmd}" in
+        tmda__pending)
+            opts="-V -c -v -q -p -i -b -C -r -R -d -B -W -S -s -T -A -D -Y -O -h --version --vhome-script --vhome-user --vhome-domain --config-file --verbose --quiet --pretend --interactive --batch --cache --line-prompts --release --recipient --delete --blacklist --whitelist --show --summary --terse-summary --json --digest --ascending --descending --younger --older --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --vhome-script)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vhome-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vhome-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --younger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -Y)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -O)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+    esac
+}
+
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _tmda__pending -o nosort -o bashdefault -o default tmda-pending
+else
+    complete -F _tmda__pending -o bashdefault -o default tmda-pending
 fi

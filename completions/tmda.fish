@@ -36,6 +36,7 @@ complete -c tmda -n "__fish_tmda_needs_command" -f -a "passwd" -d 'Manage the to
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "filter" -d 'Filter an incoming message: deliver, hold, challenge or bounce it (TMDA\'s tmda-filter)'
+complete -c tmda -n "__fish_tmda_needs_command" -f -a "pending" -d 'List, release and delete the messages tmda filter holds (TMDA\'s tmda-pending)'
 complete -c tmda -n "__fish_tmda_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config' -r -F
 complete -c tmda -n "__fish_tmda_using_subcommand address" -s a -l address -d 'Base the tagged address on ADDRESS instead of USERNAME@HOSTNAME' -r
@@ -252,16 +253,45 @@ complete -c tmda -n "__fish_tmda_using_subcommand filter" -s p -l print -d 'Prin
 complete -c tmda -n "__fish_tmda_using_subcommand filter" -s V -d 'Show full version information and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand filter" -l version -d 'Print version and exit'
 complete -c tmda -n "__fish_tmda_using_subcommand filter" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "filter" -d 'Filter an incoming message: deliver, hold, challenge or bounce it (TMDA\'s tmda-filter)'
-complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l vhome-script -d 'Virtual users: run SCRIPT USER DOMAIN and use its output as HOME' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l vhome-user -d 'The user name for --vhome-script (default: $USER, else $LOGNAME)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l vhome-domain -d 'The domain for --vhome-script (default: this machine\'s name)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config (sets TMDARC)' -r -F
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s R -l recipient -d 'Use ADDRESS instead of the message\'s X-TMDA-Recipient for the release address and as the recipient of a release' -r
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s Y -l younger -d 'Only messages younger than INTERVAL (s, m, h, d, w, M or Y: 30d)' -r
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s O -l older -d 'Only messages older than INTERVAL' -r
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s V -d 'Show full version information and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l version -d 'Print version and exit'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s v -l verbose -d 'Display output (default)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s q -l quiet -d 'Suppress output (not with interactive use)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s p -l pretend -d 'Don\'t operate on messages, just show what would be done (implies --verbose)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s i -l interactive -d 'Show each message and ask what to do with it (default)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s b -l batch -d 'Operate without asking (use with caution)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s C -l cache -d 'Only messages not in PENDING_CACHE (not seen before); add them to it'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l line-prompts -d 'Interactive mode with TMDA\'s line prompts even in a terminal'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s r -l release -d 'Release the messages'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s d -l delete -d 'Delete the messages'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s B -l blacklist -d 'Append each sender to PENDING_BLACKLIST_APPEND'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s W -l whitelist -d 'Append each sender to PENDING_WHITELIST_APPEND (and release the message if PENDING_WHITELIST_RELEASE is 1)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s S -l show -d 'Show each whole message with $PAGER'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s s -l summary -d 'Add each message\'s release address (<mailto:...>) to its summary'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s T -l terse-summary -d 'One line per message: the id and TERSE_SUMMARY_HEADERS, tab-separated'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l json -d 'The summaries as one JSON array (implies --batch)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -l digest -d 'Mail yourself one message listing the messages held since the last digest, each with its release address (for a timer)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s A -l ascending -d 'Operate on the messages oldest first (default)'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s D -l descending -d 'Operate on the messages newest first'
+complete -c tmda -n "__fish_tmda_using_subcommand pending" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "address" -d 'Generate a tagged e-mail address and print it to stdout'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "check-address" -d 'Check a tagged (dated, keyword, sender or confirm) e-mail address'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "keygen" -d 'Generate a unique 160-bit hex key'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "sendmail" -d 'Tag outgoing mail with your TMDA addresses and hand it to the MTA'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "ofmipd" -d 'Authenticated SMTP proxy that tags outgoing mail with TMDA addresses'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "passwd" -d 'Manage the tofmipd password file of tmda ofmipd'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "checkauth" -d 'Check credentials against the auth sources ofmipd would use'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "init" -d 'Set up TMDA for this user: key, configuration, outgoing filter'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "filter" -d 'Filter an incoming message: deliver, hold, challenge or bounce it (TMDA\'s tmda-filter)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "pending" -d 'List, release and delete the messages tmda filter holds (TMDA\'s tmda-pending)'
+complete -c tmda -n "__fish_tmda_using_subcommand help; and not __fish_seen_subcommand_from address check-address keygen sendmail ofmipd passwd checkauth init filter pending help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user (asks before replacing an existing one)'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "change" -d 'Change an existing user\'s password'
 complete -c tmda -n "__fish_tmda_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "remove" -d 'Remove a user'
@@ -551,3 +581,31 @@ complete -c tmda-rfilter -s p -l print -d 'Print a message that would be deliver
 complete -c tmda-rfilter -s V -d 'Show full version information and exit'
 complete -c tmda-rfilter -l version -d 'Print version and exit'
 complete -c tmda-rfilter -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tmda-pending -l vhome-script -d 'Virtual users: run SCRIPT USER DOMAIN and use its output as HOME' -r -F
+complete -c tmda-pending -l vhome-user -d 'The user name for --vhome-script (default: $USER, else $LOGNAME)' -r
+complete -c tmda-pending -l vhome-domain -d 'The domain for --vhome-script (default: this machine\'s name)' -r
+complete -c tmda-pending -s c -l config-file -d 'Read this configuration file instead of ~/.tmda/config (sets TMDARC)' -r -F
+complete -c tmda-pending -s R -l recipient -d 'Use ADDRESS instead of the message\'s X-TMDA-Recipient for the release address and as the recipient of a release' -r
+complete -c tmda-pending -s Y -l younger -d 'Only messages younger than INTERVAL (s, m, h, d, w, M or Y: 30d)' -r
+complete -c tmda-pending -s O -l older -d 'Only messages older than INTERVAL' -r
+complete -c tmda-pending -s V -d 'Show full version information and exit'
+complete -c tmda-pending -l version -d 'Print version and exit'
+complete -c tmda-pending -s v -l verbose -d 'Display output (default)'
+complete -c tmda-pending -s q -l quiet -d 'Suppress output (not with interactive use)'
+complete -c tmda-pending -s p -l pretend -d 'Don\'t operate on messages, just show what would be done (implies --verbose)'
+complete -c tmda-pending -s i -l interactive -d 'Show each message and ask what to do with it (default)'
+complete -c tmda-pending -s b -l batch -d 'Operate without asking (use with caution)'
+complete -c tmda-pending -s C -l cache -d 'Only messages not in PENDING_CACHE (not seen before); add them to it'
+complete -c tmda-pending -l line-prompts -d 'Interactive mode with TMDA\'s line prompts even in a terminal'
+complete -c tmda-pending -s r -l release -d 'Release the messages'
+complete -c tmda-pending -s d -l delete -d 'Delete the messages'
+complete -c tmda-pending -s B -l blacklist -d 'Append each sender to PENDING_BLACKLIST_APPEND'
+complete -c tmda-pending -s W -l whitelist -d 'Append each sender to PENDING_WHITELIST_APPEND (and release the message if PENDING_WHITELIST_RELEASE is 1)'
+complete -c tmda-pending -s S -l show -d 'Show each whole message with $PAGER'
+complete -c tmda-pending -s s -l summary -d 'Add each message\'s release address (<mailto:...>) to its summary'
+complete -c tmda-pending -s T -l terse-summary -d 'One line per message: the id and TERSE_SUMMARY_HEADERS, tab-separated'
+complete -c tmda-pending -l json -d 'The summaries as one JSON array (implies --batch)'
+complete -c tmda-pending -l digest -d 'Mail yourself one message listing the messages held since the last digest, each with its release address (for a timer)'
+complete -c tmda-pending -s A -l ascending -d 'Operate on the messages oldest first (default)'
+complete -c tmda-pending -s D -l descending -d 'Operate on the messages newest first'
+complete -c tmda-pending -s h -l help -d 'Print help (see more with \'--help\')'

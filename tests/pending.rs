@@ -54,7 +54,11 @@ impl Q {
                 c.wait_with_output()
             })
             .unwrap();
-        assert!(out.status.success(), "tmda filter: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmda filter: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let after = self.ids();
         let new: Vec<_> = after.into_iter().filter(|i| !before.contains(i)).collect();
         assert_eq!(new.len(), 1, "one message held");
@@ -74,7 +78,10 @@ impl Q {
 
     fn pending(&self, args: &[&str]) -> std::process::Command {
         let mut c = self.env.std_tmda();
-        c.arg("pending").args(args).env("TMDA_NOW", (T0 + 1000).to_string()).env("TMDA_NO_WARN", "1");
+        c.arg("pending")
+            .args(args)
+            .env("TMDA_NOW", (T0 + 1000).to_string())
+            .env("TMDA_NO_WARN", "1");
         c
     }
 
@@ -123,7 +130,9 @@ fn summary(id: &str, n: usize, total: usize, size: u64, subject: &str, sender: &
 }
 
 fn size_of(q: &Q, id: &str) -> u64 {
-    std::fs::metadata(q.env.path(&format!(".tmda/pending/{id}.msg"))).unwrap().len()
+    std::fs::metadata(q.env.path(&format!(".tmda/pending/{id}.msg")))
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -134,17 +143,28 @@ fn batch_summaries_terse_lines_and_links_are_tmdas() {
     let want = summary(&a, 1, 2, size_of(&q, &a), "first", "alice@example.org")
         + &summary(&b, 2, 2, size_of(&q, &b), "second", "bob@example.net");
     crate::util::assert_text_eq(&q.run(&["-b"]), &want, "tmda pending -b");
-    assert_eq!(q.run(&["-b", "-T"]), format!("{a}\tSome One\tfirst\n{b}\tSome One\tsecond\n"));
+    assert_eq!(
+        q.run(&["-b", "-T"]),
+        format!("{a}\tSome One\tfirst\n{b}\tSome One\tsecond\n")
+    );
     // -D newest first; -A (last) wins back.
-    assert_eq!(q.run(&["-b", "-T", "-D"]), format!("{b}\tSome One\tsecond\n{a}\tSome One\tfirst\n"));
-    assert_eq!(q.run(&["-b", "-T", "-D", "-A"]), format!("{a}\tSome One\tfirst\n{b}\tSome One\tsecond\n"));
+    assert_eq!(
+        q.run(&["-b", "-T", "-D"]),
+        format!("{b}\tSome One\tsecond\n{a}\tSome One\tfirst\n")
+    );
+    assert_eq!(
+        q.run(&["-b", "-T", "-D", "-A"]),
+        format!("{a}\tSome One\tfirst\n{b}\tSome One\tsecond\n")
+    );
     // -s: the release address, which is the confirm address for X-TMDA-Recipient.
     let s = q.run(&["-b", "-s", &a]);
     let (ts, pid) = a.split_once('.').unwrap();
     let key = tmda::key::CryptKey::from_hex(crate::util::KEY, std::path::Path::new("k")).unwrap();
     let cookie = tmda::address::tag::confirm_cookie(&key, 3, ts.parse().unwrap(), pid.parse().unwrap(), Some("accept"));
     assert!(
-        s.ends_with(&format!("  >> Subj: first\n<mailto:testuser-confirm-{cookie}@nowhere.com>\n")),
+        s.ends_with(&format!(
+            "  >> Subj: first\n<mailto:testuser-confirm-{cookie}@nowhere.com>\n"
+        )),
         "{s}"
     );
     // -R replaces X-TMDA-Recipient in the link.
@@ -154,7 +174,9 @@ fn batch_summaries_terse_lines_and_links_are_tmdas() {
     assert_eq!(q.run(&["-b", "-q"]), "");
     assert_eq!(q.run(&["-b", "-q", "-T"]).lines().count(), 2);
     // TERSE_SUMMARY_HEADERS and SUMMARY_HEADERS.
-    let q2 = Q::new("TERSE_SUMMARY_HEADERS = ['from_address', 'x-missing', 'subject']\nSUMMARY_HEADERS = ['x-spam-status', 'subject']\n");
+    let q2 = Q::new(
+        "TERSE_SUMMARY_HEADERS = ['from_address', 'x-missing', 'subject']\nSUMMARY_HEADERS = ['x-spam-status', 'subject']\n",
+    );
     let c = q2.hold("carol@example.com", "third", T0);
     assert_eq!(q2.run(&["-b", "-T"]), format!("{c}\tcarol@example.com\tNone\tthird\n"));
     assert!(q2.run(&["-b"]).contains("  >> X-sp: None\n  >> Subj: third\n\n"));
@@ -181,7 +203,10 @@ fn missing_queue_is_tmdas_message_and_exit_1() {
     let q = Q::new("");
     let out = q.pending(&["-b"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Pending Queue does not exist, exiting.\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Pending Queue does not exist, exiting.\n"
+    );
 }
 
 #[test]
@@ -191,7 +216,11 @@ fn younger_and_older_each_use_their_own_interval() {
     let old = q.hold("a@example.org", "old", T0);
     let mid = q.hold("b@example.org", "mid", T0 + 500);
     let new = q.hold("c@example.org", "new", T0 + 990);
-    let ids = |out: String| out.lines().map(|l| l.split('\t').next().unwrap().to_string()).collect::<Vec<_>>();
+    let ids = |out: String| {
+        out.lines()
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(q.run(&["-b", "-T", "-Y", "600s"])), [mid.clone(), new.clone()]);
     assert_eq!(ids(q.run(&["-b", "-T", "-O", "100s"])), [old.clone(), mid.clone()]);
     // TMDA (Q30) would use 600s for both and list nothing here.
@@ -211,9 +240,15 @@ fn release_sends_through_the_transport_and_the_copy_comes_home() {
     assert_eq!(rel.len(), 1);
     let (args, msg) = &rel[0];
     assert_eq!(args, "ARGS: [-i] [-f] [alice@example.org] [--] [testuser@nowhere.com]");
-    assert!(msg.starts_with("Old-Delivered-To: testuser@nowhere.com\nFrom: Some One"), "{msg}");
+    assert!(
+        msg.starts_with("Old-Delivered-To: testuser@nowhere.com\nFrom: Some One"),
+        "{msg}"
+    );
     assert!(msg.contains("\nX-TMDA-Confirm-Done: "), "{msg}");
-    assert!(!msg.contains("X-TMDA-Recipient") && !msg.contains("Return-Path"), "{msg}");
+    assert!(
+        !msg.contains("X-TMDA-Recipient") && !msg.contains("Return-Path"),
+        "{msg}"
+    );
     assert_eq!(q.file(".tmda/released"), "alice@example.org\n");
     // Held until the released copy returns through the filter (TMDA's way).
     assert_eq!(q.ids(), [a.clone()]);
@@ -255,7 +290,10 @@ fn recipient_override_redirects_the_release() {
     let a = q.hold("alice@example.org", "first", T0);
     q.run(&["-b", "-r", "-R", "elsewhere@nowhere.com", &a]);
     let rel = q.releases();
-    assert_eq!(rel[0].0, "ARGS: [-i] [-f] [alice@example.org] [--] [elsewhere@nowhere.com]");
+    assert_eq!(
+        rel[0].0,
+        "ARGS: [-i] [-f] [alice@example.org] [--] [elsewhere@nowhere.com]"
+    );
 }
 
 #[test]
@@ -267,9 +305,15 @@ fn delete_whitelist_blacklist_and_their_lists() {
     let a = q.hold("alice@example.org", "first", T0);
     let b = q.hold("bob@example.net", "second", T0 + 5);
     // -p: said, not done.
-    assert_eq!(q.run(&["-b", "-T", "-d", "-p", &a]), format!("{a}\tSome One\tfirst\n\ndelete {a} (not)\n"));
+    assert_eq!(
+        q.run(&["-b", "-T", "-d", "-p", &a]),
+        format!("{a}\tSome One\tfirst\n\ndelete {a} (not)\n")
+    );
     assert_eq!(q.ids().len(), 2);
-    assert_eq!(q.run(&["-b", "-T", "-d", &a]), format!("{a}\tSome One\tfirst\n\ndelete {a}\n"));
+    assert_eq!(
+        q.run(&["-b", "-T", "-d", &a]),
+        format!("{a}\tSome One\tfirst\n\ndelete {a}\n")
+    );
     assert_eq!(q.ids(), [b.clone()]);
     assert_eq!(q.file(".tmda/deleted"), "alice@example.org\n");
     q.run(&["-b", "-q", "-B", &b]);
@@ -309,7 +353,11 @@ fn show_pipes_the_message_to_the_pager() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "\n", "an empty line after the pager, as TMDA");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\n",
+        "an empty line after the pager, as TMDA"
+    );
     let shown = std::fs::read_to_string(pager).unwrap();
     assert_eq!(shown, q.file(&format!(".tmda/pending/{a}.msg")));
 }
@@ -321,11 +369,17 @@ fn cache_skips_seen_messages_and_is_a_python_pickle() {
     let b = q.hold("bob@example.net", "second", T0 + 5);
     assert_eq!(q.run(&["-b", "-T", "-C"]).lines().count(), 2);
     assert_eq!(q.run(&["-b", "-T", "-C"]), "");
-    assert_eq!(q.file(".tmda/.pendingcache"), format!("(lp1\nS'{b}'\np2\naS'{a}'\np3\na."));
+    assert_eq!(
+        q.file(".tmda/.pendingcache"),
+        format!("(lp1\nS'{b}'\np2\naS'{a}'\np3\na.")
+    );
     let c = q.hold("carol@example.com", "third", T0 + 9);
     assert_eq!(q.run(&["-b", "-T", "-C"]), format!("{c}\tSome One\tthird\n"));
     // Cut to PENDING_CACHE_LEN, most recent first.
-    assert_eq!(q.file(".tmda/.pendingcache"), format!("(lp1\nS'{c}'\np2\naS'{b}'\np3\na."));
+    assert_eq!(
+        q.file(".tmda/.pendingcache"),
+        format!("(lp1\nS'{c}'\np2\naS'{b}'\np3\na.")
+    );
     // Python 3's pickle form is read too.
     std::fs::write(q.env.path(".tmda/.pendingcache"), format!("(lp0\nV{a}\np1\na.")).unwrap();
     assert_eq!(q.run(&["-b", "-T", "-C"]).lines().count(), 2);
@@ -350,7 +404,11 @@ fn line_prompts_on_a_pipe() {
     assert_eq!(q.ids(), [a.clone()]);
     // -r makes release the default answer; q quits.
     let out = q.with_stdin(&["-r", "-T"], "q\n");
-    assert!(String::from_utf8(out.stdout).unwrap().ends_with("/ [q]uit) [release]: "));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .ends_with("/ [q]uit) [release]: ")
+    );
     assert!(q.releases().is_empty());
     let out = q.with_stdin(&["-r", "-T"], "\n");
     assert!(out.status.success());
@@ -368,7 +426,10 @@ fn json_summaries() {
     let a = q.hold("alice@example.org", "fir\"st", T0);
     let out = q.run(&["--json"]);
     assert!(out.starts_with("[\n{\"id\":\""), "{out}");
-    assert!(out.contains(&format!("\"id\":\"{a}\",\"timestamp\":{T0},\"age\":1000,")), "{out}");
+    assert!(
+        out.contains(&format!("\"id\":\"{a}\",\"timestamp\":{T0},\"age\":1000,")),
+        "{out}"
+    );
     assert!(out.contains("\"subject\":\"fir\\\"st\""), "{out}");
     assert!(out.contains("\"confirm_address\":\"testuser-confirm-"), "{out}");
     assert!(out.ends_with("}\n]\n"), "{out}");
@@ -384,7 +445,10 @@ fn digest_lists_new_messages_once() {
     let sent = fake_sendmail_outputs(&q.env);
     assert_eq!(sent.len(), before + 1);
     let (args, msg) = sent.last().unwrap();
-    assert!(args.starts_with("ARGS: [-i] [-f] [] [--] [testuser-keyword-digest."), "{args}");
+    assert!(
+        args.starts_with("ARGS: [-i] [-f] [] [--] [testuser-keyword-digest."),
+        "{args}"
+    );
     assert!(msg.contains("Subject: TMDA: 1 new held message\n"), "{msg}");
     assert!(msg.contains(&format!("Id:      {a}\n")), "{msg}");
     assert!(msg.contains("Release: <mailto:testuser-confirm-"), "{msg}");
@@ -400,7 +464,15 @@ fn digest_lists_new_messages_once() {
     assert!(msg.contains(&b) && !msg.contains(&a), "{msg}");
     assert_eq!(q.file(".tmda/pending-digest"), format!("{a}\n{b}\n"));
     // The digest's address is one the user's own filter delivers.
-    let to = sent.last().unwrap().0.rsplit('[').next().unwrap().trim_end_matches(']').to_string();
+    let to = sent
+        .last()
+        .unwrap()
+        .0
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .to_string();
     let out = stdout_of(q.env.tmda().args(["check-address", &to]));
     assert!(out.contains("STATUS: VALID"), "{out}");
 }
@@ -408,11 +480,16 @@ fn digest_lists_new_messages_once() {
 #[test]
 fn two_releasers_at_once_send_each_message_once() {
     let q = Q::new("");
-    let ids: Vec<String> = (0..6).map(|i| q.hold(&format!("s{i}@example.org"), "x", T0 + i)).collect();
+    let ids: Vec<String> = (0..6)
+        .map(|i| q.hold(&format!("s{i}@example.org"), "x", T0 + i))
+        .collect();
     // A slow transport widens the window in which both runs work.
     let slow = q.env.write(
         "bin/slow-sendmail",
-        &format!("#!/bin/sh\nsleep 0.2\nexec '{}' \"$@\"\n", q.env.path("bin/fake-sendmail").display()),
+        &format!(
+            "#!/bin/sh\nsleep 0.2\nexec '{}' \"$@\"\n",
+            q.env.path("bin/fake-sendmail").display()
+        ),
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -420,7 +497,10 @@ fn two_releasers_at_once_send_each_message_once() {
     q.env.write_config(&cfg);
     let spawn = || {
         let mut c = q.pending(&["-b", "-q", "-r"]);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (x, y) = (spawn(), spawn());
     let (x, y) = (x.wait_with_output().unwrap(), y.wait_with_output().unwrap());
@@ -450,20 +530,40 @@ fn vhome_script_sets_home() {
     let a = q.hold("alice@example.org", "first", T0);
     let script = q.env.write(
         "bin/vhome",
-        &format!("#!/bin/sh\n[ \"$1\" = vu ] && [ \"$2\" = vd.example ] && echo '{}'\n", q.env.home().display()),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = vu ] && [ \"$2\" = vd.example ] && echo '{}'\n",
+            q.env.home().display()
+        ),
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = script.display().to_string();
     let out = q
-        .pending(&["-b", "-T", "--vhome-script", &s, "--vhome-user", "vu", "--vhome-domain", "vd.example"])
+        .pending(&[
+            "-b",
+            "-T",
+            "--vhome-script",
+            &s,
+            "--vhome-user",
+            "vu",
+            "--vhome-domain",
+            "vd.example",
+        ])
         .env("HOME", "/nonexistent")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(&a));
     let out = q
-        .pending(&["-b", "--vhome-script", &s, "--vhome-user", "other", "--vhome-domain", "vd.example"])
+        .pending(&[
+            "-b",
+            "--vhome-script",
+            &s,
+            "--vhome-user",
+            "other",
+            "--vhome-domain",
+            "vd.example",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -526,7 +526,13 @@ fn tmda_pending_output_matches_tmdangs_on_its_own_queue() {
     py.filter("alice@example.org", ME, "", ALICE.as_bytes());
     py.filter("bob@example.net", ME, "", BOB.as_bytes());
     py.take_outbox();
-    for args in [&["-b", "-T"][..], &["-b", "-s"], &["-b"], &["-b", "-T", "-D"], &["-b", "-q"]] {
+    for args in [
+        &["-b", "-T"][..],
+        &["-b", "-s"],
+        &["-b"],
+        &["-b", "-T", "-D"],
+        &["-b", "-q"],
+    ] {
         let theirs = py.pending(args, &[]);
         assert!(!args.contains(&"-T") || theirs.lines().count() == 2, "{theirs}");
         assert_same(&ours_ok(&py, args), &theirs, &format!("tmda pending {args:?}"));
@@ -574,7 +580,15 @@ fn tmda_pending_interactive_list_in_a_terminal() {
     let py = PyHome::new(dir.path(), "maildir");
     py.filter("alice@example.org", ME, "", ALICE.as_bytes());
     py.filter("bob@example.net", ME, "", BOB.as_bytes());
-    py.filter("carol@example.com", ME, "", ALICE.replace("alice@example.org", "carol@example.com").replace("Alice", "Carol").as_bytes());
+    py.filter(
+        "carol@example.com",
+        ME,
+        "",
+        ALICE
+            .replace("alice@example.org", "carol@example.com")
+            .replace("Alice", "Carol")
+            .as_bytes(),
+    );
     py.take_outbox();
     let cmd = format!(
         "env -i PATH=/usr/bin:/bin HOME='{}' TERM=xterm PAGER='cat; sleep 1' TMDA_NO_WARN=1 '{}' pending",
@@ -583,7 +597,10 @@ fn tmda_pending_interactive_list_in_a_terminal() {
     );
     let t = crate::terminal::Tmux::start(&cmd);
     let s = t.wait_for("3 messages held");
-    assert!(s.contains("Alice") && s.contains("hello there") && s.contains("Bob B."), "{s}");
+    assert!(
+        s.contains("Alice") && s.contains("hello there") && s.contains("Bob B."),
+        "{s}"
+    );
     t.keys(&["Down", "Up", "s"]);
     t.wait_for("body line one");
     t.wait_for("3 messages held");

@@ -26,7 +26,15 @@ fn label(name: &str) -> String {
 
 /// TMDA's summary block (without the empty line printed before it): the id line, one
 /// `  >> Name: value` line per `SUMMARY_HEADERS`, and `<mailto:...>` with `-s`.
-pub fn summary(id: &str, count: usize, total: usize, size: u64, header: &Header, names: &[String], mailto: Option<&str>) -> String {
+pub fn summary(
+    id: &str,
+    count: usize,
+    total: usize,
+    size: u64,
+    header: &Header,
+    names: &[String],
+    mailto: Option<&str>,
+) -> String {
     let mut s = format!("{id} (");
     if total != 0 {
         s.push_str(&format!("{count} of {total} / "));
@@ -203,7 +211,11 @@ impl JsonRecord<'_> {
                 headers.push(',');
             }
             let v = self.header.get_source(n).map(|v| decode_words(&v));
-            headers.push_str(&format!("{}:{}", json_str(&n.to_ascii_lowercase()), json_opt(v.as_deref())));
+            headers.push_str(&format!(
+                "{}:{}",
+                json_str(&n.to_ascii_lowercase()),
+                json_opt(v.as_deref())
+            ));
         }
         headers.push('}');
         format!(
@@ -350,7 +362,9 @@ mod tests {
     #[test]
     fn summary_is_tmdas() {
         let h = header("From: Alice <alice@example.org>\nSubject: hi\nX-Spam-Status: No\n");
-        let names: Vec<String> = ["date", "from", "to", "subject", "x-spam-status"].map(String::from).into();
+        let names: Vec<String> = ["date", "from", "to", "subject", "x-spam-status"]
+            .map(String::from)
+            .into();
         assert_eq!(
             summary("1.2", 1, 3, 99, &h, &names, Some("a-confirm-accept.1.2.abcdef@x")),
             "1.2 (1 of 3 / 99 bytes)\n  >> Date: None\n  >> From: Alice <alice@example.org>\n  >>   To: None\n  >> Subj: hi\n  >> X-sp: No\n<mailto:a-confirm-accept.1.2.abcdef@x>"
@@ -362,7 +376,10 @@ mod tests {
     fn terse_lines() {
         let h = header("From: \"Bob B.\" <bob@example.net>\nSubject: a folded\n\tsubject line\n");
         let names: Vec<String> = ["from_name", "from_address", "subject", "to"].map(String::from).into();
-        assert_eq!(terse("1.2", &h, &names), "1.2\tBob B.\tbob@example.net\ta folded\\n\tsubject line\tNone");
+        assert_eq!(
+            terse("1.2", &h, &names),
+            "1.2\tBob B.\tbob@example.net\ta folded\\n\tsubject line\tNone"
+        );
         let h = header("From: bob@example.net\n");
         assert_eq!(terse("1.2", &h, &["from_name".to_string()]), "1.2\tbob@example.net");
         assert_eq!(terse("1.2", &header("X: y\n"), &["from_name".to_string()]), "1.2\tNone");
@@ -371,7 +388,10 @@ mod tests {
     #[test]
     fn encoded_words_decode() {
         assert_eq!(decode_words("=?utf-8?q?caf=C3=A9?="), "café");
-        assert_eq!(decode_words("=?UTF-8?B?Y2Fmw6k=?= =?utf-8?q?_au_lait?="), "café au lait");
+        assert_eq!(
+            decode_words("=?UTF-8?B?Y2Fmw6k=?= =?utf-8?q?_au_lait?="),
+            "café au lait"
+        );
         assert_eq!(decode_words("plain =?iso-8859-1?q?caf=E9?= text"), "plain café text");
         assert_eq!(decode_words("=?koi8-r?q?x?="), "=?koi8-r?q?x?=");
         assert_eq!(decode_words("=?utf-8?q?bad=Z?="), "=?utf-8?q?bad=Z?=");

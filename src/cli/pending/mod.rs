@@ -79,10 +79,20 @@ pub struct Args {
     #[arg(short = 'p', long = "pretend", help_heading = "General")]
     pub pretend: bool,
     /// Show each message and ask what to do with it (default)
-    #[arg(short = 'i', long = "interactive", overrides_with = "batch", help_heading = "General")]
+    #[arg(
+        short = 'i',
+        long = "interactive",
+        overrides_with = "batch",
+        help_heading = "General"
+    )]
     pub interactive: bool,
     /// Operate without asking (use with caution)
-    #[arg(short = 'b', long = "batch", overrides_with = "interactive", help_heading = "General")]
+    #[arg(
+        short = 'b',
+        long = "batch",
+        overrides_with = "interactive",
+        help_heading = "General"
+    )]
     pub batch: bool,
     /// Only messages not in PENDING_CACHE (not seen before); add them to it
     #[arg(short = 'C', long = "cache", help_heading = "General")]
@@ -124,10 +134,20 @@ pub struct Args {
     #[arg(long = "digest", conflicts_with_all = ["release", "delete", "blacklist", "whitelist", "show", "json"], help_heading = "Actions")]
     pub digest: bool,
     /// Operate on the messages oldest first (default)
-    #[arg(short = 'A', long = "ascending", overrides_with = "descending", help_heading = "Messages")]
+    #[arg(
+        short = 'A',
+        long = "ascending",
+        overrides_with = "descending",
+        help_heading = "Messages"
+    )]
     pub ascending: bool,
     /// Operate on the messages newest first
-    #[arg(short = 'D', long = "descending", overrides_with = "ascending", help_heading = "Messages")]
+    #[arg(
+        short = 'D',
+        long = "descending",
+        overrides_with = "ascending",
+        help_heading = "Messages"
+    )]
     pub descending: bool,
     /// Only messages younger than INTERVAL (s, m, h, d, w, M or Y: 30d)
     #[arg(short = 'Y', long = "younger", value_name = "INTERVAL", help_heading = "Messages")]
@@ -172,7 +192,12 @@ impl From<IncomingError> for Fail {
 }
 
 fn io_fail(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Fail {
-    move |e| Fail(format!("{what}: {}", crate::exit::describe_io(&e)), crate::exit::io_exit_code(&e))
+    move |e| {
+        Fail(
+            format!("{what}: {}", crate::exit::describe_io(&e)),
+            crate::exit::io_exit_code(&e),
+        )
+    }
 }
 
 /// Parse `raw` (argv, program name first) and run.
@@ -299,10 +324,16 @@ fn run(args: Args) -> Result<u8, Fail> {
     // TMDA crashed on these after doing part of the work (Q18); we refuse up front.
     match disposal {
         Some(Disposal::Whitelist) if inc.pending_whitelist_append.is_none() => {
-            return Err(Fail("-W needs PENDING_WHITELIST_APPEND in the configuration".into(), Sysexit::Config));
+            return Err(Fail(
+                "-W needs PENDING_WHITELIST_APPEND in the configuration".into(),
+                Sysexit::Config,
+            ));
         }
         Some(Disposal::Blacklist) if inc.pending_blacklist_append.is_none() => {
-            return Err(Fail("-B needs PENDING_BLACKLIST_APPEND in the configuration".into(), Sysexit::Config));
+            return Err(Fail(
+                "-B needs PENDING_BLACKLIST_APPEND in the configuration".into(),
+                Sysexit::Config,
+            ));
         }
         _ => {}
     }
@@ -369,8 +400,14 @@ fn message_ids(args: &[String], queue: &Queue) -> Result<(Vec<IdArg>, bool), Fai
             if !stdin {
                 stdin = true;
                 let mut text = String::new();
-                std::io::stdin().lock().read_to_string(&mut text).map_err(io_fail("standard input"))?;
-                out.extend(text.split_whitespace().map(|w| MessageId::parse(w).map_err(|_| w.to_string())));
+                std::io::stdin()
+                    .lock()
+                    .read_to_string(&mut text)
+                    .map_err(io_fail("standard input"))?;
+                out.extend(
+                    text.split_whitespace()
+                        .map(|w| MessageId::parse(w).map_err(|_| w.to_string())),
+                );
             }
         } else {
             out.push(MessageId::parse(a).map_err(|_| a.clone()));
@@ -431,7 +468,12 @@ impl Run {
     fn confirm_address(&mut self, id: MessageId, recipient: &str) -> Result<String, Fail> {
         let t = self.tagger()?;
         t.confirm(recipient, id.timestamp(), id.pid(), Some("accept"))
-            .map_err(|e| Fail(format!("making the release address for {}: {e}", quote(recipient)), Sysexit::DataErr))
+            .map_err(|e| {
+                Fail(
+                    format!("making the release address for {}: {e}", quote(recipient)),
+                    Sysexit::DataErr,
+                )
+            })
     }
 
     /// The address the `*_APPEND` lists get.
@@ -448,7 +490,11 @@ impl Run {
         let a = self.append_address(stored);
         if a.is_empty() {
             return Err(Fail(
-                format!("{} has no Return-Path: nothing to add to {}", stored.id(), list.display()),
+                format!(
+                    "{} has no Return-Path: nothing to add to {}",
+                    stored.id(),
+                    list.display()
+                ),
                 Sysexit::DataErr,
             ));
         }
@@ -465,8 +511,9 @@ impl Run {
         if interactive {
             prompt_in = Some(if from_stdin {
                 // Standard input held the ids: answers come from the terminal.
-                let tty = std::fs::File::open("/dev/tty")
-                    .map_err(io_fail("/dev/tty (the ids came on standard input, so answers need a terminal)"))?;
+                let tty = std::fs::File::open("/dev/tty").map_err(io_fail(
+                    "/dev/tty (the ids came on standard input, so answers need a terminal)",
+                ))?;
                 Box::new(std::io::BufReader::new(tty))
             } else {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
@@ -779,7 +826,9 @@ impl Run {
         whole.extend_from_slice(stored.header().eol.as_bytes());
         if let Some(mut w) = child.stdin.take() {
             // A pager quit early closes the pipe: not an error.
-            let _ = w.write_all(&whole).and_then(|_| std::io::copy(&mut stored.body(), &mut w).map(|_| ()));
+            let _ = w
+                .write_all(&whole)
+                .and_then(|_| std::io::copy(&mut stored.body(), &mut w).map(|_| ()));
         }
         child.wait().map_err(io_fail("waiting for the pager"))?;
         Ok(())
@@ -831,13 +880,21 @@ impl Run {
             if seen.contains(&key) || !self.in_age_range(*id) {
                 continue;
             }
-            let Some(recipient) = self.recipient_of(&stored) else { continue };
+            let Some(recipient) = self.recipient_of(&stored) else {
+                continue;
+            };
             let h = stored.header();
-            let from = h.get_source("From").map(|v| format::decode_words(&v)).unwrap_or_else(|| stored.return_path());
+            let from = h
+                .get_source("From")
+                .map(|v| format::decode_words(&v))
+                .unwrap_or_else(|| stored.return_path());
             items.push(format::DigestItem {
                 id: key,
                 from,
-                subject: h.get_source("Subject").map(|v| format::decode_words(&v)).unwrap_or_default(),
+                subject: h
+                    .get_source("Subject")
+                    .map(|v| format::decode_words(&v))
+                    .unwrap_or_default(),
                 date: crate::clock::rfc2822(id.timestamp()),
                 age: id.age(self.now),
                 size: stored.size(),
@@ -852,7 +909,12 @@ impl Run {
                 .keyword(&me, "digest")
                 .map_err(|e| Fail(format!("making the digest's address: {e}"), Sysexit::DataErr))?;
             let from = format!("{} <{me}>", self.config.fullname()).trim().to_string();
-            let mid = format!("<{}.{}.pending-digest@{}>", self.now, std::process::id(), self.config.hostname());
+            let mid = format!(
+                "<{}.{}.pending-digest@{}>",
+                self.now,
+                std::process::id(),
+                self.config.hostname()
+            );
             let text = format::digest(&from, &to, &crate::clock::rfc2822(self.now), &mid, &items);
             if self.pretend {
                 self.out.write_all(&text).map_err(io_fail("standard output"))?;
@@ -929,7 +991,10 @@ fn on_path(program: &str) -> bool {
 /// Replace `path` with `bytes`: a temporary file (0600) in the same directory, synced,
 /// renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_fail(dir.display()))?;
     tmp.write_all(bytes).map_err(io_fail(path.display()))?;
     tmp.as_file().sync_all().map_err(io_fail(path.display()))?;
@@ -943,7 +1008,9 @@ fn vhome(script: &Path, user: Option<&str>, domain: Option<&str>) -> Result<Opti
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok());
-    let domain = domain.map(str::to_string).or_else(|| Some(crate::config::fqdn()).filter(|d| !d.is_empty()));
+    let domain = domain
+        .map(str::to_string)
+        .or_else(|| Some(crate::config::fqdn()).filter(|d| !d.is_empty()));
     let (Some(user), Some(domain)) = (&user, &domain) else {
         let mut m = String::from("missing:");
         if user.is_none() {

@@ -38,14 +38,23 @@ pub(super) fn run(run: &mut Run, ids: Vec<IdArg>) -> Result<u8, Fail> {
             }
             cache.insert(0, key);
         }
-        let Some(recipient) = run.recipient_of(&stored) else { continue };
+        let Some(recipient) = run.recipient_of(&stored) else {
+            continue;
+        };
         let h = stored.header();
         let (name, address) = format::from_parts(h);
-        let from = if name.is_empty() { address } else { format::decode_words(&name) };
+        let from = if name.is_empty() {
+            address
+        } else {
+            format::decode_words(&name)
+        };
         items.push(Item {
             id,
             from: if from.is_empty() { stored.return_path() } else { from },
-            subject: h.get_source("Subject").map(|s| format::decode_words(&s)).unwrap_or_default(),
+            subject: h
+                .get_source("Subject")
+                .map(|s| format::decode_words(&s))
+                .unwrap_or_default(),
             size: stored.size(),
             recipient,
             marked: false,
@@ -150,8 +159,16 @@ fn ui(run: &mut Run, term: &Term, items: &mut Vec<Item>) -> Result<(), Fail> {
             continue;
         }
         let needs = match action {
-            Disposal::Whitelist => run.inc.pending_whitelist_append.is_none().then_some("PENDING_WHITELIST_APPEND"),
-            Disposal::Blacklist => run.inc.pending_blacklist_append.is_none().then_some("PENDING_BLACKLIST_APPEND"),
+            Disposal::Whitelist => run
+                .inc
+                .pending_whitelist_append
+                .is_none()
+                .then_some("PENDING_WHITELIST_APPEND"),
+            Disposal::Blacklist => run
+                .inc
+                .pending_blacklist_append
+                .is_none()
+                .then_some("PENDING_BLACKLIST_APPEND"),
             _ => None,
         };
         if let Some(var) = needs {
@@ -209,7 +226,11 @@ fn ui(run: &mut Run, term: &Term, items: &mut Vec<Item>) -> Result<(), Fail> {
 }
 
 fn plural(n: usize) -> String {
-    if n == 1 { "1 message".into() } else { format!("{n} messages") }
+    if n == 1 {
+        "1 message".into()
+    } else {
+        format!("{n} messages")
+    }
 }
 
 /// One key's action on one message. `w` also releases and `b` also deletes: on the
@@ -256,7 +277,11 @@ fn draw(
     );
     screen.push_str(&truncate_str(&title, cols, "…"));
     screen.push('\n');
-    screen.push_str(&truncate_str("   Age     Size  From                      Subject", cols, "…"));
+    screen.push_str(&truncate_str(
+        "   Age     Size  From                      Subject",
+        cols,
+        "…",
+    ));
     screen.push('\n');
     for (i, it) in items.iter().enumerate().skip(top).take(body) {
         let from: String = clean(&it.from);
