@@ -16,7 +16,7 @@ bin=$PWD/target/release/tmda
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
 mkdir -p "$home/.tmda/pending/new" "$home/.tmda/pending/cur" "$home/.tmda/pending/tmp"
-printf 'USERNAME = "testuser"\nHOSTNAME = "nowhere.com"\nPENDING_QUEUE_FORMAT = "maildir"\n' > "$home/.tmda/config"
+printf 'USERNAME = "testuser"\nHOSTNAME = "nowhere.com"\nPENDING_QUEUE_FORMAT = "maildir"\nDELIVERY = "'"$home/Maildir/"'"\n' > "$home/.tmda/config"
 "$bin" keygen -b > "$home/.tmda/crypt_key"
 chmod 600 "$home/.tmda/crypt_key"
 # $n messages as tmda filter holds them: realistic headers, a 2 KB body.
@@ -40,6 +40,6 @@ PY
 export HOME=$home GLOBAL_TMDARC=$home/none TMDA_NO_WARN=1
 [ "$("$bin" pending -b -T | wc -l)" = "$n" ] || { echo "benches/pending.sh: ours did not list $n messages" >&2; exit 70; }
 [ "$("$venv/bin/tmda-pending" -b -T | wc -l)" = "$n" ] || { echo "benches/pending.sh: TMDAng did not list $n messages" >&2; exit 70; }
-hyperfine -N --warmup 2 --runs 10 "$@" \
+hyperfine -N --warmup 1 --runs 5 "$@" \
   "$bin pending -b -T" \
   "$venv/bin/tmda-pending -b -T"

@@ -12,6 +12,7 @@
 mod format;
 mod tui;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -282,6 +283,8 @@ pub(crate) struct Run {
     out: std::io::BufWriter<std::io::Stdout>,
     /// Failures on single messages: reported, the run goes on, the exit status says so.
     failed: Option<Sysexit>,
+    /// Where each listed message was, from one scan of the queue.
+    known: HashMap<MessageId, PathBuf>,
 }
 
 fn interval(opt: &str, text: &str) -> Result<u64, Fail> {
@@ -342,7 +345,8 @@ fn run(args: Args) -> Result<u8, Fail> {
         return Ok(1);
     }
     let now = crate::clock::now().map_err(|e| Fail(e.to_string(), Sysexit::Software))?;
-    let (ids, from_stdin) = message_ids(&args.messages, &queue)?;
+    let mut known = HashMap::new();
+    let (ids, from_stdin) = message_ids(&args.messages, &queue, &mut known)?;
     let mut ids = ids;
     // Numbers, not strings (TMDA sorted ids as strings, so 999.1 came after 1000.1).
     ids.sort_by(|a, b| match (a, b) {
@@ -371,6 +375,7 @@ fn run(args: Args) -> Result<u8, Fail> {
         transport: None,
         out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         failed: None,
+        known,
         config,
         inc,
         queue,
@@ -392,7 +397,11 @@ type IdArg = Result<MessageId, String>;
 
 /// The ids to work on: the arguments (`-` reads more from standard input), else the
 /// whole queue. Arguments that are not ids are kept, to be reported as not found.
-fn message_ids(args: &[String], queue: &Queue) -> Result<(Vec<IdArg>, bool), Fail> {
+fn message_ids(
+    args: &[String],
+    queue: &Queue,
+    known: &mut HashMap<MessageId, PathBuf>,
+) -> Result<(Vec<IdArg>, bool), Fail> {
     let mut out: Vec<IdArg> = vec![];
     let mut stdin = false;
     for a in args {
@@ -413,8 +422,14 @@ fn message_ids(args: &[String], queue: &Queue) -> Result<(Vec<IdArg>, bool), Fai
             out.push(MessageId::parse(a).map_err(|_| a.clone()));
         }
     }
-    if out.is_empty() && !stdin {
-        out = queue.list()?.into_iter().map(|e| Ok(e.id)).collect();
+    // One directory scan serves every lookup: a Maildir id whose file names another
+    // host is otherwise found by scanning the directory again for each message.
+    if (out.is_empty() && !stdin) || queue.format() == Format::Maildir {
+        let list = queue.list()?;
+        if out.is_empty() && !stdin {
+            out = list.iter().map(|e| Ok(e.id)).collect();
+        }
+        known.extend(list.into_iter().map(|e| (e.id, e.path)));
     }
     Ok((out, stdin))
 }
@@ -426,6 +441,19 @@ enum Answer {
 }
 
 impl Run {
+    /// Open a message to read it: where the listing saw it, else (moved or not listed)
+    /// looked up.
+    pub(crate) fn open(&self, id: MessageId) -> Result<Stored, PendingError> {
+        if let Some(path) = self.known.get(&id) {
+            let entry = crate::pending::Entry { id, path: path.clone() };
+            match entry.open() {
+                Err(PendingError::NotFound(_)) => {}
+                other => return other,
+            }
+        }
+        self.queue.open(id)
+    }
+
     fn say(&mut self, text: &str) -> Result<(), Fail> {
         writeln!(self.out, "{text}").map_err(io_fail("standard output"))
     }
@@ -531,7 +559,7 @@ impl Run {
                     continue;
                 }
             };
-            let stored = match self.queue.open(id) {
+            let stored = match self.open(id) {
                 Ok(s) => s,
                 Err(PendingError::NotFound(_)) => {
                     self.csay(&format!("{id} not found!"))?;
@@ -871,7 +899,7 @@ impl Run {
         let mut queued = vec![];
         for id in ids.iter().filter_map(|i| i.as_ref().ok()) {
             let key = id.to_string();
-            let stored = match self.queue.open(*id) {
+            let stored = match self.open(*id) {
                 Ok(s) => s,
                 Err(PendingError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),

@@ -26,7 +26,7 @@ pub(super) fn run(run: &mut Run, ids: Vec<IdArg>) -> Result<u8, Fail> {
         if !run.in_age_range(id) {
             continue;
         }
-        let stored = match run.queue.open(id) {
+        let stored = match run.open(id) {
             Ok(s) => s,
             Err(PendingError::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -151,7 +151,7 @@ fn ui(run: &mut Run, term: &Term, items: &mut Vec<Item>) -> Result<(), Fail> {
             let id = items[cur].id;
             term.show_cursor().map_err(tty)?;
             term.clear_screen().map_err(tty)?;
-            match run.queue.open(id) {
+            match run.open(id) {
                 Ok(s) => run.page(&s)?,
                 Err(e) => status = format!("{id}: {e}"),
             }
@@ -246,7 +246,7 @@ fn act(run: &mut Run, action: Disposal, id: MessageId, recipient: &str) -> Resul
                 run.inc.pending_blacklist_append.clone()
             }
             .ok_or_else(|| Fail("no list to append to".into(), Sysexit::Config))?;
-            let stored = run.queue.open(id)?;
+            let stored = run.open(id)?;
             run.append(&list, &stored)?;
             if action == Disposal::Whitelist {
                 run.release(id, recipient)
