@@ -232,7 +232,7 @@ fn younger_and_older_each_use_their_own_interval() {
 
 #[test]
 fn release_sends_through_the_transport_and_the_copy_comes_home() {
-    let q = Q::new(&format!("PENDING_RELEASE_APPEND = '~/.tmda/released'\n"));
+    let q = Q::new("PENDING_RELEASE_APPEND = '~/.tmda/released'\n");
     let a = q.hold("alice@example.org", "first", T0);
     let out = q.run(&["-b", "-r", "-q", &a]);
     assert_eq!(out, "");
@@ -251,7 +251,7 @@ fn release_sends_through_the_transport_and_the_copy_comes_home() {
     );
     assert_eq!(q.file(".tmda/released"), "alice@example.org\n");
     // Held until the released copy returns through the filter (TMDA's way).
-    assert_eq!(q.ids(), [a.clone()]);
+    assert_eq!(q.ids(), std::slice::from_ref(&a));
     let mut c = q.env.std_tmda();
     c.arg("filter")
         .env("SENDER", "alice@example.org")
@@ -314,7 +314,7 @@ fn delete_whitelist_blacklist_and_their_lists() {
         q.run(&["-b", "-T", "-d", &a]),
         format!("{a}\tSome One\tfirst\n\ndelete {a}\n")
     );
-    assert_eq!(q.ids(), [b.clone()]);
+    assert_eq!(q.ids(), std::slice::from_ref(&b));
     assert_eq!(q.file(".tmda/deleted"), "alice@example.org\n");
     q.run(&["-b", "-q", "-B", &b]);
     assert_eq!(q.file(".tmda/black"), "bob@example.net\n");
@@ -401,7 +401,7 @@ fn line_prompts_on_a_pipe() {
             "\n{a}\tSome One\tfirst\n\n{p}\nI don't understand 'x'\n\npass {a}\n\n{b}\tSome One\tsecond\n\n{p}\ndelete {b}\n"
         )
     );
-    assert_eq!(q.ids(), [a.clone()]);
+    assert_eq!(q.ids(), std::slice::from_ref(&a));
     // -r makes release the default answer; q quits.
     let out = q.with_stdin(&["-r", "-T"], "q\n");
     assert!(

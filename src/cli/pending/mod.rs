@@ -298,10 +298,10 @@ fn run(args: Args) -> Result<u8, Fail> {
         // Before the configuration is read (TMDA set it too late: Q3).
         set_env("TMDARC", c);
     }
-    if let Some(script) = &args.vhome_script {
-        if let Some(code) = vhome(script, args.vhome_user.as_deref(), args.vhome_domain.as_deref())? {
-            return Ok(code);
-        }
+    if let Some(script) = &args.vhome_script
+        && let Some(code) = vhome(script, args.vhome_user.as_deref(), args.vhome_domain.as_deref())?
+    {
+        return Ok(code);
     }
     let younger = args.younger.as_deref().map(|t| interval("-Y", t)).transpose()?;
     let older = args.older.as_deref().map(|t| interval("-O", t)).transpose()?;
