@@ -483,13 +483,13 @@ fn two_releasers_at_once_send_each_message_once() {
     let ids: Vec<String> = (0..6)
         .map(|i| q.hold(&format!("s{i}@example.org"), "x", T0 + i))
         .collect();
-    // A slow transport widens the window in which both runs work.
+    // A slow transport widens the window in which both runs work; each copy gets a
+    // file of its own (the shared fake sendmail numbers files, which races here).
+    let got = q.env.path("concurrent");
+    std::fs::create_dir_all(&got).unwrap();
     let slow = q.env.write(
         "bin/slow-sendmail",
-        &format!(
-            "#!/bin/sh\nsleep 0.2\nexec '{}' \"$@\"\n",
-            q.env.path("bin/fake-sendmail").display()
-        ),
+        &format!("#!/bin/sh\nsleep 0.2\ncat > \"$(mktemp -p '{}')\"\n", got.display()),
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -504,11 +504,11 @@ fn two_releasers_at_once_send_each_message_once() {
     };
     let (x, y) = (spawn(), spawn());
     let (x, y) = (x.wait_with_output().unwrap(), y.wait_with_output().unwrap());
-    assert!(x.status.success() && y.status.success(), "{y:?}");
-    let mut sent: Vec<String> = q
-        .releases()
-        .iter()
-        .map(|(_, m)| {
+    assert!(x.status.success() && y.status.success(), "{x:?} {y:?}");
+    let mut sent: Vec<String> = std::fs::read_dir(&got)
+        .unwrap()
+        .map(|e| {
+            let m = std::fs::read_to_string(e.unwrap().path()).unwrap();
             m.lines()
                 .find_map(|l| l.strip_prefix("X-TMDA-Confirm-Done: "))
                 .unwrap()
