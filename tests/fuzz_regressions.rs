@@ -111,3 +111,30 @@ fn r10_non_ascii_in_mail_and_rcpt_keywords() {
     // The session goes on as before.
     assert_eq!(reply_to(&mut s, b"NOOP"), "250 2.0.0 Ok\r\n");
 }
+
+// A line break in a logged value (an envelope sender given with `sendmail -f`, a bare
+// CR in a header field) started a line of its own in LOGFILE_INCOMING, so a sender
+// could write a fake `Actn:` line into the log. Each value now stays on its own field's
+// lines: a break not followed by white space gets a space, as a folded field has.
+// Found by the incoming_envelope target (its seed `sendmail`).
+#[test]
+fn a_logged_value_cannot_add_a_log_line() {
+    use tmda::incoming::log::{Subject, entry};
+    let s = Subject {
+        x_primary: Some("a\rXPri: b".into()),
+        envelope_sender: "x\nActn: OK fake".into(),
+        from: Some("Bob <bob@example.org>\r\nRept: c".into()),
+        reply_to: None,
+        to: "jason@example.com\n".into(),
+        subject: Some("hi\n  folded".into()),
+        size: 7,
+    };
+    let e = entry("d\n", &s, "CONFIRM pending 1.2\nActn: OK");
+    // The action, broken in two, still pads to 72 columns: 29 characters, "(7)", 40 spaces.
+    let want = format!(
+        "Date: d\n \nXPri: a\r XPri: b\nSndr: x\n Actn: OK fake\nFrom: Bob <bob@example.org>\r\n Rept: c\n\
+         \x20 To: jason@example.com\n \nSubj: hi\n  folded\nActn: CONFIRM pending 1.2\n Actn: OK{}(7)\n\n",
+        " ".repeat(40)
+    );
+    assert_eq!(e, want);
+}

@@ -35,6 +35,12 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("filter", filter),
     ("message_header", message_header),
     ("address_list", address_list),
+    ("response_template", response_template),
+    ("rfc2047", rfc2047),
+    ("pending_release", pending_release),
+    ("mailbox_quoting", mailbox_quoting),
+    ("incoming_envelope", incoming_envelope),
+    ("incoming_rule", incoming_rule),
 ];
 
 // ---------------------------------------------------------------------------
@@ -639,5 +645,530 @@ pub fn address_list(data: &[u8]) {
     }
     if let Ok(made) = t.dated(&addr, now, 86400) {
         assert!(t.verify(&made, None, now).is_ok(), "{made:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The incoming side
+
+/// `data` cut at NUL bytes into at most `n` parts (the last part keeps any later NULs;
+/// missing parts are empty).
+fn parts(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = data.splitn(n, |&b| b == 0).collect();
+    out.resize(n, b"");
+    out
+}
+
+/// A field name is one or more printable ASCII characters other than `:`, then `:`.
+fn name_of(line: &[u8]) -> Option<&[u8]> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = &line[..colon];
+    (!name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))).then_some(name)
+}
+
+/// The fields of a header block as raw bytes (each with its continuation lines), read
+/// the plain way: an mbox `From ` line first is skipped; the block ends at an empty line
+/// or at a line that is neither a field nor (after a field) a continuation.
+fn raw_fields(block: &[u8]) -> Vec<&[u8]> {
+    let mut fields: Vec<(usize, usize)> = vec![];
+    let mut pos = 0;
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let start = pos;
+        pos += line.len();
+        if start == 0 && line.starts_with(b"From ") {
+            continue;
+        }
+        if line == b"\n" || line == b"\r\n" {
+            break;
+        }
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            match fields.last_mut() {
+                Some(f) => f.1 = pos,
+                None => break,
+            }
+        } else if name_of(line).is_some() {
+            fields.push((start, pos));
+        } else {
+            break;
+        }
+    }
+    fields.into_iter().map(|(s, e)| &block[s..e]).collect()
+}
+
+/// Values a template variable may have: each tries to break out of the field it is put
+/// into (by a line break of every kind, an empty line, or an encoded line break); the
+/// field it would add is always `X-Injected`.
+const HOSTILE: &[&str] = &[
+    "a\nX-Injected: 1",
+    "\r\nX-Injected: 2",
+    "b\rX-Injected: 3\r",
+    "c\n\nX-Injected: 4",
+    "=?utf-8?q?=0AX-Injected:_5?=",
+    "=?utf-8?b?CgpYLUluamVjdGVkOiA2?=",
+    "caf\u{e9} \u{1F600} \u{2028}\u{85}\x0cd\n\tX-Injected: 7 continued",
+    "<alice@example.org>",
+];
+
+/// A template rendered against hostile values and composed into an auto-response with
+/// (part of) an original message: the response's header is well-formed and no value
+/// adds a field; its MIME boundary occurs only where it belongs.
+///
+/// Byte 0: bits 0-1 `AUTORESPONSE_INCLUDE_SENDER_COPY` (0, 1, 2, 2), bit 2 a 200-byte
+/// `CONFIRM_MAX_MESSAGE_SIZE` (else none), bits 3-4 the kind, bit 5 the `To:` address
+/// is the free value. Then, cut at NUL: the template, the original message, the free
+/// value (`%(free)s`). `%(a)s` .. `%(h)s` are [`HOSTILE`], `%(n)s` is `42`.
+pub fn response_template(data: &[u8]) {
+    use tmda::response::{Kind, Original, Reply, SenderCopy, Settings, Stamp, Template, compose};
+    let Some((&setup, rest)) = data.split_first() else {
+        return;
+    };
+    let p = parts(rest, 3);
+    let Ok(t) = Template::from_bytes("fuzz.txt", p[0]) else {
+        return;
+    };
+    let free = String::from_utf8_lossy(p[2]).into_owned();
+    let vars = |name: &str| -> Option<String> {
+        match name {
+            "free" => Some(free.clone()),
+            "n" => Some("42".into()),
+            _ if name.len() == 1 && (b'a'..=b'h').contains(&name.as_bytes()[0]) => {
+                Some(HOSTILE[usize::from(name.as_bytes()[0] - b'a')].into())
+            }
+            _ => None,
+        }
+    };
+    let Ok(rendered) = t.render(&vars) else {
+        return;
+    };
+    if !t.text.contains('%') {
+        assert_eq!(rendered, t.text);
+    }
+    let (oheader, obody) = match p[1].windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&p[1][..i + 1], &p[1][i + 2..]),
+        None => (p[1], &b""[..]),
+    };
+    let sender_copy = SenderCopy::from_level(i64::from(setup & 3));
+    let settings = Settings {
+        sender_copy,
+        max_message_size: if setup & 4 != 0 { 200 } else { 0 },
+        ..Settings::default()
+    };
+    let kind = [Kind::Request, Kind::Accept, Kind::Bounce, Kind::Request][usize::from(setup >> 3 & 3)];
+    let to = if setup & 0x20 != 0 {
+        free.as_str()
+    } else {
+        "alice@example.org"
+    };
+    let stamp = Stamp {
+        date: "Tue, 14 Nov 2023 22:13:20 +0000".into(),
+        message_id: "<1700000000.7.TMDA@example.com>".into(),
+        boundary_token: 7,
+    };
+    let body: &[u8] = obody;
+    let mut out = vec![];
+    let reply = Reply {
+        kind,
+        rendered: &rendered,
+        origin: "fuzz.txt",
+        to,
+    };
+    let original = Original {
+        header: oheader,
+        body: &body,
+    };
+    if compose(&reply, &original, &settings, &stamp, &mut out).is_err() {
+        return;
+    }
+    let end = out
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .expect("the response has a header and a body");
+    let head = &out[..end + 2];
+    assert_well_formed(head);
+    // Only the template's own text can name a field X-Injected.
+    let lower = |b: &[u8]| String::from_utf8_lossy(b).to_lowercase();
+    if !lower(p[0]).contains("injected") && (!lower(p[2]).contains("injected")) {
+        for line in head.split(|&b| b == b'\n') {
+            let name = name_of(line).filter(|_| !line.starts_with(b" ") && !line.starts_with(b"\t"));
+            assert!(
+                !name.is_some_and(|n| n.eq_ignore_ascii_case(b"x-injected")),
+                "a value added a field:\n{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+    // A multipart response: its boundary separates the two parts and ends the message,
+    // and no line of the content is mistaken for it.
+    if sender_copy != SenderCopy::None {
+        let text = String::from_utf8_lossy(&out);
+        let b = text
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a multipart response names its boundary");
+        let (sep, close) = (format!("--{b}"), format!("--{b}--"));
+        let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+        let count = |m: &str| lines.iter().filter(|l| **l == m.as_bytes()).count();
+        assert_eq!((count(&sep), count(&close)), (2, 1), "{text}");
+        assert!(out.ends_with(format!("{close}\n").as_bytes()), "{text}");
+    }
+}
+
+/// RFC 2047: what `encode_words` makes decodes to the text it was made from; a value
+/// without `=?` is left alone; and any value decodes without panicking, as do the
+/// values of a header read from the input.
+pub fn rfc2047(data: &[u8]) {
+    use tmda::message::decode::decode_words;
+    let text = String::from_utf8_lossy(data);
+    let decoded = decode_words(&text);
+    if !text.contains("=?") {
+        assert_eq!(decoded, text);
+    }
+    let encoded = encode_words(&text);
+    assert_eq!(decode_words(&encoded), text, "{encoded:?}");
+    let _ = encode_words(&decoded);
+    for line in text.lines().take(8) {
+        let _ = decode_words(line);
+    }
+    if let Ok(msg) = Message::from_vec(data.to_vec()) {
+        for name in msg.header.names().into_iter().take(8) {
+            let _ = msg.header.get_decoded(name);
+        }
+    }
+}
+
+/// Pending ids and releases. Byte 0: bit 0 `tmda pending -r` (else a confirmation), bit
+/// 1 with a CGI value, bit 2 with a recipient given. Then, cut at NUL: the stored header
+/// block, the done cookie, the date, the CGI value, the recipient, a list file and an
+/// address for it.
+///
+/// Ids: only `DIGITS.DIGITS` (no leading zeros, in range) reads, and it writes back the
+/// same. Release: every field it does not name is kept byte for byte and in order,
+/// `Delivered-To` renamed; what it adds comes last, once each, and can neither start a
+/// field of its own nor carry a bare CR; the recipient has no control characters. A list
+/// holding an address (alone on its line) lists it.
+pub fn pending_release(data: &[u8]) {
+    use tmda::pending::{MessageId, ReleaseMode, is_listed, release};
+    let Some((&setup, rest)) = data.split_first() else {
+        return;
+    };
+    let p = parts(rest, 7);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (cookie, date, cgi, recipient) = (text(p[1]), text(p[2]), text(p[3]), text(p[4]));
+
+    for candidate in [cookie.as_str(), date.as_str(), recipient.as_str()] {
+        if let Ok(id) = MessageId::parse(candidate) {
+            let (t, pid) = candidate.split_once('.').expect("an id has a dot");
+            let canonical =
+                |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'));
+            assert!(canonical(t) && canonical(pid), "{candidate:?}");
+            assert_eq!(id.to_string(), candidate);
+            assert_eq!(id.timestamp().to_string(), t);
+            assert_eq!(id.pid().to_string(), pid);
+        }
+    }
+    if rest.len() >= 12 {
+        let t = u64::from_le_bytes(rest[..8].try_into().unwrap());
+        let pid = u32::from_le_bytes(rest[8..12].try_into().unwrap());
+        let id = MessageId::new(t, pid);
+        assert_eq!(MessageId::parse(&id.to_string()), Ok(id));
+    }
+
+    let mode = if setup & 1 != 0 {
+        ReleaseMode::Released {
+            cgi: (setup & 2 != 0).then_some(cgi.as_str()),
+        }
+    } else {
+        ReleaseMode::Confirmed
+    };
+    let given = (setup & 4 != 0).then_some(recipient.as_str());
+    if let Ok(r) = release(p[0], &cookie, &date, mode, given) {
+        assert!(
+            !r.recipient.is_empty() && !r.recipient.contains(char::is_control),
+            "{:?}",
+            r.recipient
+        );
+        assert!(!r.sender.contains(['\r', '\n']), "{:?}", r.sender);
+        let out = r.header.to_bytes();
+        let eol = r.header.eol.as_bytes();
+        assert_well_formed(&[out.as_slice(), eol].concat());
+
+        let mut named = vec!["return-path", "x-tmda-recipient", "x-tmda-confirm-done"];
+        let added: &[&str] = match mode {
+            ReleaseMode::Confirmed => {
+                named.push("x-tmda-confirmed");
+                &["X-TMDA-Confirm-Done", "X-TMDA-Confirmed"]
+            }
+            ReleaseMode::Released { cgi: None } => {
+                named.push("x-tmda-released");
+                &["X-TMDA-Confirm-Done", "X-TMDA-Released"]
+            }
+            ReleaseMode::Released { cgi: Some(_) } => {
+                named.extend(["x-tmda-released", "x-tmda-cgi"]);
+                &["X-TMDA-Confirm-Done", "X-TMDA-Released", "X-TMDA-CGI"]
+            }
+        };
+        let want: Vec<Vec<u8>> = raw_fields(p[0])
+            .into_iter()
+            .filter(|f| {
+                !named
+                    .iter()
+                    .any(|n| name_of(f).unwrap().eq_ignore_ascii_case(n.as_bytes()))
+            })
+            .map(|f| {
+                let name = name_of(f).unwrap();
+                let mut f = if name.eq_ignore_ascii_case(b"delivered-to") {
+                    [&b"Old-Delivered-To"[..], &f[name.len()..]].concat()
+                } else {
+                    f.to_vec()
+                };
+                if !f.ends_with(b"\n") {
+                    f.extend_from_slice(eol);
+                }
+                f
+            })
+            .collect();
+        let kept = want.concat();
+        assert!(
+            out.starts_with(&kept),
+            "untouched fields changed:\n{:?}\nbecame\n{:?}",
+            String::from_utf8_lossy(&kept),
+            String::from_utf8_lossy(&out)
+        );
+        let names = r.header.names();
+        assert_eq!(&names[names.len() - added.len()..], added);
+        let tail = &out[kept.len()..];
+        assert_eq!(raw_fields(&[tail, eol].concat()).len(), added.len(), "{tail:?}");
+        for (i, &b) in tail.iter().enumerate() {
+            if b == b'\r' {
+                assert!(eol == b"\r\n" && tail.get(i + 1) == Some(&b'\n'), "bare CR in {tail:?}");
+            }
+        }
+    }
+
+    let list = p[5];
+    let address = text(p[6]);
+    let _ = is_listed(list, &address);
+    let key = address.trim();
+    if !key.is_empty()
+        && !key.starts_with('#')
+        && !address.contains(['\t', '\n', '\r'])
+        && !key.split('#').next().unwrap_or("").trim().is_empty()
+    {
+        let with = [list, b"\n", address.as_bytes(), b"\n"].concat();
+        assert!(
+            is_listed(&with, &address),
+            "{address:?} not found in {:?}",
+            String::from_utf8_lossy(&with)
+        );
+    }
+}
+
+/// mbox quoting and delivery instructions. Byte 0: how many chunk lengths follow (low 4
+/// bits); then those lengths (0 is an empty chunk); the rest is a message.
+///
+/// Quoting the message cut into those chunks (the lengths repeat) gives exactly what
+/// quoting each line on its own gives, and a quoter used again after `finish` starts
+/// afresh. Each of the message's first lines read as a delivery instruction: programs
+/// and forwards are non-empty and trimmed, mailbox paths are absolute, Maildirs end in
+/// `/` and mboxes do not.
+pub fn mailbox_quoting(data: &[u8]) {
+    use tmda::mailbox::Instruction;
+    use tmda::mailbox::mbox::FromQuoter;
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let n = usize::from(n & 15).min(rest.len());
+    let (lens, msg) = rest.split_at(n);
+    let mut want = vec![];
+    for line in msg.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"From ") {
+            want.push(b'>');
+        }
+        want.extend_from_slice(line);
+    }
+    let mut q = FromQuoter::new();
+    for round in 0..2 {
+        let mut got = vec![];
+        let mut rest = msg;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let len = lens.get(i % n.max(1)).map_or(rest.len(), |&l| usize::from(l));
+            // A run of empty chunks must not stall the loop.
+            let len = if i >= 4 * n.max(1) && len == 0 { 1 } else { len };
+            let (chunk, r) = rest.split_at(len.min(rest.len()));
+            q.feed(chunk, &mut got);
+            rest = r;
+            i += 1;
+        }
+        q.finish(&mut got);
+        assert!(
+            got == want,
+            "round {round}: chunked {:?}\none-shot {:?}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+    }
+
+    let text = String::from_utf8_lossy(msg);
+    let home = Path::new("/home/jo");
+    for line in text.split('\n').take(8) {
+        let home_of = |user: &str| (user == "bob").then(|| std::path::PathBuf::from("/srv/bob"));
+        let Ok(i) = Instruction::parse_with(line, home, home_of) else {
+            continue;
+        };
+        match i {
+            Instruction::Program(c) | Instruction::Forward(c) => {
+                assert!(
+                    !c.is_empty() && c.trim() == c.as_str() || c == line,
+                    "{line:?} -> {c:?}"
+                )
+            }
+            Instruction::Mmdf(p) => assert!(p.is_absolute() || !line.contains('~'), "{line:?} -> {p:?}"),
+            Instruction::Mbox(p) => {
+                assert!(p.is_absolute(), "{line:?} -> {p:?}");
+                assert!(
+                    !p.as_os_str().to_string_lossy().ends_with('/') || line == "~",
+                    "{line:?} -> {p:?}"
+                );
+            }
+            Instruction::Maildir(p) => {
+                assert!(p.is_absolute(), "{line:?} -> {p:?}");
+                assert!(p.as_os_str().to_string_lossy().ends_with('/'), "{line:?} -> {p:?}");
+            }
+            Instruction::Stdout | Instruction::Qok => {}
+        }
+    }
+}
+
+/// The envelope `tmda filter` reads from its environment, the whitelisting address, the
+/// sender list and the log entry made from them.
+///
+/// Byte 0: bits 0-1 the MTA (qmail, sendmail, postfix, exim), bit 2 a `RECIPIENT_HEADER`
+/// value, bits 3-5 `PRIMARY_ADDRESS_MATCH`. Then, cut at NUL: the environment (entries
+/// `NAME=value` separated by byte 1, so values may hold line breaks), the recipient
+/// header's value, the delimiter, the virtualdomains text, and the message's header.
+///
+/// The sender is never empty and the extension is lower case; the whitelisting address
+/// is the sender or X-Primary-Address's address; the sender list is lower case, each
+/// address once, the sender first; every line of a log entry is one of its fields or a
+/// continuation, and it ends with its action line and an empty line.
+pub fn incoming_envelope(data: &[u8]) {
+    use tmda::incoming::envelope::{Settings, confirm_append_address, sender_list};
+    use tmda::incoming::{Envelope, log};
+    let Some((&setup, rest)) = data.split_first() else {
+        return;
+    };
+    let p = parts(rest, 5);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let env_text = text(p[0]);
+    let env = |name: &str| {
+        env_text
+            .split('\x01')
+            .filter_map(|e| e.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let delimiter = text(p[2]);
+    let virtualdomains = text(p[3]);
+    let settings = Settings {
+        mta: ["qmail", "sendmail", "postfix", "exim"][usize::from(setup & 3)],
+        delimiter: &delimiter,
+        recipient_header: (setup & 4 != 0).then(|| text(p[1])),
+        hostname: "example.com",
+        virtualdomains: Some(&virtualdomains),
+    };
+    let Ok(e) = Envelope::read(&env, &settings) else {
+        return;
+    };
+    assert!(!e.sender.is_empty());
+    assert_eq!(e.extension, e.extension.to_lowercase());
+    let _ = e.tag(&delimiter);
+    let _ = e.tag("-");
+
+    let header = Message::from_vec(p[4].to_vec())
+        .map(|m| m.header)
+        .unwrap_or_else(|_| Header::new(Eol::Lf));
+    let x_primary = header.get_source("X-Primary-Address");
+    let level = setup >> 3 & 7;
+    let append = confirm_append_address(x_primary.as_deref(), &e.sender, level, &delimiter);
+    let primary = x_primary.as_deref().map(|x| parseaddr(x).1);
+    assert!(append == e.sender || Some(&append) == primary.as_ref(), "{append:?}");
+    let from = header.get_all("From");
+    let reply_to = header.get_all("Reply-To");
+    let list = sender_list(&e.sender, &append, &from, &reply_to);
+    assert_eq!(list.first(), Some(&e.sender.to_lowercase()));
+    for (i, a) in list.iter().enumerate() {
+        assert!(!a.is_empty() && *a == a.to_lowercase(), "{a:?}");
+        assert!(!list[..i].contains(a), "{a:?} twice in {list:?}");
+    }
+
+    let s = log::Subject {
+        x_primary,
+        envelope_sender: e.sender.clone(),
+        from: header.get_source("From"),
+        reply_to: header.get_source("Reply-To"),
+        to: e.recipient_address.clone(),
+        subject: header.get_source("Subject"),
+        size: p[4].len() as u64,
+    };
+    let entry = log::entry(
+        "Tue, 14 Nov 2023 22:13:20 +0000",
+        &s,
+        "CONFIRM pending 1700000000.7.msg",
+    );
+    let body = entry.strip_suffix("\n\n").expect("an entry ends with an empty line");
+    let tags = [
+        "Date: ", "XPri: ", "Sndr: ", "From: ", "Rept: ", "  To: ", "Subj: ", "Actn: ",
+    ];
+    let mut last = 0;
+    for line in body.split('\n') {
+        if let Some(i) = tags.iter().position(|t| line.starts_with(t)) {
+            assert!(i >= last, "{line:?} out of order in\n{entry}");
+            last = i;
+        } else {
+            assert!(line.starts_with([' ', '\t']), "{line:?} is no field of\n{entry}");
+        }
+    }
+    assert!(
+        body.rsplit('\n').next().unwrap().starts_with("Actn: CONFIRM pending"),
+        "{entry}"
+    );
+}
+
+/// Incoming rule pieces: a disposition, a size pattern and a regular expression (the
+/// first line), the regular expression run over the rest. Byte 0 bit 0: `-case`.
+///
+/// A disposition is one of the action words in lower case, a `drop`/`hold` has no
+/// option and an option is never empty; a size pattern written back reads the same;
+/// the regular expression compiles and runs in bounded time (the fuzzer's timeout).
+pub fn incoming_rule(data: &[u8]) {
+    use tmda::filter::incoming::{regex, size_pattern};
+    use tmda::filter::{Disposal, Disposition};
+    let Some((&setup, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let (first, subject) = text.split_once('\n').unwrap_or((&text, ""));
+    if let Some(Ok(d)) = Disposition::parse(first) {
+        let words = [
+            "ok", "accept", "deliver", "bounce", "reject", "drop", "exit", "stop", "confirm", "hold",
+        ];
+        assert!(words.contains(&d.word.as_str()), "{d:?}");
+        assert!(d.option.as_ref().is_none_or(|o| !o.is_empty()), "{d:?}");
+        if matches!(d.kind, Disposal::Drop | Disposal::Hold) {
+            assert_eq!(d.option, None);
+        }
+        let again = Disposition::parse(&d.word)
+            .expect("the word is an action")
+            .expect("and valid");
+        assert_eq!(again.kind, d.kind);
+    }
+    if let Ok(Some((op, n))) = size_pattern(first) {
+        assert_eq!(size_pattern(&format!("{op}{n}")), Ok(Some((op, n))));
+    }
+    if let Ok(re) = regex(first, setup & 1 != 0) {
+        let _ = re.is_match(subject);
+        let _ = re.find(subject);
     }
 }

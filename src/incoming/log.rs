@@ -11,8 +11,11 @@
 //! Actn: OK good_dated_cookie (Sat, 05 Dec 2026 23:39:29 +0000)             (241)
 //! ```
 //! followed by an empty line. The action and the size are padded to 72 characters when
-//! they fit.
+//! they fit. A value's line breaks (a folded Subject, or a sender given with a line
+//! break) are kept, but each is followed by white space, so no value can start a line
+//! of its own (a fake `Actn:`); TMDA wrote them as they came.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
@@ -32,27 +35,47 @@ pub struct Subject {
 
 /// One entry for `action` (TMDA's action text, e.g. `CONFIRM pending 1700000000.123`).
 pub fn entry(date: &str, s: &Subject, action: &str) -> String {
-    let mut out = format!("Date: {date}\n");
+    let field = |tag: &str, v: &str| format!("{tag}: {}\n", continued(v));
+    let mut out = field("Date", date);
     if let Some(x) = &s.x_primary {
-        out.push_str(&format!("XPri: {x}\n"));
+        out.push_str(&field("XPri", x));
     }
     let from_addr = s.from.as_deref().map(|f| parseaddr(f).1).unwrap_or_default();
     if !s.envelope_sender.is_empty() && s.envelope_sender != from_addr {
-        out.push_str(&format!("Sndr: {}\n", s.envelope_sender));
+        out.push_str(&field("Sndr", &s.envelope_sender));
     }
     if let Some(f) = &s.from {
-        out.push_str(&format!("From: {f}\n"));
+        out.push_str(&field("From", f));
     }
     if let Some(r) = &s.reply_to {
-        out.push_str(&format!("Rept: {r}\n"));
+        out.push_str(&field("Rept", r));
     }
-    out.push_str(&format!("  To: {}\n", s.to));
-    out.push_str(&format!("Subj: {}\n", s.subject.as_deref().unwrap_or("None")));
+    out.push_str(&field("  To", &s.to));
+    out.push_str(&field("Subj", s.subject.as_deref().unwrap_or("None")));
+    let action = continued(action);
     let size = format!("({})", s.size);
     // 72 columns for the action and the size together (after "Actn: ").
     let pad = 72usize.saturating_sub(action.chars().count() + size.len());
     out.push_str(&format!("Actn: {action}{}{size}\n\n", " ".repeat(pad)));
     out
+}
+
+/// `v` with a space after every line break (CRLF, CR or LF, as Python's readers split
+/// lines) that is not already followed by a space or tab.
+fn continued(v: &str) -> Cow<'_, str> {
+    if !v.contains(['\r', '\n']) {
+        return Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len() + 8);
+    let mut it = v.chars().peekable();
+    while let Some(c) = it.next() {
+        out.push(c);
+        let brk = c == '\n' || (c == '\r' && it.peek() != Some(&'\n'));
+        if brk && !matches!(it.peek(), Some(' ' | '\t')) {
+            out.push(' ');
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Append an entry to the log file (created 0600), in one write so concurrent filters do
