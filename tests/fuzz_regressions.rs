@@ -138,3 +138,45 @@ fn a_logged_value_cannot_add_a_log_line() {
     );
     assert_eq!(e, want);
 }
+
+// A template value with a form feed, U+2028 or another break Python's str.splitlines()
+// knows (but the template's own line-break guard does not) came out of Header.encode as
+// a line without leading white space, as in Python: a line that is no field, so every
+// reader ended the response's header there and took Date, To and Auto-Submitted for
+// body text. Such a line now continues its field. Found by the response_template target
+// (fuzz/regressions/response_template/crash-22140a6…).
+#[test]
+fn a_python_line_break_in_a_template_value_continues_its_field() {
+    use tmda::response::{Kind, Original, Reply, SenderCopy, Settings, Stamp, compose};
+    let rendered = "Subject: hello\x0cworld\u{2028}again\nX-Note: caf\u{e9}\u{85}d\n\nbody\n";
+    let body: &[u8] = b"";
+    let mut out = vec![];
+    compose(
+        &Reply {
+            kind: Kind::Request,
+            rendered,
+            origin: "t",
+            to: "a@b.c",
+        },
+        &Original {
+            header: b"From: a@b.c\n",
+            body: &body,
+        },
+        &Settings {
+            sender_copy: SenderCopy::None,
+            ..Settings::default()
+        },
+        &Stamp {
+            date: "d".into(),
+            message_id: "<m@x>".into(),
+            boundary_token: 1,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let head = text.split("\n\n").next().unwrap();
+    assert!(head.contains("Subject: hello\n world\n again\n"), "{text}");
+    assert!(head.contains("X-Note: caf\u{e9}\n d\n"), "{text}");
+    assert!(head.contains("\nAuto-Submitted: auto-replied"), "{text}");
+}

@@ -615,6 +615,7 @@ impl Header {
         let mut first = true;
         let mut lastcs_ascii = true;
         let mut lastspace = false;
+        let mut embedded = false;
         for (s, cs) in &chunks {
             let cs_ascii = cs.is_us_ascii();
             if !first {
@@ -638,7 +639,17 @@ impl Header {
                 if cs.header_enc != Enc::None {
                     f.feed(" ", &format!(" {sline}"), cs)?;
                 } else {
-                    let fws = &line[..line.len() - sline.len()];
+                    // Python kept the line's own leading white space, none when it
+                    // had none: a line that is no field, which ends the header (or one
+                    // that is, which Python refused below). One space makes it a
+                    // continuation; the refusal stays.
+                    let fws = match &line[..line.len() - sline.len()] {
+                        "" => {
+                            embedded |= has_embedded_header(&format!("\n{sline}"));
+                            " "
+                        }
+                        fws => fws,
+                    };
                     f.feed(fws, sline, cs)?;
                 }
             }
@@ -650,7 +661,7 @@ impl Header {
             f.add_transition();
         }
         let value = f.finish();
-        if has_embedded_header(&value) {
+        if embedded || has_embedded_header(&value) {
             return Err(CharsetError::EmbeddedHeader { value });
         }
         Ok(value)
@@ -839,6 +850,26 @@ mod tests {
         assert_eq!(
             h.encode(78).unwrap(),
             "=?iso-8859-1?q?Bitte_best=E4tigen_Sie_Ihre_Nachricht_an_testuser=40?=\n =?iso-8859-1?q?nowhere=2Ecom_-_sehr_lange_Betreffzeile_hier?="
+        );
+    }
+
+    #[test]
+    fn every_line_break_python_knows_continues_the_field() {
+        // Python's Header.encode splits values with str.splitlines(), which also breaks
+        // at form feed, U+2028 and others, and wrote the next line without white space:
+        // a line that is no field, which ends the header for every reader.
+        for v in ["a\x0cb", "a\x0bb", "a\x1cb", "a\u{85}b", "a\u{2028}b", "a\x0c\x0cb"] {
+            let h = Header::from_str(v, Some("Subject"));
+            let out = h.encode(78).unwrap();
+            assert!(
+                out.split('\n').skip(1).all(|l| l.starts_with([' ', '\t'])),
+                "{v:?}: {out:?}"
+            );
+        }
+        assert_eq!(Header::from_str("a\x0cb", Some("Subject")).encode(78).unwrap(), "a\n b");
+        assert_eq!(
+            Header::from_str("a\x0c\tb", Some("Subject")).encode(78).unwrap(),
+            "a\n\tb"
         );
     }
 
