@@ -145,10 +145,9 @@ fn a_logged_value_cannot_add_a_log_line() {
 // reader ended the response's header there and took Date, To and Auto-Submitted for
 // body text. Such a line now continues its field. Found by the response_template target
 // (fuzz/regressions/response_template/crash-22140a6…).
-#[test]
-fn a_python_line_break_in_a_template_value_continues_its_field() {
+/// A response composed from `rendered`, without the original.
+fn response(rendered: &str) -> String {
     use tmda::response::{Kind, Original, Reply, SenderCopy, Settings, Stamp, compose};
-    let rendered = "Subject: hello\x0cworld\u{2028}again\nX-Note: caf\u{e9}\u{85}d\n\nbody\n";
     let body: &[u8] = b"";
     let mut out = vec![];
     compose(
@@ -174,9 +173,27 @@ fn a_python_line_break_in_a_template_value_continues_its_field() {
         &mut out,
     )
     .unwrap();
-    let text = String::from_utf8(out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_python_line_break_in_a_template_value_continues_its_field() {
+    let text = response("Subject: hello\x0cworld\u{2028}again\nX-Note: caf\u{e9}\u{85}d\n\nbody\n");
     let head = text.split("\n\n").next().unwrap();
     assert!(head.contains("Subject: hello\n world\n again\n"), "{text}");
     assert!(head.contains("X-Note: caf\u{e9}\n d\n"), "{text}");
     assert!(head.contains("\nAuto-Submitted: auto-replied"), "{text}");
+}
+
+// A template field named `.subject` was read as field "" in charset "subject" and
+// written as `: value`, a line that is no field, ending the response's header. The
+// charset suffix is taken off only when a name stands before it. Found by the
+// response_template target (fuzz/regressions/response_template/crash-dadb753…).
+#[test]
+fn a_template_field_without_a_name_before_its_charset_keeps_its_name() {
+    let text = response(".subject: hello\nX.utf-8: caf\u{e9}\n\nbody\n");
+    let head = text.split("\n\n").next().unwrap();
+    assert!(head.contains("\n.subject: hello\n"), "{text}");
+    assert!(head.contains("\nX: =?utf-8?"), "{text}");
+    assert!(!head.contains("\n:"), "{text}");
 }

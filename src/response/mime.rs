@@ -547,9 +547,11 @@ pub fn compose(
     // The template's own fields, in order, charset suffix removed.
     for rf in &tfields {
         let full = String::from_utf8_lossy(rf.name).into_owned();
+        // `Name.charset`; a name that is only `.charset` stays the field's name (an
+        // empty name would write `: value`, a line that ends the header).
         let (name, hcs) = match full.split_once('.') {
-            Some((n, c)) => (n.to_string(), c.to_string()),
-            None => (full.clone(), "US-ASCII".to_string()),
+            Some((n, c)) if !n.is_empty() => (n.to_string(), c.to_string()),
+            _ => (full.clone(), "US-ASCII".to_string()),
         };
         let value = String::from_utf8_lossy(&rf.value).into_owned();
         let ascii_cs = matches!(hcs.to_ascii_lowercase().as_str(), "ascii" | "us-ascii");
