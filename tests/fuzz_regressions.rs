@@ -183,6 +183,10 @@ fn a_python_line_break_in_a_template_value_continues_its_field() {
     assert!(head.contains("Subject: hello\n world\n again\n"), "{text}");
     assert!(head.contains("X-Note: caf\u{e9}\n d\n"), "{text}");
     assert!(head.contains("\nAuto-Submitted: auto-replied"), "{text}");
+    // Python's white space (str.isspace) includes U+001C..U+001F, which are no folding
+    // white space: a line starting with them gets a space too (crash-665f218…).
+    let text = response("Subject: a\x0c\x1f\x1fb\n\nbody\n");
+    assert!(text.contains("Subject: a\n \x1f\x1fb\n"), "{text:?}");
 }
 
 // A template field named `.subject` was read as field "" in charset "subject" and

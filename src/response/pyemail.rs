@@ -639,18 +639,18 @@ impl Header {
                 if cs.header_enc != Enc::None {
                     f.feed(" ", &format!(" {sline}"), cs)?;
                 } else {
-                    // Python kept the line's own leading white space, none when it
-                    // had none: a line that is no field, which ends the header (or one
-                    // that is, which Python refused below). One space makes it a
-                    // continuation; the refusal stays.
-                    let fws = match &line[..line.len() - sline.len()] {
-                        "" => {
-                            embedded |= has_embedded_header(&format!("\n{sline}"));
-                            " "
-                        }
-                        fws => fws,
-                    };
-                    f.feed(fws, sline, cs)?;
+                    // Python kept the line's own leading white space (str.isspace(),
+                    // so also U+001C..U+001F), none when it had none: a line that is no
+                    // field, which ends the header (or one that is, which Python
+                    // refused below). A space in front makes it a continuation; the
+                    // refusal stays.
+                    let fws = &line[..line.len() - sline.len()];
+                    if fws.starts_with([' ', '\t']) {
+                        f.feed(fws, sline, cs)?;
+                    } else {
+                        embedded |= has_embedded_header(&format!("\n{line}"));
+                        f.feed(&format!(" {fws}"), sline, cs)?;
+                    }
                 }
             }
             if lines.len() > 1 {
@@ -871,6 +871,12 @@ mod tests {
             Header::from_str("a\x0c\tb", Some("Subject")).encode(78).unwrap(),
             "a\n\tb"
         );
+        // Python's white space includes U+001F, which is no folding white space.
+        assert_eq!(
+            Header::from_str("a\x0c\x1fb", Some("Subject")).encode(78).unwrap(),
+            "a\n \x1fb"
+        );
+        assert!(Header::from_str("a\x0c\x1fX: b", Some("Subject")).encode(78).is_err());
     }
 
     #[test]
