@@ -113,10 +113,11 @@ fn r10_non_ascii_in_mail_and_rcpt_keywords() {
 }
 
 // A line break in a logged value (an envelope sender given with `sendmail -f`, a bare
-// CR in a header field) started a line of its own in LOGFILE_INCOMING, so a sender
-// could write a fake `Actn:` line into the log. Each value now stays on its own field's
-// lines: a break not followed by white space gets a space, as a folded field has.
-// Found by the incoming_envelope target (its seed `sendmail`).
+// CR or a fold in a header field) started a line of its own in LOGFILE_INCOMING, so a
+// sender could write a fake `Actn:` line into the log, and a folded value's next line
+// could read `  To: ...`, like the entry's own To line. Every continuation line now
+// starts with a tab, which no field line of an entry does. Found by the
+// incoming_envelope target (its seed `sendmail`, then crash-699d946…).
 #[test]
 fn a_logged_value_cannot_add_a_log_line() {
     use tmda::incoming::log::{Subject, entry};
@@ -126,14 +127,14 @@ fn a_logged_value_cannot_add_a_log_line() {
         from: Some("Bob <bob@example.org>\r\nRept: c".into()),
         reply_to: None,
         to: "jason@example.com\n".into(),
-        subject: Some("hi\n  folded".into()),
+        subject: Some("hi\n  To: fake\n\tfolded".into()),
         size: 7,
     };
     let e = entry("d\n", &s, "CONFIRM pending 1.2\nActn: OK");
     // The action, broken in two, still pads to 72 columns: 29 characters, "(7)", 40 spaces.
     let want = format!(
-        "Date: d\n \nXPri: a\r XPri: b\nSndr: x\n Actn: OK fake\nFrom: Bob <bob@example.org>\r\n Rept: c\n\
-         \x20 To: jason@example.com\n \nSubj: hi\n  folded\nActn: CONFIRM pending 1.2\n Actn: OK{}(7)\n\n",
+        "Date: d\n\t\nXPri: a\r\tXPri: b\nSndr: x\n\tActn: OK fake\nFrom: Bob <bob@example.org>\r\n\tRept: c\n\
+         \x20 To: jason@example.com\n\t\nSubj: hi\n\t  To: fake\n\tfolded\nActn: CONFIRM pending 1.2\n\tActn: OK{}(7)\n\n",
         " ".repeat(40)
     );
     assert_eq!(e, want);
@@ -200,4 +201,21 @@ fn a_template_field_without_a_name_before_its_charset_keeps_its_name() {
     assert!(head.contains("\n.subject: hello\n"), "{text}");
     assert!(head.contains("\nX: =?utf-8?"), "{text}");
     assert!(!head.contains("\n:"), "{text}");
+}
+
+// A stored Return-Path with a bare CR (or another control character) in its address
+// became the envelope sender of the released copy, to be handed to the MTA as it was.
+// The release is now refused, as one to such a recipient is. Found by the
+// pending_release target (fuzz/regressions/pending_release/crash-db5d3d8…).
+#[test]
+fn a_release_refuses_a_sender_with_control_characters() {
+    use tmda::pending::{ReleaseError, ReleaseMode, release};
+    for rp in ["<alice@examp.[.org>\r~Delivered-To[ tRetur", "a@b\x00c"] {
+        let stored = format!("Return-Path: {rp}\nX-TMDA-Recipient: me@x\n\n");
+        let e = release(stored.as_bytes(), "c", "d", ReleaseMode::Confirmed, None).unwrap_err();
+        assert!(matches!(e, ReleaseError::BadSender(_)), "{rp:?}: {e}");
+    }
+    let stored = "Return-Path: <a@b.c>\nX-TMDA-Recipient: me@x\n\n";
+    let r = release(stored.as_bytes(), "c", "d", ReleaseMode::Confirmed, None).unwrap();
+    assert_eq!(r.sender, "a@b.c");
 }

@@ -845,7 +845,7 @@ pub fn rfc2047(data: &[u8]) {
 /// Ids: only `DIGITS.DIGITS` (no leading zeros, in range) reads, and it writes back the
 /// same. Release: every field it does not name is kept byte for byte and in order,
 /// `Delivered-To` renamed; what it adds comes last, once each, and can neither start a
-/// field of its own nor carry a bare CR; the recipient has no control characters. A list
+/// field of its own nor carry a bare CR; sender and recipient have no control characters. A list
 /// holding an address (alone on its line) lists it.
 pub fn pending_release(data: &[u8]) {
     use tmda::pending::{MessageId, ReleaseMode, is_listed, release};
@@ -888,7 +888,7 @@ pub fn pending_release(data: &[u8]) {
             "{:?}",
             r.recipient
         );
-        assert!(!r.sender.contains(['\r', '\n']), "{:?}", r.sender);
+        assert!(!r.sender.contains(char::is_control), "{:?}", r.sender);
         let out = r.header.to_bytes();
         let eol = r.header.eol.as_bytes();
         assert_well_formed(&[out.as_slice(), eol].concat());
@@ -1024,7 +1024,10 @@ pub fn mailbox_quoting(data: &[u8]) {
                     "{line:?} -> {c:?}"
                 )
             }
-            Instruction::Mmdf(p) => assert!(p.is_absolute() || !line.contains('~'), "{line:?} -> {p:?}"),
+            Instruction::Mmdf(p) => {
+                let given = line[1..].trim();
+                assert!(p.is_absolute() || !given.starts_with(['~', '/']), "{line:?} -> {p:?}");
+            }
             Instruction::Mbox(p) => {
                 assert!(p.is_absolute(), "{line:?} -> {p:?}");
                 assert!(
@@ -1051,8 +1054,9 @@ pub fn mailbox_quoting(data: &[u8]) {
 ///
 /// The sender is never empty and the extension is lower case; the whitelisting address
 /// is the sender or X-Primary-Address's address; the sender list is lower case, each
-/// address once, the sender first; every line of a log entry is one of its fields or a
-/// continuation, and it ends with its action line and an empty line.
+/// address once, the sender first; every line of a log entry is one of its fields (in
+/// order, each at most once) or a continuation (tab first), and it ends with its action
+/// line and an empty line.
 pub fn incoming_envelope(data: &[u8]) {
     use tmda::incoming::envelope::{Settings, confirm_append_address, sender_list};
     use tmda::incoming::{Envelope, log};
@@ -1121,14 +1125,17 @@ pub fn incoming_envelope(data: &[u8]) {
     let tags = [
         "Date: ", "XPri: ", "Sndr: ", "From: ", "Rept: ", "  To: ", "Subj: ", "Actn: ",
     ];
-    let mut last = 0;
+    let mut next = 0;
     for line in body.split('\n') {
-        if let Some(i) = tags.iter().position(|t| line.starts_with(t)) {
-            assert!(i >= last, "{line:?} out of order in\n{entry}");
-            last = i;
-        } else {
-            assert!(line.starts_with([' ', '\t']), "{line:?} is no field of\n{entry}");
+        if line.starts_with('\t') {
+            continue;
         }
+        let i = tags.iter().position(|t| line.starts_with(t));
+        assert!(
+            i.is_some_and(|i| i >= next),
+            "{line:?} is no field of (or out of order in)\n{entry}"
+        );
+        next = i.unwrap() + 1;
     }
     assert!(
         body.rsplit('\n').next().unwrap().starts_with("Actn: CONFIRM pending"),

@@ -12,8 +12,9 @@
 //! ```
 //! followed by an empty line. The action and the size are padded to 72 characters when
 //! they fit. A value's line breaks (a folded Subject, or a sender given with a line
-//! break) are kept, but each is followed by white space, so no value can start a line
-//! of its own (a fake `Actn:`); TMDA wrote them as they came.
+//! break) are kept, but each line after one starts with a tab, which no field line
+//! does, so no value can write a line that reads as a field (a fake `Actn:`, or
+//! `  To:` from a fold); TMDA wrote them as they came.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -60,8 +61,8 @@ pub fn entry(date: &str, s: &Subject, action: &str) -> String {
     out
 }
 
-/// `v` with a space after every line break (CRLF, CR or LF, as Python's readers split
-/// lines) that is not already followed by a space or tab.
+/// `v` with a tab after every line break (CRLF, CR or LF, as Python's readers split
+/// lines) that is not already followed by one.
 fn continued(v: &str) -> Cow<'_, str> {
     if !v.contains(['\r', '\n']) {
         return Cow::Borrowed(v);
@@ -71,8 +72,8 @@ fn continued(v: &str) -> Cow<'_, str> {
     while let Some(c) = it.next() {
         out.push(c);
         let brk = c == '\n' || (c == '\r' && it.peek() != Some(&'\n'));
-        if brk && !matches!(it.peek(), Some(' ' | '\t')) {
-            out.push(' ');
+        if brk && it.peek() != Some(&'\t') {
+            out.push('\t');
         }
     }
     Cow::Owned(out)

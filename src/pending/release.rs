@@ -41,10 +41,15 @@ pub enum ReleaseError {
     NoRecipient,
     #[error("the recipient address {} is not usable (empty, or with control characters)", quote(.0))]
     BadRecipient(String),
+    /// A control character (a bare CR, say) in the stored Return-Path's address, which
+    /// would go to the MTA as the envelope sender.
+    #[error("the sender address {} (Return-Path) has control characters", quote(.0))]
+    BadSender(String),
 }
 
 /// Rewrite a stored header block for re-delivery (spec §5.5):
-/// 1. envelope sender := addr-spec of `Return-Path`; every `Return-Path` removed;
+/// 1. envelope sender := addr-spec of `Return-Path` (refused with control characters);
+///    every `Return-Path` removed;
 /// 2. recipient := `recipient` if given, else `X-TMDA-Recipient`; every one removed;
 /// 3. every `Delivered-To` renamed `Old-Delivered-To` where it stands (so the MTA's
 ///    loop detection does not refuse the copy we send to the same mailbox);
@@ -62,6 +67,9 @@ pub fn release(
     let (stored, b) = block::parse(header_block);
     let fields = &header_block[b.start..b.end];
     let sender = stored.get("Return-Path").map(|v| parseaddr(&v).1).unwrap_or_default();
+    if sender.chars().any(char::is_control) {
+        return Err(ReleaseError::BadSender(sender));
+    }
     let recipient = match recipient {
         Some(r) => r.trim().to_string(),
         None => stored.get("X-TMDA-Recipient").ok_or(ReleaseError::NoRecipient)?,
