@@ -164,7 +164,7 @@ pub fn fake_sendmail(env: &TestEnv) -> PathBuf {
     let prog = env.write(
         "bin/fake-sendmail",
         &format!(
-            "#!/bin/sh\nd='{dir}'\nmkdir -p \"$d/out\"\nn=$(ls \"$d/out\" | wc -l)\n{{ printf 'ARGS:'; for a in \"$@\"; do printf ' [%s]' \"$a\"; done; echo; cat; }} > \"$d/out/$n\"\n\
+            "#!/bin/sh\nd='{dir}'\nmkdir -p \"$d/out\"\nn=$(printf '%s%07d' \"$(date +%s%N)\" $$)\n{{ printf 'ARGS:'; for a in \"$@\"; do printf ' [%s]' \"$a\"; done; echo; cat; }} > \"$d/out/.$n\" && mv \"$d/out/.$n\" \"$d/out/$n\"\n\
              [ -f \"$d/exit-code\" ] && {{ echo 'fake-sendmail: refusing' >&2; exit $(cat \"$d/exit-code\"); }}\nexit 0\n",
             dir = env.home().display()
         ),
@@ -176,7 +176,9 @@ pub fn fake_sendmail(env: &TestEnv) -> PathBuf {
 /// What the fake sendmail program received, in order: (argument line, message).
 pub fn fake_sendmail_outputs(env: &TestEnv) -> Vec<(String, String)> {
     let dir = env.path("out");
-    let mut names: Vec<u32> = match std::fs::read_dir(&dir) {
+    // Named by the time they started (nanoseconds) and the process id: concurrent
+    // sendmails never share a name, and the order is the order they ran in.
+    let mut names: Vec<u128> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
         Err(_) => return vec![],
     };
