@@ -241,17 +241,19 @@ fn incoming_through_forward_filters_mail_with_the_line_it_wrote() {
         assert!(env.path("Maildir").join(d).is_dir());
     }
     assert!(env.path(".tmda/filters/incoming").exists());
-    std::fs::create_dir_all(env.path(".tmda/lists")).unwrap();
+    // CONFIRM_APPEND is written there when a stranger confirms.
+    assert!(env.path(".tmda/lists").is_dir(), "init makes ~/.tmda/lists");
     std::fs::write(env.path(".tmda/lists/whitelist"), "friend@example.net\n").unwrap();
     // The command as the MTA runs it: the words between "| and ".
     let command = forward.trim().trim_matches('"').trim_start_matches('|').to_string();
-    let run = |sender: &str, text: &str| {
+    let run_to = |sender: &str, recipient: &str, text: &str| {
+        let extension = recipient.split('@').next().unwrap().strip_prefix("jo-").unwrap_or("");
         let mut child = std::process::Command::new("/bin/sh")
             .args(["-c", &command])
             .env("HOME", env.home())
             .env("SENDER", sender)
-            .env("RECIPIENT", "jo@example.org")
-            .env("EXTENSION", "")
+            .env("RECIPIENT", recipient)
+            .env("EXTENSION", extension)
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -259,6 +261,7 @@ fn incoming_through_forward_filters_mail_with_the_line_it_wrote() {
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         child.wait().unwrap()
     };
+    let run = |sender: &str, text: &str| run_to(sender, "jo@example.org", text);
     let st = run("friend@example.net", "From: friend@example.net\nSubject: hi\n\nhello\n");
     assert_eq!(st.code(), Some(0));
     assert_eq!(std::fs::read_dir(env.path("Maildir/new")).unwrap().count(), 1);
@@ -274,5 +277,19 @@ fn incoming_through_forward_filters_mail_with_the_line_it_wrote() {
         sent.iter()
             .any(|(args, msg)| args.contains("[stranger@example.com]") && msg.contains("-confirm-")),
         "{sent:?}"
+    );
+    // The stranger answers: released, and remembered in CONFIRM_APPEND.
+    let (_, challenge) = sent.iter().find(|(_, m)| m.contains("-confirm-")).unwrap();
+    let confirm = challenge
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let st = run_to("stranger@example.com", &confirm, "From: stranger@example.com\n\nyes\n");
+    assert_eq!(st.code(), Some(0), "the confirmation is taken");
+    assert_eq!(
+        std::fs::read_to_string(env.path(".tmda/lists/confirmed")).unwrap(),
+        "stranger@example.com\n"
     );
 }

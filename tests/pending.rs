@@ -582,3 +582,26 @@ fn config_file_option_is_applied_before_reading() {
     let out = q.run(&["-b", "-T", "-c", other.to_str().unwrap()]);
     assert_eq!(out, format!("{a}\talice@example.org\n"));
 }
+
+#[test]
+fn sender_controlled_control_characters_never_reach_the_terminal() {
+    // A stranger's Subject or From (raw, or hidden in an RFC 2047 word) may carry
+    // terminal escape sequences: set the title, clear the screen, rewrite the line with
+    // a carriage return. The summaries show them as '?'; --json escapes them anyway.
+    let q = Q::new("");
+    let a = q.hold("esc@example.org", "raw \x1b[31mRED\r over \x07", T0);
+    let b = q.hold("esc2@example.org", "=?utf-8?b?G10wO3B3bmVkBxtbMkp4?= \u{9b}2J", T0 + 5);
+    for args in [&["-b"][..], &["-b", "-s"], &["-b", "-T"]] {
+        let out = q.run(args);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "tmda pending {args:?}: {out:?}"
+        );
+        assert!(out.contains("raw ?[31mRED? over ?"), "{out:?}");
+        assert!(out.contains("?]0;pwned??[2Jx ?2J"), "{out:?}");
+    }
+    let out = q.with_stdin(&["-T"], "q\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\x1b'), "line prompts: {text:?}");
+    let _ = (a, b);
+}

@@ -324,6 +324,9 @@ A message is locked while it is released or deleted, and a release is stamped on
 send a message once. As in TMDA the held copy stays queued until the released copy comes back through tmda filter, \
 so nothing is lost when the transport fails; a failure on one message is reported and the run goes on.
 .IP \\(bu 2
+Control characters in the headers shown (the sender writes them) are printed as ?, all but newline and tab: TMDA \
+printed escape sequences and carriage returns as they came, to act on the user's terminal.
+.IP \\(bu 2
 New: \\-\\-json, \\-\\-digest (a mail to yourself listing newly held messages with mailto: release links, sent \
 to your keyword address \\(lqdigest\\(rq so your own filter delivers it; see contrib/systemd/user for a daily timer).";
 

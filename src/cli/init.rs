@@ -262,6 +262,10 @@ fn set_up_incoming(
         write_new(&filter, INCOMING_FILTER_TEXT.as_bytes(), 0o644, true)?;
         wrote.push(filter.display().to_string());
     }
+    // CONFIRM_APPEND's directory: without it every confirmation failed (exit 75) and
+    // the MTA retried it until it bounced.
+    let lists = tmda_dir.join("lists");
+    std::fs::create_dir_all(&lists).map_err(|e| Error::io(&lists, e))?;
     for d in ["tmp", "new", "cur"] {
         let p = home.join("Maildir").join(d);
         std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;

@@ -11,9 +11,24 @@ use crate::message::header::Header;
 /// (folds kept), RFC 2047 words decoded; a missing field is `None`.
 pub fn shown(header: &Header, name: &str) -> String {
     match header.get_source(name) {
-        Some(v) => decode_words(&v),
+        Some(v) => harmless(&decode_words(&v)),
         None => "None".into(),
     }
+}
+
+/// `s` with every control character but newline and tab (the folds TMDA shows) as
+/// `?`. The sender writes these headers; raw, an escape sequence or a carriage return
+/// would act on the user's terminal (TMDA printed them as they came).
+pub fn harmless(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The label of a summary line: the name capitalised, cut to 4, right-aligned in 4.
@@ -60,11 +75,19 @@ fn terse_value(header: &Header, name: &str) -> String {
         "from_name" => {
             let (n, a) = from_parts(header);
             let v = if !n.is_empty() { n } else { a };
-            if v.is_empty() { "None".into() } else { decode_words(&v) }
+            if v.is_empty() {
+                "None".into()
+            } else {
+                harmless(&decode_words(&v))
+            }
         }
         "from_address" => {
             let (_, a) = from_parts(header);
-            if a.is_empty() { "None".into() } else { decode_words(&a) }
+            if a.is_empty() {
+                "None".into()
+            } else {
+                harmless(&decode_words(&a))
+            }
         }
         _ => shown(header, name),
     }
