@@ -146,7 +146,9 @@ fn run(args: Args, name: &str) -> Result<u8, IncomingError> {
         template_dir: args.template_dir.clone(),
     };
     let (from_line, msg) = incoming::read_input(std::io::stdin().lock())?;
-    let env = |n: &str| std::env::var(n).ok();
+    // Lossy: the envelope is the sender's, and bytes that are not UTF-8 in it must not
+    // read as "no SENDER" and defer the message (75) until the MTA gives up.
+    let env = |n: &str| std::env::var_os(n).map(|v| v.to_string_lossy().into_owned());
     let mut stdout = std::io::stdout().lock();
     let mut transport = || crate::transport::for_config(&config).map_err(IncomingError::from);
     let now = crate::clock::now().map_err(|e| IncomingError::Other(e.to_string()))?;
