@@ -51,7 +51,7 @@ pub enum IncomingError {
     Filter(#[from] crate::filter::ParseError),
     #[error("FILTER_INCOMING: {0}")]
     Match(#[from] crate::filter::MatchError),
-    #[error("pending queue: {0}")]
+    #[error(transparent)] // its messages name the file: a list (CONFIRM_APPEND) as well as the queue
     Pending(#[from] crate::pending::PendingError),
     #[error("delivery: {0}")]
     Delivery(#[from] crate::mailbox::Error),
