@@ -301,6 +301,10 @@ No auto\\-response to a sender with control characters or white space, to a TMDA
 with any Auto\\-Submitted value but no. Template directories named after a sender or recipient never leave \
 TEMPLATE_DIR; a template cannot reach CRYPT_KEY or any *PASSWORD*, *SECRET* or *KEY* setting.
 .IP \\(bu 2
+An internationalised (non\\-ASCII) sender or recipient address is written in UTF\\-8 in auto\\-responses, and \
+text that a template's us\\-ascii charset cannot hold goes out as UTF\\-8 (TMDA failed, and the MTA retried the \
+message until it bounced).
+.IP \\(bu 2
 \\-S runs the script with the user and host as arguments (TMDA built a shell command from the address) and, \
 when it finds no home, exits 75 (TMDA exited 0 and the message was lost).
 .IP \\(bu 2

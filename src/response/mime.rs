@@ -506,6 +506,14 @@ pub fn compose(
         .find(|f| f.name.eq_ignore_ascii_case(b"bodycharset"))
         .map(|f| String::from_utf8_lossy(&f.value).into_owned())
         .unwrap_or_else(|| "US-ASCII".into());
+    // Text that us-ascii cannot hold (an internationalised address substituted into the
+    // template) goes out as UTF-8, where Python failed and the message was deferred.
+    let body_charset =
+        if !tbody.is_ascii() && matches!(body_charset.to_ascii_lowercase().as_str(), "us-ascii" | "ascii") {
+            "utf-8".to_string()
+        } else {
+            body_charset
+        };
     const BAD: [&str; 6] = [
         "mime-version",
         "content-type",
@@ -569,7 +577,13 @@ pub fn compose(
                 field: name.clone(),
                 value: addr.clone(),
             })?;
-            top.str(&name, &v);
+            if !addr.is_ascii() && !v.chars().any(char::is_control) {
+                // An internationalised address stays readable (RFC 6532): encoded as a
+                // whole it would no longer be an address a reader can answer.
+                top.push(&name, Value::Raw(v.into_bytes()));
+            } else {
+                top.str(&name, &v);
+            }
         } else if !ascii_cs && settings.encoded_headers.iter().any(|h| h.eq_ignore_ascii_case(&lname)) {
             let cs = Charset::new(&hcs).map_err(cerr)?;
             let mut h = Header::new(Some(&name));
@@ -583,8 +597,12 @@ pub fn compose(
             top.push(&name, Value::Hdr(h));
         } else {
             let mut h = Header::new(Some(&name));
-            h.append(&value, Charset::new(&hcs).map_err(cerr)?, false)
-                .map_err(cerr)?;
+            // As for the body: a value us-ascii cannot hold is encoded as UTF-8.
+            let cs = match Charset::new(&hcs).map_err(cerr)? {
+                c if c.is_us_ascii() && !value.is_ascii() => Charset::utf8(),
+                c => c,
+            };
+            h.append(&value, cs, false).map_err(cerr)?;
             top.push(&name, Value::Hdr(h));
         }
     }
@@ -1056,13 +1074,25 @@ mod tests {
         let got = run(&Settings::default(), Kind::Request, "Subject: a\n Bcc: x\n\nb", b"").unwrap();
         assert!(got.contains("Subject: a\n Bcc: x\n"), "{got}");
         assert!(!got.contains("\nBcc:"));
-        // A non-ASCII address in From is refused (Python raises too).
+        // A non-ASCII address in From is written in UTF-8 (RFC 6532; Python raised and
+        // TMDA deferred the message for ever); a control character in one is refused.
+        let got = run(&Settings::default(), Kind::Request, "From: A <ä@b>\n\nb", b"").unwrap();
+        assert!(got.contains("From: A <ä@b>\n"), "{got}");
         assert!(matches!(
-            run(&Settings::default(), Kind::Request, "From: A <ä@b>\n\nb", b""),
+            run(&Settings::default(), Kind::Request, "From: A <a\u{1}@b>\n\nb", b""),
             Err(ComposeError::Address { .. })
         ));
-        // Text a charset cannot hold is an error naming the template.
-        let e = run(&Settings::default(), Kind::Request, "BodyCharset: us-ascii\n\nä", b"").unwrap_err();
+        // Text us-ascii cannot hold goes out as UTF-8 rather than failing.
+        let got = run(&Settings::default(), Kind::Request, "BodyCharset: us-ascii\n\nä", b"").unwrap();
+        assert!(got.contains("charset=\"utf-8\""), "{got}");
+        // Text another declared charset cannot hold is an error naming the template.
+        let e = run(
+            &Settings::default(),
+            Kind::Request,
+            "BodyCharset: iso-8859-1\n\n\u{20ac}",
+            b"",
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("template /t.txt: "), "{e}");
     }
 

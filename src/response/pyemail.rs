@@ -679,7 +679,10 @@ fn has_embedded_header(v: &str) -> bool {
 /// `email.utils.formataddr((name, address))` with its default UTF-8 charset. A
 /// non-ASCII address is an error in Python; it is refused here too.
 pub(crate) fn formataddr(name: &str, address: &str) -> Result<String, CharsetError> {
-    if !address.is_ascii() {
+    // An internationalised address (RFC 6532) is written as it is, in UTF-8; the
+    // transport then asks for SMTPUTF8. Python refused it, and TMDA deferred the
+    // message for ever.
+    if address.chars().any(char::is_control) {
         return Err(CharsetError::Unencodable {
             charset: "us-ascii".into(),
         });
@@ -891,7 +894,8 @@ mod tests {
         assert_eq!(formataddr("Doe, J.", "a@b").unwrap(), "\"Doe, J.\" <a@b>");
         assert_eq!(formataddr("a\"b", "a@b").unwrap(), "\"a\\\"b\" <a@b>");
         assert_eq!(formataddr("Jörg", "a@b").unwrap(), "=?utf-8?b?SsO2cmc=?= <a@b>");
-        assert!(formataddr("x", "ä@b").is_err());
+        assert_eq!(formataddr("x", "ä@b").unwrap(), "x <ä@b>");
+        assert!(formataddr("x", "a\r\nb@c").is_err());
     }
 
     #[test]
