@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Config, ConfigError, Value, bad, flag, int_of, join, opt_str_list, str_list, str_of};
+use super::{Config, ConfigError, Value, bad, flag, header_dict, int_of, join, opt_str_list, str_list, str_of};
 use crate::interval::Interval;
 
 /// What to do with a message when no rule decided (`ACTION_*` settings).
@@ -236,39 +236,9 @@ impl Config {
                 ),
             ));
         }
-        let added_headers_server = match ns.get("ADDED_HEADERS_SERVER") {
-            None | Some(Value::None) => vec![],
-            Some(Value::Dict(items)) => {
-                let mut out = vec![];
-                for (k, v) in items {
-                    match (k, v) {
-                        (Value::Str(k), Value::Str(v)) => out.push((k.clone(), v.clone())),
-                        (Value::Str(_), Value::None) => {}
-                        (k, v) => {
-                            return Err(bad(
-                                ns,
-                                "ADDED_HEADERS_SERVER",
-                                format!(
-                                    "header names and values must be strings, found {} : {}",
-                                    k.py_repr(),
-                                    v.py_repr()
-                                ),
-                            ));
-                        }
-                    }
-                }
-                // TMDA added them sorted by name.
-                out.sort();
-                out
-            }
-            Some(v) => {
-                return Err(bad(
-                    ns,
-                    "ADDED_HEADERS_SERVER",
-                    format!("must be a dict of header: value, not {}", v.type_name()),
-                ));
-            }
-        };
+        let mut added_headers_server = header_dict(ns, "ADDED_HEADERS_SERVER")?;
+        // TMDA added them sorted by name.
+        added_headers_server.sort();
         Ok(Incoming {
             delivery,
             use_virtual_domains: ns.get("USEVIRTUALDOMAINS").map(Value::is_truthy).unwrap_or(true),

@@ -596,38 +596,7 @@ impl Config {
                 ));
             }
         };
-        let added_headers_client = match ns.get("ADDED_HEADERS_CLIENT") {
-            None | Some(Value::None) => vec![],
-            Some(Value::Dict(items)) => {
-                let mut out = vec![];
-                for (k, v) in items {
-                    match (k, v) {
-                        (Value::Str(k), Value::Str(v)) => out.push((k.clone(), v.clone())),
-                        // TMDA skipped headers whose value came out as None (e.g. an unset environment variable).
-                        (Value::Str(_), Value::None) => {}
-                        (k, v) => {
-                            return Err(bad(
-                                &ns,
-                                "ADDED_HEADERS_CLIENT",
-                                format!(
-                                    "header names and values must be strings, found {} : {}",
-                                    k.py_repr(),
-                                    v.py_repr()
-                                ),
-                            ));
-                        }
-                    }
-                }
-                out
-            }
-            Some(v) => {
-                return Err(bad(
-                    &ns,
-                    "ADDED_HEADERS_CLIENT",
-                    format!("must be a dict of header: value, not {}", v.type_name()),
-                ));
-            }
-        };
+        let added_headers_client = header_dict(&ns, "ADDED_HEADERS_CLIENT")?;
 
         Ok(Config {
             datadir: path(&ns, "DATADIR")?.unwrap_or_default(),
@@ -889,6 +858,40 @@ fn bad(ns: &Namespace, name: &str, message: String) -> ConfigError {
         name: name.to_string(),
         origin,
         message,
+    }
+}
+
+/// A dict of header name: value (`ADDED_HEADERS_CLIENT`, `ADDED_HEADERS_SERVER`), in the
+/// order written; a value of None (an unset environment variable) is skipped, as TMDA did.
+fn header_dict(ns: &Namespace, name: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    match ns.get(name) {
+        None | Some(Value::None) => Ok(vec![]),
+        Some(Value::Dict(items)) => {
+            let mut out = vec![];
+            for (k, v) in items {
+                match (k, v) {
+                    (Value::Str(k), Value::Str(v)) => out.push((k.clone(), v.clone())),
+                    (Value::Str(_), Value::None) => {}
+                    (k, v) => {
+                        return Err(bad(
+                            ns,
+                            name,
+                            format!(
+                                "header names and values must be strings, found {} : {}",
+                                k.py_repr(),
+                                v.py_repr()
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Some(v) => Err(bad(
+            ns,
+            name,
+            format!("must be a dict of header: value, not {}", v.type_name()),
+        )),
     }
 }
 
