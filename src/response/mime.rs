@@ -597,12 +597,8 @@ pub fn compose(
             top.push(&name, Value::Hdr(h));
         } else {
             let mut h = Header::new(Some(&name));
-            // As for the body: a value us-ascii cannot hold is encoded as UTF-8.
-            let cs = match Charset::new(&hcs).map_err(cerr)? {
-                c if c.is_us_ascii() && !value.is_ascii() => Charset::utf8(),
-                c => c,
-            };
-            h.append(&value, cs, false).map_err(cerr)?;
+            h.append(&value, Charset::new(&hcs).map_err(cerr)?, false)
+                .map_err(cerr)?;
             top.push(&name, Value::Hdr(h));
         }
     }
