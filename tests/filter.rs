@@ -1286,3 +1286,35 @@ fn an_internationalized_envelope_is_held_and_challenged() {
         "{last}"
     );
 }
+
+/// RECIPIENT_DELIMITER "+" and TAGS_* of one's own: `tmda address` makes `jo+exp+…`
+/// with the first TAGS_DATED word, the filter (given Postfix's EXTENSION, the part after
+/// the first "+") accepts it, and any listed word is recognised; a word not in TAGS_DATED
+/// is no tag at all (the message is challenged), as in TMDA.
+#[test]
+fn plus_delimiter_and_own_tag_words() {
+    let env = home("RECIPIENT_DELIMITER = \"+\"\nTAGS_DATED = [\"exp\", \"until\"]\nTAGS_CONFIRM = [\"Reply\"]\n");
+    let a = address(&env, &["-d"], NOW);
+    assert!(a.starts_with("jo+exp+"), "{a}");
+    let ext = a.split_once('+').unwrap().1.rsplit_once('@').unwrap().0.to_string();
+    let out = filter(&env, BOB, &a).var("EXTENSION", &ext).run();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(maildir(&env, "Maildir").len(), 1);
+    // The second word of TAGS_DATED is a dated tag too.
+    let until = a.replacen("+exp+", "+until+", 1);
+    let ext = ext.replacen("exp+", "until+", 1);
+    let out = filter(&env, BOB, &until).var("EXTENSION", &ext).run();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(maildir(&env, "Maildir").len(), 2);
+    // "dated" is not in TAGS_DATED: no tag, so the stranger is challenged, and the
+    // confirm address uses "+" and the lower-cased first TAGS_CONFIRM word.
+    let dated = a.replacen("+exp+", "+dated+", 1);
+    let ext = ext.replacen("until+", "dated+", 1);
+    let out = filter(&env, BOB, &dated).var("EXTENSION", &ext).run();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(maildir(&env, "Maildir").len(), 2);
+    assert_eq!(pending(&env).len(), 1);
+    let sent = fake_sendmail_outputs(&env);
+    let (_, challenge) = sent.last().expect("a challenge");
+    assert!(challenge.contains("+reply+"), "{challenge}");
+}
