@@ -1318,3 +1318,40 @@ fn plus_delimiter_and_own_tag_words() {
     let (_, challenge) = sent.last().expect("a challenge");
     assert!(challenge.contains("+reply+"), "{challenge}");
 }
+
+/// `from-dbm` with a list written by Python's dbm (the portable dbm.dumb format, TMDA's
+/// on a Python 3 without GDBM): a sender in it is delivered, a value overrides the
+/// action, the domain is looked up too; a GDBM file is refused with the way out.
+#[test]
+fn from_dbm_lists_as_python_writes_them() {
+    let env = home("");
+    let list = env.path(".tmda/lists/white.db");
+    std::fs::create_dir_all(list.parent().unwrap()).unwrap();
+    let script = "import dbm.dumb, sys\n\
+                  db = dbm.dumb.open(sys.argv[1], 'c')\n\
+                  db[b'bob@x.org'] = b''\n\
+                  db[b'spam.example'] = b'drop'\n\
+                  db.close()\n";
+    let st = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&list)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write_filter(&env, "from-dbm ~/.tmda/lists/white.db ok\n");
+    let out = filter(&env, BOB, ME).run();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(maildir(&env, "Maildir").len(), 1);
+    let out = filter(&env, "eve@spam.example", ME)
+        .input(message("eve@spam.example", "hi", "buy\n"))
+        .run();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(maildir(&env, "Maildir").len(), 1);
+    let log = std::fs::read_to_string(env.path(".tmda/incoming.log")).unwrap();
+    assert!(log.contains("Actn: DROP (from-dbm "), "{log}");
+    std::fs::write(env.path(".tmda/lists/gdbm.db"), b"\xce\x9a\x57\x13gdbm").unwrap();
+    write_filter(&env, "from-dbm ~/.tmda/lists/gdbm.db ok\n");
+    let out = filter(&env, BOB, ME).run();
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GDBM or Berkeley DB"));
+}

@@ -309,8 +309,9 @@ message until it bounced).
 when it finds no home, exits 75 (TMDA exited 0 and the message was lost).
 .IP \\(bu 2
 Regular expressions in body and headers rules are Python\\-like (fancy\\-regex) with a bound on backtracking; \
-body rules search the first 8 MiB. pipe rules are stopped after 60 seconds. DBM, SQL and Mailman list sources are \
-not supported and are reported with the file and line.";
+body rules search the first 8 MiB. pipe rules are stopped after 60 seconds. to\\-dbm and from\\-dbm read \
+Python\\(aqs portable dbm.dumb lists (FILE.dir and FILE.dat); a GDBM or Berkeley DB file is refused with the way to \
+convert it, and SQL and Mailman list sources are not supported: all reported with the file and line.";
 
 /// tmda pending's deliberate differences from TMDA's tmda\-pending.
 const PENDING_DIFFERENCES: &str = "Options, prompts and output (summaries, \\-T lines, \\-s links, the \
@@ -874,6 +875,12 @@ domain are both looked up. Without \-optional a missing FILE is an error. \-auto
 .TQ
 .B from-cdb [-optional] FILE ACTION
 Exact (lower-case) lookup of the address, then its domain, in a cdb database; a non-empty value is an action override.
+.TP
+.B to-dbm [-optional] FILE ACTION
+.TQ
+.B from-dbm [-optional] FILE ACTION
+The same in a list written by Python\(aqs dbm.dumb (FILE.dir and FILE.dat), as TMDA\(aqs Python 3 writes it where no GDBM
+is installed. GDBM and Berkeley DB files are not read: convert them to a text list or a cdb.
 .SH ACTIONS
 .TP
 .B bare\fR[\fB=append\fR]
@@ -954,7 +961,7 @@ in capitals work.
 .SH ERRORS
 Every problem is reported with file and line, all of them at once, and nothing is sent (tmda filter exits 75, so the MTA
 keeps the message). The incoming sources above and incoming actions are errors in an outgoing filter, as are sources tmda
-does not implement (to-sql, to-dbm, to-mailman) and python= actions.
+does not implement (to-sql, to-mailman, GDBM or Berkeley DB files) and python= actions.
 .SH EXAMPLE
 .nf
 # ~/.tmda/filters/outgoing

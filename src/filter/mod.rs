@@ -12,10 +12,11 @@
 //!   whole sender list, and say what to do with it: ok/accept/deliver, bounce/reject,
 //!   drop/exit/stop, confirm, hold ([`Then::Dispose`]).
 //!
-//! Sources that tmda does not implement (SQL, DBM, Mailman, `python=`) are errors
+//! Sources that tmda does not implement (SQL, Mailman, GDBM files, `python=`) are errors
 //! naming the file and line, never silently ignored.
 
 pub mod cdb;
+pub mod dbm;
 pub mod fnmatch;
 pub mod incoming;
 pub mod parse;
@@ -42,6 +43,9 @@ pub enum Source {
     FromFile,
     ToCdb,
     FromCdb,
+    /// Python `dbm.dumb` lists ([`dbm`]).
+    ToDbm,
+    FromDbm,
     /// Incoming only (see [`incoming`]).
     ToEzmlm,
     FromEzmlm,
@@ -63,6 +67,8 @@ impl Source {
             Source::FromFile => "from-file",
             Source::ToCdb => "to-cdb",
             Source::FromCdb => "from-cdb",
+            Source::ToDbm => "to-dbm",
+            Source::FromDbm => "from-dbm",
             Source::ToEzmlm => "to-ezmlm",
             Source::FromEzmlm => "from-ezmlm",
             Source::Body => "body",
@@ -76,7 +82,10 @@ impl Source {
     }
 
     fn matches_recipient(self) -> bool {
-        matches!(self, Source::To | Source::ToFile | Source::ToCdb | Source::ToEzmlm)
+        matches!(
+            self,
+            Source::To | Source::ToFile | Source::ToCdb | Source::ToDbm | Source::ToEzmlm
+        )
     }
 
     /// Sources that match addresses (the rest look at the message).
@@ -89,6 +98,8 @@ impl Source {
                 | Source::FromFile
                 | Source::ToCdb
                 | Source::FromCdb
+                | Source::ToDbm
+                | Source::FromDbm
                 | Source::ToEzmlm
                 | Source::FromEzmlm
         )
@@ -471,11 +482,15 @@ impl Filter {
                     }
                 }
             }
-            Source::ToCdb | Source::FromCdb => {
+            Source::ToCdb | Source::FromCdb | Source::ToDbm | Source::FromDbm => {
                 let path = PathBuf::from(&rule.pattern);
+                let lookup = match rule.source {
+                    Source::ToDbm | Source::FromDbm => dbm::lookup,
+                    _ => cdb::lookup,
+                };
                 let mut hit = None;
                 for key in keys_with_domain(addresses) {
-                    match cdb::lookup(&path, key.as_bytes()) {
+                    match lookup(&path, key.as_bytes()) {
                         Ok(Some(v)) => {
                             hit = Some(v);
                             break;

@@ -536,6 +536,8 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
         "from-file" => Source::FromFile,
         "to-cdb" => Source::ToCdb,
         "from-cdb" => Source::FromCdb,
+        "to-dbm" => Source::ToDbm,
+        "from-dbm" => Source::FromDbm,
         w if UNSUPPORTED_SOURCES.contains(&w) => {
             return Err(format!(
                 "\"{w}\" rules are not supported by tmda; convert the list to a text file or cdb"
@@ -561,7 +563,9 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
     let allowed: &[&str] = match source {
         Source::To | Source::From | Source::Size | Source::Pipe | Source::PipeHeaders => &[],
         Source::ToFile | Source::FromFile => &["autocdb", "autodbm", "optional"],
-        Source::ToCdb | Source::FromCdb | Source::ToEzmlm | Source::FromEzmlm => &["optional"],
+        Source::ToCdb | Source::FromCdb | Source::ToDbm | Source::FromDbm | Source::ToEzmlm | Source::FromEzmlm => {
+            &["optional"]
+        }
         Source::Body | Source::Headers => &["case"],
         Source::BodyFile | Source::HeadersFile => &["case", "optional"],
     };
@@ -597,6 +601,8 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
         | Source::FromFile
         | Source::ToCdb
         | Source::FromCdb
+        | Source::ToDbm
+        | Source::FromDbm
         | Source::ToEzmlm
         | Source::FromEzmlm
         | Source::BodyFile
