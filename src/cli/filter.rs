@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 
 use crate::config::{Config, LoadOptions};
 use crate::filter::{Direction, Subject};
@@ -68,17 +68,9 @@ const TEMPFAIL: u8 = 75;
 
 /// Parse `raw` (argv, program name first) and run.
 pub fn main(raw: &[OsString], name: &str) -> ExitCode {
-    let matches = match super::Applet::Filter
-        .command_named(name)
-        .bin_name(name)
-        .try_get_matches_from(raw)
-    {
-        Ok(m) => m,
-        Err(e) => return super::clap_exit(e),
-    };
-    let args = match Args::from_arg_matches(&matches) {
+    let args: Args = match super::parse_own(super::Applet::Filter, raw, name) {
         Ok(a) => a,
-        Err(e) => return super::clap_exit(e),
+        Err(code) => return code,
     };
     if args.full_version {
         println!("{}", super::full_version());
@@ -94,24 +86,17 @@ pub fn main(raw: &[OsString], name: &str) -> ExitCode {
     }
 }
 
-/// Set an environment variable. Only called before any thread is started.
-fn set_env(name: &str, value: impl AsRef<std::ffi::OsStr>) {
-    // SAFETY: tmda filter is single-threaded until the options are applied; nothing
-    // reads the environment concurrently.
-    unsafe { std::env::set_var(name, value) };
-}
-
 fn run(args: Args, name: &str) -> Result<u8, IncomingError> {
     // TMDA's order: -c, -t, -I, -e, -S, the sticky home, -M, -p; all before the
     // configuration is read (TMDA's Python 3 port read it first, so they did nothing).
     if let Some(c) = &args.config_file {
-        set_env("TMDARC", c);
+        super::set_env("TMDARC", c);
     }
     if let Some(t) = &args.template_dir {
-        set_env("TMDA_TEMPLATE_DIR", t);
+        super::set_env("TMDA_TEMPLATE_DIR", t);
     }
     if let Some(i) = &args.filter_incoming {
-        set_env("TMDA_FILTER_INCOMING", i);
+        super::set_env("TMDA_FILTER_INCOMING", i);
     }
     for pair in &args.environ {
         let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains('\0')) else {
@@ -120,7 +105,7 @@ fn run(args: Args, name: &str) -> Result<u8, IncomingError> {
                 crate::exit::quote(pair)
             )));
         };
-        set_env(k, v);
+        super::set_env(k, v);
     }
     if let Some(script) = &args.vhome_script {
         vhome(script)?;
@@ -243,7 +228,7 @@ fn vhome(script: &std::path::Path) -> Result<(), IncomingError> {
             if home.is_empty() {
                 continue;
             }
-            set_env("HOME", &home);
+            super::set_env("HOME", &home);
             std::env::set_current_dir(&home).map_err(|source| IncomingError::Io {
                 what: format!("virtual home {home}"),
                 source,

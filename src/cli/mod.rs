@@ -282,6 +282,25 @@ fn top_level(args: &[OsString]) -> ExitCode {
     )
 }
 
+/// The arguments of an applet that parses its own (filter, pending: their exit statuses
+/// are their own), or the exit status clap's message (help, version, a mistake) ends with.
+pub(crate) fn parse_own<T: clap::FromArgMatches>(applet: Applet, raw: &[OsString], name: &str) -> Result<T, ExitCode> {
+    applet
+        .command_named(name)
+        .bin_name(name)
+        .try_get_matches_from(raw)
+        .and_then(|m| T::from_arg_matches(&m))
+        .map_err(clap_exit)
+}
+
+/// Set an environment variable while the process is still single-threaded (options that
+/// TMDA turned into environment variables before reading the configuration).
+pub(crate) fn set_env(name: &str, value: impl AsRef<std::ffi::OsStr>) {
+    // SAFETY: called only while applying command-line options, before any thread is
+    // started; nothing reads the environment concurrently.
+    unsafe { std::env::set_var(name, value) };
+}
+
 /// Print clap's message; help and version are a success, anything else a usage error.
 fn clap_exit(e: clap::Error) -> ExitCode {
     let _ = e.print();

@@ -142,11 +142,7 @@ impl crate::filter::incoming::Body for FilterBody<'_> {
         })
     }
     fn reader(&self) -> std::io::Result<Box<dyn Read + '_>> {
-        Ok(Box::new(ChunkReader {
-            chunks: self.msg.body_chunks(),
-            buf: Vec::new(),
-            pos: 0,
-        }))
+        Ok(Box::new(ChunkReader::new(self.msg)))
     }
     fn is_empty(&self) -> bool {
         self.msg.body_len() == 0
@@ -230,6 +226,8 @@ pub struct Run<'a, 'w> {
     header: crate::message::header::Header,
     transport: Option<Box<dyn Transport>>,
     tagger: Option<Tagger>,
+    /// The address a confirmation of this message whitelists (PRIMARY_ADDRESS_MATCH).
+    append_address: String,
 }
 
 /// Filter one message. `Ok` carries how it ended; an error means exit 75.
@@ -267,6 +265,12 @@ pub fn run(
         subject: msg.header.get_source("Subject"),
         size: msg.size(),
     };
+    let append_address = envelope::confirm_append_address(
+        msg.header.get("X-Primary-Address").as_deref(),
+        &env.sender,
+        inc.primary_address_match,
+        &config.recipient_delimiter,
+    );
     let mut header = msg.header.clone();
     for h in &inc.purged_headers_delivery {
         header.remove_all(h);
@@ -283,6 +287,7 @@ pub fn run(
         header,
         transport: None,
         tagger: None,
+        append_address,
     };
     let outcome = r.decide();
     if let Some(mut t) = r.transport.take() {
@@ -321,13 +326,8 @@ impl Run<'_, '_> {
         self.maybe_clean_pending()?;
         let delimiter = self.config.recipient_delimiter.clone();
         let (kind, value) = self.env.tag(&delimiter);
-        // The sender list for `from` rules, and the address a confirmation whitelists.
-        let append_address = envelope::confirm_append_address(
-            self.msg.header.get("X-Primary-Address").as_deref(),
-            &self.env.sender,
-            self.inc.primary_address_match,
-            &delimiter,
-        );
+        // The sender list for `from` rules.
+        let append_address = self.append_address.clone();
         let senders = envelope::sender_list(
             &self.env.sender,
             &append_address,
@@ -995,15 +995,7 @@ impl Run<'_, '_> {
             .map(|p| crate::message::address::parseaddr(&p).1)
             .unwrap_or_default();
         v.insert("x_primary_address".into(), xp);
-        v.insert(
-            "confirm_append_address".into(),
-            envelope::confirm_append_address(
-                self.msg.header.get("X-Primary-Address").as_deref(),
-                &self.env.sender,
-                self.inc.primary_address_match,
-                &self.config.recipient_delimiter,
-            ),
-        );
+        v.insert("confirm_append_address".into(), self.append_address.clone());
         v.insert(
             "subject".into(),
             self.msg.header.get_source("Subject").unwrap_or_else(|| "None".into()),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches};
+use clap::{ArgAction, CommandFactory};
 
 use crate::address::Tagger;
 use crate::config::incoming::Incoming;
@@ -203,17 +203,9 @@ fn io_fail(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Fail 
 
 /// Parse `raw` (argv, program name first) and run.
 pub fn main(raw: &[OsString], name: &str) -> ExitCode {
-    let matches = match super::Applet::Pending
-        .command_named(name)
-        .bin_name(name)
-        .try_get_matches_from(raw)
-    {
-        Ok(m) => m,
-        Err(e) => return super::clap_exit(e),
-    };
-    let args = match Args::from_arg_matches(&matches) {
+    let args: Args = match super::parse_own(super::Applet::Pending, raw, name) {
         Ok(a) => a,
-        Err(e) => return super::clap_exit(e),
+        Err(code) => return code,
     };
     if args.full_version {
         println!("{}", super::full_version());
@@ -227,13 +219,6 @@ pub fn main(raw: &[OsString], name: &str) -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
-}
-
-/// Set an environment variable. Only called before any thread is started.
-fn set_env(name: &str, value: impl AsRef<std::ffi::OsStr>) {
-    // SAFETY: tmda pending is single-threaded while its options are applied; nothing
-    // reads the environment concurrently.
-    unsafe { std::env::set_var(name, value) };
 }
 
 /// What to do with a message.
@@ -296,7 +281,7 @@ fn interval(opt: &str, text: &str) -> Result<u64, Fail> {
 fn run(args: Args) -> Result<u8, Fail> {
     if let Some(c) = &args.config_file {
         // Before the configuration is read (TMDA set it too late: Q3).
-        set_env("TMDARC", c);
+        super::set_env("TMDARC", c);
     }
     if let Some(script) = &args.vhome_script
         && let Some(code) = vhome(script, args.vhome_user.as_deref(), args.vhome_domain.as_deref())?
@@ -1061,7 +1046,7 @@ fn vhome(script: &Path, user: Option<&str>, domain: Option<&str>) -> Result<Opti
     match out {
         Ok(o) if o.status.success() => {
             let home = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            set_env("HOME", &home);
+            super::set_env("HOME", &home);
             if std::env::set_current_dir(&home).is_err() || home.is_empty() {
                 println!("invocation failed: {cmd}");
                 return Ok(Some(1));
