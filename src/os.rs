@@ -89,3 +89,16 @@ pub fn random_u64() -> u64 {
     }
     u64::from_ne_bytes(b)
 }
+
+/// The machine's name as `gethostname(2)` gives it (Python's `socket.gethostname()`),
+/// `None` if it cannot be read.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for `buf.len()` bytes; gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}

@@ -1008,14 +1008,9 @@ pub fn fqdn() -> String {
 }
 
 fn lookup_fqdn() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
+    let Some(short) = crate::os::hostname() else {
         return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let short = String::from_utf8_lossy(&buf[..end]).into_owned();
+    };
     if short.contains('.') {
         return short;
     }

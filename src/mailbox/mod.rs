@@ -298,14 +298,7 @@ pub(crate) fn from_line(given: Option<&[u8]>, now: u64) -> Result<Vec<u8>, Error
 
 /// `gethostname()`, as TMDA's `socket.gethostname()`.
 pub fn system_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+    crate::os::hostname()
 }
 
 /// Open a directory (for fsync), failing with its name.

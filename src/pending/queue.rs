@@ -680,14 +680,7 @@ fn nanos() -> u32 {
 
 /// The machine's name, as Python's `socket.gethostname()`.
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is writable for `buf.len()` bytes; gethostname writes at most that many.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::os::hostname().unwrap_or_else(|| "localhost".into())
 }
 
 /// A host name fit for a Maildir file name: `/` and `:` (and anything unprintable)
