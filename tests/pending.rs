@@ -605,3 +605,32 @@ fn sender_controlled_control_characters_never_reach_the_terminal() {
     assert!(!text.contains('\x1b'), "line prompts: {text:?}");
     let _ = (a, b);
 }
+
+/// `tmda pending -b | head`: when the reader goes away the listing stops quietly with
+/// status 0 (as `tmda address` and the other applets do), not with "broken pipe" and 74.
+#[test]
+fn a_closed_standard_output_ends_the_listing_quietly() {
+    let q = Q::new("");
+    q.hold("a@example.org", "first", T0);
+    q.hold("b@example.org", "second", T0 + 1);
+    for args in [&["-b", "-S"][..], &["-b", "-T"], &["-b"], &["-b", "--json"]] {
+        // A pipe whose read end is closed before the child writes: its first write fails
+        // with EPIPE (Rust ignores SIGPIPE).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = q
+            .pending(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}

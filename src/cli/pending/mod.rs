@@ -192,8 +192,23 @@ impl From<IncomingError> for Fail {
     }
 }
 
+impl Fail {
+    /// Standard output was closed under us (`tmda pending -b | head`): stop quietly and
+    /// exit 0, as the other applets do.
+    fn broken_pipe() -> Fail {
+        Fail(String::new(), Sysexit::Ok)
+    }
+
+    fn is_broken_pipe(&self) -> bool {
+        self.0.is_empty() && self.1 == Sysexit::Ok
+    }
+}
+
 fn io_fail(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Fail {
     move |e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Fail::broken_pipe();
+        }
         Fail(
             format!("{what}: {}", crate::exit::describe_io(&e)),
             crate::exit::io_exit_code(&e),
@@ -213,6 +228,7 @@ pub fn main(raw: &[OsString], name: &str) -> ExitCode {
     }
     match run(args) {
         Ok(code) => ExitCode::from(code),
+        Err(f) if f.is_broken_pipe() => ExitCode::SUCCESS,
         Err(Fail(msg, code)) => {
             let _ = std::io::stdout().flush();
             eprintln!("{name}: {msg}");
@@ -452,6 +468,9 @@ impl Run {
     }
 
     fn fail_one(&mut self, id: &str, f: Fail) -> Result<(), Fail> {
+        if f.is_broken_pipe() {
+            return Err(f);
+        }
         self.flush()?;
         eprintln!("tmda pending: {id}: {}", f.0);
         self.failed = Some(self.failed.unwrap_or(f.1));
