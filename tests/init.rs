@@ -292,4 +292,27 @@ fn incoming_through_forward_filters_mail_with_the_line_it_wrote() {
         std::fs::read_to_string(env.path(".tmda/lists/confirmed")).unwrap(),
         "stranger@example.com\n"
     );
+    // The blacklist comes first in the starter filter: a confirmed sender who is later
+    // blacklisted (tmda pending's PENDING_BLACKLIST_APPEND, or by hand) is dropped, and
+    // so is a blacklisted address in a whitelisted domain.
+    std::fs::write(env.path(".tmda/lists/whitelist"), "*@example.net\n").unwrap();
+    std::fs::write(
+        env.path(".tmda/lists/blacklist"),
+        "stranger@example.com\nspam@example.net\n",
+    )
+    .unwrap();
+    let delivered = || std::fs::read_dir(env.path("Maildir/new")).unwrap().count();
+    let before = delivered();
+    for sender in ["stranger@example.com", "spam@example.net"] {
+        let st = run(sender, &format!("From: {sender}\nSubject: again\n\nmore\n"));
+        assert_eq!(st.code(), Some(0), "{sender}");
+    }
+    assert_eq!(delivered(), before, "blacklisted senders are dropped");
+    let st = run("friend@example.net", "From: friend@example.net\nSubject: hi\n\nhello\n");
+    assert_eq!(st.code(), Some(0));
+    assert_eq!(
+        delivered(),
+        before + 1,
+        "the rest of the whitelisted domain gets through"
+    );
 }

@@ -976,9 +976,10 @@ from jason@mastaler.com dated=2w
 .PP
 .nf
 # ~/.tmda/filters/incoming
+from *@=spammer.example drop
+from-file -optional ~/.tmda/lists/blacklist drop
 from-file -optional ~/.tmda/lists/whitelist ok
 from-file -optional ~/.tmda/lists/confirmed ok
-from *@=spammer.example drop
 headers "^list-id: .*tmda-users" deliver=~/Mail/tmda/
 size >5000000 bounce=bounce_too_big.txt
 .fi

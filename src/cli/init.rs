@@ -186,18 +186,20 @@ pub fn incoming_config_text() -> String {
         .to_string()
 }
 
-/// The starter incoming filter: your own lists first, then TMDA's defaults decide.
+/// The starter incoming filter: your own lists first (the blacklist before the lists that
+/// accept), then TMDA's defaults decide.
 pub const INCOMING_FILTER_TEXT: &str = "\
 # ~/.tmda/filters/incoming: what `tmda filter` does with mail to your plain address.
 # The first rule that matches decides; otherwise a tagged address is checked, and mail
 # from strangers gets a confirmation request (ACTION_INCOMING). Syntax: man tmda-filter (5).
 #
-# People you always accept, one address or *@domain per line:
+# People you never want to hear from, one address or *@domain per line (first, so
+# that they stay out even when a whitelisted domain or a confirmation covers them):
+from-file -optional ~/.tmda/lists/blacklist drop
+# People you always accept:
 from-file -optional ~/.tmda/lists/whitelist ok
 # Senders who answered a confirmation request (CONFIRM_APPEND):
 from-file -optional ~/.tmda/lists/confirmed ok
-# People you never want to hear from:
-from-file -optional ~/.tmda/lists/blacklist drop
 #
 # Examples (remove the leading '#'):
 #to *-lists-*@*            ok
