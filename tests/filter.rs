@@ -1355,3 +1355,91 @@ fn from_dbm_lists_as_python_writes_them() {
     assert_eq!(out.status.code(), Some(75));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GDBM or Berkeley DB"));
 }
+
+/// A header block over 1 MiB (TMDA reads one of any size). The filter decides on the
+/// whole fields within the first MiB; the rest of the header is kept, after an empty
+/// line, at the top of the body, so nothing is lost and nothing is deferred for ever
+/// with 75 (which made the MTA bounce it days later). `tmda pending` lists, shows and
+/// releases such a held message.
+#[test]
+fn a_header_over_a_mebibyte_is_filtered_on_its_first_mebibyte() {
+    let env = home("");
+    write_filter(&env, "from bob@x.org ok\n");
+    let mut many = b"From: Bob <bob@x.org>\nSubject: many fields\n".to_vec();
+    for i in 0..120_000 {
+        many.extend_from_slice(format!("X-H{i}: value\n").as_bytes());
+    }
+    many.extend_from_slice(b"X-Folded: a\n\tb\n\nbody\n");
+    let mut long = b"X-Long: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 3 << 20));
+    long.extend_from_slice(b"\nFrom: bob@x.org\n\nbody\n");
+    // A field folded across the cut: it goes to the body whole, not half of it.
+    let mut folded = b"From: bob@x.org\n".to_vec();
+    for _ in 0..200_000 {
+        folded.extend_from_slice(b"X-Fold: a\n\tcontinued\n");
+    }
+    folded.extend_from_slice(b"\nbody\n");
+    for (what, input) in [
+        ("many fields", many.clone()),
+        ("one 3 MB field", long),
+        ("folded", folded),
+    ] {
+        let out = filter(&env, BOB, ME).input(input.clone()).run();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = maildir(&env, "Maildir");
+        assert_eq!(got.len(), 1, "{what}");
+        assert!(is_whole_copy(&got[0], &input), "{what}: not a whole copy");
+        // The header block as delivered, and where the body starts.
+        let split = match got[0].strip_prefix(b"\n") {
+            Some(_) => 0,
+            None => got[0].windows(2).position(|w| w == b"\n\n").unwrap() + 1,
+        };
+        assert!(split <= 1 << 20, "{what}: a header of {split} bytes");
+        assert!(
+            !got[0][split + 1..].starts_with(b"\t"),
+            "{what}: a field was cut in two"
+        );
+        for e in std::fs::read_dir(env.path("Maildir/new")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+    // A stranger's: held and challenged, then listed and released by tmda pending.
+    let stranger = [b"From: stranger@q.net\n".to_vec(), many[22..].to_vec()].concat();
+    let out = filter(&env, "stranger@q.net", ME).input(stranger.clone()).run();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let held = pending(&env);
+    assert_eq!(held.len(), 1, "held");
+    assert_eq!(sent(&env).len(), 1, "one challenge");
+    let id = held[0].trim_end_matches(".msg").to_string();
+    let list = env
+        .std_tmda()
+        .args(["pending", "-b", "-T"])
+        .env("TMDA_NOW", NOW.to_string())
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id), "listed");
+    let rel = env
+        .std_tmda()
+        .args(["pending", "-b", "-r", &id])
+        .env("TMDA_NOW", NOW.to_string())
+        .output()
+        .unwrap();
+    assert!(rel.status.success(), "{}", String::from_utf8_lossy(&rel.stderr));
+    let released = sent(&env);
+    assert_eq!(released.len(), 2, "released through the transport");
+    assert!(released[1].1.contains("X-H119999: value"), "the whole header went out");
+    let del = env
+        .std_tmda()
+        .args(["pending", "-b", "-d", &id])
+        .env("TMDA_NOW", NOW.to_string())
+        .output()
+        .unwrap();
+    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
+    assert!(pending(&env).is_empty(), "deleted");
+}

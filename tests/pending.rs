@@ -634,3 +634,28 @@ fn a_closed_standard_output_ends_the_listing_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+/// A message TMDA held with a header block over the limit (TMDA stored any size) is
+/// listed with the fields within it, and can be deleted, not refused with 65.
+#[test]
+fn a_held_message_with_a_huge_header_is_listed_and_deleted() {
+    let q = Q::new("");
+    q.hold("a@example.org", "first", T0);
+    let id = format!("{T0}.4242");
+    let mut raw =
+        b"Return-Path: <big@example.org>\nX-TMDA-Recipient: testuser@nowhere.com\nFrom: Big <big@example.org>\nSubject: big\n".to_vec();
+    for i in 0..200_000 {
+        raw.extend_from_slice(format!("X-H{i}: value\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\nbody\n");
+    std::fs::write(q.env.path(&format!(".tmda/pending/{id}.msg")), &raw).unwrap();
+    let list = q.run(&["-b", "-T"]);
+    assert!(list.contains(&format!("{id}\tBig\tbig")), "{list}");
+    let out = q
+        .pending(&["-b", "-d", &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!q.ids().contains(&id), "deleted");
+}

@@ -288,6 +288,11 @@ A message is stored as received: no U+FFFD for 8\\-bit bodies, no re\\-encoding 
 without Return\\-Path gets one from the envelope (TMDA could then never release it). An empty message is \
 delivered rather than failing for ever.
 .IP \\(bu 2
+A header block over 1 MiB (TMDA read any size into memory) is filtered on the whole fields within its first MiB; \
+the fields after them are kept at the top of the body, after an empty line, so nothing is lost and the message \
+is not deferred until the MTA bounces it; a warning goes to the MTA\\(aqs log. tmda pending reads such a message \
+held by TMDA the same way.
+.IP \\(bu 2
 A confirmation whitelists the envelope sender, never a Return\\-Path the sender wrote (a held message whose \
 first Return\\-Path is not the envelope sender gets the envelope's on top), and an address is added to \
 CONFIRM_APPEND and the other *_APPEND lists as a pattern that matches only itself (* as [*], ? as [?]): TMDA \

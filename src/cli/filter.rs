@@ -131,6 +131,14 @@ fn run(args: Args, name: &str) -> Result<u8, IncomingError> {
         template_dir: args.template_dir.clone(),
     };
     let (from_line, msg) = incoming::read_input(std::io::stdin().lock())?;
+    if msg.header_cut() {
+        // To the MTA's log: the rules saw only the fields within the limit.
+        eprintln!(
+            "{name}: warning: the message header is larger than {} bytes: filtered on the fields \
+             within it; the rest is kept at the top of the body",
+            crate::message::HEADER_MAX
+        );
+    }
     // Lossy: the envelope is the sender's, and bytes that are not UTF-8 in it must not
     // read as "no SENDER" and defer the message (75) until the MTA gives up.
     let env = |n: &str| std::env::var_os(n).map(|v| v.to_string_lossy().into_owned());

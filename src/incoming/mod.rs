@@ -203,7 +203,7 @@ pub fn read_input(input: impl Read) -> Result<(Option<Vec<u8>>, Message), Incomi
         }
         from_line = Some(line);
     }
-    let msg = match Message::read_from(r) {
+    let msg = match Message::read_cut(r) {
         Ok(m) => m,
         // An empty message is still a message (TMDA failed for ever, Q17).
         Err(crate::message::MessageError::Empty) => Message::from_vec(b"\n".to_vec())?,
@@ -1074,7 +1074,9 @@ pub fn send_release(
     let mut whole = rel.header.to_bytes();
     whole.extend_from_slice(rel.header.eol.as_bytes());
     let spool = std::io::Cursor::new(whole).chain(stored.body());
-    let msg = Message::read_from(spool)?;
+    // Cut like the filter's input: a held header near the limit plus the release's
+    // fields may pass it.
+    let msg = Message::read_cut(spool)?;
     let header = msg_header_block(&msg);
     let sender = if rel.sender == "<>" { "" } else { rel.sender.as_str() };
     let copy = Copy {

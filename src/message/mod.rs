@@ -25,7 +25,7 @@ const CHUNK: usize = 64 * 1024;
 pub enum MessageError {
     #[error("the message is empty")]
     Empty,
-    #[error("the message header is larger than {} bytes (no blank line ends it)", HEADER_MAX)]
+    #[error("the message header is larger than {} bytes", HEADER_MAX)]
     HeaderTooLarge,
     #[error("reading the message: {0}")]
     Io(#[from] io::Error),
@@ -88,12 +88,29 @@ pub struct Message {
     pub header: Header,
     spool: Spool,
     body_start: u64,
+    /// The header block was longer than [`HEADER_MAX`] and was cut (see [`Message::read_cut`]).
+    header_cut: bool,
 }
 
 impl Message {
     /// Read and spool a whole message.
     pub fn read_from(r: impl Read) -> Result<Message, MessageError> {
-        Message::from_spool(Spool::read_from(r)?)
+        Message::from_spool(Spool::read_from(r)?, false)
+    }
+
+    /// Read and spool a whole message whose header block may be of any size (incoming
+    /// mail: TMDA reads one of any size, and refusing it would only defer the message
+    /// until the MTA bounces it). A header block longer than [`HEADER_MAX`] is cut
+    /// before the first field that does not end within it; the fields from there on stay
+    /// at the start of the body (a delivery writes an empty line before them), so no
+    /// byte is lost. Not for outgoing mail, where a cut `Bcc:` would be sent as text.
+    pub fn read_cut(r: impl Read) -> Result<Message, MessageError> {
+        Message::from_spool(Spool::read_from(r)?, true)
+    }
+
+    /// Was the header block cut ([`Message::read_cut`])?
+    pub fn header_cut(&self) -> bool {
+        self.header_cut
     }
 
     /// A message already in memory (no copy when it fits the in-memory spool).
@@ -102,14 +119,17 @@ impl Message {
             return Message::read_from(std::io::Cursor::new(bytes));
         }
         let len = bytes.len() as u64;
-        Message::from_spool(Spool {
-            mem: bytes,
-            file: None,
-            len,
-        })
+        Message::from_spool(
+            Spool {
+                mem: bytes,
+                file: None,
+                len,
+            },
+            false,
+        )
     }
 
-    fn from_spool(spool: Spool) -> Result<Message, MessageError> {
+    fn from_spool(spool: Spool, cut: bool) -> Result<Message, MessageError> {
         if spool.len == 0 {
             return Err(MessageError::Empty);
         }
@@ -130,10 +150,23 @@ impl Message {
         let mut pos = 0usize;
         let mut body_start = None;
         let mut first = true;
+        // Where the field being read began (its first line's offset and index), for a cut.
+        let mut field = (0usize, 0usize);
+        let mut header_cut = false;
         while pos < prefix.len() {
             let end = prefix[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i + 1);
             let Some(end) = end.or(if complete { Some(prefix.len()) } else { None }) else {
-                return Err(MessageError::HeaderTooLarge);
+                if !cut {
+                    return Err(MessageError::HeaderTooLarge);
+                }
+                // This line does not end within the limit: cut before its field, so that
+                // no field is split between the header and the body.
+                let folded = (prefix[pos] == b' ' || prefix[pos] == b'\t') && !lines.is_empty();
+                let at = if folded { field } else { (pos, lines.len()) };
+                lines.truncate(at.1);
+                body_start = Some(at.0);
+                header_cut = true;
+                break;
             };
             let line = &prefix[pos..end];
             if first && line.starts_with(b"From ") {
@@ -153,12 +186,23 @@ impl Message {
                 body_start = Some(pos);
                 break;
             }
+            if !continues {
+                field = (pos, lines.len());
+            }
             lines.push(line);
             pos = end;
         }
         let body_start = match body_start {
             Some(b) => b as u64,
             None if complete => spool.len,
+            None if cut => {
+                // Every line seen ended within the limit, but the last field may go on
+                // in the next line, which is past it: that field goes to the body too.
+                let at = if lines.is_empty() { (pos, 0) } else { field };
+                lines.truncate(at.1);
+                header_cut = true;
+                at.0 as u64
+            }
             None => return Err(MessageError::HeaderTooLarge),
         };
         let header = Header::from_lines(lines, eol);
@@ -166,6 +210,7 @@ impl Message {
             header,
             spool,
             body_start,
+            header_cut,
         })
     }
 
@@ -355,6 +400,61 @@ mod tests {
             Message::read_from(msg.as_bytes()),
             Err(MessageError::HeaderTooLarge)
         ));
+    }
+
+    /// The whole message as a delivery writes it: header, empty line, body.
+    fn written(m: &Message) -> Vec<u8> {
+        let mut out = m.header.to_bytes();
+        out.extend_from_slice(m.header.eol.as_bytes());
+        m.for_each_body_chunk(|c| {
+            out.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn read_cut_keeps_whole_fields_within_the_limit_and_the_rest_in_the_body() {
+        // Lines of 7 bytes: the limit falls inside one; every 3rd field is folded.
+        let mut raw = Vec::new();
+        for i in 0..HEADER_MAX / 5 {
+            raw.extend_from_slice(if i % 3 == 2 { b"\tcont\n" } else { b"X-A: b\n" });
+        }
+        raw.extend_from_slice(b"\nbody\n");
+        let m = Message::read_cut(&raw[..]).unwrap();
+        assert!(m.header_cut());
+        let head = m.header.to_bytes();
+        assert!(
+            head.len() <= HEADER_MAX && head.len() > HEADER_MAX - 64,
+            "{}",
+            head.len()
+        );
+        let out = written(&m);
+        let split = head.len();
+        // The body starts with a field's first line, never a continuation.
+        assert_eq!(&out[split..split + 6], b"\nX-A: ");
+        // Nothing is lost: the input, with one empty line where the cut is.
+        assert_eq!([&raw[..split], &raw[split..]].join(&b'\n'), out);
+        // One field longer than the limit: all of it is body.
+        let mut long = b"X-Long: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', HEADER_MAX + 10));
+        long.extend_from_slice(b"\nFrom: x@y\n\nbody\n");
+        let m = Message::read_cut(&long[..]).unwrap();
+        assert!(m.header_cut() && m.header.to_bytes().is_empty());
+        assert_eq!(written(&m), [b"\n".as_slice(), &long].concat());
+        // Lines that end exactly at the limit: the last one's field may go on past it
+        // (here it does), so it goes to the body with its continuation.
+        let exact = [b"X-A: bc\n".repeat(HEADER_MAX / 8), b"\tmore\n\nbody\n".to_vec()].concat();
+        let m = Message::read_cut(&exact[..]).unwrap();
+        assert!(m.header_cut());
+        assert_eq!(m.header.to_bytes().len(), HEADER_MAX - 8);
+        assert!(written(&m).ends_with(b"\n\nX-A: bc\n\tmore\n\nbody\n"));
+        // Under the limit nothing changes.
+        let small = b"A: 1\n\nbody\n";
+        let m = Message::read_cut(&small[..]).unwrap();
+        assert!(!m.header_cut());
+        assert_eq!(written(&m), small);
     }
 
     #[test]

@@ -62,6 +62,55 @@ pub(crate) fn scan(buf: &[u8], complete: bool) -> Option<Block> {
     })
 }
 
+/// The header block of `buf` as far as `limit` bytes, for a stored message whose
+/// header goes on past it (TMDA stored headers of any size). The block ends before the
+/// first field that does not end within the limit (a field whose last line ends exactly
+/// at it may go on, so it is left out too); the body then starts with that field, so a
+/// release writes every byte, with an empty line where the cut is (as the filter does
+/// with such a message, `crate::message::Message::read_cut`).
+pub(crate) fn cut(buf: &[u8], limit: usize) -> Block {
+    let buf = &buf[..limit.min(buf.len())];
+    let (mut pos, mut start) = (0, 0);
+    let mut field: Option<usize> = None;
+    while let Some(i) = memchr::memchr(b'\n', &buf[pos..]) {
+        let end = pos + i + 1;
+        let line = &buf[pos..end];
+        if pos == 0 && line.starts_with(b"From ") {
+            (pos, start) = (end, end);
+            continue;
+        }
+        if line == b"\n" || line == b"\r\n" {
+            return Block {
+                start,
+                end: pos,
+                body: end,
+            };
+        }
+        let continues = (line[0] == b' ' || line[0] == b'\t') && field.is_some();
+        if !continues && header::field_name(line).is_none() {
+            return Block {
+                start,
+                end: pos,
+                body: pos,
+            };
+        }
+        if !continues {
+            field = Some(pos);
+        }
+        pos = end;
+    }
+    let folded = pos < buf.len() && (buf[pos] == b' ' || buf[pos] == b'\t');
+    let at = match field {
+        Some(f) if folded || pos == buf.len() => f,
+        _ => pos,
+    };
+    Block {
+        start,
+        end: at,
+        body: at,
+    }
+}
+
 /// The line ending of a block: that of its first line.
 pub(crate) fn eol_of(bytes: &[u8]) -> Eol {
     match memchr::memchr(b'\n', bytes) {
@@ -109,6 +158,22 @@ mod tests {
         assert_eq!(scan(b"A: 1\nB: 2", true), blk(0, 9, 9));
         assert_eq!(scan(b"", true), blk(0, 0, 0));
         assert_eq!(scan(b"\nbody", true), blk(0, 0, 1));
+    }
+
+    #[test]
+    fn cuts_keep_whole_fields() {
+        // The limit inside a line: the block ends before it.
+        assert_eq!(Some(cut(b"A: 1\nB: 2\nC: 3\n\n", 12)), blk(0, 10, 10));
+        // Inside a continuation: its whole field goes.
+        assert_eq!(Some(cut(b"A: 1\nB: 2\n\tmore\n\n", 13)), blk(0, 5, 5));
+        // Exactly at a line's end: that field may go on, so it goes too.
+        assert_eq!(Some(cut(b"A: 1\nB: 2\nC: 3\n\n", 10)), blk(0, 5, 5));
+        // One field longer than the limit: an empty header.
+        assert_eq!(Some(cut(b"From x\nA: 1111111111\n\n", 12)), blk(7, 7, 7));
+        // A block that ends within the limit is the block.
+        assert_eq!(Some(cut(b"A: 1\n\nbody", 100)), blk(0, 5, 6));
+        assert_eq!(Some(cut(b"A: 1\nno colon\n", 100)), blk(0, 5, 5));
+        assert_eq!(Some(cut(b"", 10)), blk(0, 0, 0));
     }
 
     #[test]

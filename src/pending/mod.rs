@@ -42,7 +42,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::exit::{Sysexit, describe_io, io_exit_code, quote};
-use crate::message::HEADER_MAX;
 
 pub use append::{append_address, is_listed};
 pub use id::{IdError, MessageId};
@@ -90,8 +89,6 @@ pub enum PendingError {
     NotFound(MessageId),
     #[error("pending message {0} is being handled by another process (it is locked)")]
     Locked(MessageId),
-    #[error("{}: the header is larger than {} bytes", path.display(), HEADER_MAX)]
-    HeaderTooLarge { path: PathBuf },
     #[error("{}: not a regular file", path.display())]
     NotRegular { path: PathBuf },
     #[error("{}: is a symbolic link: refusing to follow it (point the setting at the file itself)", path.display())]
@@ -125,7 +122,6 @@ impl PendingError {
             PendingError::Exists(_) => Sysexit::CantCreat,
             PendingError::NotFound(_) => Sysexit::NoInput,
             PendingError::Locked(_) => Sysexit::TempFail,
-            PendingError::HeaderTooLarge { .. } => Sysexit::DataErr,
             PendingError::NotRegular { .. } | PendingError::Symlink { .. } => Sysexit::NoPerm,
             PendingError::Io { source, .. } => io_exit_code(source),
         }
