@@ -285,6 +285,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_original_magic_number_reads_with_the_layout_that_fits() {
+        // GDBM before 1.9 wrote 0x13579ace whatever its offsets' width.
+        let mut f = build(&[(b"a@b", b"ok")], 3, 2);
+        f[..4].copy_from_slice(&OMAGIC.to_le_bytes());
+        assert_eq!(get(&f, b"a@b").unwrap(), Some(b"ok".to_vec()));
+        // 32-bit offsets claimed for a 64-bit file: the bucket size does not fit.
+        f[..4].copy_from_slice(&MAGIC32.to_le_bytes());
+        assert!(matches!(get(&f, b"a@b"), Err(Error::Corrupt(e)) if e.contains("disagree")));
+    }
+
+    #[test]
     fn big_endian_files_are_read() {
         // The same file with every integer swapped: rebuild it field by field.
         let le = build(&[(b"a@b", b"ok")], 2, 2);

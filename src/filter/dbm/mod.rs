@@ -264,6 +264,35 @@ mod tests {
         );
     }
 
+    /// GDBM's extended ("numsync") header, which `gdbmtool`'s upgrade writes.
+    #[test]
+    fn gdbm_extended_header_as_gdbmtool_writes() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("white.db");
+        let mut cmd = Command::new("gdbmtool");
+        cmd.arg(&path).stdin(std::process::Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("gdbmtool: {e}: install the Debian package gdbmtool (scripts/deps.sh)"));
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"store bob@x.org ok\nstore x.net confirm\nupgrade\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            &bytes[..4],
+            &0x1357_9ad1u32.to_le_bytes(),
+            "gdbmtool's upgrade wrote the numsync magic"
+        );
+        assert_eq!(lookup(&path, b"x.net").unwrap(), Some(b"confirm".to_vec()));
+        assert_eq!(lookup(&path, b"bob@x.org").unwrap(), Some(b"ok".to_vec()));
+        assert_eq!(lookup(&path, b"bob").unwrap(), None);
+    }
+
     /// db5.3_load's input: `-T` text, one key line and one value line each.
     fn db_load(dir: &Path, name: &str, options: &[&str], pairs: &[(&[u8], &[u8])]) -> PathBuf {
         let path = dir.join(name);
