@@ -377,6 +377,21 @@ mod tests {
         assert!(e.contains("btree") && e.contains("db5.3_load -t hash"), "{e}");
     }
 
+    /// The fuzz target's seeds (fuzz/seeds/dbm_file, made by gdbmtool -b 512 and
+    /// db5.3_load -c db_pagesize=512) stay readable lists, so the fuzzer starts deep.
+    #[test]
+    fn the_fuzz_seeds_are_readable_lists() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dbm_file");
+        for name in ["gdbm-512", "gdbm-numsync", "bdb-512", "bdb-512-big-endian", "bdb-512-chksum"] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            assert_eq!(lookup_bytes(&bytes, b"bob@x.org", false), Ok(Some(b"ok".to_vec())), "{name}");
+            if name.starts_with("bdb") {
+                assert_eq!(lookup_bytes(&bytes, b"big", false), Ok(Some(vec![b'y'; 1200])), "{name}");
+                assert_eq!(lookup_bytes(&bytes, &[b'k'; 700], false), Ok(Some(b"hold".to_vec())), "{name}");
+            }
+        }
+    }
+
     #[test]
     fn unknown_files_are_named_with_what_was_found() {
         let d = tempfile::tempdir().unwrap();
