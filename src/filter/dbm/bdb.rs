@@ -117,7 +117,7 @@ fn meta(file: &[u8]) -> Result<Meta, Error> {
     let Some((magic, big_endian)) = magic_at(file, 12) else {
         if let Some(k) = kind(file) {
             return Err(Error::Unsupported(format!(
-                "{k}, which tmda cannot read (convert it: db5.3_dump185 FILE | db5.3_load -t hash NEW)"
+                "{k}, which tmda cannot read (convert it: db_dump185 FILE | db5.3_load -t hash NEW)"
             )));
         }
         return Err(Error::Corrupt("no Berkeley DB magic number".into()));
