@@ -329,9 +329,12 @@ pub fn get(file: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     Ok(found)
 }
 
+/// A key and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
 /// Every key and value (for tests and the fuzzer, which check that whatever a file holds
 /// can be read without harm).
-pub fn pairs(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+pub fn pairs(file: &[u8]) -> Result<Vec<Pair>, Error> {
     let mut out = Vec::new();
     each(
         file,

@@ -382,12 +382,30 @@ mod tests {
     #[test]
     fn the_fuzz_seeds_are_readable_lists() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dbm_file");
-        for name in ["gdbm-512", "gdbm-numsync", "bdb-512", "bdb-512-big-endian", "bdb-512-chksum"] {
+        for name in [
+            "gdbm-512",
+            "gdbm-numsync",
+            "bdb-512",
+            "bdb-512-big-endian",
+            "bdb-512-chksum",
+        ] {
             let bytes = std::fs::read(dir.join(name)).unwrap();
-            assert_eq!(lookup_bytes(&bytes, b"bob@x.org", false), Ok(Some(b"ok".to_vec())), "{name}");
+            assert_eq!(
+                lookup_bytes(&bytes, b"bob@x.org", false),
+                Ok(Some(b"ok".to_vec())),
+                "{name}"
+            );
             if name.starts_with("bdb") {
-                assert_eq!(lookup_bytes(&bytes, b"big", false), Ok(Some(vec![b'y'; 1200])), "{name}");
-                assert_eq!(lookup_bytes(&bytes, &[b'k'; 700], false), Ok(Some(b"hold".to_vec())), "{name}");
+                assert_eq!(
+                    lookup_bytes(&bytes, b"big", false),
+                    Ok(Some(vec![b'y'; 1200])),
+                    "{name}"
+                );
+                assert_eq!(
+                    lookup_bytes(&bytes, &[b'k'; 700], false),
+                    Ok(Some(b"hold".to_vec())),
+                    "{name}"
+                );
             }
         }
     }
