@@ -18,6 +18,9 @@ packages=(
   hyperfine time
   # TMDA itself (Python), the oracle for the incoming side, goes into a venv below
   python3-venv procmail
+  # from-dbm/to-dbm lists as TMDA's Pythons write them: GDBM (dbm.gnu, gdbmtool) and
+  # Berkeley DB hash files (db5.3_load; Debian's dbm.ndbm is Berkeley DB already)
+  python3-gdbm gdbmtool db5.3-util
 )
 case "${1:-all}" in
   quickstart) packages=("${build[@]}" "${quickstart[@]}") ;;

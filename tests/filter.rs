@@ -1349,11 +1349,82 @@ fn from_dbm_lists_as_python_writes_them() {
     assert_eq!(maildir(&env, "Maildir").len(), 1);
     let log = std::fs::read_to_string(env.path(".tmda/incoming.log")).unwrap();
     assert!(log.contains("Actn: DROP (from-dbm "), "{log}");
+    // A damaged GDBM file is a temporary failure naming what is wrong.
     std::fs::write(env.path(".tmda/lists/gdbm.db"), b"\xce\x9a\x57\x13gdbm").unwrap();
     write_filter(&env, "from-dbm ~/.tmda/lists/gdbm.db ok\n");
     let out = filter(&env, BOB, ME).run();
     assert_eq!(out.status.code(), Some(75));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("GDBM or Berkeley DB"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gdbm.db: a damaged GDBM file"), "{err}");
+}
+
+/// `from-dbm` with the binary lists TMDA users have: a GDBM file (Python's dbm.gnu) and a
+/// Berkeley DB hash file (what Python 2's anydbm wrote; made here with db5.3_load). In
+/// each, a listed address is delivered and a listed domain's value (drop) decides.
+#[test]
+fn from_dbm_gdbm_and_berkeley_db_lists() {
+    let env = home("");
+    let lists = env.path(".tmda/lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    let script = "import dbm.gnu, sys\n\
+                  db = dbm.gnu.open(sys.argv[1], 'n')\n\
+                  for i in range(300):\n\
+                  \x20   db[b'user%d@x.org' % i] = b'hold'\n\
+                  db[b'bob@x.org'] = b''\n\
+                  db[b'spam.example'] = b'drop'\n\
+                  db.close()\n";
+    // Debian's python3 has dbm.gnu (package python3-gdbm); a python3 earlier on PATH may not.
+    let wrote = ["python3", "/usr/bin/python3"].iter().any(|python| {
+        std::process::Command::new(python)
+            .args(["-c", script])
+            .arg(lists.join("gdbm"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(
+        wrote,
+        "no python3 with dbm.gnu: install the Debian package python3-gdbm (scripts/deps.sh)"
+    );
+    std::fs::write(lists.join("bdb.txt"), "carol@y.org\n\nspam.example\ndrop\n").unwrap();
+    let st = std::process::Command::new("db5.3_load")
+        .args(["-T", "-t", "hash", "-f"])
+        .arg(lists.join("bdb.txt"))
+        .arg(lists.join("bdb"))
+        .status()
+        .expect("db5.3_load runs: install the Debian package db5.3-util (scripts/deps.sh)");
+    assert!(st.success());
+    let mut delivered = 0;
+    for (list, friend) in [("gdbm", BOB), ("bdb", "carol@y.org")] {
+        write_filter(&env, &format!("from-dbm ~/.tmda/lists/{list} ok\n"));
+        let out = filter(&env, friend, ME).input(message(friend, "hello", "Hi.\n")).run();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{list}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        delivered += 1;
+        assert_eq!(maildir(&env, "Maildir").len(), delivered, "{list}");
+        let out = filter(&env, "eve@spam.example", ME)
+            .input(message("eve@spam.example", "hi", "buy\n"))
+            .run();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{list}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(maildir(&env, "Maildir").len(), delivered, "{list}");
+        assert!(
+            pending(&env).is_empty(),
+            "{list}: the stranger was dropped, not challenged"
+        );
+        let log = std::fs::read_to_string(env.path(".tmda/incoming.log")).unwrap();
+        assert!(
+            log.contains(&format!("Actn: DROP (from-dbm {} drop)", lists.join(list).display())),
+            "{log}"
+        );
+    }
 }
 
 /// A header block over 1 MiB (TMDA reads one of any size). The filter decides on the

@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mailbox_quoting", mailbox_quoting),
     ("incoming_envelope", incoming_envelope),
     ("incoming_rule", incoming_rule),
+    ("dbm_file", dbm_file),
 ];
 
 // ---------------------------------------------------------------------------
@@ -1178,4 +1179,41 @@ pub fn incoming_rule(data: &[u8]) {
         let _ = re.is_match(subject);
         let _ = re.find(subject);
     }
+}
+
+// ---------------------------------------------------------------------------
+// dbm lists
+
+/// A `from-dbm` list file, given whole to both binary readers (GDBM's magic number is
+/// at byte 0, Berkeley DB's at 12, so one input can be taken for either). Besides not
+/// panicking: a key the reader lists is found by a lookup, with the value listed first
+/// for it, and the dispatcher agrees with the reader it picks.
+pub fn dbm_file(data: &[u8]) {
+    use tmda::filter::dbm::{bdb, gdbm, lookup_bytes};
+    let mut first = None;
+    let mut n = 0usize;
+    if gdbm::each(data, |k, v| {
+        n += 1;
+        first.get_or_insert_with(|| (k.to_vec(), v.to_vec()));
+        false
+    })
+    .is_ok()
+        && let Some((k, v)) = first
+    {
+        // The scan is deterministic: the first pair for a key is the one a lookup finds.
+        assert_eq!(gdbm::get(data, &k).unwrap(), Some(v.clone()));
+        assert_eq!(lookup_bytes(data, &k, false).unwrap(), Some(v));
+        assert!(n >= 1);
+    }
+    let _ = gdbm::get(data, b"bob@x.org");
+    if let Ok(pairs) = bdb::pairs(data)
+        && let Some((k, v)) = pairs.first()
+    {
+        assert_eq!(bdb::get(data, k).unwrap().as_ref(), Some(v));
+        if !gdbm::is_gdbm(data) {
+            assert_eq!(lookup_bytes(data, k, false).unwrap().as_ref(), Some(v));
+        }
+    }
+    let _ = bdb::get(data, b"bob@x.org");
+    let _ = lookup_bytes(data, b"spam.example", true);
 }

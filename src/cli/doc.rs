@@ -315,8 +315,9 @@ when it finds no home, exits 75 (TMDA exited 0 and the message was lost).
 .IP \\(bu 2
 Regular expressions in body and headers rules are Python\\-like (fancy\\-regex) with a bound on backtracking; \
 body rules search the first 8 MiB. pipe rules are stopped after 60 seconds. to\\-dbm and from\\-dbm read \
-Python\\(aqs portable dbm.dumb lists (FILE.dir and FILE.dat); a GDBM or Berkeley DB file is refused with the way to \
-convert it, and SQL and Mailman list sources are not supported: all reported with the file and line.";
+the lists Python\\(aqs dbm modules write (dbm.dumb, GDBM, Berkeley DB hash, found the way Python\\(aqs whichdb finds \
+them) without Python; files over 64 MiB, Berkeley DB btree, 1.85 and encrypted databases and old ndbm .pag files are \
+refused, saying what was found. SQL and Mailman list sources are not supported: all reported with the file and line.";
 
 /// tmda pending's deliberate differences from TMDA's tmda\-pending.
 const PENDING_DIFFERENCES: &str = "Options, prompts and output (summaries, \\-T lines, \\-s links, the \
@@ -884,8 +885,12 @@ Exact (lower-case) lookup of the address, then its domain, in a cdb database; a 
 .B to-dbm [-optional] FILE ACTION
 .TQ
 .B from-dbm [-optional] FILE ACTION
-The same in a list written by Python\(aqs dbm.dumb (FILE.dir and FILE.dat), as TMDA\(aqs Python 3 writes it where no GDBM
-is installed. GDBM and Berkeley DB files are not read: convert them to a text list or a cdb.
+The same in a list written by Python\(aqs dbm modules, as TMDA made them, looked for as Python\(aqs whichdb does:
+FILE.pag beside FILE.dir (GDBM\(aqs ndbm emulation), FILE.db (Python 3\(aqs dbm.ndbm on Berkeley DB, as on Debian),
+FILE.dir and FILE.dat (the portable dbm.dumb), else FILE itself, by its magic number: a GDBM file (dbm.gnu, Python 2\(aqs
+gdbm) or a Berkeley DB hash database (Python 2\(aqs anydbm through dbhash). Files are read directly, without Python or
+the C libraries, up to 64 MiB. Berkeley DB btree, 1.85 and encrypted databases are refused with the way to convert them
+(db5.3_dump FILE | db5.3_load \-t hash NEW), as is anything else, naming what was found.
 .SH ACTIONS
 .TP
 .B bare\fR[\fB=append\fR]
