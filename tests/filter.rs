@@ -290,6 +290,66 @@ fn failures_exit_75_and_keep_nothing() {
     filter(&env, BOB, ME).unset("SENDER").expect(75);
 }
 
+/// A mistake on the filter's own command line (in ~/.qmail, ~/.forward or Postfix's
+/// mailbox_command) must not bounce every message: 75 keeps it queued, under every MTA
+/// and every name; stray words are ignored as TMDA's option parser ignored them.
+#[test]
+fn option_mistakes_defer_with_75_and_stray_words_are_ignored() {
+    for mta in ["postfix", "qmail", "exim", "sendmail"] {
+        let env = home(&format!("MAIL_TRANSFER_AGENT = \"{mta}\"\n"));
+        write_filter(&env, "from bob@x.org ok\n");
+        for bad in [&["-t"][..], &["--bogus"], &["-Z"], &["-M", "only-one"]] {
+            let mut run = filter(&env, BOB, ME).unset("EXTENSION").var("EXT", "");
+            for a in bad {
+                run = run.arg(a);
+            }
+            let out = run.expect(75);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("tmda filter"), "{mta} {bad:?}: {err}");
+            assert!(maildir(&env, "Maildir").is_empty(), "{mta} {bad:?}");
+        }
+        let input = message(BOB, "stray", "x\n");
+        let out = filter(&env, BOB, ME)
+            .unset("EXTENSION")
+            .var("EXT", "")
+            .arg("extra")
+            .arg("-p")
+            .arg("words")
+            .input(input.clone())
+            .expect(0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ignored") && err.contains("extra") && err.contains("words"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        // -p after the stray word still counts, as with TMDA's parser.
+        assert_eq!(out.stdout, input, "{mta}");
+        assert_eq!(actions(&env), vec!["OK [filtered to stdout] (from bob@x.org ok)"], "{mta}");
+    }
+    let env = home("");
+    write_filter(&env, "from bob@x.org ok\n");
+    for name in ["tmda-filter", "tmda-rfilter"] {
+        let run = |args: &[&str]| {
+            env.symlink_as(name)
+                .args(args)
+                .env("SENDER", BOB)
+                .env("RECIPIENT", ME)
+                .env("TMDA_NOW", NOW.to_string())
+                .write_stdin(message(BOB, "n", "x\n"))
+                .output()
+                .unwrap()
+        };
+        let out = run(&["--template-dir"]);
+        assert_eq!(out.status.code(), Some(75), "{name}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(name), "{name}");
+        for ok in ["--help", "--version", "-V"] {
+            let out = run(&[ok]);
+            assert_eq!(out.status.code(), Some(0), "{name} {ok}");
+            assert!(!out.stdout.is_empty(), "{name} {ok}");
+        }
+        assert_eq!(run(&["stray"]).status.code(), Some(0), "{name}");
+    }
+    assert_eq!(maildir(&env, "Maildir").len(), 2);
+}
+
 // ---------------------------------------------------------------- tags
 
 #[test]

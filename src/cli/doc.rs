@@ -310,6 +310,9 @@ An internationalised (non\\-ASCII) sender or recipient address is written in UTF
 text that a template's us\\-ascii charset cannot hold goes out as UTF\\-8 (TMDA failed, and the MTA retried the \
 message until it bounced).
 .IP \\(bu 2
+A mistake in the options exits 75, so the MTA keeps the message (TMDA\\(aqs option parser exited 2, which \
+Postfix bounces). Words that are not options are still ignored, now with a warning.
+.IP \\(bu 2
 \\-S runs the script with the user and host as arguments (TMDA built a shell command from the address) and, \
 when it finds no home, exits 75 (TMDA exited 0 and the message was lost).
 .IP \\(bu 2
@@ -403,7 +406,10 @@ in the options, 78 for one in the configuration (\\-W or \\-B without their PEND
 bounced or dropped (the rest of the .qmail file is skipped) and 0 for DELIVERY = \"_qok_\"; under postfix, exim \
 and sendmail 0. With \\-p: 0 when the message was printed, 99 otherwise. 75 (EX_TEMPFAIL) for every failure, \
 under every MTA, so that the MTA keeps the message and tries again; nothing is half delivered or half held. \
-64 for a mistake in the options."
+A mistake in the options (an unknown option, one without its value) is such a failure too: 75, not 64, which \
+qmail\\-local and Postfix\\(aqs local treat as permanent, so one typo in ~/.qmail, ~/.forward or mailbox_command \
+would bounce every message. Words that are not options are ignored, as TMDA ignored them, with a warning on \
+standard error. \\-\\-help, \\-\\-version and \\-V exit 0."
             .to_string()
     } else {
         exit_status()

@@ -61,6 +61,11 @@ pub struct Args {
     /// Print version and exit
     #[arg(long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
+    // Words that are not options: TMDA's option parser ignored them, and so do we (with a
+    // warning), rather than bounce every message for a slip in ~/.qmail. (A plain comment:
+    // a doc comment would become zsh completion text, which shows hidden positionals.)
+    #[arg(hide = true, value_parser = clap::value_parser!(OsString))]
+    stray: Vec<OsString>,
 }
 
 /// The exit status TMDA gives every failure: the MTA keeps the message.
@@ -68,10 +73,28 @@ const TEMPFAIL: u8 = 75;
 
 /// Parse `raw` (argv, program name first) and run.
 pub fn main(raw: &[OsString], name: &str) -> ExitCode {
-    let args: Args = match super::parse_own(super::Applet::Filter, raw, name) {
+    // 75, not 64, for a mistake in the options: the command line is in ~/.qmail,
+    // ~/.forward or Postfix's mailbox_command, and qmail-local and Postfix bounce on 64,
+    // so a typo there would bounce every message where 75 keeps them queued.
+    let args: Args = match super::parse_own_or_error(super::Applet::Filter, raw, name) {
         Ok(a) => a,
-        Err(code) => return code,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Named, on one line, for the MTA's log and its delay notice.
+            let detail = e.to_string();
+            let first = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("{name}: {first} (the message stays queued: fix the command line; see {name} --help)");
+            return ExitCode::from(TEMPFAIL);
+        }
     };
+    if !args.stray.is_empty() {
+        let words: Vec<String> = args.stray.iter().map(|w| crate::exit::quote(&w.to_string_lossy())).collect();
+        eprintln!("{name}: warning: ignored the argument(s) {} (tmda filter takes none)", words.join(" "));
+    }
     if args.full_version {
         println!("{}", super::full_version());
         return ExitCode::SUCCESS;

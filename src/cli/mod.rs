@@ -285,12 +285,20 @@ fn top_level(args: &[OsString]) -> ExitCode {
 /// The arguments of an applet that parses its own (filter, pending: their exit statuses
 /// are their own), or the exit status clap's message (help, version, a mistake) ends with.
 pub(crate) fn parse_own<T: clap::FromArgMatches>(applet: Applet, raw: &[OsString], name: &str) -> Result<T, ExitCode> {
+    parse_own_or_error(applet, raw, name).map_err(clap_exit)
+}
+
+/// The same, the error left to the caller to print.
+pub(crate) fn parse_own_or_error<T: clap::FromArgMatches>(
+    applet: Applet,
+    raw: &[OsString],
+    name: &str,
+) -> Result<T, clap::Error> {
     applet
         .command_named(name)
         .bin_name(name)
         .try_get_matches_from(raw)
         .and_then(|m| T::from_arg_matches(&m))
-        .map_err(clap_exit)
 }
 
 /// Set an environment variable while the process is still single-threaded (options that
