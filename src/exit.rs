@@ -82,9 +82,27 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Text the sender wrote (a header value, an envelope address), fit for a terminal or a
+/// log: every control character (C0, DEL, C1) but newline and tab written as `?`. Raw,
+/// an escape sequence acts on the terminal that shows it, and a NUL makes grep call the
+/// file binary; newline and tab are the folds TMDA shows.
+pub fn harmless(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.contains(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if bad(c) { '?' } else { c }).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn harmless_keeps_folds_and_marks_the_rest() {
+        assert_eq!(harmless("plain, caf\u{e9}\n\tfold"), "plain, caf\u{e9}\n\tfold");
+        assert_eq!(harmless("a\0b\x1b[2J\x7f\u{9b}\r"), "a?b?[2J???");
+    }
 
     #[test]
     fn io_errors_read_as_words() {

@@ -985,6 +985,28 @@ fn logfile_incoming_layout() {
     assert_eq!(log(&env), want);
 }
 
+/// The sender writes From, Subject and the envelope: their control characters (NUL,
+/// escape sequences, DEL, C1) are written as `?`, so `grep` does not call the log binary
+/// and `tail -f` does not pass escapes to the terminal. Folds stay folds.
+#[test]
+fn logfile_incoming_never_holds_control_characters() {
+    let env = home("");
+    write_filter(&env, "to jo@example.com ok\n");
+    let input = b"From: a\x00b@c.example\nSubject: x\x1b[2J \x7f\xc2\x9b y\r\n\tfolded\nReply-To: r\x07@q.net\n\nb\n".to_vec();
+    filter(&env, "s\x1b]0;t\x07@c.example", ME).input(input).expect(0);
+    let log = log(&env);
+    assert!(
+        !log.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "control characters in the log: {log:?}"
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.contains(&"Sndr: s?]0;t?@c.example"), "{log:?}");
+    assert!(lines.contains(&"From: a?b@c.example"), "{log:?}");
+    assert!(lines.contains(&"Rept: r?@q.net"), "{log:?}");
+    assert!(lines.contains(&"Subj: x?[2J ?? y"), "{log:?}");
+    assert!(lines.contains(&"\tfolded"), "{log:?}");
+}
+
 // ---------------------------------------------------------------- nothing lost
 
 #[test]

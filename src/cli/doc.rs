@@ -310,6 +310,11 @@ An internationalised (non\\-ASCII) sender or recipient address is written in UTF
 text that a template's us\\-ascii charset cannot hold goes out as UTF\\-8 (TMDA failed, and the MTA retried the \
 message until it bounced).
 .IP \\(bu 2
+LOGFILE_INCOMING shows control characters in the values the sender writes (From, Subject, the envelope...) \
+as ?, all but tab, and a line break in a value as a new line that starts with a tab, so grep reads the log as \
+text, tail \\-f passes no escape sequences to the terminal, and no value writes a line that reads as a field \
+(TMDA wrote them as they came).
+.IP \\(bu 2
 A mistake in the options exits 75, so the MTA keeps the message (TMDA\\(aqs option parser exited 2, which \
 Postfix bounces). Words that are not options are still ignored, now with a warning.
 .IP \\(bu 2

@@ -12,9 +12,11 @@
 //! ```
 //! followed by an empty line. The action and the size are padded to 72 characters when
 //! they fit. A value's line breaks (a folded Subject, or a sender given with a line
-//! break) are kept, but each line after one starts with a tab, which no field line
-//! does, so no value can write a line that reads as a field (a fake `Actn:`, or
-//! `  To:` from a fold); TMDA wrote them as they came.
+//! break) are kept, as newlines, but each line after one starts with a tab, which no
+//! field line does, so no value can write a line that reads as a field (a fake `Actn:`,
+//! or `  To:` from a fold); other control characters (NUL, escape sequences) are written
+//! as `?`, so grep reads the log as text and `tail -f` sends no escapes to the terminal.
+//! TMDA wrote them all as they came.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -61,22 +63,29 @@ pub fn entry(date: &str, s: &Subject, action: &str) -> String {
     out
 }
 
-/// `v` with a tab after every line break (CRLF, CR or LF, as Python's readers split
-/// lines) that is not already followed by one.
+/// `v` with every line break (CRLF, CR or LF, as Python's readers split lines) a
+/// newline followed by a tab (unless one follows already), and the other control
+/// characters as `?`.
 fn continued(v: &str) -> Cow<'_, str> {
     if !v.contains(['\r', '\n']) {
-        return Cow::Borrowed(v);
+        return crate::exit::harmless(v);
     }
     let mut out = String::with_capacity(v.len() + 8);
     let mut it = v.chars().peekable();
     while let Some(c) = it.next() {
-        out.push(c);
-        let brk = c == '\n' || (c == '\r' && it.peek() != Some(&'\n'));
-        if brk && it.peek() != Some(&'\t') {
-            out.push('\t');
+        if c == '\r' && it.peek() == Some(&'\n') {
+            continue;
+        }
+        if c == '\n' || c == '\r' {
+            out.push('\n');
+            if it.peek() != Some(&'\t') {
+                out.push('\t');
+            }
+        } else {
+            out.push(c);
         }
     }
-    Cow::Owned(out)
+    Cow::Owned(crate::exit::harmless(&out).into_owned())
 }
 
 /// Append an entry to the log file (created 0600), in one write so concurrent filters do
@@ -95,6 +104,13 @@ pub fn append(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_continue_and_control_characters_are_marked() {
+        assert_eq!(continued("plain"), "plain");
+        assert_eq!(continued("a\r\n\tb\rc\nActn: x"), "a\n\tb\n\tc\n\tActn: x");
+        assert_eq!(continued("a\0b\x1b[2J\u{9b}\x7f\nc\x07"), "a?b?[2J??\n\tc?");
+    }
 
     #[test]
     fn layout_as_tmda() {

@@ -16,19 +16,10 @@ pub fn shown(header: &Header, name: &str) -> String {
     }
 }
 
-/// `s` with every control character but newline and tab (the folds TMDA shows) as
-/// `?`. The sender writes these headers; raw, an escape sequence or a carriage return
-/// would act on the user's terminal (TMDA printed them as they came).
+/// `s` with every control character but newline and tab as `?` (see
+/// [`crate::exit::harmless`]): TMDA printed the sender's escapes as they came.
 pub fn harmless(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
+    crate::exit::harmless(s).into_owned()
 }
 
 /// The label of a summary line: the name capitalised, cut to 4, right-aligned in 4.
