@@ -318,11 +318,18 @@ fn option_mistakes_defer_with_75_and_stray_words_are_ignored() {
             .input(input.clone())
             .expect(0);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("ignored") && err.contains("extra") && err.contains("words"), "{err}");
+        assert!(
+            err.contains("ignored") && err.contains("extra") && err.contains("words"),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
         // -p after the stray word still counts, as with TMDA's parser.
         assert_eq!(out.stdout, input, "{mta}");
-        assert_eq!(actions(&env), vec!["OK [filtered to stdout] (from bob@x.org ok)"], "{mta}");
+        assert_eq!(
+            actions(&env),
+            vec!["OK [filtered to stdout] (from bob@x.org ok)"],
+            "{mta}"
+        );
     }
     let env = home("");
     write_filter(&env, "from bob@x.org ok\n");
@@ -992,7 +999,8 @@ fn logfile_incoming_layout() {
 fn logfile_incoming_never_holds_control_characters() {
     let env = home("");
     write_filter(&env, "to jo@example.com ok\n");
-    let input = b"From: a\x00b@c.example\nSubject: x\x1b[2J \x7f\xc2\x9b y\r\n\tfolded\nReply-To: r\x07@q.net\n\nb\n".to_vec();
+    let input =
+        b"From: a\x00b@c.example\nSubject: x\x1b[2J \x7f\xc2\x9b y\r\n\tfolded\nReply-To: r\x07@q.net\n\nb\n".to_vec();
     filter(&env, "s\x1b]0;t\x07@c.example", ME).input(input).expect(0);
     let log = log(&env);
     assert!(
@@ -1005,6 +1013,59 @@ fn logfile_incoming_never_holds_control_characters() {
     assert!(lines.contains(&"Rept: r?@q.net"), "{log:?}");
     assert!(lines.contains(&"Subj: x?[2J ?? y"), "{log:?}");
     assert!(lines.contains(&"\tfolded"), "{log:?}");
+}
+
+/// The rule in `Actn:` and X-TMDA-Action is TMDA's text (compared with TMDAng): a
+/// from-file path as written (`~` kept, quotes gone), arguments in their order with
+/// their values, ezmlm's directory expanded with `/subscribers`, as TMDA's match loop
+/// left them; procmail rules and log greps written for TMDA's header keep matching.
+#[test]
+fn the_matching_rule_is_shown_as_tmda_shows_it() {
+    let env = home("ACTION_HEADER_INCOMING = True\n");
+    env.write(".tmda/lists/white", "bob@x.org\n");
+    env.write("list/subscribers/f", "Tbob@x.org\0");
+    let home_dir = env.home().display().to_string();
+    let cases = [
+        (
+            "from-file ~/.tmda/lists/white accept\n",
+            "OK (from-file ~/.tmda/lists/white accept)".to_string(),
+        ),
+        (
+            "from-file -optional=yes  -autodbm \"~/.tmda/lists/white\" ok\n",
+            "OK (from-file -optional=yes -autodbm ~/.tmda/lists/white ok)".to_string(),
+        ),
+        (
+            "from-file -autocdb -optional ~/.tmda/lists/white ok\n",
+            "OK (from-file -autocdb -optional ~/.tmda/lists/white ok)".to_string(),
+        ),
+        (
+            "macro WL(f) from-file ~/.tmda/lists/f ok\nWL(white)\n",
+            "OK (from-file ~/.tmda/lists/white ok)".to_string(),
+        ),
+        (
+            "from-file ${HOME}/.tmda/lists/white ok\n",
+            format!("OK (from-file {home_dir}/.tmda/lists/white ok)"),
+        ),
+        (
+            "from-ezmlm ~/list ok\n",
+            format!("OK (from-ezmlm {home_dir}/list/subscribers ok)"),
+        ),
+    ];
+    for (rule, want) in &cases {
+        write_filter(&env, rule);
+        for f in std::fs::read_dir(env.path("Maildir/new")).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        filter(&env, BOB, ME).expect(0);
+        assert_eq!(actions(&env).last(), Some(want), "{rule}");
+        let delivered = String::from_utf8(maildir(&env, "Maildir")[0].clone()).unwrap();
+        assert_eq!(header(&delivered, "X-TMDA-Action"), Some(want.as_str()), "{rule}");
+    }
+    // -M shows the same text.
+    write_filter(&env, "from-file ~/.tmda/lists/white accept\n");
+    let out = filter(&env, BOB, ME).arg("-M").arg(ME).arg(BOB).expect(0);
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("MATCH: from-file ~/.tmda/lists/white accept\n"), "{out}");
 }
 
 // ---------------------------------------------------------------- nothing lost

@@ -92,8 +92,15 @@ pub fn main(raw: &[OsString], name: &str) -> ExitCode {
         }
     };
     if !args.stray.is_empty() {
-        let words: Vec<String> = args.stray.iter().map(|w| crate::exit::quote(&w.to_string_lossy())).collect();
-        eprintln!("{name}: warning: ignored the argument(s) {} (tmda filter takes none)", words.join(" "));
+        let words: Vec<String> = args
+            .stray
+            .iter()
+            .map(|w| crate::exit::quote(&w.to_string_lossy()))
+            .collect();
+        eprintln!(
+            "{name}: warning: ignored the argument(s) {} (tmda filter takes none)",
+            words.join(" ")
+        );
     }
     if args.full_version {
         println!("{}", super::full_version());

@@ -268,9 +268,14 @@ pub struct Rule {
     pub optional: bool,
     /// `-case` (body and headers rules: the regex is case-sensitive).
     pub case: bool,
-    /// Other arguments accepted for compatibility (`-autocdb`, `-autodbm`).
-    pub args: Vec<String>,
+    /// The arguments as TMDA shows them: in the order written, each `name` or
+    /// `name=value` (a value with a space in double quotes), a repeated one once.
+    pub shown_args: Vec<String>,
+    /// The match field: a path expanded (`~`) for the sources that read one.
     pub pattern: String,
+    /// The match field as written (after macros and `${VAR}`s), which TMDA shows for
+    /// from-file and to-file rules.
+    pub written: String,
     pub then: Then,
     pub file: PathBuf,
     pub line: usize,
@@ -285,21 +290,19 @@ impl Rule {
 
     /// The rule as TMDA prints it in logs and `-M` output: outgoing rules with their
     /// actions, incoming ones with the action word only (the caller adds `=OPTION`),
-    /// body and headers patterns in double quotes.
+    /// body and headers patterns in double quotes. The match is what TMDA's match loop
+    /// left in its variable: a from-file or to-file path as written, the other list
+    /// paths expanded, an ezmlm directory with `/subscribers` added.
     pub fn describe(&self, then: &Then) -> String {
         let mut s = self.source.name().to_string();
-        if self.optional {
-            s.push_str(" -optional");
-        }
-        if self.case {
-            s.push_str(" -case");
-        }
-        for a in &self.args {
+        for a in &self.shown_args {
             s.push_str(" -");
             s.push_str(a);
         }
         let pattern = match self.source {
             Source::Body | Source::Headers => format!("\"{}\"", self.pattern),
+            Source::FromFile | Source::ToFile => self.written.clone(),
+            Source::FromEzmlm | Source::ToEzmlm => Path::new(&self.pattern).join("subscribers").display().to_string(),
             _ => self.pattern.clone(),
         };
         match then {

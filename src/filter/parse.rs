@@ -571,7 +571,9 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
     };
     let mut optional = false;
     let mut case = false;
-    let mut args = vec![];
+    // (name, value) in the order written; a repeated name keeps its first place and
+    // takes the last value, as in TMDA's dict.
+    let mut shown: Vec<(String, Option<String>)> = vec![];
     while let Some(a) = rest.strip_prefix('-') {
         let end = a.find(|c: char| !is_word(c)).unwrap_or(a.len());
         if end == 0 {
@@ -582,19 +584,33 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
             return Err(format!("\"{name}\": unrecognized argument for \"{}\"", source.name()));
         }
         rest = &a[end..];
+        let mut value = None;
         if let Some(v) = rest.strip_prefix('=') {
-            let (_, after, _) = take_value(v).ok_or_else(|| format!("\"{name}\" followed by \"=\" but no option"))?;
+            let (v, after, _) = take_value(v).ok_or_else(|| format!("\"{name}\" followed by \"=\" but no option"))?;
+            value = Some(v);
             rest = after;
         }
         rest = rest.trim_start();
+        // -autocdb/-autodbm only made TMDA cache the list; reading the text is equivalent.
         match name {
             "optional" => optional = true,
             "case" => case = true,
-            // -autocdb/-autodbm only made TMDA cache the list; reading the text is equivalent.
-            _ => args.push(name.to_string()),
+            _ => {}
+        }
+        match shown.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => shown.push((name.to_string(), value)),
         }
     }
-    let (pattern, after, _) =
+    let shown_args = shown
+        .into_iter()
+        .map(|(n, v)| match v {
+            Some(v) if v.contains(' ') => format!("{n}=\"{v}\""),
+            Some(v) if !v.is_empty() => format!("{n}={v}"),
+            _ => n,
+        })
+        .collect();
+    let (written, after, _) =
         take_value(rest).ok_or_else(|| format!("\"{}\": missing <match> field", source.name()))?;
     let pattern = match source {
         Source::ToFile
@@ -606,8 +622,8 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
         | Source::ToEzmlm
         | Source::FromEzmlm
         | Source::BodyFile
-        | Source::HeadersFile => crate::os::expanduser(&pattern),
-        _ => pattern,
+        | Source::HeadersFile => crate::os::expanduser(&written),
+        _ => written.clone(),
     };
     // Patterns that can be checked now are, so a mistake names its line.
     match source {
@@ -624,8 +640,9 @@ fn parse_rule(text: &str, path: &Path, line: usize, direction: Direction) -> Res
         source,
         optional,
         case,
-        args,
+        shown_args,
         pattern,
+        written,
         then,
         file: path.to_path_buf(),
         line,
