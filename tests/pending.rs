@@ -196,6 +196,14 @@ fn ids_from_arguments_and_standard_input_and_missing_ones() {
     );
     assert_eq!(q.run(&["-b", "-T", "nonsense"]), "nonsense not found!\n");
     assert_eq!(q.run(&["-b", "-q", "-T", "1.2"]), "");
+    // Releasing or deleting one that is not there is reported and skipped, status 0 as
+    // TMDA's (checked with TMDAng): a cron job over a list of ids goes on.
+    assert_eq!(q.run(&["-b", "-d", "1.2"]), "1.2 not found!\n");
+    assert_eq!(q.run(&["-b", "-r", "1.2"]), "1.2 not found!\n");
+    assert_eq!(q.run(&["-b", "-d", "../../config"]), "../../config not found!\n");
+    assert_eq!(q.run(&["-b", "-q", "-d", "1.2"]), "");
+    assert_eq!(q.ids().len(), 2);
+    assert!(q.env.path(".tmda/config").exists());
 }
 
 #[test]

@@ -403,8 +403,9 @@ released message's X\\-TMDA\\-CGI field. TERM=dumb chooses the line prompts. TMD
     let status = if page == "tmda-pending" {
         "0 on success, also when nothing was held. 1 when the pending queue does not exist (as TMDA) or \\-\\-vhome\\-script \
 failed. When some messages could not be released or deleted the run goes on and the status is that of the first \
-failure (75 when the transport may accept it later, 69 when it refused, 66 for a missing file...). 64 for a mistake \
-in the options, 78 for one in the configuration (\\-W or \\-B without their PENDING_*_APPEND)."
+failure (75 when the transport may accept it later, 69 when it refused, 66 when a file it needs is missing...). \
+An id that is not in the queue, or a word that is no id, is reported as \\(lqID not found!\\(rq (not with \\-q) and \
+skipped without changing the status, as TMDA did. 64 for a mistake in the options, 78 for one in the configuration (\\-W or \\-B without their PENDING_*_APPEND)."
             .to_string()
     } else if page == "tmda-filter" {
         "As MAIL_TRANSFER_AGENT expects: under qmail 99 when the message was delivered, held, challenged, \
