@@ -116,7 +116,8 @@ fn r10_non_ascii_in_mail_and_rcpt_keywords() {
 // CR or a fold in a header field) started a line of its own in LOGFILE_INCOMING, so a
 // sender could write a fake `Actn:` line into the log, and a folded value's next line
 // could read `  To: ...`, like the entry's own To line. Every continuation line now
-// starts with a tab, which no field line of an entry does. Found by the
+// starts with a tab, which no field line of an entry does (and a CR or CRLF break is
+// written as a newline: the log holds no control characters). Found by the
 // incoming_envelope target (its seed `sendmail`, then crash-699d946…).
 #[test]
 fn a_logged_value_cannot_add_a_log_line() {
@@ -133,7 +134,7 @@ fn a_logged_value_cannot_add_a_log_line() {
     let e = entry("d\n", &s, "CONFIRM pending 1.2\nActn: OK");
     // The action, broken in two, still pads to 72 columns: 29 characters, "(7)", 40 spaces.
     let want = format!(
-        "Date: d\n\t\nXPri: a\r\tXPri: b\nSndr: x\n\tActn: OK fake\nFrom: Bob <bob@example.org>\r\n\tRept: c\n\
+        "Date: d\n\t\nXPri: a\n\tXPri: b\nSndr: x\n\tActn: OK fake\nFrom: Bob <bob@example.org>\n\tRept: c\n\
          \x20 To: jason@example.com\n\t\nSubj: hi\n\t  To: fake\n\tfolded\nActn: CONFIRM pending 1.2\n\tActn: OK{}(7)\n\n",
         " ".repeat(40)
     );

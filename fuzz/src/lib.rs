@@ -1142,6 +1142,10 @@ pub fn incoming_envelope(data: &[u8]) {
         body.rsplit('\n').next().unwrap().starts_with("Actn: CONFIRM pending"),
         "{entry}"
     );
+    assert!(
+        !entry.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "a control character in the log: {entry:?}"
+    );
 }
 
 /// Incoming rule pieces: a disposition, a size pattern and a regular expression (the
