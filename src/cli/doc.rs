@@ -276,7 +276,7 @@ such rules); a quoted option (deliver=\\(dq|procmail \\-m rc\\(dq) loses its quo
 Sizes (size rules, logs) are counted in bytes, not characters.
 .IP \\(bu 2
 What crashed TMDA's Python 3 ports works: Maildir and mbox delivery, the Maildir pending queue, a dict \
-ACTION_EXPIRED_DATED, ADDED_HEADERS_SERVER, and \\-c, \\-I, \\-e and \\-S, which are applied before the \
+ACTION_EXPIRED_DATED, ADDED_HEADERS_SERVER, an action stored as a from\\-dbm value, and \\-c, \\-I, \\-e and \\-S, which are applied before the \
 configuration is read.
 .IP \\(bu 2
 Every delivery and every held message is written to a temporary name, synced and linked into place, the directory \
