@@ -414,6 +414,60 @@ mod tests {
         out
     }
 
+    /// The cut at every place the limit can fall, on small inputs: a spool whose memory
+    /// prefix is the first `k` bytes and whose file holds them all.
+    #[test]
+    fn read_cut_at_every_prefix_length_keeps_whole_fields_and_every_byte() {
+        let inputs: [&[u8]; 5] = [
+            b"A: 1\nB: 2\n\tcont\n more\nC: 3\n\nbody\n",
+            b"From x y\nA: 1\r\n\tb\r\nC: 3\r\n\r\nbody",
+            b"A: 1\nno field\nB: 2\n",
+            b" lead\nA: 1\n\n",
+            b"A: 1\n\tb\n\tc\nD: 4",
+        ];
+        for data in inputs {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(data).unwrap();
+            let from_end = if data.starts_with(b"From ") {
+                data.iter().position(|&b| b == b'\n').unwrap() + 1
+            } else {
+                0
+            };
+            for k in 0..=data.len() {
+                let spool = Spool {
+                    mem: data[..k].to_vec(),
+                    file: Some(file.try_clone().unwrap()),
+                    len: data.len() as u64,
+                };
+                let m = Message::from_spool(spool, true).unwrap();
+                let head = m.header.to_bytes();
+                let mut body = vec![];
+                m.for_each_body_chunk(|c| {
+                    body.extend_from_slice(c);
+                    Ok(())
+                })
+                .unwrap();
+                let what = format!("{:?} cut at {k}", String::from_utf8_lossy(data));
+                assert!(data.ends_with(&body), "{what}");
+                if head.is_empty() {
+                    continue;
+                }
+                assert!(
+                    data[from_end..].starts_with(&head),
+                    "{what}: header not kept byte for byte"
+                );
+                if m.header_cut() {
+                    assert!(from_end + head.len() <= k, "{what}: the header goes past the limit");
+                    assert_eq!(from_end + head.len() + body.len(), data.len(), "{what}: bytes lost");
+                    assert!(
+                        !body.starts_with(b" ") && !body.starts_with(b"\t"),
+                        "{what}: a field split"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn read_cut_keeps_whole_fields_within_the_limit_and_the_rest_in_the_body() {
         // Lines of 7 bytes: the limit falls inside one; every 3rd field is folded.
