@@ -1630,30 +1630,26 @@ fn a_header_over_a_mebibyte_is_filtered_on_its_first_mebibyte() {
     assert_eq!(held.len(), 1, "held");
     assert_eq!(sent(&env).len(), 1, "one challenge");
     let id = held[0].trim_end_matches(".msg").to_string();
-    let list = env
-        .std_tmda()
-        .args(["pending", "-b", "-T"])
-        .env("TMDA_NOW", NOW.to_string())
-        .output()
-        .unwrap();
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
-    assert!(String::from_utf8_lossy(&list.stdout).contains(&id), "listed");
-    let rel = env
-        .std_tmda()
-        .args(["pending", "-b", "-r", &id])
-        .env("TMDA_NOW", NOW.to_string())
-        .output()
-        .unwrap();
-    assert!(rel.status.success(), "{}", String::from_utf8_lossy(&rel.stderr));
+    let pending_run = |args: &[&str]| {
+        let out = env
+            .std_tmda()
+            .arg("pending")
+            .args(args)
+            .env("TMDA_NOW", NOW.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(pending_run(&["-b", "-T"]).contains(&id), "listed");
+    pending_run(&["-b", "-r", &id]);
     let released = sent(&env);
     assert_eq!(released.len(), 2, "released through the transport");
     assert!(released[1].1.contains("X-H119999: value"), "the whole header went out");
-    let del = env
-        .std_tmda()
-        .args(["pending", "-b", "-d", &id])
-        .env("TMDA_NOW", NOW.to_string())
-        .output()
-        .unwrap();
-    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
+    pending_run(&["-b", "-d", &id]);
     assert!(pending(&env).is_empty(), "deleted");
 }
