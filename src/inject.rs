@@ -307,8 +307,7 @@ impl Plan {
                 msg.size(),
             )
         });
-        let mut header = h.to_bytes();
-        header.extend_from_slice(h.eol.as_bytes());
+        let header = h.to_block();
         Ok(Rendered { header, log_entry })
     }
 }
@@ -833,8 +832,7 @@ pub fn notify(
     if sender.is_empty() || sender == "<>" {
         return Notice::NotSent("the message's envelope sender is null (<>)".into());
     }
-    let mut header = msg.header.to_bytes();
-    header.extend_from_slice(msg.header.eol.as_bytes());
+    let header = msg.header.to_block();
     let report = crate::dsn::Report {
         hostname,
         sender,
@@ -847,8 +845,7 @@ pub fn notify(
         Ok(m) => m,
         Err(e) => return Notice::NotSent(e.to_string()),
     };
-    let mut dsn_header = dsn.header.to_bytes();
-    dsn_header.extend_from_slice(dsn.header.eol.as_bytes());
+    let dsn_header = dsn.header.to_block();
     let copy = Copy {
         sender: "",
         recipient: sender,

@@ -12,7 +12,7 @@
 //!   whole sender list, and say what to do with it: ok/accept/deliver, bounce/reject,
 //!   drop/exit/stop, confirm, hold ([`Then::Dispose`]).
 //!
-//! Sources that tmda does not implement (SQL, Mailman, GDBM files, `python=`) are errors
+//! Sources that tmda does not implement (SQL, Mailman, `python=`) are errors
 //! naming the file and line, never silently ignored.
 
 pub mod cdb;
@@ -43,7 +43,7 @@ pub enum Source {
     FromFile,
     ToCdb,
     FromCdb,
-    /// Python `dbm.dumb` lists ([`dbm`]).
+    /// The lists Python's dbm modules write ([`dbm`]).
     ToDbm,
     FromDbm,
     /// Incoming only (see [`incoming`]).

@@ -44,7 +44,7 @@ const INCOMING_SOURCES: &[&str] = &[
     "to-ezmlm",
     "from-ezmlm",
 ];
-const UNSUPPORTED_SOURCES: &[&str] = &["to-dbm", "from-dbm", "to-mailman", "from-mailman", "to-sql", "from-sql"];
+const UNSUPPORTED_SOURCES: &[&str] = &["to-mailman", "from-mailman", "to-sql", "from-sql"];
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'

@@ -694,7 +694,7 @@ impl Run<'_, '_> {
 
     /// `CONFIRM_CC`, `FILTER_BOUNCE_CC`, ...: the message as received, from its sender.
     fn carbon_copy(&mut self, to: &str) -> Result<(), IncomingError> {
-        let header = msg_header_block(self.msg);
+        let header = self.msg.header.to_block();
         let sender = self.env.sender.clone();
         let msg = self.msg;
         self.send(&sender, to, &header, msg)?;
@@ -725,8 +725,7 @@ impl Run<'_, '_> {
             return Ok(Outcome::QmailOk);
         }
         let instr = mailbox::Instruction::parse(&text_instruction, &self.world.home)?;
-        let mut header = self.header.to_bytes();
-        header.extend_from_slice(self.header.eol.as_bytes());
+        let header = self.header.to_block();
         let mut cx = mailbox::Context::new(
             self.world.now,
             mailbox::system_hostname().unwrap_or_else(|| "localhost".into()),
@@ -965,7 +964,7 @@ impl Run<'_, '_> {
             self.config.mail_transport == crate::config::MailTransport::Sendmail,
         );
         let reply = Message::from_vec(out)?;
-        let header = msg_header_block(&reply);
+        let header = reply.header.to_block();
         self.send(&env.sender, &env.recipient, &header, &reply)?;
         if max > 0 {
             response::gate::record(&self.inc.response_dir, &self.env.sender, self.world.now, self.world.pid)
@@ -1071,13 +1070,12 @@ pub fn send_release(
     let rel = stored.release(&done, &crate::clock::rfc2822(now), mode, recipient)?;
     // The body is spooled again (memory when small, else an unlinked temporary file),
     // so a big held message is never held in memory.
-    let mut whole = rel.header.to_bytes();
-    whole.extend_from_slice(rel.header.eol.as_bytes());
+    let whole = rel.header.to_block();
     let spool = std::io::Cursor::new(whole).chain(stored.body());
     // Cut like the filter's input: a held header near the limit plus the release's
     // fields may pass it.
     let msg = Message::read_cut(spool)?;
-    let header = msg_header_block(&msg);
+    let header = msg.header.to_block();
     let sender = if rel.sender == "<>" { "" } else { rel.sender.as_str() };
     let copy = Copy {
         sender,
@@ -1090,13 +1088,6 @@ pub fn send_release(
         to: rel.recipient.clone(),
         source,
     })
-}
-
-/// A message's header block as it stands, with the blank line that ends it.
-fn msg_header_block(msg: &Message) -> Vec<u8> {
-    let mut h = msg.header.to_bytes();
-    h.extend_from_slice(msg.header.eol.as_bytes());
-    h
 }
 
 #[cfg(test)]

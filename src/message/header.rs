@@ -191,6 +191,13 @@ impl Header {
         self.fields.insert(0, f);
     }
 
+    /// The header block as it goes before a body: the fields, then the empty line.
+    pub fn to_block(&self) -> Vec<u8> {
+        let mut out = self.to_bytes();
+        out.extend_from_slice(self.eol.as_bytes());
+        out
+    }
+
     /// All fields, as bytes (without the blank line that ends the header).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.fields.iter().map(|f| f.raw.len()).sum());

@@ -955,8 +955,7 @@ impl Run {
             }
             let msg = crate::message::Message::read_from(&text[..])
                 .map_err(|e| Fail(format!("the digest: {e}"), Sysexit::Software))?;
-            let mut header = msg.header.to_bytes();
-            header.extend_from_slice(msg.header.eol.as_bytes());
+            let header = msg.header.to_block();
             let mut transport = crate::transport::for_config(&self.config).map_err(config_fail)?;
             transport
                 .send(&crate::transport::Copy {
