@@ -355,6 +355,16 @@ pub fn pattern_matches(address: &str, pattern: &str) -> bool {
 /// The addresses and then, for list sources, their domains (TMDA searched both, the
 /// domains after all the addresses). Fresh for each rule: TMDA appended the domains to
 /// the sender list itself, so a later `from example.org` rule matched other senders too.
+/// The value stored for the first of `keys` that the cdb at `path` has.
+fn cdb_lookup(path: &Path, keys: &[&[u8]]) -> std::io::Result<Option<Vec<u8>>> {
+    for key in keys {
+        if let Some(v) = cdb::lookup(path, key)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
 fn keys_with_domain<S: AsRef<str>>(addresses: &[S]) -> Vec<String> {
     let mut keys: Vec<String> = addresses.iter().map(|a| a.as_ref().to_lowercase()).collect();
     let domains: Vec<String> = keys
@@ -487,22 +497,18 @@ impl Filter {
             }
             Source::ToCdb | Source::FromCdb | Source::ToDbm | Source::FromDbm => {
                 let path = PathBuf::from(&rule.pattern);
-                let lookup = match rule.source {
-                    Source::ToDbm | Source::FromDbm => dbm::lookup,
-                    _ => cdb::lookup,
+                let keys = keys_with_domain(addresses);
+                let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+                // A cdb is read a key at a time; a dbm list is read whole, once for all keys.
+                let found = match rule.source {
+                    Source::ToDbm | Source::FromDbm => dbm::lookup(&path, &keys),
+                    _ => cdb_lookup(&path, &keys),
                 };
-                let mut hit = None;
-                for key in keys_with_domain(addresses) {
-                    match lookup(&path, key.as_bytes()) {
-                        Ok(Some(v)) => {
-                            hit = Some(v);
-                            break;
-                        }
-                        Ok(None) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => break,
-                        Err(e) => return Err(format!("{}: {e}", path.display())),
-                    }
-                }
+                let hit = match found {
+                    Ok(v) => v,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && rule.optional => None,
+                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                };
                 match hit {
                     None => None,
                     Some(v) if v.is_empty() => Some(rule.then.clone()),

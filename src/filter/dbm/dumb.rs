@@ -57,25 +57,29 @@ fn index_line(line: &str) -> Option<(Vec<u8>, u64, u64)> {
     Some((key?, pos.trim().parse().ok()?, size.trim().parse().ok()?))
 }
 
-/// The value stored for `key` in the dbm.dumb list at `path` (`FILE.dir` exists).
-pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+/// The value stored for the first of `keys` that the dbm.dumb list at `path` has
+/// (`FILE.dir` exists).
+pub fn lookup(path: &Path, keys: &[&[u8]]) -> io::Result<Option<Vec<u8>>> {
     let dir = with_suffix(path, ".dir");
     let mut index = Vec::new();
     std::fs::File::open(&dir)?.take(INDEX_MAX).read_to_end(&mut index)?;
     // Python writes the index in Latin-1: a key's bytes, one character each.
     let text: String = index.iter().map(|&b| char::from(b)).collect();
-    let mut found = None;
+    // Where each key's value is (a later line for a key wins).
+    let mut found: Vec<Option<(u64, u64)>> = vec![None; keys.len()];
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let (k, pos, size) = index_line(line)
             .ok_or_else(|| io::Error::other(format!("{}: line {}: not a dbm index line", dir.display(), n + 1)))?;
-        if k == key {
-            found = Some((pos, size));
+        if let Some(i) = keys.iter().position(|key| *key == k.as_slice()) {
+            found[i] = Some((pos, size));
         }
     }
-    let Some((pos, size)) = found else { return Ok(None) };
+    let Some((pos, size)) = found.into_iter().flatten().next() else {
+        return Ok(None);
+    };
     if size > VALUE_MAX {
         return Err(io::Error::other(format!(
             "value for a key is {size} bytes (at most {VALUE_MAX})"

@@ -102,14 +102,23 @@ pub fn lookup_bytes(bytes: &[u8], key: &[u8], ndbm_pag: bool) -> Result<Option<V
     ))
 }
 
-/// The value stored for `key` in the dbm list at `path`. `NotFound` when there is no
-/// such list; other errors name the file read when it is not `path` itself.
-pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+/// The value stored for the first of `keys` (in their order) that the dbm list at `path`
+/// has; the file is read once for all of them. `NotFound` when there is no such list;
+/// other errors name the file read when it is not `path` itself.
+pub fn lookup(path: &Path, keys: &[&[u8]]) -> io::Result<Option<Vec<u8>>> {
     let binary = |file: &Path, ndbm_pag: bool| -> io::Result<Option<Option<Vec<u8>>>> {
         let Some(bytes) = read_capped(file)? else {
             return Ok(None);
         };
-        lookup_bytes(&bytes, key, ndbm_pag).map(Some).map_err(|e| {
+        let first = || -> Result<Option<Vec<u8>>, String> {
+            for key in keys {
+                if let Some(v) = lookup_bytes(&bytes, key, ndbm_pag)? {
+                    return Ok(Some(v));
+                }
+            }
+            Ok(None)
+        };
+        first().map(Some).map_err(|e| {
             io::Error::other(if file == path {
                 e
             } else {
@@ -127,7 +136,7 @@ pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         return Ok(found);
     }
     if with_suffix(path, ".dir").exists() {
-        return dumb::lookup(path, key);
+        return dumb::lookup(path, keys);
     }
     match binary(path, false)? {
         Some(found) => Ok(found),
@@ -141,6 +150,11 @@ pub fn lookup(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One key's value.
+    fn get(path: &Path, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        lookup(path, &[key])
+    }
     use std::process::Command;
 
     /// A Python that has `module` (Debian's /usr/bin/python3 gets dbm.gnu from the
@@ -218,16 +232,19 @@ mod tests {
         let mut n = 0;
         for line in dump.lines() {
             let (k, v) = line.split_once(' ').unwrap();
-            assert_eq!(lookup(&path, &hex(k)).unwrap(), Some(hex(v)), "{line}");
+            assert_eq!(get(&path, &hex(k)).unwrap(), Some(hex(v)), "{line}");
             n += 1;
         }
         assert!(n > 400, "{n}");
-        assert_eq!(lookup(&path, b"x.net").unwrap().unwrap().len(), 5007);
-        assert_eq!(lookup(&path, b"caf\xe9@y.org").unwrap(), Some(b"ok".to_vec()));
+        assert_eq!(get(&path, b"x.net").unwrap().unwrap().len(), 5007);
+        assert_eq!(get(&path, b"caf\xe9@y.org").unwrap(), Some(b"ok".to_vec()));
         for k in std::fs::read_to_string(d.path().join("deleted")).unwrap().lines() {
-            assert_eq!(lookup(&path, &hex(k)).unwrap(), None, "{k}");
+            assert_eq!(get(&path, &hex(k)).unwrap(), None, "{k}");
         }
-        assert_eq!(lookup(&path, b"nobody@z").unwrap(), None);
+        assert_eq!(get(&path, b"nobody@z").unwrap(), None);
+        // Several keys, one read: the first one the list has, in the keys' order.
+        let keys: [&[u8]; 3] = [b"nobody@z", b"caf\xe9@y.org", b"x.net"];
+        assert_eq!(lookup(&path, &keys).unwrap(), Some(b"ok".to_vec()));
         d
     }
 
@@ -259,7 +276,7 @@ mod tests {
         check_python_list("dbm.dumb", "python3", "white.db.dir");
         let d = tempfile::tempdir().unwrap();
         assert_eq!(
-            lookup(&d.path().join("missing"), b"a").unwrap_err().kind(),
+            get(&d.path().join("missing"), b"a").unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
     }
@@ -288,9 +305,13 @@ mod tests {
             &0x1357_9ad1u32.to_le_bytes(),
             "gdbmtool's upgrade wrote the numsync magic"
         );
-        assert_eq!(lookup(&path, b"x.net").unwrap(), Some(b"confirm".to_vec()));
-        assert_eq!(lookup(&path, b"bob@x.org").unwrap(), Some(b"ok".to_vec()));
-        assert_eq!(lookup(&path, b"bob").unwrap(), None);
+        assert_eq!(get(&path, b"x.net").unwrap(), Some(b"confirm".to_vec()));
+        assert_eq!(get(&path, b"bob@x.org").unwrap(), Some(b"ok".to_vec()));
+        assert_eq!(get(&path, b"bob").unwrap(), None);
+        // Several keys: the first one the list has, in the keys' order.
+        let keys: [&[u8]; 3] = [b"bob", b"x.net", b"bob@x.org"];
+        assert_eq!(lookup(&path, &keys).unwrap(), Some(b"confirm".to_vec()));
+        assert_eq!(lookup(&path, &keys[..1]).unwrap(), None);
     }
 
     /// db5.3_load's input: `-T` text, one key line and one value line each.
@@ -347,13 +368,13 @@ mod tests {
             let path = db_load(d.path(), name, options, &pairs);
             for (k, v) in &pairs {
                 assert_eq!(
-                    lookup(&path, k).unwrap().as_deref(),
+                    get(&path, k).unwrap().as_deref(),
                     Some(*v),
                     "{name}: {}",
                     String::from_utf8_lossy(k)
                 );
             }
-            assert_eq!(lookup(&path, b"nobody@z").unwrap(), None, "{name}");
+            assert_eq!(get(&path, b"nobody@z").unwrap(), None, "{name}");
             let bytes = std::fs::read(&path).unwrap();
             assert_eq!(bdb::pairs(&bytes).unwrap().len(), pairs.len(), "{name}");
         }
@@ -373,7 +394,7 @@ mod tests {
                 .arg(&path),
             "db5.3-util",
         );
-        let e = lookup(&path, b"a").unwrap_err().to_string();
+        let e = get(&path, b"a").unwrap_err().to_string();
         assert!(e.contains("btree") && e.contains("db5.3_load -t hash"), "{e}");
     }
 
@@ -415,20 +436,20 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("list.db");
         std::fs::write(&path, b"bob@x.org\n").unwrap();
-        let e = lookup(&path, b"a").unwrap_err().to_string();
+        let e = get(&path, b"a").unwrap_err().to_string();
         assert!(e.contains("not a dbm list") && e.contains("62 6f 62"), "{e}");
         // A .db beside it is read and named in errors.
         std::fs::write(with_suffix(&path, ".db"), b"\xcf\x9a\x57\x13").unwrap();
-        let e = lookup(&path, b"a").unwrap_err().to_string();
+        let e = get(&path, b"a").unwrap_err().to_string();
         assert!(e.contains("list.db.db: a damaged GDBM file"), "{e}");
         // An ndbm .pag that is not GDBM's.
         let p2 = d.path().join("old");
         std::fs::write(with_suffix(&p2, ".pag"), b"\0\0\0\0").unwrap();
         std::fs::write(with_suffix(&p2, ".dir"), b"").unwrap();
-        let e = lookup(&p2, b"a").unwrap_err().to_string();
+        let e = get(&p2, b"a").unwrap_err().to_string();
         assert!(e.contains("old.pag: an ndbm .pag file"), "{e}");
         // GDBM's ndbm emulation: a GDBM .pag is read.
         std::fs::write(with_suffix(&p2, ".pag"), gdbm::tests::build(&[(b"a", b"ok")], 2, 2)).unwrap();
-        assert_eq!(lookup(&p2, b"a").unwrap(), Some(b"ok".to_vec()));
+        assert_eq!(get(&p2, b"a").unwrap(), Some(b"ok".to_vec()));
     }
 }
