@@ -728,7 +728,7 @@ impl Run<'_, '_> {
         let header = self.header.to_block();
         let mut cx = mailbox::Context::new(
             self.world.now,
-            mailbox::system_hostname().unwrap_or_else(|| "localhost".into()),
+            crate::os::hostname().unwrap_or_else(|| "localhost".into()),
         );
         cx.env = vec![
             ("SENDER".into(), self.env.sender.clone()),

@@ -113,7 +113,7 @@ pub(crate) fn lock(
         match create_dotlock(&lock_path, host) {
             Ok(d) => break Some(d),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if clear_dead_lock(&lock_path, &file, path, stale_after, separator)? {
+                if clear_dead_lock(&lock_path, &file, path, stale_after, separator, host)? {
                     continue;
                 }
             }
@@ -309,6 +309,7 @@ fn clear_dead_lock(
     path: &Path,
     stale_after: Duration,
     separator: &[u8],
+    ours: &str,
 ) -> Result<bool, Error> {
     let io = |e| Error::Io {
         path: lock_path.to_path_buf(),
@@ -348,7 +349,7 @@ fn clear_dead_lock(
             pid,
             host,
             append: None,
-        }) if host_is_ours(host) && !pid_alive(*pid) => {
+        }) if !host.is_empty() && host == ours && !pid_alive(*pid) => {
             remove_if_same(lock_path, seen.dev, seen.ino);
             Ok(true)
         }
@@ -393,10 +394,6 @@ fn remove_if_same(lock_path: &Path, dev: u64, ino: u64) {
     if std::fs::symlink_metadata(lock_path).is_ok_and(|m| m.dev() == dev && m.ino() == ino) {
         let _ = std::fs::remove_file(lock_path);
     }
-}
-
-fn host_is_ours(host: &str) -> bool {
-    !host.is_empty() && super::system_hostname().as_deref() == Some(host)
 }
 
 fn pid_alive(pid: u32) -> bool {

@@ -59,13 +59,20 @@ pub struct Options {
     pub hostname: String,
 }
 
-impl Default for Options {
-    fn default() -> Options {
+impl Options {
+    /// The defaults, with this machine's name as `hostname`.
+    pub fn with_hostname(hostname: String) -> Options {
         Options {
             lock_timeout: Duration::from_secs(120),
             stale_after: Duration::from_secs(500),
-            hostname: super::system_hostname().unwrap_or_default(),
+            hostname,
         }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::with_hostname(crate::os::hostname().unwrap_or_default())
     }
 }
 

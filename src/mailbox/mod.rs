@@ -106,10 +106,7 @@ impl Context {
         Context {
             now,
             env: vec![],
-            mbox: mbox::Options {
-                hostname: hostname.clone(),
-                ..mbox::Options::default()
-            },
+            mbox: mbox::Options::with_hostname(hostname.clone()),
             program: program::Options::default(),
             hostname,
         }
@@ -294,11 +291,6 @@ pub(crate) fn from_line(given: Option<&[u8]>, now: u64) -> Result<Vec<u8>, Error
     let mut out = body.to_vec();
     out.push(b'\n');
     Ok(out)
-}
-
-/// `gethostname()`, as TMDA's `socket.gethostname()`.
-pub fn system_hostname() -> Option<String> {
-    crate::os::hostname()
 }
 
 /// Open a directory (for fsync), failing with its name.
