@@ -468,11 +468,7 @@ fn incoming_filter(text: &str, vars: &dyn Fn(&str) -> Option<String>) {
         direction: Direction::Incoming,
         recipients: &["jason-dated-1.abc@example.com"],
         senders: &senders,
-        message: Some(MessageView {
-            headers,
-            body: &body,
-            size: text.len() as u64,
-        }),
+        message: Some(MessageView::new(headers, &body, text.len() as u64)),
     });
 }
 

@@ -117,6 +117,24 @@ pub struct MessageView<'a> {
     pub body: &'a dyn Body,
     /// The message's size in bytes.
     pub size: u64,
+    /// The body's searched start as text, made once for all body rules.
+    body_text: std::sync::OnceLock<String>,
+}
+
+impl<'a> MessageView<'a> {
+    pub fn new(headers: &'a str, body: &'a dyn Body, size: u64) -> MessageView<'a> {
+        MessageView {
+            headers,
+            body,
+            size,
+            body_text: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn body_text(&self) -> &str {
+        self.body_text
+            .get_or_init(|| String::from_utf8_lossy(self.body.prefix()).into_owned())
+    }
 }
 
 /// What a filter is asked about.
@@ -302,28 +320,25 @@ use std::os::unix::process::CommandExt as _;
 pub(super) fn message_match(rule: &Rule, subject: &Subject<'_>) -> Result<Option<Then>, String> {
     let Some(m) = &subject.message else { return Ok(None) };
     let hit = match rule.source {
-        Source::Body | Source::Headers => {
+        Source::Body | Source::Headers | Source::BodyFile | Source::HeadersFile => {
             let text = match rule.source {
-                Source::Body if m.body.is_empty() => return Ok(None),
-                Source::Body => String::from_utf8_lossy(m.body.prefix()).into_owned(),
-                _ => m.headers.to_string(),
+                Source::Body | Source::BodyFile if m.body.is_empty() => return Ok(None),
+                Source::Body | Source::BodyFile => m.body_text(),
+                _ => m.headers,
             };
-            search(&regex(&rule.pattern, rule.case)?, &text)?
-        }
-        Source::BodyFile | Source::HeadersFile => {
-            let text = match rule.source {
-                Source::BodyFile if m.body.is_empty() => return Ok(None),
-                Source::BodyFile => String::from_utf8_lossy(m.body.prefix()).into_owned(),
-                _ => m.headers.to_string(),
-            };
-            let mut hit = false;
-            for r in regex_list(Path::new(&rule.pattern), rule.optional)? {
-                if search(&regex(&r, rule.case)?, &text)? {
-                    hit = true;
-                    break;
+            match rule.source {
+                Source::Body | Source::Headers => search(&regex(&rule.pattern, rule.case)?, text)?,
+                _ => {
+                    let mut hit = false;
+                    for r in regex_list(Path::new(&rule.pattern), rule.optional)? {
+                        if search(&regex(&r, rule.case)?, text)? {
+                            hit = true;
+                            break;
+                        }
+                    }
+                    hit
                 }
             }
-            hit
         }
         Source::Size => match size_pattern(&rule.pattern)? {
             _ if m.size == 0 => false,

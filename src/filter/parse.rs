@@ -1093,11 +1093,11 @@ mod tests {
             direction: Direction::Incoming,
             recipients: &[rcpt],
             senders,
-            message: Some(super::super::incoming::MessageView {
+            message: Some(super::super::incoming::MessageView::new(
                 headers,
-                body: &body,
-                size: (headers.len() + 1 + body.len()) as u64,
-            }),
+                &body,
+                (headers.len() + 1 + body.len()) as u64,
+            )),
         };
         f.first_match_in(&subject).unwrap().map(|m| {
             let d = m.then.disposition().unwrap().clone();

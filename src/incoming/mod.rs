@@ -398,23 +398,23 @@ impl Run<'_, '_> {
             msg: self.msg,
             prefix: Default::default(),
         };
-        let mut head = self.msg.header.to_bytes();
+        let head = self.msg.header.to_bytes();
+        let mut headers = String::from_utf8_lossy(&head).into_owned();
         if head.ends_with(b"\r\n") {
             // Rules see LF line ends, as TMDA's did.
-            head = String::from_utf8_lossy(&head).replace("\r\n", "\n").into_bytes();
+            headers = headers.replace("\r\n", "\n");
         }
-        let headers = String::from_utf8_lossy(&head).into_owned();
         let senders: Vec<&str> = senders.iter().map(String::as_str).collect();
         let recipient = [self.env.recipient_address.as_str()];
         let found = filter.first_match_in(&Subject {
             direction: Direction::Incoming,
             recipients: &recipient,
             senders: &senders,
-            message: Some(crate::filter::incoming::MessageView {
-                headers: &headers,
-                body: &body,
-                size: self.msg.size(),
-            }),
+            message: Some(crate::filter::incoming::MessageView::new(
+                &headers,
+                &body,
+                self.msg.size(),
+            )),
         })?;
         let Some(m) = found else { return Ok(None) };
         let Then::Dispose(d) = m.then else { return Ok(None) };
