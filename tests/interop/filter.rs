@@ -84,42 +84,18 @@ fn home_with(dir: &Path, config: &str, filter: &str) -> PathBuf {
     home
 }
 
-/// A sendmail program that records each message and its arguments in `outbox`.
+/// A recording sendmail in `dir` (see [`crate::peers::recording_sendmail`]).
 fn recording_sendmail(dir: &Path) -> (PathBuf, PathBuf) {
-    let outbox = dir.join("outbox");
-    fs::create_dir_all(&outbox).unwrap();
-    fs::set_permissions(&outbox, fs::Permissions::from_mode(0o777)).unwrap();
-    let prog = dir.join("recording-sendmail");
-    fs::write(
-        &prog,
-        format!(
-            "#!/bin/sh\nf={}/$(date +%s%N).$$\nprintf '%s\\n' \"$@\" > $f.args\ncat > $f.msg\n",
-            outbox.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let (prog, outbox) = (dir.join("recording-sendmail"), dir.join("outbox"));
+    crate::peers::recording_sendmail(&prog, &outbox);
     (prog, outbox)
 }
 
-/// What the recording sendmail received, oldest first (the outbox is emptied).
+/// What the recording sendmail received, oldest first, as text (the outbox is emptied).
 fn take_outbox(outbox: &Path) -> Vec<(Vec<String>, String)> {
-    let mut names: Vec<PathBuf> = fs::read_dir(outbox)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "msg"))
-        .collect();
-    names.sort();
-    names
+    crate::peers::take_outbox(outbox)
         .into_iter()
-        .map(|m| {
-            let args = m.with_extension("args");
-            let a = fs::read_to_string(&args).unwrap().lines().map(String::from).collect();
-            let b = String::from_utf8(fs::read(&m).unwrap()).unwrap();
-            fs::remove_file(&m).unwrap();
-            fs::remove_file(&args).unwrap();
-            (a, b)
-        })
+        .map(|(a, m)| (a, String::from_utf8(m).unwrap()))
         .collect()
 }
 
@@ -267,16 +243,7 @@ impl LocalPostfix {
     fn start(dir: &Path, relay_port: u16, mailbox_command: &str) -> LocalPostfix {
         let postfix = require("postfix", "postfix");
         let unshare = require("unshare", "util-linux");
-        let base = dir.join("pfx");
-        for d in ["etc", "spool", "data"] {
-            fs::create_dir_all(base.join(d)).unwrap();
-        }
-        let st = Command::new("chown")
-            .arg("postfix")
-            .arg(base.join("data"))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let base = postfix_base(dir);
         let port = free_port();
         let b = base.display();
         let maillog = base.join("maillog");
@@ -292,19 +259,8 @@ impl LocalPostfix {
             ),
         )
         .unwrap();
-        fs::write(
-            base.join("etc/master.cf"),
-            format!(
-                "127.0.0.1:{port} inet n - n - - smtpd\npickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-                 qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
-                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
-                 verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-                 smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nshowq unix n - n - - showq\nerror unix - - n - - error\n\
-                 retry unix - - n - - error\ndiscard unix - - n - - discard\nlocal unix - n n - - local\n\
-                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
-            ),
-        )
-        .unwrap();
+        // tlsmgr is listed but never started: no TLS here.
+        fs::write(base.join("etc/master.cf"), postfix_master_cf(port)).unwrap();
         let cfg = base.join("etc");
         let default_cf = base.join("default-main.cf");
         fs::write(
@@ -821,14 +777,7 @@ fn replies_to_client_tags_pass_expired_ones_follow_action_expired_dated() {
 // TMDA itself
 
 fn tmdang_filter() -> PathBuf {
-    let venv = PathBuf::from(std::env::var_os("TMDANG_VENV").unwrap_or_else(|| "/opt/tmdang".into()));
-    let p = venv.join("bin/tmda-filter");
-    assert!(
-        p.is_file(),
-        "{} is missing: TMDA's Python port (TMDAng 1.0.3) is required for this test; scripts/deps.sh installs it",
-        p.display()
-    );
-    p
+    tmdang("tmda-filter")
 }
 
 /// One HOME, used alternately by our `tmda filter` and TMDAng's `tmda-filter` (Maildir

@@ -328,6 +328,36 @@ pub fn stunnel(dir: &Path, cert: &Path, key: &Path, to_port: u16) -> (u16, Daemo
     (port, Daemon { child, name: "stunnel" })
 }
 
+/// `DIR/pfx` with the directories a private Postfix instance needs (`etc`, `spool`, and
+/// `data` owned by postfix).
+pub fn postfix_base(dir: &Path) -> PathBuf {
+    let base = dir.join("pfx");
+    for d in ["etc", "spool", "data"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    let chown = Command::new("chown")
+        .arg("postfix")
+        .arg(base.join("data"))
+        .status()
+        .unwrap();
+    assert!(chown.success(), "chown postfix (the tests run as root in CI)");
+    base
+}
+
+/// A private Postfix instance's master.cf: smtpd on 127.0.0.1:`port` and the services
+/// it needs.
+pub fn postfix_master_cf(port: u16) -> String {
+    format!(
+        "127.0.0.1:{port} inet n - n - - smtpd\npickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+         qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\nrewrite unix - - n - - trivial-rewrite\n\
+         bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
+         verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
+         smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nshowq unix n - n - - showq\nerror unix - - n - - error\n\
+         retry unix - - n - - error\ndiscard unix - - n - - discard\nlocal unix - n n - - local\n\
+         anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
+    )
+}
+
 /// A private Postfix instance: smtpd with STARTTLS on a loopback port, relaying to `relay_port`.
 pub struct Postfix {
     pub port: u16,
@@ -342,16 +372,7 @@ impl Postfix {
     /// With more main.cf lines (`extra`, each ending in a newline).
     pub fn start_with(dir: &Path, cert: &Path, key: &Path, relay_port: u16, extra: &str) -> Postfix {
         let postfix = require("postfix", "postfix");
-        let base = dir.join("pfx");
-        for d in ["etc", "spool", "data"] {
-            std::fs::create_dir_all(base.join(d)).unwrap();
-        }
-        let chown = Command::new("chown")
-            .arg("postfix")
-            .arg(base.join("data"))
-            .status()
-            .unwrap();
-        assert!(chown.success(), "chown postfix (the tests run as root in CI)");
+        let base = postfix_base(dir);
         let port = free_port();
         let b = base.display();
         std::fs::write(
@@ -368,19 +389,7 @@ impl Postfix {
             ),
         )
         .unwrap();
-        std::fs::write(
-            base.join("etc/master.cf"),
-            format!(
-                "127.0.0.1:{port} inet n - n - - smtpd\npickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-                 qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\nrewrite unix - - n - - trivial-rewrite\n\
-                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
-                 verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-                 smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nshowq unix n - n - - showq\nerror unix - - n - - error\n\
-                 retry unix - - n - - error\ndiscard unix - - n - - discard\nlocal unix - n n - - local\n\
-                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(base.join("etc/master.cf"), postfix_master_cf(port)).unwrap();
         let cfg = base.join("etc");
         let out = Command::new(&postfix)
             .arg("-c")
@@ -763,4 +772,68 @@ pub fn checkauth(args: &[&str], user: &str, password: &str, ca: &Path) -> (i32, 
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+// ---------------------------------------------------------------------------------
+// TMDA's Python port and a recording sendmail, for the incoming side's tests
+
+/// The venv of TMDA's Python 3 port (TMDAng 1.0.3) that scripts/deps.sh makes
+/// (`TMDANG_VENV`, default /opt/tmdang).
+pub fn tmdang_venv() -> PathBuf {
+    PathBuf::from(std::env::var_os("TMDANG_VENV").unwrap_or_else(|| "/opt/tmdang".into()))
+}
+
+/// A program of TMDAng's venv (`tmda-filter`, `tmda-pending`, `python`); a missing one
+/// fails the test with the way to install it.
+pub fn tmdang(program: &str) -> PathBuf {
+    let p = tmdang_venv().join("bin").join(program);
+    assert!(
+        p.is_file(),
+        "{} is missing: TMDA's Python port (TMDAng 1.0.3) is required for this test; scripts/deps.sh installs it \
+         (TMDANG_VENV overrides where)",
+        p.display()
+    );
+    p
+}
+
+/// Write a sendmail program at `prog` that records each message and its arguments in
+/// `outbox` (`NAME.msg` and `NAME.args`, named by time and process id).
+pub fn recording_sendmail(prog: &Path, outbox: &Path) {
+    std::fs::create_dir_all(outbox).unwrap();
+    std::fs::set_permissions(outbox, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(
+        prog,
+        format!(
+            "#!/bin/sh\nf={}/$(date +%s%N).$$\nprintf '%s\\n' \"$@\" > $f.args\ncat > $f.msg\n",
+            outbox.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What the recording sendmail received, oldest first: (arguments, message); the outbox
+/// is emptied.
+pub fn take_outbox(outbox: &Path) -> Vec<(Vec<String>, Vec<u8>)> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "msg"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|m| {
+            let args = m.with_extension("args");
+            let a = std::fs::read_to_string(&args)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect();
+            let b = std::fs::read(&m).unwrap();
+            std::fs::remove_file(&m).unwrap();
+            std::fs::remove_file(&args).unwrap();
+            (a, b)
+        })
+        .collect()
 }

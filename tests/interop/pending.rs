@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::peers::{recording_sendmail, take_outbox, tmdang};
 use tmda::key::CryptKey;
 use tmda::message::address::parseaddr;
 use tmda::pending::{Format, MessageId, Queue, ReleaseMode, Stored};
@@ -43,20 +44,6 @@ const BOB: &str = "Return-Path: <bob@example.net>\n\
     \n\
     bob's body\n";
 
-fn venv() -> PathBuf {
-    PathBuf::from(std::env::var_os("TMDANG_VENV").unwrap_or_else(|| "/opt/tmdang".into()))
-}
-
-fn tmdang(program: &str) -> PathBuf {
-    let p = venv().join("bin").join(program);
-    assert!(
-        p.is_file(),
-        "{} is missing: TMDA's Python port (TMDAng 1.0.3) is required for this test; scripts/deps.sh installs it",
-        p.display()
-    );
-    p
-}
-
 /// A throw-away home for TMDA's Python tools (spec §13): key, config, Maildir
 /// delivery, and a fake sendmail that records each message and its arguments.
 struct PyHome {
@@ -71,17 +58,8 @@ impl PyHome {
         for d in ["Maildir/new", "Maildir/cur", "Maildir/tmp", ".tmda/logs"] {
             fs::create_dir_all(home.join(d)).unwrap();
         }
-        fs::create_dir_all(&outbox).unwrap();
         let sendmail = dir.join(format!("fakesendmail-{format}"));
-        fs::write(
-            &sendmail,
-            format!(
-                "#!/bin/sh\nf={}/$(date +%s%N).$$\nprintf '%s\\n' \"$@\" > $f.args\ncat > $f.msg\n",
-                outbox.display()
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&sendmail, fs::Permissions::from_mode(0o755)).unwrap();
+        recording_sendmail(&sendmail, &outbox);
         let key = home.join(".tmda/crypt_key");
         fs::write(&key, format!("{KEY}\n")).unwrap();
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
@@ -155,23 +133,7 @@ impl PyHome {
 
     /// Messages the fake sendmail received, oldest first, and empty the outbox.
     fn take_outbox(&self) -> Vec<(Vec<String>, Vec<u8>)> {
-        let mut names: Vec<PathBuf> = fs::read_dir(&self.outbox)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "msg"))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|m| {
-                let args = m.with_extension("args");
-                let a = fs::read_to_string(&args).unwrap().lines().map(String::from).collect();
-                let b = fs::read(&m).unwrap();
-                fs::remove_file(&m).unwrap();
-                fs::remove_file(&args).unwrap();
-                (a, b)
-            })
-            .collect()
+        take_outbox(&self.outbox)
     }
 }
 

@@ -49,14 +49,10 @@ ar.create()
 sys.stdout.buffer.write(Util.msg_as_string(ar.mimemsg, 78).encode('utf-8', 'surrogateescape'))
 "#;
 
+/// TMDAng's venv, after checking its Python is there.
 fn venv() -> PathBuf {
-    let v = PathBuf::from(std::env::var_os("TMDANG_VENV").unwrap_or_else(|| "/opt/tmdang".into()));
-    assert!(
-        v.join("bin/python").exists(),
-        "TMDA's Python 3 port is required at {} (scripts/deps.sh installs it; TMDANG_VENV overrides)",
-        v.display()
-    );
-    v
+    crate::peers::tmdang("python");
+    crate::peers::tmdang_venv()
 }
 
 fn tmda_templates() -> PathBuf {
