@@ -597,8 +597,8 @@ fn sender_controlled_control_characters_never_reach_the_terminal() {
     // terminal escape sequences: set the title, clear the screen, rewrite the line with
     // a carriage return. The summaries show them as '?'; --json escapes them anyway.
     let q = Q::new("");
-    let a = q.hold("esc@example.org", "raw \x1b[31mRED\r over \x07", T0);
-    let b = q.hold("esc2@example.org", "=?utf-8?b?G10wO3B3bmVkBxtbMkp4?= \u{9b}2J", T0 + 5);
+    q.hold("esc@example.org", "raw \x1b[31mRED\r over \x07", T0);
+    q.hold("esc2@example.org", "=?utf-8?b?G10wO3B3bmVkBxtbMkp4?= \u{9b}2J", T0 + 5);
     for args in [&["-b"][..], &["-b", "-s"], &["-b", "-T"]] {
         let out = q.run(args);
         assert!(
@@ -611,7 +611,6 @@ fn sender_controlled_control_characters_never_reach_the_terminal() {
     let out = q.with_stdin(&["-T"], "q\n");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains('\x1b'), "line prompts: {text:?}");
-    let _ = (a, b);
 }
 
 /// `tmda pending -b | head`: when the reader goes away the listing stops quietly with
@@ -666,4 +665,34 @@ fn a_held_message_with_a_huge_header_is_listed_and_deleted() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!q.ids().contains(&id), "deleted");
+}
+
+/// --json over more held messages than the process may have files open: each message's
+/// file is closed before the next is read (they were all kept open until the end).
+#[test]
+fn json_lists_more_messages_than_open_files_allowed() {
+    let q = Q::new("");
+    q.hold("alice@example.org", "first", T0);
+    let first = q.ids()[0].clone();
+    let text = std::fs::read(q.env.path(&format!(".tmda/pending/{first}.msg"))).unwrap();
+    for i in 0..120 {
+        std::fs::write(q.env.path(&format!(".tmda/pending/{}.{}.msg", T0 + 1, 1000 + i)), &text).unwrap();
+    }
+    let c = q.pending(&["--json"]);
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.arg("-c")
+        .arg("ulimit -n 40 && exec \"$0\" pending --json")
+        .arg(c.get_program())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(json.matches("\"id\":").count(), 121, "{json}");
+    assert!(json.starts_with("[\n{") && json.ends_with("}\n]\n"));
 }

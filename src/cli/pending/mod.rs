@@ -538,7 +538,10 @@ impl Run {
         let mut cache = self.load_cache()?;
         let total = ids.len();
         let mut count = 0;
-        let mut json = vec![];
+        // --json records written so far (each is written as its message is handled, so
+        // no message file stays open for the next: 10,000 held messages need no 10,000
+        // descriptors).
+        let mut json = 0usize;
         let mut prompt_in: Option<Box<dyn BufRead>> = None;
         if interactive {
             prompt_in = Some(if from_stdin {
@@ -602,7 +605,8 @@ impl Run {
             };
             let mut disposal = self.disposal;
             if self.json {
-                json.push((stored, recipient, mailto, disposal));
+                self.json_record(json, stored, &recipient, mailto, disposal)?;
+                json += 1;
                 continue;
             }
             if interactive && self.terse {
@@ -657,7 +661,8 @@ impl Run {
             }
         }
         if self.json {
-            self.print_json(json)?;
+            let open = if json == 0 { "[" } else { "" };
+            write!(self.out, "{open}\n]\n").map_err(io_fail("standard output"))?;
         }
         self.save_cache(cache)?;
         self.flush()?;
@@ -667,44 +672,47 @@ impl Run {
         Ok(self.failed.map_or(0, |c| c as u8))
     }
 
-    fn print_json(&mut self, items: Vec<(Stored, String, Option<String>, Option<Disposal>)>) -> Result<(), Fail> {
-        self.out.write_all(b"[").map_err(io_fail("standard output"))?;
-        let mut first = true;
-        for (stored, recipient, mailto, d) in items {
-            let mut action = None;
-            if let Some(d) = d {
-                if self.pretend {
-                    action = Some(format!("{} (not)", d.word()));
-                } else {
-                    let id = stored.id().to_string();
-                    match self.dispose(d, stored.clone_handle()?, &recipient) {
-                        Ok(()) => action = Some(d.word().to_string()),
-                        Err(f) => {
-                            action = Some(format!("{} failed", d.word()));
-                            self.fail_one(&id, f)?;
-                        }
+    /// The `n`th (from 0) --json record: the message's disposal (if any) carried out,
+    /// then its record written, opening the array before the first.
+    fn json_record(
+        &mut self,
+        n: usize,
+        stored: Stored,
+        recipient: &str,
+        mailto: Option<String>,
+        d: Option<Disposal>,
+    ) -> Result<(), Fail> {
+        let mut action = None;
+        if let Some(d) = d {
+            if self.pretend {
+                action = Some(format!("{} (not)", d.word()));
+            } else {
+                let id = stored.id().to_string();
+                match self.dispose(d, stored.clone_handle()?, recipient) {
+                    Ok(()) => action = Some(d.word().to_string()),
+                    Err(f) => {
+                        action = Some(format!("{} failed", d.word()));
+                        self.fail_one(&id, f)?;
                     }
                 }
             }
-            let id = stored.id();
-            let rec = format::JsonRecord {
-                id: &id.to_string(),
-                timestamp: id.timestamp(),
-                age: id.age(self.now),
-                size: stored.size(),
-                recipient: Some(&recipient),
-                return_path: &stored.return_path(),
-                header: stored.header(),
-                summary_headers: &self.inc.summary_headers,
-                confirm_address: mailto.as_deref(),
-                action: action.as_deref(),
-            }
-            .render();
-            let sep = if first { "\n" } else { ",\n" };
-            first = false;
-            write!(self.out, "{sep}{rec}").map_err(io_fail("standard output"))?;
         }
-        self.out.write_all(b"\n]\n").map_err(io_fail("standard output"))
+        let id = stored.id();
+        let rec = format::JsonRecord {
+            id: &id.to_string(),
+            timestamp: id.timestamp(),
+            age: id.age(self.now),
+            size: stored.size(),
+            recipient: Some(recipient),
+            return_path: &stored.return_path(),
+            header: stored.header(),
+            summary_headers: &self.inc.summary_headers,
+            confirm_address: mailto.as_deref(),
+            action: action.as_deref(),
+        }
+        .render();
+        let sep = if n == 0 { "[\n" } else { ",\n" };
+        write!(self.out, "{sep}{rec}").map_err(io_fail("standard output"))
     }
 
     /// TMDA's line prompt. End of input quits, as Ctrl-D did.
