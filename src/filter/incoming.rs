@@ -160,12 +160,6 @@ impl Default for Subject<'_> {
     }
 }
 
-impl Subject<'_> {
-    pub fn direction(&self) -> Direction {
-        self.direction
-    }
-}
-
 /// A Python-like regular expression as TMDA's `body`/`headers` rules use it: MULTILINE,
 /// and IGNORECASE unless `-case`.
 pub fn regex(pattern: &str, case: bool) -> Result<fancy_regex::Regex, String> {

@@ -433,12 +433,12 @@ impl Filter {
                 if addresses.is_empty() {
                     continue;
                 }
-                self.address_match(rule, &addresses, subject.direction()).map_err(err)?
+                self.address_match(rule, &addresses, subject.direction).map_err(err)?
             } else {
                 incoming::message_match(rule, subject).map_err(err)?
             };
             match found {
-                Some(Then::Tag(_)) if subject.direction() == Direction::Incoming => continue,
+                Some(Then::Tag(_)) if subject.direction == Direction::Incoming => continue,
                 Some(then) => {
                     return Ok(Some(Match {
                         description: rule.describe(&then),

@@ -856,7 +856,7 @@ impl Run<'_, '_> {
         };
         let header = &self.msg.header;
         let lookup = |n: &str| header.get_source(n);
-        if let Some(no) = response::gate::check_message(&self.env.sender, &lookup, Some(&tags)) {
+        if let Some(no) = response::gate::check_message(&self.env.sender, &lookup, &tags) {
             return self.log(&format!("NOREPLY {no}"));
         }
         let max = self.inc.max_autoresponses_per_day;

@@ -103,11 +103,7 @@ fn is_confirm_address(sender: &str, c: &ConfirmTags) -> bool {
 /// stops a reply (RFC 3834 §5; TMDA stopped only `auto-generated` and `auto-replied`),
 /// `Precedence` is compared without surrounding white space, and senders with control
 /// characters or that are confirmation addresses are not answered.
-pub fn check_message(
-    sender: &str,
-    header: &dyn Fn(&str) -> Option<String>,
-    confirm: Option<&ConfirmTags>,
-) -> Option<NoReply> {
+pub fn check_message(sender: &str, header: &dyn Fn(&str) -> Option<String>, confirm: &ConfirmTags) -> Option<NoReply> {
     let lower = sender.to_lowercase();
     if sender.is_empty() || sender == "<>" || sender == "#@[]" || lower.starts_with("mailer-daemon") {
         let shown = if sender.is_empty() { "<>" } else { sender };
@@ -119,9 +115,7 @@ pub fn check_message(
     if sender.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Some(NoReply::UnsafeSender);
     }
-    if let Some(c) = confirm
-        && is_confirm_address(sender, c)
-    {
+    if is_confirm_address(sender, confirm) {
         return Some(NoReply::ConfirmAddress(sender.to_string()));
     }
     if let Some(v) = header("auto-submitted") {
@@ -299,7 +293,7 @@ mod tests {
             delimiter: "-",
             tags: &tags,
         };
-        check_message(sender, &hdrs(h), Some(&c)).map(|r| r.to_string())
+        check_message(sender, &hdrs(h), &c).map(|r| r.to_string())
     }
 
     #[test]
