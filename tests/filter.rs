@@ -5,12 +5,11 @@
 //! the log) and the exit status the MTA sees; the attack tests check that hostile input
 //! never runs anything, escapes a directory, panics or leaves half a file.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use crate::util::{TestEnv, fake_sendmail, fake_sendmail_outputs};
+use crate::util::{TestEnv, fake_sendmail, fake_sendmail_outputs, output_with_input};
 
 /// The pinned "now" (2010-01-08 07:56:26 UTC, a Friday).
 const NOW: u64 = 1_262_937_386;
@@ -75,21 +74,7 @@ impl Run {
         self
     }
     fn run(mut self) -> Output {
-        let mut child = self
-            .cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = std::mem::take(&mut self.input);
-        // A writer thread: the filter may stop reading early (and must not deadlock us).
-        let w = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        w.join().unwrap();
+        let out = output_with_input(&mut self.cmd, &self.input);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "the filter panicked: {stderr}");
         out

@@ -2,7 +2,7 @@
 //! its output byte for byte (spec §10.3), releases through a fake sendmail and back
 //! through the filter, the cache pickle, two releasers at once, --json and --digest.
 
-use crate::util::{TestEnv, fake_sendmail, fake_sendmail_outputs, stdout_of};
+use crate::util::{TestEnv, fake_sendmail, fake_sendmail_outputs, output_with_input, stdout_of};
 
 const T0: u64 = 1796510000;
 
@@ -35,25 +35,17 @@ impl Q {
             "Return-Path: <{sender}>\nDelivered-To: testuser@nowhere.com\nFrom: Some One <{sender}>\n\
              To: testuser@nowhere.com\nSubject: {subject}\nDate: Sat, 05 Dec 2026 22:38:53 +0000\n\nbody of {subject}\n"
         );
-        let out = self
-            .env
-            .std_tmda()
-            .args(["filter"])
-            .env("SENDER", sender)
-            .env("RECIPIENT", "testuser@nowhere.com")
-            .env("EXTENSION", "")
-            .env("TMDA_NOW", now.to_string())
-            .env("TMDA_NO_WARN", "1")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(msg.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
+        let out = output_with_input(
+            self.env
+                .std_tmda()
+                .args(["filter"])
+                .env("SENDER", sender)
+                .env("RECIPIENT", "testuser@nowhere.com")
+                .env("EXTENSION", "")
+                .env("TMDA_NOW", now.to_string())
+                .env("TMDA_NO_WARN", "1"),
+            msg.as_bytes(),
+        );
         assert!(
             out.status.success(),
             "tmda filter: {}",
@@ -97,16 +89,7 @@ impl Q {
     }
 
     fn with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
-        use std::io::Write;
-        let mut c = self
-            .pending(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        c.wait_with_output().unwrap()
+        output_with_input(&mut self.pending(args), input.as_bytes())
     }
 
     /// Messages the fake sendmail got that are releases (not challenges).
@@ -266,16 +249,8 @@ fn release_sends_through_the_transport_and_the_copy_comes_home() {
         .env("RECIPIENT", "testuser@nowhere.com")
         .env("EXTENSION", "")
         .env("TMDA_NO_WARN", "1");
-    let st = c
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut ch| {
-            use std::io::Write;
-            ch.stdin.take().unwrap().write_all(msg.as_bytes())?;
-            ch.wait()
-        })
-        .unwrap();
-    assert!(st.success());
+    let out = output_with_input(&mut c, msg.as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(q.ids().is_empty(), "the held copy is gone once delivered");
     let delivered: Vec<_> = std::fs::read_dir(q.env.path("Maildir/new")).unwrap().collect();
     assert_eq!(delivered.len(), 1);
