@@ -22,32 +22,33 @@ impl Account {
     /// Look a user up (getpwnam_r), with the supplementary groups (getgrouplist).
     pub fn lookup(name: &str) -> Option<Account> {
         let c = CString::new(name).ok()?;
-        let mut buf = vec![0 as libc::c_char; 16384];
-        // SAFETY: POD out-parameters; the strings point into `buf`, copied before it drops.
-        unsafe {
-            let mut pw: libc::passwd = std::mem::zeroed();
-            let mut res: *mut libc::passwd = std::ptr::null_mut();
-            if libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) != 0 || res.is_null() {
-                return None;
-            }
-            let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned();
-            let mut groups = vec![0 as libc::gid_t; 256];
-            let mut n = groups.len() as libc::c_int;
-            if libc::getgrouplist(c.as_ptr(), pw.pw_gid, groups.as_mut_ptr(), &mut n) < 0 {
-                n = 0;
-            }
-            groups.truncate(n.max(0) as usize);
-            if groups.is_empty() {
-                groups.push(pw.pw_gid);
-            }
-            Some(Account {
-                name: name.to_string(),
-                uid: pw.pw_uid,
-                gid: pw.pw_gid,
-                home: PathBuf::from(home),
-                groups,
-            })
+        let (uid, gid, home) = crate::os::passwd_entry(
+            // SAFETY: `c` is NUL-terminated and outlives the call; passwd_entry passes valid
+            // out-pointers and a buffer of `len` bytes.
+            |pw, buf, len, res| unsafe { libc::getpwnam_r(c.as_ptr(), pw, buf, len, res) },
+            |pw| {
+                // SAFETY: pw_dir of the entry passwd_entry hands over, read inside it.
+                let home = unsafe { crate::os::passwd_string(pw.pw_dir) };
+                Some((pw.pw_uid, pw.pw_gid, home.unwrap_or_default()))
+            },
+        )?;
+        let mut groups = vec![0 as libc::gid_t; 256];
+        let mut n = groups.len() as libc::c_int;
+        // SAFETY: `c` is NUL-terminated; `groups` has room for `n` entries.
+        if unsafe { libc::getgrouplist(c.as_ptr(), gid, groups.as_mut_ptr(), &mut n) } < 0 {
+            n = 0;
         }
+        groups.truncate(n.max(0) as usize);
+        if groups.is_empty() {
+            groups.push(gid);
+        }
+        Some(Account {
+            name: name.to_string(),
+            uid,
+            gid,
+            home: PathBuf::from(home),
+            groups,
+        })
     }
 
     /// [`Account::lookup`] remembered for [`ACCOUNT_CACHE_TTL`] (found or not): a name

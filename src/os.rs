@@ -53,11 +53,12 @@ pub fn home_of_uid(uid: libc::uid_t) -> Option<String> {
     )
 }
 
-/// Run a `getpw*_r` lookup and copy one string field out of the result.
-pub fn passwd_field(
+/// Run a `getpw*_r` lookup and hand the entry to `read` while its strings (which point
+/// into the lookup's buffer) are alive; `None` if there is no such entry.
+pub fn passwd_entry<T>(
     lookup: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
-    field: impl Fn(&libc::passwd) -> *mut libc::c_char,
-) -> Option<String> {
+    read: impl FnOnce(&libc::passwd) -> Option<T>,
+) -> Option<T> {
     let mut buf = vec![0 as libc::c_char; 16384];
     // SAFETY: passwd is plain old data; getpw*_r fills it and points into `buf`.
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -66,13 +67,29 @@ pub fn passwd_field(
     if rc != 0 || res.is_null() {
         return None;
     }
-    let p = field(&pw);
+    read(&pw)
+}
+
+/// A string field of a passwd entry, copied (`None` for a null pointer).
+///
+/// # Safety
+/// `p` is null or a string field of the entry [`passwd_entry`] hands to its `read`,
+/// used inside `read` (its buffer is alive then).
+pub unsafe fn passwd_string(p: *const libc::c_char) -> Option<String> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: the field is a NUL-terminated string inside `buf`, which is still alive.
-    let s = unsafe { std::ffi::CStr::from_ptr(p) };
-    Some(s.to_string_lossy().into_owned())
+    // SAFETY: by the contract above, a NUL-terminated string in a live buffer.
+    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// Run a `getpw*_r` lookup and copy one string field out of the result.
+pub fn passwd_field(
+    lookup: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
+    field: impl Fn(&libc::passwd) -> *mut libc::c_char,
+) -> Option<String> {
+    // SAFETY: `field` gives a string field of the entry, read inside passwd_entry.
+    passwd_entry(lookup, |pw| unsafe { passwd_string(field(pw)) })
 }
 
 /// 64 random bits from the kernel (the clock's nanoseconds if getrandom fails, which
