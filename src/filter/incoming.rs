@@ -248,25 +248,17 @@ pub fn ezmlm_match(dir: &Path, addresses: &[&str], optional: bool) -> Result<boo
 /// Run a `pipe` rule's command with `input` on standard input: a match is exit status 0.
 fn pipe(command: &str, headers: &str, body: Option<&dyn Body>) -> Result<bool, String> {
     use std::process::{Command, Stdio};
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+    let shown = crate::exit::quote(command);
+    let mut child = crate::child::own_group(Command::new("/bin/sh").arg("-c").arg(command))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(0)
         .spawn()
-        .map_err(|e| {
-            format!(
-                "pipe {}: cannot run: {}",
-                crate::exit::quote(command),
-                crate::exit::describe_io(&e)
-            )
-        })?;
+        .map_err(|e| format!("pipe {shown}: cannot run: {}", crate::exit::describe_io(&e)))?;
     let mut stdin = child.stdin.take().expect("piped");
     // Fed from another thread, streaming the body from its source, while this one
     // keeps the deadline; a command that stops reading only ends the feed early.
-    std::thread::scope(|scope| {
+    let status = std::thread::scope(|scope| {
         scope.spawn(move || {
             use std::io::Write;
             let _ = stdin.write_all(headers.as_bytes());
@@ -278,37 +270,15 @@ fn pipe(command: &str, headers: &str, body: Option<&dyn Body>) -> Result<bool, S
                 let _ = std::io::copy(&mut r, &mut stdin);
             }
         });
-        let deadline = std::time::Instant::now() + PIPE_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(s)) => return Ok(s),
-                Ok(None) if std::time::Instant::now() >= deadline => {
-                    // SAFETY: kill(2) on the command's own process group, which we created.
-                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                    let _ = child.wait();
-                    return Err(format!(
-                        "pipe {}: still running after {} s",
-                        crate::exit::quote(command),
-                        PIPE_TIMEOUT.as_secs()
-                    ));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => {
-                    return Err(format!(
-                        "pipe {}: {}",
-                        crate::exit::quote(command),
-                        crate::exit::describe_io(&e)
-                    ));
-                }
-            }
-        }
+        crate::child::wait_until(&mut child, std::time::Instant::now() + PIPE_TIMEOUT)
     })
-    .and_then(|status| match status.code() {
+    .map_err(|e| format!("pipe {shown}: {}", crate::exit::describe_io(&e)))?
+    .ok_or_else(|| format!("pipe {shown}: still running after {} s", PIPE_TIMEOUT.as_secs()))?;
+    match status.code() {
         Some(c) => Ok(c == 0),
-        None => Err(format!("pipe {}: killed by a signal", crate::exit::quote(command))),
-    })
+        None => Err(format!("pipe {shown}: killed by a signal")),
+    }
 }
-use std::os::unix::process::CommandExt as _;
 
 /// Whether a message rule (`body`, `headers`, ..., `size`, `pipe`) matches.
 pub(super) fn message_match(rule: &Rule, subject: &Subject<'_>) -> Result<Option<Then>, String> {
