@@ -251,21 +251,11 @@ fn vhome(script: &std::path::Path) -> Result<(), IncomingError> {
         if user.is_empty() || user.starts_with('-') {
             continue;
         }
-        let out = std::process::Command::new(script)
-            .arg(&user)
-            .arg(&host)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|source| IncomingError::Io {
-                what: format!("vhome script {}", script.display()),
-                source,
-            })?;
-        if out.status.success() {
-            let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if home.is_empty() {
-                continue;
-            }
+        let found = super::vhome_home(script, &user, &host).map_err(|source| IncomingError::Io {
+            what: format!("vhome script {}", script.display()),
+            source,
+        })?;
+        if let Some(home) = found {
             super::set_env("HOME", &home);
             std::env::set_current_dir(&home).map_err(|source| IncomingError::Io {
                 what: format!("virtual home {home}"),

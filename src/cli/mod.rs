@@ -309,6 +309,20 @@ pub(crate) fn set_env(name: &str, value: impl AsRef<std::ffi::OsStr>) {
     unsafe { std::env::set_var(name, value) };
 }
 
+/// Ask a vhome script (`-S`, qmail virtual users) for a user's home: `SCRIPT USER HOST`,
+/// with its arguments as arguments (TMDA built a shell command line from them). The
+/// home it prints, or `None` when it fails or prints nothing.
+pub(crate) fn vhome_home(script: &std::path::Path, user: &str, host: &str) -> std::io::Result<Option<String>> {
+    let out = std::process::Command::new(script)
+        .arg(user)
+        .arg(host)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok((out.status.success() && !home.is_empty()).then_some(home))
+}
+
 /// Print clap's message; help and version are a success, anything else a usage error.
 fn clap_exit(e: clap::Error) -> ExitCode {
     let _ = e.print();

@@ -1061,19 +1061,11 @@ fn vhome(script: &Path, user: Option<&str>, domain: Option<&str>) -> Result<Opti
         println!("{m}");
         return Ok(Some(1));
     };
-    // The script gets its arguments as arguments (TMDA built a shell command line).
-    let out = std::process::Command::new(script)
-        .arg(user)
-        .arg(domain)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output();
     let cmd = format!("{} '{user}' '{domain}'", script.display());
-    match out {
-        Ok(o) if o.status.success() => {
-            let home = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    match super::vhome_home(script, user, domain) {
+        Ok(Some(home)) => {
             super::set_env("HOME", &home);
-            if std::env::set_current_dir(&home).is_err() || home.is_empty() {
+            if std::env::set_current_dir(&home).is_err() {
                 println!("invocation failed: {cmd}");
                 return Ok(Some(1));
             }
