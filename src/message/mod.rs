@@ -6,6 +6,7 @@
 //! from the start of the spool; the body is streamed from it on every send.
 
 pub mod address;
+pub mod block;
 pub mod decode;
 pub mod header;
 
@@ -146,65 +147,14 @@ impl Message {
         // mail-parser has "s"; in `tmda sendmail -t` a "Bcc:" in that place would become a
         // recipient. Since finding that end already needs this line-by-line reading, which
         // also yields each field's start, mail-parser would only repeat it.
-        let mut lines: Vec<&[u8]> = vec![];
-        let mut pos = 0usize;
-        let mut body_start = None;
-        let mut first = true;
-        // Where the field being read began (its first line's offset and index), for a cut.
-        let mut field = (0usize, 0usize);
-        let mut header_cut = false;
-        while pos < prefix.len() {
-            let end = prefix[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i + 1);
-            let Some(end) = end.or(if complete { Some(prefix.len()) } else { None }) else {
-                if !cut {
-                    return Err(MessageError::HeaderTooLarge);
-                }
-                // This line does not end within the limit: cut before its field, so that
-                // no field is split between the header and the body.
-                let folded = (prefix[pos] == b' ' || prefix[pos] == b'\t') && !lines.is_empty();
-                let at = if folded { field } else { (pos, lines.len()) };
-                lines.truncate(at.1);
-                body_start = Some(at.0);
-                header_cut = true;
-                break;
-            };
-            let line = &prefix[pos..end];
-            if first && line.starts_with(b"From ") {
-                // An mbox envelope line is not part of the message (as in Python's parser).
-                pos = end;
-                first = false;
-                continue;
-            }
-            first = false;
-            if line == b"\n" || line == b"\r\n" {
-                body_start = Some(end);
-                break;
-            }
-            let continues = (line[0] == b' ' || line[0] == b'\t') && !lines.is_empty();
-            if !continues && header::field_name(line).is_none() {
-                // Not a header line: the body starts here (Python treats it the same way).
-                body_start = Some(pos);
-                break;
-            }
-            if !continues {
-                field = (pos, lines.len());
-            }
-            lines.push(line);
-            pos = end;
-        }
-        let body_start = match body_start {
-            Some(b) => b as u64,
-            None if complete => spool.len,
-            None if cut => {
-                // Every line seen ended within the limit, but the last field may go on
-                // in the next line, which is past it: that field goes to the body too.
-                let at = if lines.is_empty() { (pos, 0) } else { field };
-                lines.truncate(at.1);
-                header_cut = true;
-                at.0 as u64
-            }
+        let (b, header_cut) = match block::scan(prefix, complete) {
+            Some(b) => (b, false),
+            // The header goes on past what is held in memory.
+            None if cut => (block::cut(prefix, prefix.len()), true),
             None => return Err(MessageError::HeaderTooLarge),
         };
+        let lines = block::lines(&prefix[b.start..b.end]);
+        let body_start = b.body as u64;
         let header = Header::from_lines(lines, eol);
         Ok(Message {
             header,

@@ -31,7 +31,6 @@
 //!   (the Maildir convention; TMDA wrote them raw, which can fail or mislead a reader).
 
 mod append;
-mod block;
 mod id;
 mod queue;
 mod release;

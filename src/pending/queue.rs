@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use crate::message::address::parseaddr;
 use crate::message::{HEADER_MAX, Header, Message};
 
-use super::block;
 use super::release::{Release, ReleaseMode, release};
 use super::{Format, MessageId, PendingError, flock, fsync_dir, io_err, sync_dir};
+use crate::message::block;
 
 /// A temporary file older than this is left over from a crash (the Maildir convention).
 const STALE_TEMP_SECS: u64 = 36 * 3600;

@@ -11,7 +11,7 @@ use crate::exit::quote;
 use crate::message::address::parseaddr;
 use crate::message::header::{self, Header};
 
-use super::block;
+use crate::message::block;
 
 /// Which of TMDA's two release paths this is; they differ only in the date field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,17 @@
-//! Where a stored message's header block ends, found without reading the body.
+//! Where a message's header block ends, found without reading the body: for
+//! [`super::Message`] over its spool's first MiB, and for the pending queue over a
+//! stored file read a few KiB at a time.
 //!
-//! The rules are `crate::message`'s (Python's, as TMDA parses): a leading mbox `From `
-//! line is not part of the header; the header ends at the first empty line, or before
-//! the first line that is neither a field nor a continuation (the body then starts with
-//! that line). Pure functions over bytes; `queue` feeds them a file a few KiB at a time.
+//! The rules are Python's, as TMDA parses: a leading mbox `From ` line is not part of
+//! the header; the header ends at the first empty line, or before the first line that
+//! is neither a field nor a continuation (the body then starts with that line). Pure
+//! functions over bytes.
 
-use crate::message::header::{self, Eol, Header};
+use super::header::{self, Eol, Header};
 
 /// The header block found at the start of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Block {
+pub struct Block {
     /// First byte of the first field (after a `From ` line, if any).
     pub start: usize,
     /// End of the last field.
@@ -20,7 +22,7 @@ pub(crate) struct Block {
 
 /// Find the header block in `buf`. `complete` says `buf` is the whole file; otherwise
 /// `None` means more bytes are needed to decide.
-pub(crate) fn scan(buf: &[u8], complete: bool) -> Option<Block> {
+pub fn scan(buf: &[u8], complete: bool) -> Option<Block> {
     let mut pos = 0;
     let mut start = 0;
     let mut fields = 0usize;
@@ -67,8 +69,8 @@ pub(crate) fn scan(buf: &[u8], complete: bool) -> Option<Block> {
 /// first field that does not end within the limit (a field whose last line ends exactly
 /// at it may go on, so it is left out too); the body then starts with that field, so a
 /// release writes every byte, with an empty line where the cut is (as the filter does
-/// with such a message, `crate::message::Message::read_cut`).
-pub(crate) fn cut(buf: &[u8], limit: usize) -> Block {
+/// with such a message, [`super::Message::read_cut`]).
+pub fn cut(buf: &[u8], limit: usize) -> Block {
     let buf = &buf[..limit.min(buf.len())];
     let (mut pos, mut start) = (0, 0);
     let mut field: Option<usize> = None;
@@ -112,7 +114,7 @@ pub(crate) fn cut(buf: &[u8], limit: usize) -> Block {
 }
 
 /// The line ending of a block: that of its first line.
-pub(crate) fn eol_of(bytes: &[u8]) -> Eol {
+pub fn eol_of(bytes: &[u8]) -> Eol {
     match memchr::memchr(b'\n', bytes) {
         Some(i) if i > 0 && bytes[i - 1] == b'\r' => Eol::CrLf,
         _ => Eol::Lf,
@@ -120,13 +122,13 @@ pub(crate) fn eol_of(bytes: &[u8]) -> Eol {
 }
 
 /// Lines of `bytes`, each with its line ending.
-pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split_inclusive(|&b| b == b'\n')
 }
 
 /// Parse a header block given whole (a trailing empty line and anything after it, or
 /// any non-header line and what follows, are not part of it); also where it ends.
-pub(crate) fn parse(bytes: &[u8]) -> (Header, Block) {
+pub fn parse(bytes: &[u8]) -> (Header, Block) {
     let b = scan(bytes, true).unwrap_or(Block {
         start: 0,
         end: 0,
