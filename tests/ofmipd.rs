@@ -191,15 +191,8 @@ pub(crate) fn run_one_session(
         .env("TCPREMOTEIP", "192.0.2.7")
         .envs(vars.iter().copied());
     as_nobody(&mut cmd, env);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The session may end first (QUIT, too many errors): a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
+    crate::util::output_with_input(&mut cmd, input)
 }
 
 /// One message from alice through a one-session ofmipd.
